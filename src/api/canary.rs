@@ -1,0 +1,572 @@
+//! The `Canary` resource: what to roll out (targetRef), how traffic reaches it (service,
+//! provider), how it is judged (analysis) and where the rollout stands (status).
+//!
+//! Field names and defaults follow Flagger's `flagger.app/v1beta1`, so migrating a manifest is a
+//! change of apiVersion. serin's additions are marked "serin:" in their docs.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration::Duration;
+use super::schema::{int_or_string, preserve_unknown};
+use super::status::CanaryStatus;
+
+/// Default analysis interval (Flagger's).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Default progress deadline in seconds (Flagger's).
+pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
+/// The shortest analysis interval accepted: metric queries need a window worth reading.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
+
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "serin.dev",
+    version = "v1beta1",
+    kind = "Canary",
+    namespaced,
+    status = "CanaryStatus",
+    shortname = "cn",
+    category = "serin",
+    derive = "PartialEq",
+    doc = "A Canary turns every change of its target's pod template into a gradual, analysed rollout.",
+    printcolumn(name = "Status", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Weight", type_ = "integer", json_path = ".status.canaryWeight"),
+    printcolumn(
+        name = "FailedChecks",
+        type_ = "integer",
+        json_path = ".status.failedChecks",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "LastTransitionTime",
+        type_ = "string",
+        json_path = ".status.lastTransitionTime"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CanarySpec {
+    /// Traffic provider: kubernetes, gatewayapi, istio, linkerd, nginx... Defaults to the
+    /// controller's `--mesh-provider`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Address of the metrics server used by the built-in metrics. Defaults to the controller's
+    /// `--metrics-server`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_server: Option<String>,
+    /// The workload rolled out: a Deployment in the Canary's namespace.
+    pub target_ref: TargetRef,
+    /// The target's HorizontalPodAutoscaler; serin keeps a `-primary` copy in sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler_ref: Option<AutoscalerRef>,
+    /// An Ingress to take over (nginx provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_ref: Option<ObjectRef>,
+    /// An existing route (HTTPRoute, VirtualService...) to take over instead of generating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_ref: Option<ObjectRef>,
+    /// How the workload is exposed: the apex, primary and canary services and the route.
+    pub service: CanaryService,
+    /// How the rollout is analysed and advanced.
+    pub analysis: Analysis,
+    /// Seconds a rollout may wait for pods to become ready, in any phase, before it is rolled
+    /// back. Default 600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub progress_deadline_seconds: Option<i32>,
+    /// Promote a new revision at once, without analysis.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_analysis: bool,
+    /// Freeze the rollout where it stands: no step, no promotion, no rollback.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+    /// When the Canary is deleted, give the target back its replicas and restore the original
+    /// services and route.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revert_on_deletion: bool,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRef {
+    #[serde(default = "apps_v1")]
+    pub api_version: String,
+    #[serde(default = "deployment_kind")]
+    pub kind: String,
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+fn apps_v1() -> String {
+    "apps/v1".into()
+}
+
+fn deployment_kind() -> String {
+    "Deployment".into()
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerRef {
+    #[serde(default = "autoscaling_v2")]
+    pub api_version: String,
+    #[serde(default = "hpa_kind")]
+    pub kind: String,
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Replicas of the primary while the canary is analysed, when the autoscaler is a KEDA
+    /// ScaledObject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_scaler_replicas: Option<ScalerReplicas>,
+}
+
+fn autoscaling_v2() -> String {
+    "autoscaling/v2".into()
+}
+
+fn hpa_kind() -> String {
+    "HorizontalPodAutoscaler".into()
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalerReplicas {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replicas: Option<i32>,
+}
+
+/// A reference to another object, optionally in another namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[schemars(length(min = 1))]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryService {
+    /// Name of the apex service; defaults to the target's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Port of the services.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_name: Option<String>,
+    /// Container port the services target (number or name); defaults to `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "int_or_string")]
+    pub target_port: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
+    /// Also expose every other container port of the target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub port_discovery: bool,
+    /// Request timeout on the route, e.g. `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Istio gateways the VirtualService is bound to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<String>,
+    /// Gateway API parent gateways of the HTTPRoute.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_refs: Vec<GatewayRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// Request matches every route serves (not the A/B matches, which live in analysis.match).
+    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<HttpMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<HttpRewrite>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<HttpRetry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<HeaderOperations>,
+    /// Passed through to the mesh as written (Istio CorsPolicy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserve_unknown")]
+    pub cors_policy: Option<serde_json::Value>,
+    /// Passed through to the mesh as written (Istio TrafficPolicy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserve_unknown")]
+    pub traffic_policy: Option<serde_json::Value>,
+    /// Labels and annotations of the generated apex service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apex: Option<ObjectMetadata>,
+    /// Labels and annotations of the generated primary service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<ObjectMetadata>,
+    /// Labels and annotations of the generated canary service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<ObjectMetadata>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayRef {
+    #[schemars(length(min = 1))]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub struct ObjectMetadata {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An HTTP request match in Istio's shape (Flagger uses the same).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpMatch {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, StringMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<StringMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<StringMatch>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query_params: BTreeMap<String, StringMatch>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_labels: BTreeMap<String, String>,
+}
+
+/// Exactly one of exact, prefix, suffix or regex.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StringMatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRewrite {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRetry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_on: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub struct HeaderOperations {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<HeaderOperation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<HeaderOperation>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub struct HeaderOperation {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub add: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Analysis {
+    /// Time between two analysis ticks. Default 60s, at least 10s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    /// Failed checks tolerated before rollback. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub threshold: Option<i32>,
+    /// Highest canary weight before promotion. Default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_weight: Option<i32>,
+    /// Canary weight added at each step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub step_weight: Option<i32>,
+    /// Explicit increasing canary weights, instead of stepWeight.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(range(min = 1, max = 100)))]
+    pub step_weights: Vec<i32>,
+    /// serin: explicit steps with a pause each, instead of stepWeight/stepWeights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<WeightStep>,
+    /// Primary weight added at each step of the traffic shift back after promotion. Default:
+    /// all at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub step_weight_promotion: Option<i32>,
+    /// Number of passing analysis ticks before promotion (A/B and blue/green).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub iterations: Option<i32>,
+    /// Mirror traffic to the canary (blue/green).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mirror: bool,
+    /// Percentage of traffic mirrored (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub mirror_weight: Option<i32>,
+    /// Requests that go to the canary during an A/B rollout.
+    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<HttpMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_affinity: Option<SessionAffinity>,
+    /// Percent of primary pods that must be ready. Default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub primary_ready_threshold: Option<i32>,
+    /// Percent of canary pods that must be ready. Default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub canary_ready_threshold: Option<i32>,
+    /// serin: how long a rollout may wait in WaitingPromotion before it is rolled back.
+    /// Default: no limit (Flagger's behaviour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<Metric>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<Webhook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<Alert>,
+}
+
+/// serin: one step of a canary rollout: a weight held for at least `pause`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightStep {
+    #[schemars(range(min = 1, max = 100))]
+    pub weight: i32,
+    /// Minimum time at this weight (analysis keeps running); default: one interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<Duration>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAffinity {
+    #[schemars(length(min = 1))]
+    pub cookie_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_cookie_name: Option<String>,
+    /// Cookie lifetime in seconds. Default 86400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i32>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Metric {
+    /// `request-success-rate`, `request-duration`, or any name with a templateRef.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Query window. Default 1m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_range: Option<ThresholdRange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_ref: Option<ObjectRef>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub template_variables: BTreeMap<String, String>,
+    /// Inline query (deprecated in Flagger, kept for migration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// serin: what an empty query result means. Default fail (Flagger's behaviour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_no_data: Option<OnNoData>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Default, JsonSchema)]
+pub struct ThresholdRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// What an empty metric result does to the analysis.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum OnNoData {
+    /// Count a failed check (Flagger's "no values found").
+    #[default]
+    Fail,
+    /// Treat the check as passed.
+    Skip,
+    /// Hold the current step without counting a failure, up to the progress deadline.
+    Wait,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// When the hook runs. Default rollout.
+    #[serde(default, rename = "type")]
+    pub kind: HookKind,
+    #[schemars(length(min = 1))]
+    pub url: String,
+    /// Default 10s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub retries: Option<i32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// serin: a Secret whose keys become request headers (e.g. Authorization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mute_alert: bool,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretRef {
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// When a webhook runs, and what its answer means.
+#[derive(
+    Deserialize,
+    Serialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum HookKind {
+    /// Gate before the canary is scaled up: holds the rollout in Waiting.
+    ConfirmRollout,
+    /// Runs once before traffic is shifted; a failure counts as a failed check.
+    PreRollout,
+    /// Runs at every analysis tick; a failure counts as a failed check.
+    #[default]
+    Rollout,
+    /// Gate before each weight increase.
+    ConfirmTrafficIncrease,
+    /// Gate before promotion: holds the rollout in WaitingPromotion.
+    ConfirmPromotion,
+    /// Runs after promotion or rollback; its result is reported, never decides.
+    PostRollout,
+    /// Polled during analysis: a success rolls the canary back.
+    Rollback,
+    /// Receives every event serin records about the canary.
+    Event,
+}
+
+impl HookKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ConfirmRollout => "confirm-rollout",
+            Self::PreRollout => "pre-rollout",
+            Self::Rollout => "rollout",
+            Self::ConfirmTrafficIncrease => "confirm-traffic-increase",
+            Self::ConfirmPromotion => "confirm-promotion",
+            Self::PostRollout => "post-rollout",
+            Self::Rollback => "rollback",
+            Self::Event => "event",
+        }
+    }
+}
+
+impl std::fmt::Display for HookKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    #[schemars(length(min = 1))]
+    pub name: String,
+    #[serde(default)]
+    pub severity: Severity,
+    pub provider_ref: ObjectRef,
+}
+
+#[derive(
+    Deserialize,
+    Serialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+impl CanarySpec {
+    /// The apex service name: `service.name`, or the target's name.
+    pub fn service_name(&self) -> &str {
+        self.service
+            .name
+            .as_deref()
+            .unwrap_or(&self.target_ref.name)
+    }
+
+    pub fn progress_deadline(&self) -> Duration {
+        let secs = self
+            .progress_deadline_seconds
+            .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
+        Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+    }
+}

@@ -1,0 +1,63 @@
+//! Reading serin objects from YAML (files, scenarios, `serin check`) with errors that name the
+//! field path, e.g. `spec.analysis.interval: invalid duration "abc"`.
+
+use serde::de::DeserializeOwned;
+
+use super::validation::FieldError;
+
+/// Deserializes `text` (YAML or JSON) into `T`, reporting the path of the first bad field.
+/// `root` prefixes the path, e.g. `canary` for an object nested in a scenario.
+pub fn from_yaml<T: DeserializeOwned>(text: &str, root: &str) -> Result<T, FieldError> {
+    let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let field = match (root.is_empty(), path.as_str()) {
+            (true, ".") => "(document)".to_string(),
+            (true, _) => path,
+            (false, ".") => root.to_string(),
+            (false, _) => format!("{root}.{path}"),
+        };
+        FieldError::new(field, clean_reason(&error.into_inner().to_string()))
+    })
+}
+
+/// serde_yaml appends "at line L column C" and sometimes repeats the path; keep the reason and
+/// the location, drop the noise.
+fn clean_reason(message: &str) -> String {
+    message.trim().to_string()
+}
+
+/// Checks an object's `apiVersion` and `kind` before its fields, so a Flagger manifest or a
+/// wrong kind is named as such instead of failing on some field further down.
+pub fn expect_type(
+    value: &serde_json::Value,
+    api_version: &str,
+    kind: &str,
+) -> Result<(), FieldError> {
+    let found_version = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let found_kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+    if found_kind != kind {
+        return Err(FieldError::new(
+            "kind",
+            format!("expected {kind}, found {found_kind:?}"),
+        ));
+    }
+    if found_version == "flagger.app/v1beta1" {
+        return Err(FieldError::new(
+            "apiVersion",
+            format!(
+                "flagger.app/v1beta1 is Flagger's API: change it to {api_version} (serin keeps Flagger's field names)"
+            ),
+        ));
+    }
+    if found_version != api_version {
+        return Err(FieldError::new(
+            "apiVersion",
+            format!("expected {api_version}, found {found_version:?}"),
+        ));
+    }
+    Ok(())
+}

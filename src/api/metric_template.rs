@@ -1,0 +1,54 @@
+//! `MetricTemplate`: a query, with its provider, that a Canary's metric refers to by name.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::canary::SecretRef;
+
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "serin.dev",
+    version = "v1beta1",
+    kind = "MetricTemplate",
+    namespaced,
+    category = "serin",
+    derive = "PartialEq",
+    doc = "A metric query and its provider, referenced by Canary metrics through templateRef.",
+    printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider.type")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricTemplateSpec {
+    pub provider: MetricProvider,
+    /// The query, with variables such as `{{ namespace }}`, `{{ target }}`, `{{ interval }}`
+    /// and `{{ variables.KEY }}`.
+    #[schemars(length(min = 1))]
+    pub query: String,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricProvider {
+    /// prometheus (and Prometheus-compatible servers: Thanos, Mimir, VictoriaMetrics).
+    #[serde(rename = "type")]
+    pub kind: MetricProviderKind,
+    /// Base URL; defaults to the controller's `--metrics-server`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// A Secret with `username`/`password` or `token` (and optionally `headers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+    /// Skip TLS verification. Opt-in and logged as a warning.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_verify: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricProviderKind {
+    Prometheus,
+}

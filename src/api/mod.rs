@@ -1,0 +1,20 @@
+//! serin's API, group `serin.dev`, version `v1beta1`: the Canary, MetricTemplate and
+//! AlertProvider resources, their generated CRDs, and the semantic validation the schema cannot
+//! express.
+
+pub mod alert_provider;
+pub mod canary;
+pub mod crds;
+pub mod duration;
+pub mod load;
+pub mod schema;
+pub mod status;
+pub mod validation;
+
+pub use alert_provider::{AlertProvider, AlertProviderSpec};
+pub use canary::{Canary, CanarySpec, HookKind};
+pub use duration::Duration;
+pub use metric_template::{MetricTemplate, MetricTemplateSpec};
+pub use status::{CanaryStatus, Phase};
+
+pub mod metric_template;

@@ -1,0 +1,18 @@
+//! Schema fragments for fields whose Rust type does not say what Kubernetes needs to know.
+
+use schemars::{Schema, SchemaGenerator, json_schema};
+
+/// A free-form object passed through to another system as written (an Istio CorsPolicy, say).
+pub fn preserve_unknown(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+/// A port given by number or by name, like Kubernetes' own targetPort.
+pub fn int_or_string(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "x-kubernetes-int-or-string": true,
+    })
+}

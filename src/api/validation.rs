@@ -1,0 +1,351 @@
+//! Semantic validation of a Canary spec: what the CRD schema cannot express (strategy
+//! combinations, increasing weights, unique names). Every problem is reported with its field
+//! path, all at once, so a user fixes a manifest in one pass.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::canary::{Analysis, CanarySpec, MIN_INTERVAL, Metric, Webhook};
+
+/// Metrics serin computes without a MetricTemplate.
+pub const BUILTIN_METRICS: [&str; 2] = ["request-success-rate", "request-duration"];
+
+/// One problem with one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Every problem found in one object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// Collects problems under a path prefix.
+struct Report {
+    errors: Vec<FieldError>,
+}
+
+impl Report {
+    fn fail(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(FieldError::new(field, reason));
+    }
+
+    fn check(&mut self, ok: bool, field: &str, reason: impl FnOnce() -> String) {
+        if !ok {
+            self.fail(field, reason());
+        }
+    }
+
+    fn range(&mut self, value: Option<i32>, field: &str, min: i32, max: i32) {
+        if let Some(v) = value {
+            self.check((min..=max).contains(&v), field, || {
+                format!("must be between {min} and {max}, got {v}")
+            });
+        }
+    }
+}
+
+/// Validates a Canary spec; `Ok` means the engine can plan a rollout from it.
+pub fn validate(spec: &CanarySpec) -> Result<(), ValidationErrors> {
+    let mut report = Report { errors: Vec::new() };
+    target(spec, &mut report);
+    service(spec, &mut report);
+    report.check(
+        spec.progress_deadline_seconds.is_none_or(|s| s >= 1),
+        "spec.progressDeadlineSeconds",
+        || "must be at least 1".into(),
+    );
+    analysis(&spec.analysis, &mut report);
+    if report.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(report.errors))
+    }
+}
+
+fn target(spec: &CanarySpec, report: &mut Report) {
+    let target = &spec.target_ref;
+    report.check(!target.name.is_empty(), "spec.targetRef.name", || {
+        "required: the name of the Deployment to roll out".into()
+    });
+    report.check(target.kind == "Deployment", "spec.targetRef.kind", || {
+        format!("only Deployment is supported, got {:?}", target.kind)
+    });
+    report.check(
+        target.api_version == "apps/v1",
+        "spec.targetRef.apiVersion",
+        || format!("expected apps/v1, got {:?}", target.api_version),
+    );
+}
+
+fn service(spec: &CanarySpec, report: &mut Report) {
+    report.range(Some(spec.service.port), "spec.service.port", 1, 65535);
+}
+
+fn analysis(analysis: &Analysis, report: &mut Report) {
+    const A: &str = "spec.analysis";
+    if let Some(interval) = analysis.interval {
+        report.check(interval >= MIN_INTERVAL, &format!("{A}.interval"), || {
+            format!("must be at least {MIN_INTERVAL}, got {interval}")
+        });
+    }
+    report.check(
+        analysis.threshold.is_none_or(|t| t >= 1),
+        &format!("{A}.threshold"),
+        || "must be at least 1".into(),
+    );
+    report.range(analysis.max_weight, &format!("{A}.maxWeight"), 1, 100);
+    report.range(analysis.step_weight, &format!("{A}.stepWeight"), 0, 100);
+    report.range(
+        analysis.step_weight_promotion,
+        &format!("{A}.stepWeightPromotion"),
+        1,
+        100,
+    );
+    report.range(analysis.mirror_weight, &format!("{A}.mirrorWeight"), 0, 100);
+    report.range(
+        analysis.primary_ready_threshold,
+        &format!("{A}.primaryReadyThreshold"),
+        0,
+        100,
+    );
+    report.range(
+        analysis.canary_ready_threshold,
+        &format!("{A}.canaryReadyThreshold"),
+        0,
+        100,
+    );
+    report.check(
+        analysis.iterations.is_none_or(|i| i >= 1),
+        &format!("{A}.iterations"),
+        || "must be at least 1".into(),
+    );
+    report.check(
+        analysis.promotion_timeout.is_none_or(|t| !t.is_zero()),
+        &format!("{A}.promotionTimeout"),
+        || "must be greater than 0".into(),
+    );
+    strategy(analysis, report);
+    increasing(
+        analysis.step_weights.iter().copied(),
+        &format!("{A}.stepWeights"),
+        analysis.max_weight,
+        report,
+    );
+    increasing(
+        analysis.steps.iter().map(|s| s.weight),
+        &format!("{A}.steps"),
+        analysis.max_weight,
+        report,
+    );
+    metrics(&analysis.metrics, report);
+    webhooks(&analysis.webhooks, report);
+    unique(
+        analysis.alerts.iter().map(|a| a.name.as_str()),
+        &format!("{A}.alerts"),
+        report,
+    );
+}
+
+/// Exactly one strategy: canary (stepWeight | stepWeights | steps), A/B (iterations + match),
+/// blue/green (iterations, no match).
+fn strategy(analysis: &Analysis, report: &mut Report) {
+    const A: &str = "spec.analysis";
+    let stepped: Vec<&str> = [
+        ("stepWeight", analysis.step_weight.is_some_and(|w| w > 0)),
+        ("stepWeights", !analysis.step_weights.is_empty()),
+        ("steps", !analysis.steps.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if stepped.len() > 1 {
+        report.fail(
+            format!("{A}.{}", stepped[1]),
+            format!(
+                "cannot be combined with {}: choose one way to list the steps",
+                stepped[0]
+            ),
+        );
+    }
+    match (analysis.iterations.is_some(), stepped.first()) {
+        (true, Some(first)) => report.fail(
+            format!("{A}.iterations"),
+            format!(
+                "cannot be combined with {first}: the canary strategy counts weight steps, A/B and blue/green count iterations"
+            ),
+        ),
+        (false, None) if analysis.step_weight == Some(0) => report.fail(
+            format!("{A}.stepWeight"),
+            "must be greater than 0 (or list stepWeights or steps) for a canary rollout",
+        ),
+        (false, None) => report.fail(
+            A,
+            "no strategy: set stepWeight, stepWeights or steps for a canary rollout, or iterations for A/B (with match) or blue/green (without)",
+        ),
+        (false, Some(_)) => {
+            report.check(analysis.matches.is_empty(), &format!("{A}.match"), || {
+                "A/B testing needs iterations instead of weight steps".into()
+            });
+            report.check(!analysis.mirror, &format!("{A}.mirror"), || {
+                "mirroring is for blue/green rollouts (iterations without match)".into()
+            });
+        }
+        (true, None) => {
+            report.check(
+                analysis.matches.is_empty() || !analysis.mirror,
+                &format!("{A}.mirror"),
+                || "mirroring cannot be combined with an A/B match".into(),
+            );
+            report.check(
+                analysis.session_affinity.is_none(),
+                &format!("{A}.sessionAffinity"),
+                || "session affinity applies to the canary strategy (stepWeight)".into(),
+            );
+        }
+    }
+    report.check(
+        analysis.mirror_weight.is_none() || analysis.mirror,
+        &format!("{A}.mirrorWeight"),
+        || "needs mirror: true".into(),
+    );
+}
+
+fn increasing(
+    weights: impl Iterator<Item = i32>,
+    field: &str,
+    max: Option<i32>,
+    report: &mut Report,
+) {
+    let mut previous = 0;
+    for (i, weight) in weights.enumerate() {
+        if !(1..=100).contains(&weight) {
+            report.fail(
+                format!("{field}[{i}]"),
+                format!("must be between 1 and 100, got {weight}"),
+            );
+        } else if weight <= previous {
+            report.fail(
+                format!("{field}[{i}]"),
+                format!("weights must increase: {weight} follows {previous}"),
+            );
+        } else if let Some(max) = max.filter(|max| weight > *max) {
+            report.fail(
+                format!("{field}[{i}]"),
+                format!("{weight} is above maxWeight {max}"),
+            );
+        }
+        previous = previous.max(weight);
+    }
+}
+
+fn unique<'a>(names: impl Iterator<Item = &'a str>, field: &str, report: &mut Report) {
+    let mut seen = BTreeSet::new();
+    for (i, name) in names.enumerate() {
+        if !seen.insert(name) {
+            report.fail(
+                format!("{field}[{i}].name"),
+                format!("duplicate name {name:?}"),
+            );
+        }
+    }
+}
+
+fn metrics(metrics: &[Metric], report: &mut Report) {
+    const M: &str = "spec.analysis.metrics";
+    unique(metrics.iter().map(|m| m.name.as_str()), M, report);
+    for (i, metric) in metrics.iter().enumerate() {
+        let builtin = BUILTIN_METRICS.contains(&metric.name.as_str());
+        report.check(
+            builtin || metric.template_ref.is_some() || metric.query.is_some(),
+            &format!("{M}[{i}].templateRef"),
+            || {
+                format!(
+                    "required for metric {:?}: only {} are built in",
+                    metric.name,
+                    BUILTIN_METRICS.join(" and ")
+                )
+            },
+        );
+        match metric.threshold_range {
+            None => report.fail(
+                format!("{M}[{i}].thresholdRange"),
+                format!(
+                    "required for metric {:?}: set min, max or both",
+                    metric.name
+                ),
+            ),
+            Some(range) => {
+                let finite = [range.min, range.max]
+                    .iter()
+                    .flatten()
+                    .all(|v| v.is_finite());
+                report.check(finite, &format!("{M}[{i}].thresholdRange"), || {
+                    "bounds must be finite numbers".into()
+                });
+                report.check(
+                    range.min.is_some() || range.max.is_some(),
+                    &format!("{M}[{i}].thresholdRange"),
+                    || "set min, max or both".into(),
+                );
+                if let (Some(min), Some(max)) = (range.min, range.max) {
+                    report.check(min <= max, &format!("{M}[{i}].thresholdRange"), || {
+                        format!("min {min} is above max {max}")
+                    });
+                }
+            }
+        }
+        if let Some(interval) = metric.interval {
+            report.check(!interval.is_zero(), &format!("{M}[{i}].interval"), || {
+                "must be greater than 0".into()
+            });
+        }
+    }
+}
+
+fn webhooks(webhooks: &[Webhook], report: &mut Report) {
+    const W: &str = "spec.analysis.webhooks";
+    unique(webhooks.iter().map(|w| w.name.as_str()), W, report);
+    for (i, hook) in webhooks.iter().enumerate() {
+        report.check(
+            hook.url.starts_with("http://") || hook.url.starts_with("https://"),
+            &format!("{W}[{i}].url"),
+            || format!("must be an http:// or https:// URL, got {:?}", hook.url),
+        );
+        if let Some(timeout) = hook.timeout {
+            report.check(!timeout.is_zero(), &format!("{W}[{i}].timeout"), || {
+                "must be greater than 0".into()
+            });
+        }
+        report.check(
+            hook.retries.is_none_or(|r| r >= 0),
+            &format!("{W}[{i}].retries"),
+            || "must not be negative".into(),
+        );
+    }
+}

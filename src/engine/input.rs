@@ -1,0 +1,147 @@
+//! What the engine is told: the observed state of the workloads, manual requests, and the
+//! results of the checks the shell ran. Plain data, filled by the controller from the cluster
+//! or by the simulator from its script.
+
+use std::collections::BTreeMap;
+
+use crate::api::canary::HookKind;
+
+/// The world as observed at the start of one reconcile.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observations {
+    /// `metadata.generation` of the Canary.
+    pub generation: i64,
+    /// The user's Deployment; None when it does not exist.
+    pub target: Option<Target>,
+    /// The `-primary` Deployment; None before initialization.
+    pub primary: Option<WorkloadState>,
+    /// A manual request found on the Canary's annotations.
+    pub request: Option<ManualRequest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Target {
+    /// Identity of what the target would run: its pod template and tracked configs.
+    pub revision: String,
+    /// Checksums of the ConfigMaps/Secrets its pods reference.
+    pub configs: BTreeMap<String, String>,
+    /// The target Deployment's own pods: the canary.
+    pub state: WorkloadState,
+}
+
+/// A Deployment's rollout state, as its status reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WorkloadState {
+    /// `spec.replicas`.
+    pub replicas: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    /// `status.observedGeneration == metadata.generation`: the status describes the spec.
+    pub current: bool,
+    /// The revision serin last wrote to it (primary only).
+    pub revision: Option<String>,
+}
+
+impl WorkloadState {
+    /// All replicas run the latest template and at least `threshold` percent are available.
+    pub fn is_ready(&self, threshold: i32) -> bool {
+        self.current
+            && self.replicas > 0
+            && self.updated >= self.replicas
+            && i64::from(self.available) * 100 >= i64::from(self.replicas) * i64::from(threshold)
+    }
+
+    /// "2/3 ready", for messages.
+    pub fn progress(&self) -> String {
+        format!(
+            "{}/{} ready",
+            self.available.min(self.replicas),
+            self.replicas
+        )
+    }
+}
+
+/// A request made through the Canary's annotations (`serin.dev/request`, `serin.dev/request-id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualRequest {
+    /// Acted on once per id; without `request-id` the action name is the id.
+    pub id: String,
+    pub action: Result<RequestAction, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestAction {
+    Promote,
+    Abort,
+    Retry,
+    Pause,
+    Resume,
+}
+
+impl RequestAction {
+    pub const ALL: [Self; 5] = [
+        Self::Promote,
+        Self::Abort,
+        Self::Retry,
+        Self::Pause,
+        Self::Resume,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Promote => "promote",
+            Self::Abort => "abort",
+            Self::Retry => "retry",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+        }
+    }
+}
+
+impl ManualRequest {
+    /// Reads the annotations' values; an unknown action is kept as an error to report.
+    pub fn parse(action: &str, id: Option<&str>) -> Self {
+        let action = action.trim();
+        let parsed = RequestAction::ALL
+            .into_iter()
+            .find(|a| a.as_str() == action)
+            .ok_or_else(|| action.to_string());
+        Self {
+            id: id.unwrap_or(action).to_string(),
+            action: parsed,
+        }
+    }
+}
+
+/// Results of the checks the shell ran for this reconcile (see `engine::due_checks`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CheckResults {
+    pub hooks: Vec<HookOutcome>,
+    pub metrics: Vec<MetricSample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookOutcome {
+    pub name: String,
+    pub kind: HookKind,
+    /// The hook answered with success (2xx).
+    pub passed: bool,
+    /// Status code and the start of the body, or the transport error.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSample {
+    pub name: String,
+    pub value: Sample,
+    /// The rendered query, shown to users.
+    pub query: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sample {
+    Value(f64),
+    NoData,
+    Error(String),
+}

@@ -1,0 +1,173 @@
+//! A `Plan` is a validated Canary spec with every default applied and the strategy made
+//! explicit, so the lifecycle never re-derives "which strategy is this" or "what is the
+//! default interval".
+
+use std::collections::BTreeMap;
+
+use crate::api::canary::{DEFAULT_INTERVAL, HookKind, OnNoData, Severity, ThresholdRange};
+use crate::api::validation::{ValidationErrors, validate};
+use crate::api::{CanarySpec, Duration};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub strategy: Strategy,
+    pub interval: Duration,
+    pub threshold: i32,
+    pub progress_deadline: Duration,
+    pub primary_ready_threshold: i32,
+    pub canary_ready_threshold: i32,
+    /// Primary weight added per tick when traffic returns after promotion; None: all at once.
+    pub step_weight_promotion: Option<i32>,
+    pub promotion_timeout: Option<Duration>,
+    pub skip_analysis: bool,
+    pub suspend: bool,
+    pub metrics: Vec<MetricPlan>,
+    /// Webhook names by kind, in spec order.
+    pub hooks: BTreeMap<HookKind, Vec<String>>,
+    /// Hook names whose failures are not alerted.
+    pub muted_hooks: Vec<String>,
+    pub alert_severities: Vec<Severity>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    /// Traffic shifted by weight, step by step.
+    Canary {
+        steps: Vec<Step>,
+        session_affinity: bool,
+    },
+    /// Requests matching analysis.match go to the canary for `iterations` ticks.
+    AbTesting { iterations: i32 },
+    /// The canary is analysed without user traffic (or with mirrored traffic), then switched to.
+    BlueGreen {
+        iterations: i32,
+        mirror: Option<i32>,
+    },
+}
+
+impl Strategy {
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Canary { .. } => "canary",
+            Self::AbTesting { .. } => "A/B testing",
+            Self::BlueGreen {
+                mirror: Some(_), ..
+            } => "blue/green with mirroring",
+            Self::BlueGreen { .. } => "blue/green",
+        }
+    }
+}
+
+/// One canary step: a weight held for at least `pause`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub weight: i32,
+    pub pause: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPlan {
+    pub name: String,
+    pub range: ThresholdRange,
+    pub on_no_data: OnNoData,
+}
+
+impl Plan {
+    /// Validates the spec and applies defaults.
+    pub fn from_spec(spec: &CanarySpec) -> Result<Self, ValidationErrors> {
+        validate(spec)?;
+        let analysis = &spec.analysis;
+        let interval = analysis.interval.unwrap_or(DEFAULT_INTERVAL);
+        let mut hooks: BTreeMap<HookKind, Vec<String>> = BTreeMap::new();
+        for hook in &analysis.webhooks {
+            hooks.entry(hook.kind).or_default().push(hook.name.clone());
+        }
+        Ok(Self {
+            strategy: strategy(spec, interval),
+            interval,
+            threshold: analysis.threshold.unwrap_or(1),
+            progress_deadline: spec.progress_deadline(),
+            primary_ready_threshold: analysis.primary_ready_threshold.unwrap_or(100),
+            canary_ready_threshold: analysis.canary_ready_threshold.unwrap_or(100),
+            step_weight_promotion: analysis.step_weight_promotion,
+            promotion_timeout: analysis.promotion_timeout,
+            skip_analysis: spec.skip_analysis,
+            suspend: spec.suspend,
+            metrics: analysis
+                .metrics
+                .iter()
+                .map(|m| MetricPlan {
+                    name: m.name.clone(),
+                    range: m.threshold_range.unwrap_or_default(),
+                    on_no_data: m.on_no_data.unwrap_or_default(),
+                })
+                .collect(),
+            hooks,
+            muted_hooks: analysis
+                .webhooks
+                .iter()
+                .filter(|w| w.mute_alert)
+                .map(|w| w.name.clone())
+                .collect(),
+            alert_severities: analysis.alerts.iter().map(|a| a.severity).collect(),
+        })
+    }
+
+    pub fn hooks_of(&self, kind: HookKind) -> &[String] {
+        self.hooks.get(&kind).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn has_hooks(&self, kind: HookKind) -> bool {
+        !self.hooks_of(kind).is_empty()
+    }
+
+    /// The highest canary weight of the analysis (100 for A/B and blue/green, which switch).
+    pub fn max_weight(&self) -> i32 {
+        match &self.strategy {
+            Strategy::Canary { steps, .. } => steps.last().map_or(0, |s| s.weight),
+            _ => 100,
+        }
+    }
+}
+
+fn strategy(spec: &CanarySpec, interval: Duration) -> Strategy {
+    let analysis = &spec.analysis;
+    if let Some(iterations) = analysis.iterations {
+        return if analysis.matches.is_empty() {
+            Strategy::BlueGreen {
+                iterations,
+                mirror: analysis
+                    .mirror
+                    .then(|| analysis.mirror_weight.unwrap_or(100)),
+            }
+        } else {
+            Strategy::AbTesting { iterations }
+        };
+    }
+    let max = analysis.max_weight.unwrap_or(100);
+    let held = |weight| Step {
+        weight,
+        pause: interval,
+    };
+    let steps = if !analysis.steps.is_empty() {
+        analysis
+            .steps
+            .iter()
+            .map(|s| Step {
+                weight: s.weight,
+                pause: s.pause.unwrap_or(interval),
+            })
+            .collect()
+    } else if !analysis.step_weights.is_empty() {
+        analysis.step_weights.iter().copied().map(held).collect()
+    } else {
+        let step = analysis.step_weight.unwrap_or(0).max(1);
+        let mut weights: Vec<i32> = (1..).map(|i| i * step).take_while(|w| *w < max).collect();
+        weights.push(max);
+        weights.into_iter().map(held).collect()
+    };
+    Strategy::Canary {
+        steps,
+        session_affinity: analysis.session_affinity.is_some(),
+    }
+}

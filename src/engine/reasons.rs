@@ -1,0 +1,86 @@
+//! The one list of reasons a decision can have. A variant's name is the Kubernetes event
+//! reason, the condition reason and the metric label: never a Debug string.
+
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Reason { $($(#[$doc])* $name),* }
+
+        impl Reason {
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$name => stringify!($name)),* }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// The primary is being created from the target.
+    Initializing,
+    /// The primary serves all traffic; the target is scaled to zero.
+    Initialized,
+    /// The target's pod template or a tracked config changed.
+    NewRevision,
+    /// A new revision arrived during analysis; the analysis starts over.
+    RolloutRestarted,
+    /// The target was set back to the promoted revision: nothing to roll out.
+    RevertedToPromoted,
+    /// A confirm-rollout gate holds the rollout.
+    WaitingForConfirmation,
+    /// The canary Deployment is being scaled up.
+    CanaryScaledUp,
+    /// Waiting for canary or primary pods to become ready.
+    WaitingForPods,
+    /// Traffic shifted to the next step.
+    WeightAdvanced,
+    /// A/B or blue/green: one more passing iteration.
+    IterationPassed,
+    /// A step holds for its pause, or a confirm-traffic-increase gate says no.
+    StepHeld,
+    /// A check failed; counted against the threshold.
+    CheckFailed,
+    /// A metric returned no data and its policy is to wait.
+    WaitingForData,
+    /// A pre-rollout hook failed.
+    PreRolloutFailed,
+    /// A confirm-promotion gate holds the rollout.
+    WaitingForPromotion,
+    /// The primary is being updated to the canary's template.
+    Promoting,
+    /// Traffic is returning to the primary after promotion.
+    TrafficRestored,
+    /// The canary is scaled down after promotion.
+    Finalising,
+    /// The rollout finished: the primary runs the new revision.
+    Succeeded,
+    /// Failed checks reached the threshold.
+    ThresholdReached,
+    /// Pods did not become ready, or data did not arrive, within the progress deadline.
+    ProgressDeadlineExceeded,
+    /// WaitingPromotion lasted longer than analysis.promotionTimeout.
+    PromotionTimedOut,
+    /// A rollback hook asked for a rollback.
+    RollbackRequested,
+    /// Manual requests.
+    PromotedByRequest,
+    AbortedByRequest,
+    Retried,
+    Paused,
+    Resumed,
+    /// A manual request that does not apply in this phase, or is unknown.
+    RequestIgnored,
+    /// spec.suspend is set.
+    Suspended,
+    /// The target Deployment does not exist.
+    TargetNotFound,
+    /// The Canary's spec is invalid.
+    InvalidSpec,
+    /// A steady state: nothing to do.
+    UpToDate,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

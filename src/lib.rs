@@ -1,0 +1,14 @@
+//! serin: progressive delivery for Kubernetes.
+//!
+//! - [`api`]: the Canary, MetricTemplate and AlertProvider resources and their validation;
+//! - [`engine`]: the pure rollout lifecycle (no I/O, no clock);
+//! - [`judge`]: pure metric judgement;
+//! - [`sim`]: the engine over an in-memory cluster, scripted metrics and a virtual clock;
+//! - [`workload`]: revisions of pod templates and configs.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod engine;
+pub mod judge;
+pub mod sim;
+pub mod workload;
