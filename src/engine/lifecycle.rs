@@ -315,20 +315,21 @@ impl<'a> Tick<'a> {
             reason
         };
         self.alert(Severity::Info, Reason::NewRevision, &message);
-        self.decide(reason, message);
         if self.plan.skip_analysis {
+            self.decide(reason, message);
             return self.promote();
         }
         if self.plan.has_hooks(HookKind::ConfirmRollout) {
             self.set_phase(Phase::Waiting);
-            self.alert(
-                Severity::Info,
-                Reason::WaitingForConfirmation,
-                "waiting for confirm-rollout approval",
-            );
-            return;
+            let message = format!("{message}; waiting for confirm-rollout");
+            self.alert(Severity::Info, Reason::WaitingForConfirmation, &message);
+            return self.decide(reason, message);
         }
-        self.scale_up();
+        let replicas = self.start_canary();
+        self.decide(
+            reason,
+            format!("{message}; scaling the canary up to {replicas} replicas"),
+        );
     }
 
     fn reset_analysis(&mut self) {
@@ -345,14 +346,20 @@ impl<'a> Tick<'a> {
     }
 
     fn scale_up(&mut self) {
-        let replicas = self.obs.primary.as_ref().map_or(1, |p| p.replicas.max(1));
-        self.actions.push(Action::ScaleCanary { replicas });
-        self.next.waiting_since = Some(self.now);
-        self.set_phase(Phase::Progressing);
+        let replicas = self.start_canary();
         self.decide(
             Reason::CanaryScaledUp,
             format!("scaling the canary up to {replicas} replicas"),
         );
+    }
+
+    /// Scales the canary to the primary's size and starts waiting for its pods.
+    fn start_canary(&mut self) -> i32 {
+        let replicas = self.obs.primary.as_ref().map_or(1, |p| p.replicas.max(1));
+        self.actions.push(Action::ScaleCanary { replicas });
+        self.next.waiting_since = Some(self.now);
+        self.set_phase(Phase::Progressing);
+        replicas
     }
 
     /// First analysis tick at a ready canary: pre-rollout hooks, then the first traffic step.

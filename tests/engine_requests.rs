@@ -1,0 +1,179 @@
+//! Manual requests (promote, abort, retry, pause, resume) and suspend.
+
+mod support;
+
+use serin::api::Phase;
+use serin::engine::input::Sample;
+use serin::engine::{Action, Traffic};
+use support::{CANARY, World, plan, plan_with};
+
+fn progressing() -> World {
+    let mut world = World::initialized(plan(CANARY));
+    world.release("v2");
+    world.tick_passing();
+    world.tick_passing();
+    world
+}
+
+#[test]
+fn promote_skips_the_rest_of_the_analysis() {
+    let mut world = progressing();
+    world.request("promote", "r1");
+    let decision = world.tick_passing().clone();
+    assert_eq!(decision.status.phase, Some(Phase::Promoting));
+    assert!(decision.actions.contains(&Action::PromoteTemplate));
+    assert_eq!(decision.status.last_handled_request.as_deref(), Some("r1"));
+    world.run_until(Phase::Succeeded, 5);
+}
+
+#[test]
+fn abort_rolls_back_to_the_primary() {
+    let mut world = progressing();
+    world.request("abort", "r1");
+    let decision = world.tick_passing().clone();
+    assert_eq!(decision.status.phase, Some(Phase::Failed));
+    assert_eq!(decision.reason.as_str(), "AbortedByRequest");
+    assert_eq!(world.traffic, Traffic::PRIMARY);
+}
+
+#[test]
+fn abort_during_promotion_reverts_the_primary() {
+    let mut world = progressing();
+    world.obs.primary.as_mut().unwrap().ready = 3;
+    world.primary_pods_ready = false;
+    world.request("promote", "r1");
+    world.tick_passing();
+    assert_eq!(world.phase(), Some(Phase::Promoting));
+    world.request("abort", "r2");
+    let decision = world.tick_passing();
+    assert!(decision.actions.contains(&Action::RevertPrimary));
+    assert_eq!(decision.status.phase, Some(Phase::Failed));
+}
+
+#[test]
+fn retry_restarts_a_failed_release_without_a_template_change() {
+    let mut world = progressing();
+    world.advance(60);
+    world.tick_with(Sample::Value(1.0), true);
+    world.advance(60);
+    world.tick_with(Sample::Value(1.0), true);
+    assert_eq!(world.phase(), Some(Phase::Failed));
+    world.advance(60);
+    assert!(
+        world.tick_passing().actions.is_empty(),
+        "a failed revision is not retried by itself"
+    );
+    world.request("retry", "r1");
+    let decision = world.tick_passing().clone();
+    assert_eq!(decision.reason.as_str(), "Retried");
+    assert_eq!(decision.status.phase, Some(Phase::Progressing));
+    assert_eq!(decision.status.failed_checks, 0);
+    world.run_until(Phase::Succeeded, 20);
+    assert_eq!(world.status.last_promoted_spec.as_deref(), Some("v2"));
+}
+
+#[test]
+fn a_request_is_acted_on_once() {
+    let mut world = progressing();
+    world.request("abort", "r1");
+    world.tick_passing();
+    world.request("retry", "r2");
+    world.tick_passing();
+    assert_eq!(world.phase(), Some(Phase::Progressing));
+    world.advance(60);
+    world.tick_passing();
+    assert_eq!(
+        world.phase(),
+        Some(Phase::Progressing),
+        "the old abort annotation is not acted on again"
+    );
+}
+
+#[test]
+fn pause_freezes_the_rollout_and_resume_continues_it() {
+    let mut world = progressing();
+    world.request("pause", "r1");
+    world.tick_passing();
+    assert!(world.status.paused);
+    for _ in 0..20 {
+        world.advance(60);
+        world.tick_passing();
+    }
+    assert_eq!(world.status.canary_weight, 10, "no step while paused");
+    assert_eq!(
+        world.phase(),
+        Some(Phase::Progressing),
+        "no deadline expires while paused"
+    );
+    world.request("resume", "r2");
+    world.advance(60);
+    world.tick_passing();
+    assert!(!world.status.paused);
+    world.run_until(Phase::Succeeded, 20);
+}
+
+#[test]
+fn a_paused_canary_does_not_lose_its_progress_deadline_budget() {
+    let mut world = World::initialized(plan(CANARY));
+    world.canary_pods_ready = false;
+    world.release("v2");
+    world.tick_passing();
+    world.advance(300);
+    world.request("pause", "p");
+    world.tick_passing();
+    world.advance(3600);
+    world.tick_passing();
+    world.request("resume", "r");
+    world.tick_passing();
+    world.advance(299);
+    world.tick_passing();
+    assert_eq!(
+        world.phase(),
+        Some(Phase::Progressing),
+        "only 599s of deadline used"
+    );
+    world.advance(1);
+    world.tick_passing();
+    assert_eq!(world.phase(), Some(Phase::Failed));
+}
+
+#[test]
+fn suspend_freezes_even_a_new_release() {
+    let mut world = World::initialized(plan(CANARY));
+    world.plan = plan_with(CANARY, "  suspend: true");
+    world.release("v2");
+    let decision = world.tick_passing();
+    assert!(
+        !decision
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::ScaleCanary { .. }))
+    );
+    assert_eq!(decision.reason.as_str(), "Suspended");
+    world.plan.suspend = false;
+    world.advance(60);
+    assert_eq!(world.tick_passing().status.phase, Some(Phase::Progressing));
+}
+
+#[test]
+fn an_unknown_request_is_reported_and_ignored() {
+    let mut world = progressing();
+    world.request("rollback-now", "r1");
+    let decision = world.tick_passing();
+    assert!(decision.actions.iter().any(|a| matches!(a, Action::Event(e) if e.warning && e.message.contains("unknown request \"rollback-now\""))));
+    assert_eq!(decision.status.phase, Some(Phase::Progressing));
+}
+
+#[test]
+fn a_request_that_does_not_apply_is_reported() {
+    let mut world = World::initialized(plan(CANARY));
+    world.request("promote", "r1");
+    let decision = world.tick_passing();
+    assert!(
+        decision
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Event(e) if e.reason.as_str() == "RequestIgnored"))
+    );
+    assert_eq!(decision.status.phase, Some(Phase::Initialized));
+}
