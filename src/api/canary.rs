@@ -4,6 +4,9 @@
 //! Field names and defaults follow Flagger's `flagger.app/v1beta1`, so migrating a manifest is a
 //! change of apiVersion. serin's additions are marked "serin:" in their docs.
 
+// kube's `printcolumn(name = .., type_ = ..)` repeats keys once per column by design.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use kube::CustomResource;

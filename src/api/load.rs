@@ -9,22 +9,31 @@ use super::validation::FieldError;
 /// `root` prefixes the path, e.g. `canary` for an object nested in a scenario.
 pub fn from_yaml<T: DeserializeOwned>(text: &str, root: &str) -> Result<T, FieldError> {
     let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let field = match (root.is_empty(), path.as_str()) {
-            (true, ".") => "(document)".to_string(),
-            (true, _) => path,
-            (false, ".") => root.to_string(),
-            (false, _) => format!("{root}.{path}"),
-        };
-        FieldError::new(field, clean_reason(&error.into_inner().to_string()))
-    })
+    serde_path_to_error::deserialize(deserializer).map_err(|error| located(error, root))
 }
 
-/// serde_yaml appends "at line L column C" and sometimes repeats the path; keep the reason and
-/// the location, drop the noise.
-fn clean_reason(message: &str) -> String {
-    message.trim().to_string()
+/// Like [`from_yaml`], for an object already parsed (e.g. embedded in another document).
+pub fn from_value<T: DeserializeOwned>(
+    value: &serde_json::Value,
+    root: &str,
+) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|error| located(error, root))
+}
+
+fn located<E: std::fmt::Display>(error: serde_path_to_error::Error<E>, root: &str) -> FieldError {
+    let path = error.path().to_string();
+    let field = match (root.is_empty(), path.as_str()) {
+        (true, ".") => "(document)".to_string(),
+        (true, _) => path.clone(),
+        (false, ".") => root.to_string(),
+        (false, _) => format!("{root}.{path}"),
+    };
+    // serde_yaml repeats the path at the start of its message; say it once.
+    let message = error.into_inner().to_string();
+    let reason = message
+        .strip_prefix(&format!("{path}: "))
+        .unwrap_or(&message);
+    FieldError::new(field, reason.trim())
 }
 
 /// Checks an object's `apiVersion` and `kind` before its fields, so a Flagger manifest or a

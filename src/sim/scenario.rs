@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::api::load::{expect_type, from_yaml};
+use crate::api::load::{expect_type, from_value, from_yaml};
 use crate::api::validation::FieldError;
 use crate::api::{Canary, Duration, Phase};
 use crate::engine::Plan;
@@ -163,9 +163,7 @@ impl Scenario {
         let file: ScenarioFile = from_yaml(text, "")?;
         expect_type(&file.canary, "serin.dev/v1beta1", "Canary")
             .map_err(|e| FieldError::new(format!("canary.{}", e.field), e.reason))?;
-        let canary_yaml = serde_json::to_string(&file.canary)
-            .map_err(|e| FieldError::new("canary", e.to_string()))?;
-        let canary: Canary = from_yaml(&canary_yaml, "canary")?;
+        let canary: Canary = from_value(&file.canary, "canary")?;
         let plan = Plan::from_spec(&canary.spec).map_err(|errors| {
             ScenarioError(
                 errors

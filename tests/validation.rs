@@ -1,0 +1,232 @@
+//! Bad Canary specs: every problem is named by its field path, nothing panics.
+
+mod support;
+
+use serin::api::Canary;
+use serin::api::load::from_yaml;
+use serin::engine::Plan;
+use support::canary_yaml;
+
+/// The messages for a Canary with this analysis block (and extra spec lines).
+fn problems(analysis: &str, extra_spec: &str) -> Vec<String> {
+    let yaml = canary_yaml(analysis, extra_spec);
+    match from_yaml::<Canary>(&yaml, "") {
+        Err(error) => vec![error.to_string()],
+        Ok(canary) => match Plan::from_spec(&canary.spec) {
+            Ok(_) => vec![],
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        },
+    }
+}
+
+fn assert_problem(analysis: &str, extra: &str, field: &str, words: &str) {
+    let found = problems(analysis, extra);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with(&format!("{field}: ")) && p.contains(words)),
+        "expected {field}: ...{words}... in {found:#?}"
+    );
+}
+
+#[test]
+fn a_valid_canary_has_no_problems() {
+    assert_eq!(problems("    stepWeight: 10\n", ""), Vec::<String>::new());
+}
+
+#[test]
+fn a_canary_without_any_strategy_is_refused() {
+    assert_problem("    interval: 1m\n", "", "spec.analysis", "no strategy");
+}
+
+#[test]
+fn step_weight_zero_without_step_weights_is_refused() {
+    assert_problem(
+        "    stepWeight: 0\n",
+        "",
+        "spec.analysis.stepWeight",
+        "greater than 0",
+    );
+}
+
+#[test]
+fn weights_above_100_are_refused() {
+    assert_problem(
+        "    stepWeight: 10\n    maxWeight: 150\n",
+        "",
+        "spec.analysis.maxWeight",
+        "between 1 and 100",
+    );
+    assert_problem(
+        "    stepWeights: [10, 120]\n",
+        "",
+        "spec.analysis.stepWeights[1]",
+        "between 1 and 100",
+    );
+}
+
+#[test]
+fn step_weights_must_increase() {
+    assert_problem(
+        "    stepWeights: [10, 30, 20]\n",
+        "",
+        "spec.analysis.stepWeights[2]",
+        "must increase",
+    );
+}
+
+#[test]
+fn step_weights_above_max_weight_are_refused() {
+    assert_problem(
+        "    stepWeights: [10, 60]\n    maxWeight: 50\n",
+        "",
+        "spec.analysis.stepWeights[1]",
+        "above maxWeight 50",
+    );
+}
+
+#[test]
+fn ab_testing_without_iterations_is_refused() {
+    assert_problem(
+        "    stepWeight: 10\n    match:\n      - headers:\n          x-canary: {exact: a}\n",
+        "",
+        "spec.analysis.match",
+        "needs iterations",
+    );
+}
+
+#[test]
+fn iterations_with_step_weight_is_refused() {
+    assert_problem(
+        "    stepWeight: 10\n    iterations: 5\n",
+        "",
+        "spec.analysis.iterations",
+        "cannot be combined with stepWeight",
+    );
+}
+
+#[test]
+fn an_interval_below_ten_seconds_is_refused() {
+    assert_problem(
+        "    stepWeight: 10\n    interval: 5s\n",
+        "",
+        "spec.analysis.interval",
+        "at least 10s",
+    );
+}
+
+#[test]
+fn a_malformed_interval_names_the_field() {
+    assert_problem(
+        "    stepWeight: 10\n    interval: abc\n",
+        "",
+        "spec.analysis.interval",
+        "invalid duration \"abc\"",
+    );
+}
+
+#[test]
+fn duplicate_metric_names_are_refused() {
+    let analysis = "    stepWeight: 10
+    metrics:
+      - name: request-success-rate
+        thresholdRange: {min: 99}
+      - name: request-success-rate
+        thresholdRange: {min: 98}
+";
+    assert_problem(
+        analysis,
+        "",
+        "spec.analysis.metrics[1].name",
+        "duplicate name",
+    );
+}
+
+#[test]
+fn an_unknown_webhook_type_names_the_field_and_the_known_types() {
+    let analysis = "    stepWeight: 10
+    webhooks:
+      - name: load
+        type: pre-flight
+        url: http://x/
+";
+    assert_problem(
+        analysis,
+        "",
+        "spec.analysis.webhooks[0].type",
+        "unknown variant `pre-flight`",
+    );
+}
+
+#[test]
+fn a_custom_metric_needs_a_template_and_every_metric_a_range() {
+    let analysis = "    stepWeight: 10
+    metrics:
+      - name: error-budget
+";
+    assert_problem(
+        analysis,
+        "",
+        "spec.analysis.metrics[0].templateRef",
+        "only request-success-rate and request-duration are built in",
+    );
+    assert_problem(
+        analysis,
+        "",
+        "spec.analysis.metrics[0].thresholdRange",
+        "required",
+    );
+}
+
+#[test]
+fn a_missing_target_ref_is_named() {
+    let yaml = "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {name: x}\nspec:\n  service: {port: 80}\n  analysis: {stepWeight: 10}\n";
+    let error = from_yaml::<Canary>(yaml, "").unwrap_err().to_string();
+    assert!(
+        error.starts_with("spec: missing field `targetRef`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let found = problems(
+        "    stepWeights: [50, 20]\n    maxWeight: 120\n    interval: 2s\n",
+        "  progressDeadlineSeconds: 0",
+    );
+    assert!(found.len() >= 4, "{found:#?}");
+}
+
+#[test]
+fn mirroring_belongs_to_blue_green() {
+    assert_problem(
+        "    stepWeight: 10\n    mirror: true\n",
+        "",
+        "spec.analysis.mirror",
+        "blue/green",
+    );
+    assert_problem(
+        "    iterations: 3\n    mirrorWeight: 20\n",
+        "",
+        "spec.analysis.mirrorWeight",
+        "needs mirror: true",
+    );
+}
+
+#[test]
+fn webhook_urls_must_be_http() {
+    let analysis = "    stepWeight: 10\n    webhooks:\n      - name: a\n        url: ftp://x/\n";
+    assert_problem(analysis, "", "spec.analysis.webhooks[0].url", "http://");
+}
+
+#[test]
+fn only_deployments_can_be_targets() {
+    let yaml =
+        canary_yaml("    stepWeight: 10\n", "").replace("kind: Deployment", "kind: StatefulSet");
+    let canary: Canary = from_yaml(&yaml, "").unwrap();
+    let errors = Plan::from_spec(&canary.spec).unwrap_err().to_string();
+    assert!(
+        errors.contains("spec.targetRef.kind: only Deployment is supported"),
+        "{errors}"
+    );
+}
