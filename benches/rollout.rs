@@ -2,6 +2,7 @@
 //! - `engine`: the pure engine alone, fed ready workloads and passing checks;
 //! - `simulate`: the whole `serin simulate` path (scenario parsed once; in-memory cluster,
 //!   scripted metrics, virtual clock, timeline).
+//!
 //! Run: `cargo bench --bench rollout`. Results are recorded in docs/benchmarks.md.
 
 use std::hint::black_box;
@@ -58,7 +59,11 @@ fn engine_rollout(plan: &Plan, initialized: &CanaryStatus) -> usize {
     let mut now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let mut obs = Observations {
         generation: 1,
-        target: Some(Target { revision: "v2".into(), configs: Default::default(), state: ready(3, None) }),
+        target: Some(Target {
+            revision: "v2".into(),
+            configs: Default::default(),
+            state: ready(3, None),
+        }),
         primary: Some(ready(3, Some("v1"))),
         request: None,
     };
@@ -67,7 +72,11 @@ fn engine_rollout(plan: &Plan, initialized: &CanaryStatus) -> usize {
         metrics: plan
             .metrics
             .iter()
-            .map(|m| MetricSample { name: m.name.clone(), value: Sample::Value(99.9_f64.min(m.range.max.unwrap_or(f64::MAX))), query: None })
+            .map(|m| MetricSample {
+                name: m.name.clone(),
+                value: Sample::Value(99.9_f64.min(m.range.max.unwrap_or(f64::MAX))),
+                query: None,
+            })
             .collect(),
     };
     let mut decisions = 0;
@@ -92,10 +101,17 @@ fn benches(c: &mut Criterion) {
         last_promoted_spec: Some("v1".into()),
         ..CanaryStatus::default()
     };
-    assert!(engine_rollout(&plan, &initialized) >= 11, "ten weight steps and a promotion");
+    assert!(
+        engine_rollout(&plan, &initialized) >= 11,
+        "ten weight steps and a promotion"
+    );
     assert_eq!(sim::run(&scenario).outcome.phase, Some(Phase::Succeeded));
-    c.bench_function("engine: 10-step rollout", |b| b.iter(|| engine_rollout(black_box(&plan), black_box(&initialized))));
-    c.bench_function("simulate: 10-step rollout", |b| b.iter(|| sim::run(black_box(&scenario))));
+    c.bench_function("engine: 10-step rollout", |b| {
+        b.iter(|| engine_rollout(black_box(&plan), black_box(&initialized)))
+    });
+    c.bench_function("simulate: 10-step rollout", |b| {
+        b.iter(|| sim::run(black_box(&scenario)))
+    });
 }
 
 criterion_group!(rollout, benches);

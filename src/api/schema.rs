@@ -16,3 +16,8 @@ pub fn int_or_string(_: &mut SchemaGenerator) -> Schema {
         "x-kubernetes-int-or-string": true,
     })
 }
+
+/// Drops the `default` schemars derives from `#[serde(default)]`.
+pub fn no_default(schema: &mut Schema) {
+    schema.remove("default");
+}

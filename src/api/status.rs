@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "phase_schema")]
     pub phase: Option<Phase>,
     /// The Canary generation this status was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +71,13 @@ pub struct CanaryStatus {
     pub checks: Vec<CheckStatus>,
 }
 
+/// The phase's schema: a string enum. Derived for `Option<Phase>`, it would list `null` among
+/// the values, which the API server refuses (and kubectl's validation reports).
+fn phase_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+    schemars::json_schema!({ "type": "string", "enum": names })
+}
+
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub enum Phase {
     Initializing,
@@ -86,6 +94,20 @@ pub enum Phase {
 }
 
 impl Phase {
+    pub const ALL: [Self; 11] = [
+        Self::Initializing,
+        Self::Initialized,
+        Self::Waiting,
+        Self::Progressing,
+        Self::WaitingPromotion,
+        Self::Promoting,
+        Self::Finalising,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Terminating,
+        Self::Terminated,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Initializing => "Initializing",
@@ -127,7 +149,10 @@ pub struct Condition {
     /// True, False or Unknown.
     pub status: String,
     pub reason: String,
+    // Read leniently, but no schema default: Kubernetes 1.20 receives an empty-string default
+    // as null and refuses the CRD.
     #[serde(default)]
+    #[schemars(transform = crate::api::schema::no_default)]
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<DateTime<Utc>>,

@@ -34,7 +34,7 @@ need_root() {
 
 # Debian packages: etcd, Go to build Kubernetes, rsync (without it the build silently writes
 # empty binaries), dpkg-dev for `apt-get source`, and reflect2 1.0.2 (see below).
-PACKAGES=(etcd-server golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev)
+PACKAGES=(etcd-server golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev openssl util-linux)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 SRC_LIST=/etc/apt/sources.list.d/serin-deb-src.sources
