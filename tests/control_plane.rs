@@ -5,7 +5,8 @@ mod cluster;
 
 use std::time::Duration;
 
-use cluster::{NOBODY_TOKEN, client, cluster, eventually, namespace, pods::READINESS};
+use cluster::workloads::{Readiness, deployment, set_version};
+use cluster::{NOBODY_TOKEN, client, cluster, eventually, namespace};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -14,21 +15,6 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn deployment(name: &str, image: &str, replicas: i32, readiness: &str) -> Deployment {
-    serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}, "annotations": {READINESS: readiness}},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-        },
-    }))
-    .unwrap()
-}
 
 async fn ready_replicas(api: &Api<Deployment>, name: &str) -> i32 {
     let d = api.get(name).await.unwrap();
@@ -42,7 +28,7 @@ async fn a_deployment_reaches_its_ready_replicas_through_the_real_controller_man
     let api: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     api.create(
         &PostParams::default(),
-        &deployment("web", "podinfo:6.0.0", 3, "ready"),
+        &deployment("web", "v1", 3, Readiness::Ready),
     )
     .await
     .unwrap();
@@ -69,7 +55,7 @@ async fn a_rolling_update_replaces_the_pods() {
     let api: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     api.create(
         &PostParams::default(),
-        &deployment("web", "podinfo:6.0.0", 2, "ready"),
+        &deployment("web", "v1", 2, Readiness::Ready),
     )
     .await
     .unwrap();
@@ -113,19 +99,19 @@ async fn pods_that_never_become_ready_or_crash_loop_keep_a_deployment_unavailabl
     let api: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     api.create(
         &PostParams::default(),
-        &deployment("never", "broken:1", 1, "never"),
+        &deployment("never", "v1", 1, Readiness::Never),
     )
     .await
     .unwrap();
     api.create(
         &PostParams::default(),
-        &deployment("crash", "broken:2", 1, "crashloop"),
+        &deployment("crash", "v1", 1, Readiness::CrashLoop),
     )
     .await
     .unwrap();
     api.create(
         &PostParams::default(),
-        &deployment("slow", "slow:1", 1, "after=3s"),
+        &deployment("slow", "v1", 1, Readiness::After(3)),
     )
     .await
     .unwrap();

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod pods;
+pub mod workloads;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
