@@ -126,10 +126,7 @@ fn each_weight_step_waits_one_interval_of_passing_analysis() {
 
 #[test]
 fn a_failed_check_below_the_threshold_halts_without_advancing() {
-    let mut world = World::initialized(plan(CANARY));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(CANARY));
     world.advance(60);
     let decision = world.tick_with(Sample::Value(90.0), true).clone();
     assert_eq!(decision.status.canary_weight, 10);
@@ -140,10 +137,7 @@ fn a_failed_check_below_the_threshold_halts_without_advancing() {
 
 #[test]
 fn failed_checks_reaching_the_threshold_roll_back_to_the_primary() {
-    let mut world = World::initialized(plan(CANARY));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(CANARY));
     world.advance(60);
     world.tick_passing();
     for _ in 0..2 {
@@ -178,10 +172,7 @@ fn failed_checks_reaching_the_threshold_roll_back_to_the_primary() {
 
 #[test]
 fn failed_checks_are_never_reset_within_one_run() {
-    let mut world = World::initialized(plan(CANARY));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(CANARY));
     world.advance(60);
     world.tick_with(Sample::Value(90.0), true);
     world.advance(60);
@@ -217,10 +208,7 @@ fn a_canary_whose_pods_never_become_ready_rolls_back_at_the_progress_deadline() 
 
 #[test]
 fn the_canary_is_not_scaled_down_while_the_primary_is_not_ready() {
-    let mut world = World::initialized(plan(CANARY));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(CANARY));
     world.obs.primary = Some(not_ready(3, Some("v1")));
     world.advance(60);
     world.tick_with(Sample::Value(1.0), true);
@@ -291,10 +279,7 @@ fn the_progress_deadline_applies_while_finalising() {
 
 #[test]
 fn reverting_the_target_to_the_promoted_revision_is_no_release() {
-    let mut world = World::initialized(plan(CANARY));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(CANARY));
     world.release("v1");
     let decision = world.tick_passing().clone();
     assert_eq!(decision.reason.as_str(), "RevertedToPromoted");
@@ -337,10 +322,7 @@ fn a_failed_release_reverted_in_git_settles_as_succeeded_and_can_be_released_aga
 
 #[test]
 fn a_new_revision_mid_analysis_restarts_it_from_zero() {
-    let mut world = World::initialized(plan(CANARY));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(CANARY));
     world.advance(60);
     world.tick_with(Sample::Value(90.0), true);
     world.advance(60);

@@ -8,10 +8,7 @@ use serin::engine::{Action, Traffic};
 use support::{CANARY, World, plan, plan_with};
 
 fn progressing() -> World {
-    let mut world = World::initialized(plan(CANARY));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(CANARY));
     world
 }
 

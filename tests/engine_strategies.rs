@@ -47,12 +47,9 @@ fn step_weight_stops_at_max_weight_even_off_the_grid() {
 
 #[test]
 fn steps_with_pauses_hold_each_weight_for_its_pause() {
-    let mut world = World::initialized(plan(
+    let mut world = World::started(plan(
         "    interval: 1m\n    steps:\n      - weight: 10\n        pause: 5m\n      - weight: 50\n",
     ));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
     assert_eq!(world.status.canary_weight, 10);
     for minute in 1..5 {
         world.advance(60);
@@ -101,10 +98,7 @@ fn confirm_rollout_holds_the_release_in_waiting_until_the_gate_opens() {
 
 #[test]
 fn confirm_traffic_increase_holds_the_weight_without_counting_a_failure() {
-    let mut world = World::initialized(plan(&with_hook("confirm-traffic-increase")));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(&with_hook("confirm-traffic-increase")));
     for _ in 0..3 {
         world.advance(60);
         world.tick_with(Sample::Value(99.9), false);
@@ -187,10 +181,7 @@ fn a_failing_pre_rollout_hook_counts_as_a_failed_check_and_sends_no_traffic() {
 
 #[test]
 fn a_rollback_hook_that_says_yes_rolls_back() {
-    let mut world = World::initialized(plan(&with_hook("rollback")));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(&with_hook("rollback")));
     world.advance(60);
     let found = world.answers_by(|_| Sample::Value(99.9), |kind| kind == HookKind::Rollback);
     let decision = world.tick(found).clone();
@@ -200,10 +191,7 @@ fn a_rollback_hook_that_says_yes_rolls_back() {
 
 #[test]
 fn a_rollback_hook_that_says_no_lets_the_rollout_continue() {
-    let mut world = World::initialized(plan(&with_hook("rollback")));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(&with_hook("rollback")));
     world.advance(60);
     let found = world.answers_by(|_| Sample::Value(99.9), |kind| kind != HookKind::Rollback);
     assert_eq!(world.tick(found).status.canary_weight, 20);
@@ -211,12 +199,9 @@ fn a_rollback_hook_that_says_no_lets_the_rollout_continue() {
 
 #[test]
 fn ab_testing_routes_matching_requests_and_promotes_after_its_iterations() {
-    let mut world = World::initialized(plan(
+    let mut world = World::started(plan(
         "    iterations: 3\n    match:\n      - headers:\n          x-canary: {exact: insider}\n",
     ));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
     assert!(world.traffic.matched_to_canary);
     assert_eq!(world.traffic.canary, 0);
     world.next_passing();
@@ -235,10 +220,7 @@ fn ab_testing_routes_matching_requests_and_promotes_after_its_iterations() {
 
 #[test]
 fn blue_green_analyses_without_user_traffic_then_switches() {
-    let mut world = World::initialized(plan("    iterations: 2\n"));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan("    iterations: 2\n"));
     assert_eq!(world.traffic, Traffic::PRIMARY);
     world.run_until(Phase::Promoting, 5);
     assert_eq!(world.traffic, Traffic::weights(0, 100));
@@ -248,12 +230,9 @@ fn blue_green_analyses_without_user_traffic_then_switches() {
 
 #[test]
 fn blue_green_with_mirroring_mirrors_traffic_to_the_canary() {
-    let mut world = World::initialized(plan(
+    let mut world = World::started(plan(
         "    iterations: 2\n    mirror: true\n    mirrorWeight: 50\n",
     ));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
     assert_eq!(world.traffic.mirror, Some(50));
     assert_eq!(world.traffic.canary, 0);
 }
@@ -287,10 +266,7 @@ fn no_data_world(policy: &str) -> World {
     let analysis = format!(
         "    interval: 1m\n    stepWeight: 50\n    metrics:\n      - name: request-success-rate\n        thresholdRange: {{min: 99}}\n        onNoData: {policy}\n"
     );
-    let mut world = World::initialized(plan(&analysis));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(&analysis));
     world.advance(60);
     world
 }
@@ -349,10 +325,7 @@ fn nan_is_no_data_and_an_error_is_a_failure() {
 
 #[test]
 fn a_due_metric_without_a_result_never_passes() {
-    let mut world = World::initialized(plan(CANARY));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(CANARY));
     world.advance(60);
     world.tick(Default::default());
     assert_eq!(world.status.failed_checks, 1);
@@ -361,10 +334,7 @@ fn a_due_metric_without_a_result_never_passes() {
 
 #[test]
 fn check_results_are_kept_in_the_status_with_value_and_bounds() {
-    let mut world = World::initialized(plan(CANARY));
-    world.release("v2");
-    world.tick_passing();
-    world.tick_passing();
+    let mut world = World::started(plan(CANARY));
     world.advance(60);
     world.tick_with(Sample::Value(97.5), true);
     let check = world

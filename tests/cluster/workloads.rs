@@ -32,9 +32,7 @@ impl Readiness {
     }
 
     fn container(self, version: &str) -> Value {
-        let probe = |command: &str, delay: u32| {
-            json!({"exec": {"command": ["sh", "-c", command]}, "initialDelaySeconds": delay, "periodSeconds": 1})
-        };
+        let probe = |command: &str, delay: u32| json!({"exec": {"command": ["sh", "-c", command]}, "initialDelaySeconds": delay, "periodSeconds": 1});
         let (command, readiness) = match self {
             Self::Ready => ("sleep 3600", probe("true", 0)),
             Self::Never => ("sleep 3600", probe("false", 0)),

@@ -121,6 +121,16 @@ impl World {
         world
     }
 
+    /// An initialized world where revision v2 was released and the first analysis tick routed
+    /// the first step (canary ready, checks passing).
+    pub fn started(plan: Plan) -> Self {
+        let mut world = Self::initialized(plan);
+        world.release("v2");
+        world.tick_passing();
+        world.tick_passing();
+        world
+    }
+
     pub fn phase(&self) -> Option<Phase> {
         self.status.phase
     }
