@@ -8,8 +8,7 @@ use serin::engine::{Action, Traffic};
 use support::{CANARY, World, plan, plan_with};
 
 fn progressing() -> World {
-    let mut world = World::started(plan(CANARY));
-    world
+    World::started(plan(CANARY))
 }
 
 #[test]
