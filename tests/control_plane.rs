@@ -63,24 +63,32 @@ async fn a_rolling_update_replaces_the_pods() {
         (ready_replicas(&api, "web").await == 2).then_some(())
     })
     .await;
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "podinfo:6.0.1"}]}}}});
-    api.patch("web", &PatchParams::default(), &Patch::Strategic(patch))
-        .await
-        .unwrap();
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Strategic(set_version("v2")),
+    )
+    .await
+    .unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     eventually("only new pods, all ready", WAIT, || async {
         let d = api.get("web").await.ok()?;
         let status = d.status?;
         let list = pods.list(&ListParams::default()).await.ok()?;
-        let images: Vec<String> = list
+        // Old pods are gone (graceful deletion completed), new ones run v2.
+        let versions: Vec<String> = list
             .items
             .iter()
-            .filter_map(|p| p.spec.as_ref()?.containers[0].image.clone())
+            .filter_map(|p| {
+                p.spec.as_ref()?.containers[0].env.as_ref()?[0]
+                    .value
+                    .clone()
+            })
             .collect();
         (status.updated_replicas == Some(2)
             && status.available_replicas == Some(2)
-            && images.len() == 2
-            && images.iter().all(|i| i == "podinfo:6.0.1"))
+            && versions.len() == 2
+            && versions.iter().all(|v| v == "v2"))
         .then_some(())
     })
     .await;

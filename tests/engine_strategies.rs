@@ -230,7 +230,7 @@ fn blue_green_analyses_without_user_traffic_then_switches() {
 
 #[test]
 fn blue_green_with_mirroring_mirrors_traffic_to_the_canary() {
-    let mut world = World::started(plan(
+    let world = World::started(plan(
         "    iterations: 2\n    mirror: true\n    mirrorWeight: 50\n",
     ));
     assert_eq!(world.traffic.mirror, Some(50));
