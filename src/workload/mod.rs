@@ -1,3 +1,7 @@
-//! Workloads as serin sees them. For now: what identifies a revision of the target.
+//! Workloads as serin shapes them, as pure functions the controller applies: the revision of a
+//! target, the configs it references, the `-primary` Deployment and the three Services.
 
+pub mod configs;
+pub mod primary;
 pub mod revision;
+pub mod services;

@@ -1,0 +1,239 @@
+//! The `<target>-primary` Deployment: a copy of the target whose selector and pod labels carry
+//! a `-primary` suffix (so primary and canary pods never match each other's selectors) and
+//! whose config references point at the `-primary` copies. Pure: the controller applies what
+//! this returns with server-side apply.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+
+use super::configs::{ConfigRef, rewrite_to_primary};
+
+/// Annotation carrying the revision a primary Deployment runs.
+pub const REVISION_ANNOTATION: &str = "serin.dev/revision";
+pub const PRIMARY_SUFFIX: &str = "-primary";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("the target Deployment {0} has no spec")]
+    NoSpec(String),
+    #[error(
+        "the target Deployment {0} has a selector with matchExpressions; serin needs matchLabels only"
+    )]
+    SelectorExpressions(String),
+    #[error("the target Deployment {0} has an empty selector")]
+    EmptySelector(String),
+}
+
+/// What the primary copies from the target, beyond the pod template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrimaryInputs<'a> {
+    pub target: &'a Deployment,
+    /// The revision being promoted (written to the primary and its pods).
+    pub revision: &'a str,
+    /// Configs copied to `-primary`; references to them are rewritten.
+    pub tracked: &'a BTreeSet<ConfigRef>,
+    /// Replicas to set; None when an autoscaler owns the count.
+    pub replicas: Option<i32>,
+    pub owner: Option<OwnerReference>,
+}
+
+/// The desired primary Deployment.
+pub fn desired_primary(inputs: &PrimaryInputs<'_>) -> Result<Deployment, TargetError> {
+    let target = inputs.target;
+    let name = target.metadata.name.clone().unwrap_or_default();
+    let spec = target
+        .spec
+        .as_ref()
+        .ok_or_else(|| TargetError::NoSpec(name.clone()))?;
+    let selector = primary_selector(&name, &spec.selector)?;
+    let mut template = spec.template.clone();
+    let template_meta = template.metadata.get_or_insert_with(ObjectMeta::default);
+    template_meta.labels = Some(primary_labels(
+        template_meta.labels.take().unwrap_or_default(),
+        &spec.selector,
+    ));
+    template_meta
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(REVISION_ANNOTATION.into(), inputs.revision.into());
+    if let Some(pod) = template.spec.as_mut() {
+        rewrite_to_primary(pod, inputs.tracked);
+    }
+    Ok(Deployment {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}{PRIMARY_SUFFIX}")),
+            namespace: target.metadata.namespace.clone(),
+            labels: Some(primary_labels(
+                target.metadata.labels.clone().unwrap_or_default(),
+                &spec.selector,
+            )),
+            annotations: Some(BTreeMap::from([(
+                REVISION_ANNOTATION.to_string(),
+                inputs.revision.to_string(),
+            )])),
+            owner_references: inputs.owner.clone().map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(DeploymentSpec {
+            replicas: inputs.replicas,
+            selector,
+            template,
+            strategy: spec.strategy.clone(),
+            min_ready_seconds: spec.min_ready_seconds,
+            revision_history_limit: spec.revision_history_limit,
+            progress_deadline_seconds: spec.progress_deadline_seconds,
+            paused: None,
+        }),
+        status: None,
+    })
+}
+
+/// The target's selector with every value suffixed: `app: podinfo` -> `app: podinfo-primary`.
+pub fn primary_selector(
+    name: &str,
+    selector: &LabelSelector,
+) -> Result<LabelSelector, TargetError> {
+    if selector
+        .match_expressions
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        return Err(TargetError::SelectorExpressions(name.into()));
+    }
+    let labels = selector.match_labels.clone().unwrap_or_default();
+    if labels.is_empty() {
+        return Err(TargetError::EmptySelector(name.into()));
+    }
+    Ok(LabelSelector {
+        match_labels: Some(labels.into_iter().map(|(k, v)| (k, suffixed(&v))).collect()),
+        match_expressions: None,
+    })
+}
+
+/// `labels` with the selector's keys suffixed, other labels kept.
+fn primary_labels(
+    mut labels: BTreeMap<String, String>,
+    selector: &LabelSelector,
+) -> BTreeMap<String, String> {
+    for (key, value) in selector.match_labels.iter().flatten() {
+        labels.insert(key.clone(), suffixed(value));
+    }
+    labels
+}
+
+fn suffixed(value: &str) -> String {
+    format!("{value}{PRIMARY_SUFFIX}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::configs::{ConfigKind, referenced};
+
+    fn target() -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "podinfo", "namespace": "test", "labels": {"app": "podinfo", "team": "a"}},
+            "spec": {
+                "replicas": 3,
+                "minReadySeconds": 5,
+                "revisionHistoryLimit": 4,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "50%"}},
+                "selector": {"matchLabels": {"app": "podinfo"}},
+                "template": {
+                    "metadata": {"labels": {"app": "podinfo", "version": "6"}},
+                    "spec": {
+                        "containers": [{"name": "app", "image": "podinfo:6.0.0",
+                            "envFrom": [{"configMapRef": {"name": "podinfo-config"}}]}],
+                        "volumes": [{"name": "s", "secret": {"secretName": "podinfo-secret"}}],
+                    },
+                },
+            },
+        }))
+        .unwrap()
+    }
+
+    fn primary(replicas: Option<i32>) -> Deployment {
+        let target = target();
+        let tracked = BTreeSet::from([ConfigRef {
+            kind: ConfigKind::ConfigMap,
+            name: "podinfo-config".into(),
+        }]);
+        desired_primary(&PrimaryInputs {
+            target: &target,
+            revision: "abc123",
+            tracked: &tracked,
+            replicas,
+            owner: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_primary_selects_only_primary_pods() {
+        let primary = primary(Some(3));
+        assert_eq!(primary.metadata.name.as_deref(), Some("podinfo-primary"));
+        let spec = primary.spec.unwrap();
+        let selector = spec.selector.match_labels.unwrap();
+        assert_eq!(selector["app"], "podinfo-primary");
+        let labels = spec.template.metadata.unwrap().labels.unwrap();
+        assert_eq!(labels["app"], "podinfo-primary");
+        assert_eq!(labels["version"], "6", "other pod labels are kept");
+        assert_eq!(primary.metadata.labels.unwrap()["team"], "a");
+    }
+
+    #[test]
+    fn the_primary_copies_the_rollout_settings_and_carries_the_revision() {
+        let primary = primary(Some(3));
+        assert_eq!(
+            primary.metadata.annotations.unwrap()[REVISION_ANNOTATION],
+            "abc123"
+        );
+        let spec = primary.spec.unwrap();
+        assert_eq!(spec.replicas, Some(3));
+        assert_eq!(spec.min_ready_seconds, Some(5));
+        assert_eq!(spec.revision_history_limit, Some(4));
+        assert!(spec.strategy.unwrap().rolling_update.is_some());
+        let pod_annotations = spec.template.metadata.unwrap().annotations.unwrap();
+        assert_eq!(pod_annotations[REVISION_ANNOTATION], "abc123");
+    }
+
+    #[test]
+    fn tracked_configs_are_referenced_through_their_primary_copies() {
+        let primary = primary(Some(3));
+        let refs: Vec<String> = referenced(primary.spec.unwrap().template.spec.as_ref().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            refs,
+            ["configmap/podinfo-config-primary", "secret/podinfo-secret"]
+        );
+    }
+
+    #[test]
+    fn with_an_autoscaler_the_primary_leaves_replicas_alone() {
+        assert_eq!(primary(None).spec.unwrap().replicas, None);
+    }
+
+    #[test]
+    fn a_selector_with_expressions_is_refused_with_the_reason() {
+        let mut target = target();
+        let spec = target.spec.as_mut().unwrap();
+        spec.selector = serde_json::from_value(serde_json::json!({
+            "matchExpressions": [{"key": "app", "operator": "In", "values": ["podinfo"]}]
+        }))
+        .unwrap();
+        let tracked = BTreeSet::new();
+        let error = desired_primary(&PrimaryInputs {
+            target: &target,
+            revision: "r",
+            tracked: &tracked,
+            replicas: None,
+            owner: None,
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("matchExpressions"));
+    }
+}
