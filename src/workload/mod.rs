@@ -2,6 +2,7 @@
 //! target, the configs it references, the `-primary` Deployment and the three Services.
 
 pub mod configs;
+pub mod observe;
 pub mod primary;
 pub mod revision;
 pub mod services;
