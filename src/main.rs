@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use serin::judge::compare::{Class, Comparison, Direction, JudgeConfig, compare};
+use serin::judge::samples;
 use serin::sim::{self, Scenario};
 
 #[derive(Parser)]
@@ -27,6 +29,40 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions (YAML).
     Crds,
+    /// Compare two recorded samples as the statistical judge would (exit 0 no regression,
+    /// 1 regression, 3 too few samples, 2 bad input).
+    Judge(JudgeArgs),
+}
+
+#[derive(clap::Args)]
+struct JudgeArgs {
+    /// Canary values: one number per line, CSV (last column), or a Prometheus query response.
+    #[arg(long)]
+    canary: PathBuf,
+    /// Primary (baseline) values, same formats.
+    #[arg(long)]
+    primary: PathBuf,
+    /// Which change is a regression.
+    #[arg(long, value_enum, default_value_t = DirectionArg::Increase)]
+    direction: DirectionArg,
+    /// Confidence level of the test, in (0, 1).
+    #[arg(long, default_value_t = 0.98)]
+    confidence: f64,
+    /// Relative change of the mean tolerated even when significant (0.1 = 10%).
+    #[arg(long, default_value_t = 0.1)]
+    allowed_change: f64,
+    /// Fewer values on either side is "no data".
+    #[arg(long, default_value_t = 20)]
+    min_samples: usize,
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DirectionArg {
+    Increase,
+    Decrease,
+    Either,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -40,6 +76,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Simulate { scenario, output } => simulate(&scenario, output),
         Command::Crds => crds(),
+        Command::Judge(args) => judge(&args),
     };
     match result {
         Ok(code) => code,
@@ -70,4 +107,109 @@ fn simulate(path: &PathBuf, output: Output) -> anyhow::Result<ExitCode> {
 fn crds() -> anyhow::Result<ExitCode> {
     print!("{}", serin::api::crds::yaml()?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn judge(args: &JudgeArgs) -> anyhow::Result<ExitCode> {
+    if !(args.confidence > 0.0 && args.confidence < 1.0) {
+        anyhow::bail!(
+            "--confidence: must be between 0 and 1 (exclusive), got {}",
+            args.confidence
+        );
+    }
+    if !(args.allowed_change >= 0.0 && args.allowed_change.is_finite()) {
+        anyhow::bail!(
+            "--allowed-change: must be a number >= 0, got {}",
+            args.allowed_change
+        );
+    }
+    let read = |path: &PathBuf, flag: &str| -> anyhow::Result<Vec<f64>> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{flag}: reading {}", path.display()))?;
+        samples::parse(&text).with_context(|| format!("{flag}: {}", path.display()))
+    };
+    let config = JudgeConfig {
+        direction: match args.direction {
+            DirectionArg::Increase => Direction::Increase,
+            DirectionArg::Decrease => Direction::Decrease,
+            DirectionArg::Either => Direction::Either,
+        },
+        allowed_change: args.allowed_change,
+        confidence: args.confidence,
+        min_samples: args.min_samples,
+    };
+    let result = compare(
+        &read(&args.canary, "--canary")?,
+        &read(&args.primary, "--primary")?,
+        &config,
+    );
+    match args.output {
+        Output::Text => print!("{}", judgement_text(&result, &config)),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+    }
+    Ok(match (result.class, result.failed) {
+        (Class::NoData, _) => ExitCode::from(3),
+        (_, true) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn judgement_text(r: &Comparison, config: &JudgeConfig) -> String {
+    use std::fmt::Write;
+    let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "canary   {} values, mean {}",
+        r.canary_count,
+        num(r.canary_mean)
+    );
+    let _ = writeln!(
+        out,
+        "primary  {} values, mean {}",
+        r.baseline_count,
+        num(r.baseline_mean)
+    );
+    if r.dropped > 0 {
+        let _ = writeln!(out, "left out {} non-finite values (NaN, Inf)", r.dropped);
+    }
+    if r.class != Class::NoData {
+        let p = r.p_value.map_or("-".into(), |p| {
+            if p < 0.001 {
+                format!("{p:.2e}")
+            } else {
+                format!("{p:.4}")
+            }
+        });
+        let _ = writeln!(
+            out,
+            "Mann-Whitney U {} (z {}), two-sided p {p}",
+            num(r.u),
+            num(r.z)
+        );
+        let _ = writeln!(
+            out,
+            "shift (Hodges-Lehmann) {}, {:.0}% interval [{}, {}]",
+            num(r.shift),
+            config.confidence * 100.0,
+            num(r.shift_lower),
+            num(r.shift_upper)
+        );
+        let change = r
+            .change
+            .map_or("-".into(), |c| format!("{:+.1}%", c * 100.0));
+        let _ = writeln!(
+            out,
+            "effect (mean ratio) {}, change of the mean {change}",
+            num(r.effect)
+        );
+    }
+    let verdict = if r.failed {
+        "regression"
+    } else if r.class == Class::NoData {
+        "no data"
+    } else {
+        "no regression"
+    };
+    let _ = writeln!(out, "class {:?}: {verdict} ({})", r.class, r.reason);
+    out
 }

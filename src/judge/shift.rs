@@ -1,0 +1,139 @@
+//! The Hodges-Lehmann shift estimate (median of all canary − baseline differences) and its
+//! distribution-free confidence interval (Moses: order statistics of the differences).
+//!
+//! The n×m differences are never materialised: the k-th smallest is found by bisection on its
+//! value, counting the differences at or below a candidate with two pointers over the sorted
+//! samples (O(n + m) per count), then snapped to the exact difference.
+
+use statrs::distribution::{ContinuousCDF, Normal};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shift {
+    /// Median of canary − baseline over all pairs.
+    pub estimate: f64,
+    /// Confidence interval of the shift at the requested level.
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// Both samples must be sorted ascending, finite and non-empty; `confidence` in (0, 1).
+pub fn hodges_lehmann(canary: &[f64], baseline: &[f64], confidence: f64) -> Shift {
+    let pairs = canary.len() as u64 * baseline.len() as u64;
+    let estimate = if pairs % 2 == 1 {
+        kth(canary, baseline, pairs.div_ceil(2))
+    } else {
+        (kth(canary, baseline, pairs / 2) + kth(canary, baseline, pairs / 2 + 1)) / 2.0
+    };
+    let (n, m) = (canary.len() as f64, baseline.len() as f64);
+    let z = Normal::standard().inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
+    let half_width = z * (n * m * (n + m + 1.0) / 12.0).sqrt();
+    // Moses' C: the interval runs from the C-th to the (N - C + 1)-th smallest difference.
+    let c = ((pairs as f64 / 2.0 - half_width).floor().max(1.0) as u64).min(pairs);
+    Shift {
+        estimate,
+        lower: kth(canary, baseline, c),
+        upper: kth(canary, baseline, pairs + 1 - c),
+    }
+}
+
+/// The k-th smallest (1-based) canary − baseline difference.
+pub fn kth(canary: &[f64], baseline: &[f64], k: u64) -> f64 {
+    let (Some(c_first), Some(c_last)) = (canary.first(), canary.last()) else {
+        return f64::NAN;
+    };
+    let (Some(b_first), Some(b_last)) = (baseline.first(), baseline.last()) else {
+        return f64::NAN;
+    };
+    // Invariant: fewer than k differences are <= lo, at least k are <= hi.
+    let (mut lo, mut hi) = (c_first - b_last, c_last - b_first);
+    if count_at_most(canary, baseline, lo) >= k {
+        return lo;
+    }
+    loop {
+        let mid = lo + (hi - lo) / 2.0;
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if count_at_most(canary, baseline, mid) >= k {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    largest_at_most(canary, baseline, hi)
+}
+
+/// How many pairs have canary[i] − baseline[j] <= x.
+fn count_at_most(canary: &[f64], baseline: &[f64], x: f64) -> u64 {
+    // For ascending canary values the smallest qualifying baseline index only moves right.
+    let mut j = 0;
+    let mut count = 0;
+    for c in canary {
+        while j < baseline.len() && c - baseline[j] > x {
+            j += 1;
+        }
+        count += (baseline.len() - j) as u64;
+    }
+    count
+}
+
+/// The largest difference that is <= x (the snap from a bisection bound to a real difference).
+fn largest_at_most(canary: &[f64], baseline: &[f64], x: f64) -> f64 {
+    let mut j = 0;
+    let mut best = f64::NEG_INFINITY;
+    for c in canary {
+        while j < baseline.len() && c - baseline[j] > x {
+            j += 1;
+        }
+        if let Some(b) = baseline.get(j) {
+            best = best.max(c - b);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brute_force(canary: &[f64], baseline: &[f64]) -> Vec<f64> {
+        let mut all: Vec<f64> = canary
+            .iter()
+            .flat_map(|c| baseline.iter().map(move |b| c - b))
+            .collect();
+        all.sort_by(f64::total_cmp);
+        all
+    }
+
+    #[test]
+    fn every_order_statistic_matches_the_materialised_differences() {
+        let mut canary = vec![3.1, 0.2, 7.7, 7.7, 2.0, -1.5, 4.25];
+        let mut baseline = vec![1.0, 1.0, 5.5, -2.0, 0.3];
+        canary.sort_by(f64::total_cmp);
+        baseline.sort_by(f64::total_cmp);
+        let all = brute_force(&canary, &baseline);
+        for (i, expected) in all.iter().enumerate() {
+            assert_eq!(
+                kth(&canary, &baseline, i as u64 + 1),
+                *expected,
+                "k = {}",
+                i + 1
+            );
+        }
+    }
+
+    #[test]
+    fn the_estimate_is_the_median_difference() {
+        let canary = [10.0, 11.0, 12.0, 13.0];
+        let baseline = [1.0, 2.0, 3.0];
+        let all = brute_force(&canary, &baseline);
+        let median = (all[5] + all[6]) / 2.0;
+        assert_eq!(hodges_lehmann(&canary, &baseline, 0.95).estimate, median);
+    }
+
+    #[test]
+    fn identical_constant_samples_have_no_shift() {
+        let shift = hodges_lehmann(&[5.0; 30], &[5.0; 40], 0.98);
+        assert_eq!((shift.estimate, shift.lower, shift.upper), (0.0, 0.0, 0.0));
+    }
+}
