@@ -9,6 +9,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serin::judge::compare::{JudgeConfig, compare};
 use serin::judge::rank_sum::mann_whitney;
+use serin::judge::shift::hodges_lehmann;
 use statrs::stats_tests::Alternative;
 use statrs::stats_tests::mannwhitneyu::{MannWhitneyUMethod, mannwhitneyu};
 
@@ -36,6 +37,13 @@ fn benches(c: &mut Criterion) {
     c.bench_function("judge: rank-sum test alone, 10k vs 10k", |b| {
         b.iter(|| mann_whitney(black_box(&canary), black_box(&primary)))
     });
+    let (mut sorted_canary, mut sorted_primary) = (canary.clone(), primary.clone());
+    sorted_canary.sort_by(f64::total_cmp);
+    sorted_primary.sort_by(f64::total_cmp);
+    c.bench_function(
+        "judge: Hodges-Lehmann shift and 98% interval alone, sorted 10k vs 10k",
+        |b| b.iter(|| hodges_lehmann(black_box(&sorted_canary), black_box(&sorted_primary), 0.98)),
+    );
     let mut group = c.benchmark_group("statrs");
     group.sample_size(10);
     group.bench_function("statrs mannwhitneyu asymptotic, 10k vs 10k", |b| {

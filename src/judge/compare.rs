@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::rank_sum::{RankSum, mann_whitney};
+use super::rank_sum::{RankSum, mann_whitney_sorted};
 use super::shift::{Shift, hodges_lehmann};
 
 /// Which change of the metric is a regression.
@@ -117,7 +117,7 @@ pub fn compare(canary: &[f64], baseline: &[f64], config: &JudgeConfig) -> Compar
     }
     c.sort_unstable_by(f64::total_cmp);
     b.sort_unstable_by(f64::total_cmp);
-    let Some(RankSum { u, z, p_value }) = mann_whitney(&c, &b) else {
+    let Some(RankSum { u, z, p_value }) = mann_whitney_sorted(&c, &b) else {
         result.reason = "empty sample".into();
         return result;
     };

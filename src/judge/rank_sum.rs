@@ -22,16 +22,29 @@ pub struct RankSum {
 /// Tests whether canary and baseline come from the same distribution. Values must be finite;
 /// None when a sample is empty.
 pub fn mann_whitney(canary: &[f64], baseline: &[f64]) -> Option<RankSum> {
+    let (mut c, mut b) = (canary.to_vec(), baseline.to_vec());
+    c.sort_unstable_by(f64::total_cmp);
+    b.sort_unstable_by(f64::total_cmp);
+    mann_whitney_sorted(&c, &b)
+}
+
+/// [`mann_whitney`] for samples already sorted ascending: merges instead of sorting.
+pub fn mann_whitney_sorted(canary: &[f64], baseline: &[f64]) -> Option<RankSum> {
     let (n1, n2) = (canary.len(), baseline.len());
     if n1 == 0 || n2 == 0 {
         return None;
     }
-    let mut all: Vec<(f64, bool)> = canary
-        .iter()
-        .map(|v| (*v, true))
-        .chain(baseline.iter().map(|v| (*v, false)))
-        .collect();
-    all.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let mut all: Vec<(f64, bool)> = Vec::with_capacity(n1 + n2);
+    let (mut i, mut j) = (0, 0);
+    while i < n1 || j < n2 {
+        if j == n2 || (i < n1 && canary[i] <= baseline[j]) {
+            all.push((canary[i], true));
+            i += 1;
+        } else {
+            all.push((baseline[j], false));
+            j += 1;
+        }
+    }
     let n = all.len();
     let (mut canary_rank_sum, mut tie_term) = (0.0_f64, 0.0_f64);
     let mut start = 0;

@@ -22,7 +22,13 @@ pub fn hodges_lehmann(canary: &[f64], baseline: &[f64], confidence: f64) -> Shif
     let estimate = if pairs % 2 == 1 {
         kth(canary, baseline, pairs.div_ceil(2))
     } else {
-        (kth(canary, baseline, pairs / 2) + kth(canary, baseline, pairs / 2 + 1)) / 2.0
+        let low = kth(canary, baseline, pairs / 2);
+        let high = if count_at_most(canary, baseline, low) > pairs / 2 {
+            low // the middle two differences are equal
+        } else {
+            smallest_above(canary, baseline, low)
+        };
+        (low + high) / 2.0
     };
     let (n, m) = (canary.len() as f64, baseline.len() as f64);
     let z = Normal::standard().inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
@@ -44,23 +50,63 @@ pub fn kth(canary: &[f64], baseline: &[f64], k: u64) -> f64 {
     let (Some(b_first), Some(b_last)) = (baseline.first(), baseline.last()) else {
         return f64::NAN;
     };
-    // Invariant: fewer than k differences are <= lo, at least k are <= hi.
+    // Invariant: `below` = differences <= lo < k <= differences <= hi.
     let (mut lo, mut hi) = (c_first - b_last, c_last - b_first);
-    if count_at_most(canary, baseline, lo) >= k {
+    let mut below = count_at_most(canary, baseline, lo);
+    if below >= k {
         return lo;
     }
-    loop {
-        let mid = lo + (hi - lo) / 2.0;
-        if mid <= lo || mid >= hi {
-            break;
-        }
-        if count_at_most(canary, baseline, mid) >= k {
-            hi = mid;
+    let mut at_hi = (canary.len() * baseline.len()) as u64;
+    // Narrow the bracket until few differences are left in it, then pick among those.
+    let few = 4 * (canary.len() + baseline.len()) as u64;
+    let mut interpolate = true;
+    while at_hi - below > few {
+        // Interpolate where the k-th difference should lie from the counts at the bracket's
+        // ends (few passes on smooth data); after a step that did not halve the bracket's
+        // count, bisect, so it at least halves every two passes whatever the data.
+        let fraction = (k - below) as f64 / (at_hi - below) as f64;
+        let guess = lo + (hi - lo) * fraction;
+        let mid = if interpolate && guess > lo && guess < hi {
+            guess
         } else {
-            lo = mid;
+            lo + (hi - lo) / 2.0
+        };
+        let before = at_hi - below;
+        if mid <= lo || mid >= hi {
+            // Many equal differences: the bracket cannot split further, `hi` is the answer.
+            return largest_at_most(canary, baseline, hi);
         }
+        let count = count_at_most(canary, baseline, mid);
+        if count >= k {
+            (hi, at_hi) = (mid, count);
+        } else {
+            (lo, below) = (mid, count);
+        }
+        interpolate = !interpolate || at_hi - below <= before / 2;
     }
-    largest_at_most(canary, baseline, hi)
+    let mut inside = differences_between(canary, baseline, lo, hi);
+    let index = usize::try_from(k - below - 1).unwrap_or(usize::MAX);
+    if index >= inside.len() {
+        return largest_at_most(canary, baseline, hi);
+    }
+    *inside.select_nth_unstable_by(index, f64::total_cmp).1
+}
+
+/// Every difference in (lo, hi], for the final exact selection.
+fn differences_between(canary: &[f64], baseline: &[f64], lo: f64, hi: f64) -> Vec<f64> {
+    // For ascending canary values both window edges over the baseline move right.
+    let (mut start, mut end) = (0, 0);
+    let mut found = Vec::new();
+    for c in canary {
+        while start < baseline.len() && c - baseline[start] > hi {
+            start += 1;
+        }
+        while end < baseline.len() && c - baseline[end] > lo {
+            end += 1;
+        }
+        found.extend(baseline[start..end].iter().map(|b| c - b));
+    }
+    found
 }
 
 /// How many pairs have canary[i] − baseline[j] <= x.
@@ -75,6 +121,23 @@ fn count_at_most(canary: &[f64], baseline: &[f64], x: f64) -> u64 {
         count += (baseline.len() - j) as u64;
     }
     count
+}
+
+/// The smallest difference that is > x.
+fn smallest_above(canary: &[f64], baseline: &[f64], x: f64) -> f64 {
+    // For each canary value, the differences above x come from the baseline values below
+    // c - x; the largest such baseline value gives the smallest difference.
+    let mut j = 0;
+    let mut best = f64::INFINITY;
+    for c in canary {
+        while j < baseline.len() && c - baseline[j] > x {
+            j += 1;
+        }
+        if j > 0 {
+            best = best.min(c - baseline[j - 1]);
+        }
+    }
+    best
 }
 
 /// The largest difference that is <= x (the snap from a bisection bound to a real difference).
@@ -129,6 +192,30 @@ mod tests {
         let all = brute_force(&canary, &baseline);
         let median = (all[5] + all[6]) / 2.0;
         assert_eq!(hodges_lehmann(&canary, &baseline, 0.95).estimate, median);
+    }
+
+    proptest::proptest! {
+        /// Samples large enough (n·m > 4(n+m)) for the bisection to run before the final
+        /// selection; small integer values make many ties.
+        #[test]
+        fn selection_agrees_with_sorting_all_differences(
+            canary in proptest::collection::vec(-20i32..20, 30..70),
+            baseline in proptest::collection::vec(-20i32..20, 30..70),
+            scale in proptest::prop_oneof![proptest::strategy::Just(1.0), 0.001f64..1000.0],
+            picks in proptest::collection::vec(0.0f64..1.0, 5),
+        ) {
+            let mut c: Vec<f64> = canary.iter().map(|v| f64::from(*v) * scale).collect();
+            let mut b: Vec<f64> = baseline.iter().map(|v| f64::from(*v) * scale + 0.37).collect();
+            c.sort_by(f64::total_cmp);
+            b.sort_by(f64::total_cmp);
+            let all = brute_force(&c, &b);
+            for pick in picks {
+                let k = ((pick * all.len() as f64) as usize).min(all.len() - 1);
+                proptest::prop_assert_eq!(kth(&c, &b, k as u64 + 1), all[k]);
+            }
+            proptest::prop_assert_eq!(kth(&c, &b, 1), all[0]);
+            proptest::prop_assert_eq!(kth(&c, &b, all.len() as u64), all[all.len() - 1]);
+        }
     }
 
     #[test]
