@@ -385,7 +385,8 @@ impl<'a> Tick<'a> {
         self.next.step_started_at = Some(self.now);
         match &self.plan.strategy {
             Strategy::Canary { steps, .. } => {
-                let weight = steps[0].weight;
+                // A plan always has a step; without one, the whole weight goes at once.
+                let weight = steps.first().map_or(100, |s| s.weight);
                 self.route(Traffic::weights(100 - weight, weight));
                 self.decide(
                     Reason::WeightAdvanced,
@@ -487,10 +488,11 @@ impl<'a> Tick<'a> {
     }
 
     fn advance_weight(&mut self, steps: &[super::plan::Step]) {
-        let index = usize::try_from(self.next.current_step.unwrap_or(0))
-            .unwrap_or(0)
-            .min(steps.len() - 1);
-        let step = steps[index];
+        let index = usize::try_from(self.next.current_step.unwrap_or(0)).unwrap_or(0);
+        let Some(step) = steps.get(index).or(steps.last()).copied() else {
+            return self.promotion_gate();
+        };
+        let index = index.min(steps.len() - 1);
         if self.elapsed_since(self.next.step_started_at) < step.pause.as_chrono() {
             return self.note(
                 Reason::StepHeld,
