@@ -94,65 +94,51 @@ pub fn kth(canary: &[f64], baseline: &[f64], k: u64) -> f64 {
 
 /// Every difference in (lo, hi], for the final exact selection.
 fn differences_between(canary: &[f64], baseline: &[f64], lo: f64, hi: f64) -> Vec<f64> {
-    // For ascending canary values both window edges over the baseline move right.
-    let (mut start, mut end) = (0, 0);
     let mut found = Vec::new();
-    for c in canary {
-        while start < baseline.len() && c - baseline[start] > hi {
-            start += 1;
-        }
-        while end < baseline.len() && c - baseline[end] > lo {
-            end += 1;
-        }
+    for ((c, start), (_, end)) in
+        split_points(canary, baseline, hi).zip(split_points(canary, baseline, lo))
+    {
         found.extend(baseline[start..end].iter().map(|b| c - b));
     }
     found
 }
 
-/// How many pairs have canary[i] − baseline[j] <= x.
-fn count_at_most(canary: &[f64], baseline: &[f64], x: f64) -> u64 {
-    // For ascending canary values the smallest qualifying baseline index only moves right.
+/// For each canary value c (ascending), the index j of the first baseline value with
+/// c − baseline[j] <= x: `baseline[j..]` give the differences at or below x, `baseline[..j]`
+/// those above. As c grows, j only moves right: one pass over both samples.
+fn split_points<'a>(
+    canary: &'a [f64],
+    baseline: &'a [f64],
+    x: f64,
+) -> impl Iterator<Item = (f64, usize)> + 'a {
     let mut j = 0;
-    let mut count = 0;
-    for c in canary {
+    canary.iter().map(move |&c| {
         while j < baseline.len() && c - baseline[j] > x {
             j += 1;
         }
-        count += (baseline.len() - j) as u64;
-    }
-    count
+        (c, j)
+    })
 }
 
-/// The smallest difference that is > x.
+/// How many pairs have canary[i] − baseline[j] <= x.
+fn count_at_most(canary: &[f64], baseline: &[f64], x: f64) -> u64 {
+    split_points(canary, baseline, x)
+        .map(|(_, j)| (baseline.len() - j) as u64)
+        .sum()
+}
+
+/// The smallest difference that is > x: for each c, from the largest baseline value above c − x.
 fn smallest_above(canary: &[f64], baseline: &[f64], x: f64) -> f64 {
-    // For each canary value, the differences above x come from the baseline values below
-    // c - x; the largest such baseline value gives the smallest difference.
-    let mut j = 0;
-    let mut best = f64::INFINITY;
-    for c in canary {
-        while j < baseline.len() && c - baseline[j] > x {
-            j += 1;
-        }
-        if j > 0 {
-            best = best.min(c - baseline[j - 1]);
-        }
-    }
-    best
+    split_points(canary, baseline, x)
+        .filter_map(|(c, j)| j.checked_sub(1).map(|i| c - baseline[i]))
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// The largest difference that is <= x (the snap from a bisection bound to a real difference).
 fn largest_at_most(canary: &[f64], baseline: &[f64], x: f64) -> f64 {
-    let mut j = 0;
-    let mut best = f64::NEG_INFINITY;
-    for c in canary {
-        while j < baseline.len() && c - baseline[j] > x {
-            j += 1;
-        }
-        if let Some(b) = baseline.get(j) {
-            best = best.max(c - b);
-        }
-    }
-    best
+    split_points(canary, baseline, x)
+        .filter_map(|(c, j)| baseline.get(j).map(|b| c - b))
+        .fold(f64::NEG_INFINITY, f64::max)
 }
 
 #[cfg(test)]
