@@ -369,3 +369,85 @@ fn due_checks_ask_for_metrics_only_when_an_analysis_tick_is_due() {
     assert!(due.metrics);
     assert_eq!(due.hooks, vec![HookKind::Rollout]);
 }
+
+fn judged(critical: bool) -> World {
+    let analysis = format!(
+        "    interval: 1m\n    threshold: 2\n    stepWeight: 25\n    metrics:\n      - name: latency\n        templateRef: {{name: latency}}\n        judge: {{critical: {critical}, minSamples: 20}}\n"
+    );
+    World::started(plan(&analysis))
+}
+
+fn samples(canary_median: f64) -> Sample {
+    use serin::sim::samples::lognormal;
+    Sample::Compared {
+        canary: lognormal(1, canary_median, 0.1, 40),
+        primary: lognormal(2, 100.0, 0.1, 40),
+    }
+}
+
+#[test]
+fn a_judged_metric_passes_when_the_canary_matches_the_primary() {
+    let mut world = judged(false);
+    world.advance(60);
+    world.tick_with(samples(100.0), true);
+    assert_eq!(world.status.canary_weight, 50);
+    let check = &world.status.checks[0];
+    let judgement = check.judgement.as_ref().expect("statistics in the status");
+    assert_eq!(judgement.class, "Pass");
+    assert!(
+        judgement.p_value.is_some()
+            && judgement.shift_lower.is_some()
+            && judgement.effect.is_some()
+    );
+}
+
+#[test]
+fn a_regression_against_the_primary_counts_as_a_failed_check() {
+    let mut world = judged(false);
+    world.advance(60);
+    world.tick_with(samples(140.0), true);
+    assert_eq!(world.status.failed_checks, 1);
+    assert_eq!(world.phase(), Some(Phase::Progressing));
+    assert!(
+        world.last().message.contains("High against the primary"),
+        "{}",
+        world.last().message
+    );
+}
+
+#[test]
+fn a_critical_metric_regression_rolls_back_at_once() {
+    let mut world = judged(true);
+    world.advance(60);
+    let decision = world.tick_with(samples(140.0), true).clone();
+    assert_eq!(decision.status.phase, Some(Phase::Failed));
+    assert_eq!(decision.reason.as_str(), "CriticalMetricFailed");
+    assert_eq!(world.traffic, Traffic::PRIMARY);
+}
+
+#[test]
+fn a_judged_metric_with_too_few_samples_follows_its_no_data_policy() {
+    let mut world = judged(false);
+    world.advance(60);
+    let few = Sample::Compared {
+        canary: vec![1.0; 5],
+        primary: vec![1.0; 40],
+    };
+    world.tick_with(few, true);
+    assert_eq!(world.status.failed_checks, 1, "onNoData defaults to fail");
+    assert!(world.last().message.contains("too few samples"));
+}
+
+#[test]
+fn a_judged_metric_given_a_single_value_is_an_error_not_a_pass() {
+    let mut world = judged(false);
+    world.advance(60);
+    world.tick_with(Sample::Value(100.0), true);
+    assert_eq!(world.status.failed_checks, 1);
+    assert!(
+        world
+            .last()
+            .message
+            .contains("needs the canary's and the primary's values")
+    );
+}

@@ -115,32 +115,10 @@ fn shift_and_interval_match_numpy_order_statistics() {
     }
 }
 
-/// A small deterministic generator (SplitMix64 and Box-Muller): seeded, so every run of the
-/// suite sees the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u1, u2) = (self.next(), self.next());
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
-    /// Latency in ms: log-normal around `median` with a spread typical of per-scrape
-    /// quantiles (σ = 0.15 in log space).
-    fn latencies(&mut self, median: f64, n: usize) -> Vec<f64> {
-        (0..n)
-            .map(|_| median * (0.15 * self.normal()).exp())
-            .collect()
-    }
+/// Latencies in ms: log-normal around `median` with a spread typical of per-scrape quantiles
+/// (σ = 0.15 in log space), from the simulator's seeded generator.
+fn latencies(seed: u64, median: f64, n: usize) -> Vec<f64> {
+    serin::sim::samples::lognormal(seed, median, 0.15, n)
 }
 
 #[test]
@@ -154,8 +132,10 @@ fn comparing_a_service_with_itself_raises_at_most_the_configured_false_alarm_rat
     };
     let mut alarms = 0;
     for seed in 0..1000 {
-        let mut rng = Rng(seed);
-        let (canary, primary) = (rng.latencies(100.0, 50), rng.latencies(100.0, 50));
+        let (canary, primary) = (
+            latencies(2 * seed, 100.0, 50),
+            latencies(2 * seed + 1, 100.0, 50),
+        );
         if compare(&canary, &primary, &config).failed {
             alarms += 1;
         }
@@ -173,8 +153,10 @@ fn a_twenty_percent_latency_increase_is_detected_at_least_95_percent_of_the_time
     let config = JudgeConfig::default();
     let mut detected = 0;
     for seed in 0..1000 {
-        let mut rng = Rng(seed + 10_000);
-        let (canary, primary) = (rng.latencies(120.0, 50), rng.latencies(100.0, 50));
+        let (canary, primary) = (
+            latencies(2 * seed + 10_000, 120.0, 50),
+            latencies(2 * seed + 10_001, 100.0, 50),
+        );
         let result = compare(&canary, &primary, &config);
         if result.failed && result.class == Class::High {
             detected += 1;
@@ -186,8 +168,7 @@ fn a_twenty_percent_latency_increase_is_detected_at_least_95_percent_of_the_time
 
 #[test]
 fn an_improvement_is_not_a_regression_when_only_increases_matter() {
-    let mut rng = Rng(7);
-    let (canary, primary) = (rng.latencies(70.0, 60), rng.latencies(100.0, 60));
+    let (canary, primary) = (latencies(7, 70.0, 60), latencies(8, 100.0, 60));
     let result = compare(&canary, &primary, &JudgeConfig::default());
     assert_eq!(result.class, Class::Low);
     assert!(!result.failed);

@@ -169,6 +169,22 @@ fn bad_scenarios_exit_2_naming_the_field() {
 }
 
 #[test]
+fn a_judged_metric_scripted_with_a_single_value_is_refused() {
+    let text = std::fs::read_to_string("examples/podinfo-judge.yaml").unwrap();
+    let broken = text.replacen(
+        "      canary: {median: 135, spread: 0.12}\n      primary: {median: 100, spread: 0.12}",
+        "      value: 135",
+        1,
+    );
+    assert_ne!(text, broken);
+    assert_bad_input(
+        "judged.yaml",
+        broken,
+        "metrics.latency-p99[0]: this metric is judged against the primary",
+    );
+}
+
+#[test]
 fn a_missing_file_is_an_error_not_a_panic() {
     let out = serin(&["simulate", "/nonexistent/scenario.yaml"]);
     assert_eq!(out.status.code(), Some(2));

@@ -230,3 +230,45 @@ fn only_deployments_can_be_targets() {
         "{errors}"
     );
 }
+
+#[test]
+fn a_judged_metric_needs_no_threshold_range_but_sane_settings() {
+    let judged = "    stepWeight: 10
+    metrics:
+      - name: latency
+        templateRef: {name: latency}
+        judge: {direction: increase}
+";
+    assert_eq!(problems(judged, ""), Vec::<String>::new());
+    let bad = "    stepWeight: 10
+    metrics:
+      - name: latency
+        templateRef: {name: latency}
+        judge: {confidence: 1.2, allowedChange: -0.1, minSamples: 0}
+";
+    assert_problem(
+        bad,
+        "",
+        "spec.analysis.metrics[0].judge.confidence",
+        "between 0 and 1",
+    );
+    assert_problem(
+        bad,
+        "",
+        "spec.analysis.metrics[0].judge.allowedChange",
+        ">= 0",
+    );
+    assert_problem(
+        bad,
+        "",
+        "spec.analysis.metrics[0].judge.minSamples",
+        "at least 1",
+    );
+    let direction = judged.replace("direction: increase", "direction: up");
+    assert_problem(
+        &direction,
+        "",
+        "spec.analysis.metrics[0].judge.direction",
+        "unknown variant `up`",
+    );
+}

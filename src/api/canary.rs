@@ -414,6 +414,32 @@ pub struct Metric {
     /// serin: what an empty query result means. Default fail (Flagger's behaviour).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_no_data: Option<OnNoData>,
+    /// serin: compare the canary's values with the primary's instead of (or besides) fixed
+    /// bounds. See docs/metrics.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<MetricJudge>,
+}
+
+/// serin: how the statistical judge compares a metric of the canary with the primary's.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricJudge {
+    /// Which change is a regression: increase (default), decrease or either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<crate::judge::compare::Direction>,
+    /// Relative change of the mean tolerated even when significant. Default 0.1 (10%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_change: Option<f64>,
+    /// Confidence level of the test, in (0, 1). Default 0.98.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// Fewer values on either side is no data. Default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_samples: Option<i32>,
+    /// A regression of this metric rolls back at once, whatever the threshold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub critical: bool,
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Default, JsonSchema)]

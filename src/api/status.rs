@@ -174,7 +174,41 @@ pub struct CheckStatus {
     pub max: Option<f64>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// serin: the judge's statistics, for metrics compared with the primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgement: Option<Judgement>,
     pub time: DateTime<Utc>,
+}
+
+/// Every statistic of one comparison of canary and primary (see docs/metrics.md).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Judgement {
+    /// Pass, High, Low or NoData.
+    pub class: String,
+    pub canary_count: i64,
+    pub primary_count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_mean: Option<f64>,
+    /// Relative change of the mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<f64>,
+    /// Mean ratio canary / primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub u: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    /// Hodges-Lehmann shift and its confidence interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift_lower: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift_upper: Option<f64>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

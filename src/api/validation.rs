@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::canary::{Analysis, CanarySpec, MIN_INTERVAL, Metric, Webhook};
+use super::canary::{Analysis, CanarySpec, MIN_INTERVAL, Metric, MetricJudge, Webhook};
 
 /// Metrics serin computes without a MetricTemplate.
 pub const BUILTIN_METRICS: [&str; 2] = ["request-success-rate", "request-duration"];
@@ -292,11 +292,15 @@ fn metrics(metrics: &[Metric], report: &mut Report) {
                 )
             },
         );
+        if let Some(judge) = &metric.judge {
+            judge_settings(judge, &format!("{M}[{i}].judge"), report);
+        }
         match metric.threshold_range {
+            None if metric.judge.is_some() => {}
             None => report.fail(
                 format!("{M}[{i}].thresholdRange"),
                 format!(
-                    "required for metric {:?}: set min, max or both",
+                    "required for metric {:?}: set min, max or both (or judge, to compare with the primary)",
                     metric.name
                 ),
             ),
@@ -326,6 +330,28 @@ fn metrics(metrics: &[Metric], report: &mut Report) {
             });
         }
     }
+}
+
+fn judge_settings(judge: &MetricJudge, field: &str, report: &mut Report) {
+    if let Some(confidence) = judge.confidence {
+        report.check(
+            confidence > 0.0 && confidence < 1.0,
+            &format!("{field}.confidence"),
+            || format!("must be between 0 and 1 (exclusive), got {confidence}"),
+        );
+    }
+    if let Some(change) = judge.allowed_change {
+        report.check(
+            change.is_finite() && change >= 0.0,
+            &format!("{field}.allowedChange"),
+            || format!("must be a number >= 0, got {change}"),
+        );
+    }
+    report.check(
+        judge.min_samples.is_none_or(|n| n >= 1),
+        &format!("{field}.minSamples"),
+        || "must be at least 1".into(),
+    );
 }
 
 fn webhooks(webhooks: &[Webhook], report: &mut Report) {

@@ -142,6 +142,11 @@ pub struct MetricSample {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Sample {
     Value(f64),
+    /// The canary's and the primary's values over the analysis window, for the judge.
+    Compared {
+        canary: Vec<f64>,
+        primary: Vec<f64>,
+    },
     NoData,
     Error(String),
 }

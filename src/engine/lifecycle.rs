@@ -427,7 +427,20 @@ impl<'a> Tick<'a> {
                 self.next.no_data_since = None;
                 true
             }
-            Verdict::Fail(failures) => {
+            Verdict::Fail {
+                failures,
+                critical: true,
+            } => {
+                self.rollback(
+                    Reason::CriticalMetricFailed,
+                    format!("a critical metric regressed: {}", failures.join("; ")),
+                );
+                false
+            }
+            Verdict::Fail {
+                failures,
+                critical: false,
+            } => {
                 self.failed_check(Reason::CheckFailed, failures);
                 false
             }

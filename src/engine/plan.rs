@@ -4,9 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::canary::{DEFAULT_INTERVAL, HookKind, OnNoData, Severity, ThresholdRange};
+use crate::api::canary::{
+    DEFAULT_INTERVAL, HookKind, MetricJudge, OnNoData, Severity, ThresholdRange,
+};
 use crate::api::validation::{ValidationErrors, validate};
 use crate::api::{CanarySpec, Duration};
+use crate::judge::compare::JudgeConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -68,8 +71,18 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricPlan {
     pub name: String,
+    /// Fixed bounds (empty when only the judge decides).
     pub range: ThresholdRange,
     pub on_no_data: OnNoData,
+    /// Compare with the primary's values.
+    pub judge: Option<JudgePlan>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JudgePlan {
+    pub config: JudgeConfig,
+    /// A regression rolls back at once.
+    pub critical: bool,
 }
 
 impl Plan {
@@ -100,6 +113,7 @@ impl Plan {
                     name: m.name.clone(),
                     range: m.threshold_range.unwrap_or_default(),
                     on_no_data: m.on_no_data.unwrap_or_default(),
+                    judge: m.judge.map(judge_plan),
                 })
                 .collect(),
             hooks,
@@ -127,6 +141,22 @@ impl Plan {
             Strategy::Canary { steps, .. } => steps.last().map_or(0, |s| s.weight),
             _ => 100,
         }
+    }
+}
+
+fn judge_plan(judge: MetricJudge) -> JudgePlan {
+    let defaults = JudgeConfig::default();
+    JudgePlan {
+        config: JudgeConfig {
+            direction: judge.direction.unwrap_or(defaults.direction),
+            allowed_change: judge.allowed_change.unwrap_or(defaults.allowed_change),
+            confidence: judge.confidence.unwrap_or(defaults.confidence),
+            min_samples: judge
+                .min_samples
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(defaults.min_samples),
+        },
+        critical: judge.critical,
     }
 }
 

@@ -55,6 +55,8 @@ reasons! {
     Succeeded,
     /// Failed checks reached the threshold.
     ThresholdReached,
+    /// A metric marked critical regressed against the primary.
+    CriticalMetricFailed,
     /// Pods did not become ready, or data did not arrive, within the progress deadline.
     ProgressDeadlineExceeded,
     /// WaitingPromotion lasted longer than analysis.promotionTimeout.

@@ -9,7 +9,9 @@ use super::rank_sum::{RankSum, mann_whitney_sorted};
 use super::shift::{Shift, hodges_lehmann};
 
 /// Which change of the metric is a regression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Higher is worse (latency, errors).

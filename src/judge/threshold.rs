@@ -10,6 +10,10 @@ pub fn judge(sample: &Sample, range: ThresholdRange) -> (CheckResult, String) {
     match sample {
         Sample::NoData => (CheckResult::NoData, "no values found".into()),
         Sample::Error(error) => (CheckResult::Error, error.clone()),
+        Sample::Compared { .. } => (
+            CheckResult::Error,
+            "expected one value, got two samples".into(),
+        ),
         Sample::Value(v) if v.is_nan() => (CheckResult::NoData, "no values found (NaN)".into()),
         Sample::Value(v) => match (range.min, range.max) {
             (Some(min), _) if *v < min => (

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod report;
 pub mod run;
+pub mod samples;
 pub mod scenario;
 
 pub use run::{Report, run};

@@ -11,7 +11,8 @@ use crate::engine::input::{HookOutcome, MetricSample, Sample};
 use crate::engine::{self, CheckResults, DueChecks, ManualRequest, Reason};
 
 use super::cluster::Cluster;
-use super::scenario::{Rule, Scenario, ScriptEvent};
+use super::samples;
+use super::scenario::{Rule, SampleScript, Scenario, ScriptEvent};
 
 /// Virtual time starts here, so every run of a scenario prints the same timeline.
 pub fn epoch() -> DateTime<Utc> {
@@ -264,6 +265,27 @@ fn answer(
                 .and_then(|rules| context.first(rules));
             let value = match rule {
                 Some(Rule { value: Some(v), .. }) => Sample::Value(*v),
+                Some(Rule {
+                    canary: Some(canary),
+                    primary: Some(primary),
+                    ..
+                }) => {
+                    let tick = elapsed.num_seconds().unsigned_abs();
+                    let draw = |script: &SampleScript, side: u64| {
+                        let seed =
+                            samples::seed(&metric.name, tick.wrapping_mul(2).wrapping_add(side));
+                        samples::lognormal(
+                            seed,
+                            script.median,
+                            script.spread.unwrap_or(0.1),
+                            script.count.unwrap_or(30),
+                        )
+                    };
+                    Sample::Compared {
+                        canary: draw(canary, 0),
+                        primary: draw(primary, 1),
+                    }
+                }
                 Some(Rule { error: Some(e), .. }) => Sample::Error(e.clone()),
                 Some(_) => Sample::NoData,
                 None => Sample::Error("the scenario scripts no value for this moment".into()),

@@ -126,9 +126,28 @@ pub struct Rule {
     /// Metrics: the query fails with this error.
     #[serde(default)]
     pub error: Option<String>,
+    /// Judged metrics: the canary's values (with `primary`).
+    #[serde(default)]
+    pub canary: Option<SampleScript>,
+    /// Judged metrics: the primary's values (with `canary`).
+    #[serde(default)]
+    pub primary: Option<SampleScript>,
     /// Webhooks: the answer (default true).
     #[serde(default)]
     pub pass: Option<bool>,
+}
+
+/// Synthetic values for the judge: log-normal around `median`, regenerated at each tick.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SampleScript {
+    pub median: f64,
+    /// Spread in log space (σ). Default 0.1.
+    #[serde(default)]
+    pub spread: Option<f64>,
+    /// Values per tick. Default 30.
+    #[serde(default)]
+    pub count: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -215,15 +234,13 @@ fn check_script(file: &ScenarioFile, plan: &Plan) -> Result<(), ScenarioError> {
         }
     }
     for (name, rules) in &file.metrics {
+        let judged = plan
+            .metrics
+            .iter()
+            .any(|m| &m.name == name && m.judge.is_some());
         for (i, rule) in rules.iter().enumerate() {
-            let answers = usize::from(rule.value.is_some())
-                + usize::from(rule.no_data)
-                + usize::from(rule.error.is_some());
-            if answers != 1 {
-                errors.push(FieldError::new(
-                    format!("metrics.{name}[{i}]"),
-                    "set exactly one of value, noData or error",
-                ));
+            if let Some(reason) = rule_problem(rule, judged) {
+                errors.push(FieldError::new(format!("metrics.{name}[{i}]"), reason));
             }
         }
     }
@@ -246,6 +263,41 @@ fn check_script(file: &ScenarioFile, plan: &Plan) -> Result<(), ScenarioError> {
         Ok(())
     } else {
         Err(ScenarioError(errors))
+    }
+}
+
+/// A rule answers in exactly one way, and the way fits the metric: a value for bounds, canary
+/// and primary samples for the judge.
+fn rule_problem(rule: &Rule, judged: bool) -> Option<&'static str> {
+    let samples = rule.canary.is_some() || rule.primary.is_some();
+    let answers = usize::from(rule.value.is_some())
+        + usize::from(rule.no_data)
+        + usize::from(rule.error.is_some())
+        + usize::from(samples);
+    if answers != 1 {
+        return Some("set exactly one of value, noData, error, or canary and primary");
+    }
+    if samples && (rule.canary.is_none() || rule.primary.is_none()) {
+        return Some("set both canary and primary samples");
+    }
+    let usable = |s: &SampleScript| {
+        s.median.is_finite() && s.spread.unwrap_or(0.1) >= 0.0 && s.count != Some(0)
+    };
+    if [rule.canary, rule.primary]
+        .iter()
+        .flatten()
+        .any(|s| !usable(s))
+    {
+        return Some("samples need a finite median, a spread >= 0 and a count >= 1");
+    }
+    match (judged, rule.value.is_some(), samples) {
+        (true, true, _) => Some(
+            "this metric is judged against the primary: give canary and primary samples, not a value",
+        ),
+        (false, _, true) => {
+            Some("this metric is checked against bounds: give a value, not samples")
+        }
+        _ => None,
     }
 }
 
