@@ -18,6 +18,23 @@ fn file(name: &str, text: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// `serin judge -o json` on two files: the exit code and the parsed report.
+fn judge_json(canary: &str, primary: &str) -> (Option<i32>, serde_json::Value) {
+    let out = serin(&[
+        "judge",
+        "--canary",
+        canary,
+        "--primary",
+        primary,
+        "-o",
+        "json",
+    ]);
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
 /// 40 values around `center`, spread ±2.
 fn values(center: f64) -> String {
     (0..40)
@@ -44,17 +61,8 @@ fn no_regression_exits_0_and_json_carries_every_statistic() {
         file("c2.txt", &values(100.0)),
         file("p2.txt", &values(100.0)),
     );
-    let out = serin(&[
-        "judge",
-        "--canary",
-        &canary,
-        "--primary",
-        &primary,
-        "-o",
-        "json",
-    ]);
-    assert_eq!(out.status.code(), Some(0));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, json) = judge_json(&canary, &primary);
+    assert_eq!(code, Some(0));
     assert_eq!(json["class"], "Pass");
     for field in [
         "u",
@@ -116,16 +124,7 @@ fn a_saved_prometheus_range_query_is_read() {
         file("c4.json", &series(300.0)),
         file("p4.json", &series(100.0)),
     );
-    let out = serin(&[
-        "judge",
-        "--canary",
-        &canary,
-        "--primary",
-        &primary,
-        "-o",
-        "json",
-    ]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, json) = judge_json(&canary, &primary);
     assert_eq!(json["canaryCount"], 30);
     assert_eq!(json["class"], "High");
 }

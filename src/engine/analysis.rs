@@ -182,13 +182,6 @@ pub fn hook_results(
         .collect()
 }
 
-/// Every hook of `kind` answered yes (true when there are none).
-pub fn all_passed(plan: &Plan, kind: HookKind, found: &CheckResults) -> bool {
-    hook_results(plan, kind, found, DateTime::<Utc>::MIN_UTC)
-        .iter()
-        .all(|r| r.result == CheckResult::Pass)
-}
-
 /// Some hook of `kind` answered yes (false when there are none).
 pub fn any_passed(plan: &Plan, kind: HookKind, found: &CheckResults) -> bool {
     found

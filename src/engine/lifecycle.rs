@@ -892,7 +892,7 @@ impl<'a> Tick<'a> {
     // ----- time -----
 
     fn tick_due(&self) -> bool {
-        self.elapsed_since(self.next.last_analysis_time) >= self.plan.interval.as_chrono()
+        super::analysis_due(self.plan, self.next.last_analysis_time, self.now)
     }
 
     /// Time since `since`; unbounded when it never happened.

@@ -76,10 +76,7 @@ pub fn due_checks(
     };
     let frozen = plan.suspend || status.paused;
     let revision_changed = status.last_applied_spec.as_deref() != Some(target.revision.as_str());
-    let tick_due = status
-        .last_analysis_time
-        .is_none_or(|t| now - t >= plan.interval.as_chrono());
-    if frozen || revision_changed || !tick_due {
+    if frozen || revision_changed || !analysis_due(plan, status.last_analysis_time, now) {
         return DueChecks::default();
     }
     let canary_ready = target.state.is_ready(plan.canary_ready_threshold);
@@ -116,6 +113,12 @@ pub fn due_checks(
         hooks,
         metrics: metrics && !plan.metrics.is_empty(),
     }
+}
+
+/// The one rule for when the next analysis tick (or gate poll) is due: an interval after the
+/// last one, or at once when there was none. `step` and `due_checks` must agree on it.
+fn analysis_due(plan: &Plan, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last.is_none_or(|t| now - t >= plan.interval.as_chrono())
 }
 
 /// (a weight step follows the current one, a passing tick now could lead to promotion)

@@ -411,36 +411,19 @@ fn assets() -> Result<PathBuf, String> {
     }
 }
 
-/// Spawns from one long-lived thread: `PR_SET_PDEATHSIG` fires when the *thread* that spawned
-/// a child exits, so children of short-lived test threads would die with their test.
-fn spawn_bound_to_process(command: Command, log: &Path) -> Result<Child, String> {
-    spawn_from_keeper(command, log, true)
-}
-
-fn spawn_bound_to_process_raw(command: Command, log: &Path) -> Result<Child, String> {
-    spawn_from_keeper(command, log, false)
-}
-
-fn spawn_from_keeper(command: Command, log: &Path, bind: bool) -> Result<Child, String> {
-    type Request = (Command, PathBuf, bool, mpsc::Sender<Result<Child, String>>);
+/// Spawns a prepared command from one long-lived thread: `PR_SET_PDEATHSIG` fires when the
+/// *thread* that spawned a child exits, so children of short-lived test threads would die with
+/// their test.
+fn spawn_from_keeper(command: Command) -> Result<Child, String> {
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
     let sender = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Request>();
         std::thread::Builder::new()
             .name("component-spawner".into())
             .spawn(move || {
-                for (mut command, log, bind, reply) in rx {
-                    let child = if bind {
-                        spawn_now(command, &log)
-                    } else {
-                        command
-                            .stdin(Stdio::null())
-                            .stdout(Stdio::null())
-                            .stderr(Stdio::null())
-                            .spawn()
-                            .map_err(|e| e.to_string())
-                    };
-                    let _ = reply.send(child);
+                for (mut command, reply) in rx {
+                    let _ = reply.send(command.spawn());
                 }
                 // Keep this thread (the children's parent) alive as long as the process.
                 loop {
@@ -450,25 +433,27 @@ fn spawn_from_keeper(command: Command, log: &Path, bind: bool) -> Result<Child, 
             .expect("spawning the component-spawner thread");
         Mutex::new(tx)
     });
+    let program = command.get_program().to_string_lossy().into_owned();
     let (reply, answer) = mpsc::channel();
     sender
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .send((command, log.to_path_buf(), bind, reply))
+        .send((command, reply))
         .map_err(|e| e.to_string())?;
-    answer.recv().map_err(|e| e.to_string())?
+    answer
+        .recv()
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("starting {program}: {e}"))
 }
 
-fn spawn_now(command: Command, log: &Path) -> Result<Child, String> {
+/// Starts a component, killed when this process ends, logging to `log`.
+fn spawn_bound_to_process(command: Command, log: &Path) -> Result<Child, String> {
     let file =
         std::fs::File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
     let err = file.try_clone().map_err(|e| e.to_string())?;
-    bound_to_process(&command, "KILL")
-        .stdin(Stdio::null())
-        .stdout(file)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", command.get_program().to_string_lossy()))
+    let mut bound = bound_to_process(&command, "KILL");
+    bound.stdin(Stdio::null()).stdout(file).stderr(err);
+    spawn_from_keeper(bound)
 }
 
 /// `command` under `setpriv --pdeathsig SIGNAL`: it gets SIGNAL when this process ends.
@@ -481,18 +466,17 @@ fn bound_to_process(command: &Command, signal: &str) -> Command {
     bound
 }
 
-/// A shell that waits for this process to end, then removes `dir` (after the components,
-/// killed at the same moment, have let go of it).
+/// A shell that waits for this process to end (SIGTERM), then removes `dir` (after the
+/// components, killed at the same moment, have let go of it).
 fn start_janitor(dir: &Path) -> Result<(), String> {
     let mut shell = Command::new("sh");
     shell.arg("-c").arg(r#"trap 'kill $! 2>/dev/null; sleep 1; rm -rf "$0"; exit 0' TERM; while :; do sleep 3600 & wait $!; done"#).arg(dir);
-    let log = dir.with_extension("janitor.log");
-    let mut janitor = Command::new("setpriv");
+    let mut janitor = bound_to_process(&shell, "TERM");
     janitor
-        .args(["--pdeathsig", "TERM", "--"])
-        .arg("sh")
-        .args(shell.get_args());
-    spawn_bound_to_process_raw(janitor, &log).map(drop)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    spawn_from_keeper(janitor).map(drop)
 }
 
 /// Removes temporary directories left by test processes that no longer run.
