@@ -3,6 +3,7 @@
 //! - [`api`]: the Canary, MetricTemplate and AlertProvider resources and their validation;
 //! - [`engine`]: the pure rollout lifecycle (no I/O, no clock);
 //! - [`judge`]: pure metric judgement;
+//! - [`routing`]: traffic providers, each a pure function of the split to the objects expressing it;
 //! - [`sim`]: the engine over an in-memory cluster, scripted metrics and a virtual clock;
 //! - [`workload`]: revisions of pod templates and configs.
 #![forbid(unsafe_code)]
@@ -10,5 +11,6 @@
 pub mod api;
 pub mod engine;
 pub mod judge;
+pub mod routing;
 pub mod sim;
 pub mod workload;

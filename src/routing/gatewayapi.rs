@@ -1,0 +1,310 @@
+//! Gateway API (`gateway.networking.k8s.io/v1`): one HTTPRoute named after the apex service,
+//! attached to `service.gatewayRefs`, with weighted backendRefs to the primary and canary
+//! services; A/B testing puts a rule matching `analysis.match` in front that sends matching
+//! requests to the canary; blue/green mirroring adds a RequestMirror filter.
+
+use kube::api::{ApiResource, DynamicObject};
+use serde_json::{Value, json};
+
+use crate::api::canary::{HttpMatch, StringMatch};
+use crate::engine::Traffic;
+use crate::workload::services::ServiceRole;
+
+use super::{RouteError, RouteInputs, Router, resource, weights};
+
+pub struct GatewayApi;
+
+pub fn http_route() -> ApiResource {
+    resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
+}
+
+impl Router for GatewayApi {
+    fn resources(&self) -> Vec<ApiResource> {
+        vec![http_route()]
+    }
+
+    fn objects(
+        &self,
+        inputs: &RouteInputs<'_>,
+        traffic: Traffic,
+    ) -> Result<Vec<DynamicObject>, RouteError> {
+        let service = &inputs.spec.service;
+        if service.gateway_refs.is_empty() {
+            return Err(RouteError::NoGateway);
+        }
+        let parent_refs: Vec<Value> = service
+            .gateway_refs
+            .iter()
+            .map(|g| {
+                let mut parent = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": g.name});
+                if let Some(ns) = &g.namespace {
+                    parent["namespace"] = json!(ns);
+                }
+                if let Some(section) = &g.section_name {
+                    parent["sectionName"] = json!(section);
+                }
+                if let Some(port) = g.port {
+                    parent["port"] = json!(port);
+                }
+                parent
+            })
+            .collect();
+        let port = service.port;
+        let backend = |role: ServiceRole, weight: i64| json!({"group": "", "kind": "Service", "name": inputs.service(role), "port": port, "weight": weight});
+        let (primary, canary) = weights(traffic);
+        let mut filters = header_filters(inputs);
+        if let Some(percent) = traffic.mirror {
+            filters.push(json!({
+                "type": "RequestMirror",
+                "requestMirror": {
+                    "backendRef": {"group": "", "kind": "Service", "name": inputs.service(ServiceRole::Canary), "port": port},
+                    "percent": percent.clamp(0, 100),
+                },
+            }));
+        }
+        let base_matches = if service.matches.is_empty() {
+            vec![json!({"path": {"type": "PathPrefix", "value": "/"}})]
+        } else {
+            service.matches.iter().map(http_match).collect()
+        };
+        let mut rules = Vec::new();
+        if traffic.matched_to_canary {
+            // Each Flagger match is an AND of its conditions; Gateway API ORs the matches of a
+            // rule and ANDs inside one, so the shapes map one to one.
+            let matches: Vec<Value> = inputs
+                .spec
+                .analysis
+                .matches
+                .iter()
+                .map(http_match)
+                .collect();
+            rules.push(rule(
+                matches,
+                header_filters(inputs),
+                vec![
+                    backend(ServiceRole::Primary, 0),
+                    backend(ServiceRole::Canary, 100),
+                ],
+            ));
+        }
+        rules.push(rule(
+            base_matches,
+            filters,
+            vec![
+                backend(ServiceRole::Primary, primary),
+                backend(ServiceRole::Canary, canary),
+            ],
+        ));
+        let mut spec = json!({"parentRefs": parent_refs, "rules": rules});
+        if !service.hosts.is_empty() {
+            spec["hostnames"] = json!(service.hosts);
+        }
+        Ok(vec![inputs.object(
+            &http_route(),
+            inputs.route_name(),
+            spec,
+        )])
+    }
+
+    fn taken_over(&self, inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)> {
+        Some((http_route(), inputs.route_name()))
+    }
+}
+
+fn rule(matches: Vec<Value>, filters: Vec<Value>, backends: Vec<Value>) -> Value {
+    let mut rule = json!({"matches": matches, "backendRefs": backends});
+    if !filters.is_empty() {
+        rule["filters"] = json!(filters);
+    }
+    rule
+}
+
+/// `service.headers.request/response` as header modifier filters.
+fn header_filters(inputs: &RouteInputs<'_>) -> Vec<Value> {
+    let Some(headers) = &inputs.spec.service.headers else {
+        return Vec::new();
+    };
+    let mut filters = Vec::new();
+    for (kind, key, operation) in [
+        (
+            "RequestHeaderModifier",
+            "requestHeaderModifier",
+            &headers.request,
+        ),
+        (
+            "ResponseHeaderModifier",
+            "responseHeaderModifier",
+            &headers.response,
+        ),
+    ] {
+        let Some(op) = operation else { continue };
+        let pairs = |m: &std::collections::BTreeMap<String, String>| -> Vec<Value> {
+            m.iter()
+                .map(|(k, v)| json!({"name": k, "value": v}))
+                .collect()
+        };
+        let mut modifier = json!({});
+        if !op.set.is_empty() {
+            modifier["set"] = json!(pairs(&op.set));
+        }
+        if !op.add.is_empty() {
+            modifier["add"] = json!(pairs(&op.add));
+        }
+        if !op.remove.is_empty() {
+            modifier["remove"] = json!(op.remove);
+        }
+        filters.push(json!({"type": kind, key: modifier}));
+    }
+    filters
+}
+
+/// A Flagger/Istio-shaped match as an HTTPRouteMatch. Gateway API matches strings exactly or
+/// by regular expression; prefix and suffix become anchored expressions.
+fn http_match(m: &HttpMatch) -> Value {
+    let mut out = json!({});
+    if let Some(uri) = &m.uri {
+        out["path"] = match (&uri.exact, &uri.prefix) {
+            (Some(exact), _) => json!({"type": "Exact", "value": exact}),
+            (None, Some(prefix)) => json!({"type": "PathPrefix", "value": prefix}),
+            _ => string_match(uri),
+        };
+    }
+    if !m.headers.is_empty() {
+        out["headers"] = m
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let mut h = string_match(value);
+                h["name"] = json!(name);
+                h
+            })
+            .collect();
+    }
+    if !m.query_params.is_empty() {
+        out["queryParams"] = m
+            .query_params
+            .iter()
+            .map(|(name, value)| {
+                let mut q = string_match(value);
+                q["name"] = json!(name);
+                q
+            })
+            .collect();
+    }
+    if let Some(method) = m.method.as_ref().and_then(|m| m.exact.clone()) {
+        out["method"] = json!(method);
+    }
+    out
+}
+
+fn string_match(m: &StringMatch) -> Value {
+    if let Some(exact) = &m.exact {
+        return json!({"type": "Exact", "value": exact});
+    }
+    let regex = if let Some(prefix) = &m.prefix {
+        format!("^{}.*", regex_escape(prefix))
+    } else if let Some(suffix) = &m.suffix {
+        format!(".*{}$", regex_escape(suffix))
+    } else {
+        m.regex.clone().unwrap_or_default()
+    };
+    json!({"type": "RegularExpression", "value": regex})
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::tests::{inputs_for, spec};
+
+    fn route(yaml_service: &str, analysis: &str, traffic: Traffic) -> Value {
+        let spec = spec(yaml_service, analysis);
+        let objects = GatewayApi.objects(&inputs_for(&spec), traffic).unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].types.as_ref().unwrap().kind, "HTTPRoute");
+        objects[0].data["spec"].clone()
+    }
+
+    const SERVICE: &str =
+        "{port: 9898, gatewayRefs: [{name: public, namespace: gw}], hosts: [app.example.com]}";
+
+    #[test]
+    fn weights_go_to_the_primary_and_canary_backends() {
+        let spec = route(SERVICE, "{stepWeight: 10}", Traffic::weights(70, 30));
+        assert_eq!(spec["parentRefs"][0]["name"], "public");
+        assert_eq!(spec["parentRefs"][0]["namespace"], "gw");
+        assert_eq!(spec["hostnames"][0], "app.example.com");
+        let backends = &spec["rules"][0]["backendRefs"];
+        assert_eq!(backends[0]["name"], "podinfo-primary");
+        assert_eq!(backends[0]["weight"], 70);
+        assert_eq!(backends[1]["name"], "podinfo-canary");
+        assert_eq!(backends[1]["weight"], 30);
+        assert_eq!(backends[1]["port"], 9898);
+    }
+
+    #[test]
+    fn ab_testing_sends_matching_requests_to_the_canary() {
+        let mut traffic = Traffic::PRIMARY;
+        traffic.matched_to_canary = true;
+        let spec = route(
+            SERVICE,
+            "{iterations: 5, match: [{headers: {x-canary: {exact: insider}}}, {headers: {cookie: {regex: '^(.*?;)?(canary=always)(;.*)?$'}}}]}",
+            traffic,
+        );
+        let first = &spec["rules"][0];
+        assert_eq!(first["matches"][0]["headers"][0]["name"], "x-canary");
+        assert_eq!(first["matches"][0]["headers"][0]["type"], "Exact");
+        assert_eq!(
+            first["matches"][1]["headers"][0]["type"],
+            "RegularExpression"
+        );
+        assert_eq!(first["backendRefs"][1]["weight"], 100);
+        assert_eq!(spec["rules"][1]["backendRefs"][0]["weight"], 100);
+    }
+
+    #[test]
+    fn mirroring_adds_a_request_mirror_filter() {
+        let mut traffic = Traffic::PRIMARY;
+        traffic.mirror = Some(50);
+        let spec = route(
+            SERVICE,
+            "{iterations: 5, mirror: true, mirrorWeight: 50}",
+            traffic,
+        );
+        let filter = &spec["rules"][0]["filters"][0];
+        assert_eq!(filter["type"], "RequestMirror");
+        assert_eq!(
+            filter["requestMirror"]["backendRef"]["name"],
+            "podinfo-canary"
+        );
+        assert_eq!(filter["requestMirror"]["percent"], 50);
+    }
+
+    #[test]
+    fn without_a_gateway_the_route_is_refused() {
+        let spec = spec("{port: 9898}", "{stepWeight: 10}");
+        assert_eq!(
+            GatewayApi.objects(&inputs_for(&spec), Traffic::PRIMARY),
+            Err(RouteError::NoGateway)
+        );
+    }
+
+    #[test]
+    fn prefixes_become_anchored_escaped_expressions() {
+        let m = StringMatch {
+            prefix: Some("v1.2".into()),
+            ..StringMatch::default()
+        };
+        assert_eq!(string_match(&m)["value"], "^v1\\.2.*");
+    }
+}

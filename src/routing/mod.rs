@@ -1,0 +1,194 @@
+//! Traffic routing: one module per provider behind the [`Router`] trait. A router is pure: it
+//! turns a traffic split into the objects that express it (an HTTPRoute, a VirtualService and
+//! its DestinationRules, or the apex Service's selector); the controller applies them with
+//! server-side apply under the field manager `serin`, so only the fields written here are
+//! serin's and a GitOps tool re-applying the user's own fields does not fight it.
+
+pub mod gatewayapi;
+pub mod istio;
+pub mod kubernetes;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+
+use crate::api::CanarySpec;
+use crate::engine::Traffic;
+use crate::workload::services::ServiceRole;
+
+/// Annotation on a taken-over route holding its spec from before serin, to restore on deletion.
+pub const ORIGINAL_ANNOTATION: &str = "serin.dev/original-spec";
+
+/// The traffic providers serin routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Blue/green by Service selectors: no weights, the apex switches at promotion.
+    Kubernetes,
+    GatewayApi,
+    Istio,
+}
+
+impl Provider {
+    pub const NAMES: [&'static str; 3] = ["kubernetes", "gatewayapi", "istio"];
+
+    /// Reads a provider name as Flagger spells it (`gatewayapi:v1` is accepted: the version
+    /// suffix is ignored, serin speaks `gateway.networking.k8s.io/v1`).
+    pub fn parse(name: &str) -> Result<Self, RouteError> {
+        let base = name.split(':').next().unwrap_or_default().trim();
+        match base {
+            "kubernetes" => Ok(Self::Kubernetes),
+            "gatewayapi" => Ok(Self::GatewayApi),
+            "istio" => Ok(Self::Istio),
+            _ => Err(RouteError::UnknownProvider(name.to_string())),
+        }
+    }
+
+    pub fn router(self) -> &'static dyn Router {
+        match self {
+            Self::Kubernetes => &kubernetes::Kubernetes,
+            Self::GatewayApi => &gatewayapi::GatewayApi,
+            Self::Istio => &istio::Istio,
+        }
+    }
+
+    /// Whether the provider can split traffic by weight (canary strategy) or match requests.
+    pub fn splits_traffic(self) -> bool {
+        !matches!(self, Self::Kubernetes)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error(
+        "spec.provider: unknown traffic provider {0:?}; serin routes with kubernetes, gatewayapi or istio"
+    )]
+    UnknownProvider(String),
+    #[error(
+        "spec.provider: the kubernetes provider cannot split traffic by weight or by request; use blue/green (analysis.iterations without matches) or a mesh/gateway provider"
+    )]
+    CannotSplit,
+    #[error("spec.service.gatewayRefs: the gatewayapi provider needs at least one Gateway")]
+    NoGateway,
+    #[error("the target Deployment has no usable selector: {0}")]
+    Selector(String),
+}
+
+/// What a router needs to know besides the traffic split.
+#[derive(Debug, Clone)]
+pub struct RouteInputs<'a> {
+    pub spec: &'a CanarySpec,
+    pub namespace: &'a str,
+    pub target_selector: &'a LabelSelector,
+    /// Set on objects serin creates; None for objects it took over.
+    pub owner: Option<OwnerReference>,
+}
+
+impl RouteInputs<'_> {
+    pub fn service(&self, role: ServiceRole) -> String {
+        role.name(self.spec)
+    }
+
+    /// The route's name: the taken-over `routeRef`, or the apex service's name.
+    pub fn route_name(&self) -> String {
+        self.spec
+            .route_ref
+            .as_ref()
+            .map_or_else(|| self.spec.service_name().to_string(), |r| r.name.clone())
+    }
+
+    fn metadata(&self, name: String) -> kube::api::ObjectMeta {
+        kube::api::ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.namespace.to_string()),
+            owner_references: self.owner.clone().map(|o| vec![o]),
+            ..Default::default()
+        }
+    }
+
+    /// A dynamic object of `kind` named `name` with `spec`.
+    fn object(
+        &self,
+        resource: &ApiResource,
+        name: String,
+        spec: serde_json::Value,
+    ) -> DynamicObject {
+        DynamicObject {
+            types: Some(kube::api::TypeMeta {
+                api_version: resource.api_version.clone(),
+                kind: resource.kind.clone(),
+            }),
+            metadata: self.metadata(name),
+            data: serde_json::json!({ "spec": spec }),
+        }
+    }
+}
+
+/// A traffic provider. `objects` must be total and deterministic: the same inputs give the
+/// same objects, so re-applying them is a no-op for the API server.
+pub trait Router: Send + Sync {
+    /// The kinds this provider writes, for discovery and RBAC.
+    fn resources(&self) -> Vec<ApiResource>;
+
+    /// The objects expressing `traffic`.
+    fn objects(
+        &self,
+        inputs: &RouteInputs<'_>,
+        traffic: Traffic,
+    ) -> Result<Vec<DynamicObject>, RouteError>;
+
+    /// The object whose pre-existing spec is kept when serin takes it over (the route).
+    fn taken_over(&self, inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)>;
+}
+
+pub(crate) fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// (primary, canary) weights, clamped to what every provider accepts.
+fn weights(traffic: Traffic) -> (i64, i64) {
+    (
+        i64::from(traffic.primary.clamp(0, 100)),
+        i64::from(traffic.canary.clamp(0, 100)),
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::LazyLock;
+
+    use super::*;
+    use crate::api::Canary;
+
+    static SELECTOR: LazyLock<LabelSelector> = LazyLock::new(|| LabelSelector {
+        match_labels: Some([("app".to_string(), "podinfo".to_string())].into()),
+        match_expressions: None,
+    });
+
+    pub fn spec(service: &str, analysis: &str) -> CanarySpec {
+        let canary: Canary = serde_yaml_ng::from_str(&format!(
+            "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: podinfo}}\nspec:\n  targetRef: {{name: podinfo}}\n  service: {service}\n  analysis: {analysis}\n"
+        ))
+        .unwrap();
+        canary.spec
+    }
+
+    pub fn inputs_for(spec: &CanarySpec) -> RouteInputs<'_> {
+        RouteInputs {
+            spec,
+            namespace: "test",
+            target_selector: &SELECTOR,
+            owner: None,
+        }
+    }
+
+    #[test]
+    fn provider_names_parse_as_flagger_spells_them() {
+        assert_eq!(Provider::parse("gatewayapi:v1"), Ok(Provider::GatewayApi));
+        assert_eq!(Provider::parse("istio"), Ok(Provider::Istio));
+        assert!(
+            Provider::parse("traefik")
+                .unwrap_err()
+                .to_string()
+                .contains("traefik")
+        );
+    }
+}
