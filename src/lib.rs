@@ -1,7 +1,9 @@
 //! serin: progressive delivery for Kubernetes.
 //!
 //! - [`api`]: the Canary, MetricTemplate and AlertProvider resources and their validation;
+//! - [`controller`]: the Kubernetes shell: watches, observe -> engine -> act, status, leases;
 //! - [`engine`]: the pure rollout lifecycle (no I/O, no clock);
+//! - [`hooks`]: webhook calls;
 //! - [`judge`]: pure metric judgement;
 //! - [`routing`]: traffic providers, each a pure function of the split to the objects expressing it;
 //! - [`sim`]: the engine over an in-memory cluster, scripted metrics and a virtual clock;
@@ -9,7 +11,9 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod controller;
 pub mod engine;
+pub mod hooks;
 pub mod judge;
 pub mod routing;
 pub mod sim;

@@ -27,6 +27,8 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Run the controller: watch Canaries and roll out every change of their targets.
+    Controller(serin::controller::Options),
     /// Print the CustomResourceDefinitions (YAML).
     Crds,
     /// Compare two recorded samples as the statistical judge would (exit 0 no regression,
@@ -71,10 +73,36 @@ enum Output {
     Json,
 }
 
+fn controller(options: serin::controller::Options) -> anyhow::Result<ExitCode> {
+    // reqwest and kube use rustls without a default crypto provider: install ring first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    init_logging(options.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serin::controller::run(options))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs to stderr, filtered by RUST_LOG (default `info`), as text or JSON lines.
+fn init_logging(format: serin::controller::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        serin::controller::LogFormat::Json => builder.json().init(),
+        serin::controller::LogFormat::Text => builder.init(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate { scenario, output } => simulate(&scenario, output),
+        Command::Controller(options) => controller(options),
         Command::Crds => crds(),
         Command::Judge(args) => judge(&args),
     };

@@ -48,6 +48,21 @@ pub fn step(
     tick.finish()
 }
 
+/// The status of a Canary that cannot progress without outside help (invalid spec, a target
+/// owned by another Canary): phase untouched, Stalled with the reason, generation observed.
+pub fn stalled(
+    status: &CanaryStatus,
+    generation: i64,
+    reason: Reason,
+    message: &str,
+    now: DateTime<Utc>,
+) -> CanaryStatus {
+    let mut next = status.clone();
+    next.observed_generation = Some(generation);
+    conditions::derive(&mut next, reason, message, true, now);
+    next
+}
+
 /// The checks the shell must run before calling [`step`] at `now`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DueChecks {

@@ -77,6 +77,10 @@ reasons! {
     TargetNotFound,
     /// The Canary's spec is invalid.
     InvalidSpec,
+    /// Another Canary already manages the target Deployment.
+    TargetConflict,
+    /// The Canary is being deleted; the original objects are being restored.
+    Reverting,
     /// A steady state: nothing to do.
     UpToDate,
 }

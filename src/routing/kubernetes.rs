@@ -4,11 +4,10 @@
 
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{ApiResource, DynamicObject};
-use serde_json::json;
 
 use crate::engine::Traffic;
 use crate::workload::primary::primary_selector;
-use crate::workload::services::ServiceRole;
+use crate::workload::services::{ServiceRole, desired_service};
 
 use super::{RouteError, RouteInputs, Router};
 
@@ -34,14 +33,24 @@ impl Router for Kubernetes {
             primary_selector(target, inputs.target_selector)
                 .map_err(|e| RouteError::Selector(e.to_string()))?
         };
-        let mut service = inputs.object(
-            &ApiResource::erase::<Service>(&()),
-            inputs.service(ServiceRole::Apex),
-            json!({"selector": selector.match_labels}),
-        );
-        // The apex Service belongs to whoever created it; serin only owns its selector.
-        service.metadata.owner_references = None;
-        Ok(vec![service])
+        // The whole apex Service, as initialization writes it, with the selector switched:
+        // one field manager applying a partial Service would drop the fields it left out.
+        let mut service = desired_service(
+            inputs.spec,
+            ServiceRole::Apex,
+            &inputs.spec.target_ref.name,
+            inputs.target_selector,
+            inputs.namespace,
+            inputs.owner.clone(),
+        )
+        .map_err(|e| RouteError::Selector(e.to_string()))?;
+        if let Some(spec) = service.spec.as_mut() {
+            spec.selector = selector.match_labels;
+        }
+        let value = serde_json::to_value(&service).unwrap_or_default();
+        let object: DynamicObject =
+            serde_json::from_value(value).map_err(|e| RouteError::Selector(e.to_string()))?;
+        Ok(vec![object])
     }
 
     fn taken_over(&self, _inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)> {

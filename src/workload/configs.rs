@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 
 /// Annotation on a ConfigMap or Secret that keeps serin from tracking and copying it.
@@ -129,6 +130,71 @@ pub fn tracked_checksums(checksums: &BTreeMap<ConfigRef, String>) -> BTreeMap<St
         .iter()
         .map(|(r, sum)| (r.to_string(), sum.clone()))
         .collect()
+}
+
+/// Whether a config's annotations let serin track it (`serin.dev/config-tracking: disabled`
+/// opts out, as Flagger's annotation does).
+pub fn is_tracked(annotations: Option<&BTreeMap<String, String>>) -> bool {
+    annotations
+        .and_then(|a| a.get(TRACKING_ANNOTATION))
+        .is_none_or(|v| v != "disabled")
+}
+
+/// Checksum of a ConfigMap's data and binary data.
+pub fn configmap_checksum(config: &ConfigMap) -> String {
+    let text = config.data.iter().flatten().map(|(k, v)| (k, v.as_bytes()));
+    let binary = config
+        .binary_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k, v.0.as_slice()));
+    checksum(text.chain(binary))
+}
+
+/// Checksum of a Secret's data.
+pub fn secret_checksum(secret: &Secret) -> String {
+    let data = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k, v.0.as_slice()));
+    let text = secret
+        .string_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k, v.as_bytes()));
+    checksum(data.chain(text))
+}
+
+/// The `<name>-primary` copy of a ConfigMap the primary's pods read.
+pub fn primary_configmap(config: &ConfigMap, owner: Option<OwnerReference>) -> ConfigMap {
+    ConfigMap {
+        metadata: copy_meta(&config.metadata, owner),
+        data: config.data.clone(),
+        binary_data: config.binary_data.clone(),
+        immutable: None,
+    }
+}
+
+/// The `<name>-primary` copy of a Secret the primary's pods read.
+pub fn primary_secret(secret: &Secret, owner: Option<OwnerReference>) -> Secret {
+    Secret {
+        metadata: copy_meta(&secret.metadata, owner),
+        data: secret.data.clone(),
+        string_data: None,
+        type_: secret.type_.clone(),
+        immutable: None,
+    }
+}
+
+fn copy_meta(meta: &ObjectMeta, owner: Option<OwnerReference>) -> ObjectMeta {
+    ObjectMeta {
+        name: meta.name.as_ref().map(|n| format!("{n}-primary")),
+        namespace: meta.namespace.clone(),
+        labels: meta.labels.clone(),
+        owner_references: owner.map(|o| vec![o]),
+        ..ObjectMeta::default()
+    }
 }
 
 #[cfg(test)]

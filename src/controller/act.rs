@@ -1,0 +1,411 @@
+//! Executes the engine's actions against the cluster: server-side apply of the primary, its
+//! configs, services, HPA and routes; scaling the target; events. Every write is idempotent,
+//! so a reconcile interrupted half-way (SIGKILL, API error) is simply redone by the next one.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use crate::api::canary::HookKind;
+use crate::engine::action::{Alert, Event};
+use crate::engine::{Action, Traffic};
+use crate::hooks::{self, Payload};
+use crate::routing::{ORIGINAL_ANNOTATION, RouteError};
+use crate::workload::autoscaler::desired_primary_hpa;
+use crate::workload::primary::{
+    PRIMARY_SUFFIX, PrimaryInputs, REVISION_ANNOTATION, desired_primary,
+};
+use crate::workload::services::{ServiceRole, desired_service};
+
+use super::configs::copy_to_primary;
+use super::context::{Context, Error, MANAGER, Result};
+use super::scene::Scene;
+
+/// The revision being applied and the one to fall back to, from the engine's decision.
+pub struct Revisions<'a> {
+    pub target: &'a str,
+    pub promoted: Option<&'a str>,
+}
+
+pub async fn apply(
+    ctx: &Context,
+    scene: &Scene,
+    actions: &[Action],
+    revisions: &Revisions<'_>,
+) -> Result<()> {
+    for action in actions {
+        match action {
+            Action::EnsurePrimary => ensure_primary(ctx, scene, revisions.target).await?,
+            Action::ScaleCanary { replicas } => scale_target(ctx, scene, *replicas).await?,
+            Action::SetTraffic(traffic) => route(ctx, scene, *traffic).await?,
+            Action::PromoteTemplate => promote(ctx, scene, revisions.target).await?,
+            Action::RevertPrimary => revert(ctx, scene, revisions.promoted).await?,
+            Action::RunHooks(kind) => run_hooks(ctx, scene, *kind, revisions.target),
+            Action::Alert(alert) => alert_log(scene, alert),
+            Action::Event(event) => publish(ctx, &scene.canary, event).await,
+        }
+    }
+    Ok(())
+}
+
+fn target_of(scene: &Scene) -> Result<&Deployment> {
+    scene.target.as_ref().ok_or_else(|| {
+        Error::Workload(format!(
+            "the target Deployment {}/{} disappeared",
+            scene.namespace, scene.canary.spec.target_ref.name
+        ))
+    })
+}
+
+/// Replicas the primary gets: the target's own count when it has one (initialization, or a
+/// count changed in git), else what the primary has. With an HPA the primary's live count is
+/// kept, so re-applying never fights the autoscaler.
+fn primary_replicas(scene: &Scene) -> Option<i32> {
+    let live = scene
+        .primary
+        .as_ref()
+        .and_then(|p| p.spec.as_ref())
+        .and_then(|s| s.replicas);
+    let target = scene
+        .target
+        .as_ref()
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let autoscaled = scene.canary.spec.autoscaler_ref.is_some();
+    match (autoscaled, live) {
+        (true, Some(live)) => Some(live),
+        _ if target > 0 => Some(target),
+        (_, Some(live)) => Some(live),
+        _ => Some(1),
+    }
+}
+
+fn primary_for(scene: &Scene, revision: &str) -> Result<Deployment> {
+    let target = target_of(scene)?;
+    let tracked = scene.tracked();
+    desired_primary(&PrimaryInputs {
+        target,
+        revision,
+        tracked: &tracked,
+        replicas: primary_replicas(scene),
+        owner: Some(scene.owner.clone()),
+    })
+    .map_err(|e| Error::Workload(e.to_string()))
+}
+
+async fn ensure_primary(ctx: &Context, scene: &Scene, revision: &str) -> Result<()> {
+    let target = target_of(scene)?;
+    copy_to_primary(ctx, &scene.namespace, &scene.tracked(), &scene.owner).await?;
+    if scene.primary.is_none() {
+        ctx.apply(&primary_for(scene, revision)?).await?;
+    }
+    let selector = target
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
+    for role in ServiceRole::ALL {
+        let service = desired_service(
+            &scene.canary.spec,
+            role,
+            &scene.canary.spec.target_ref.name,
+            &selector,
+            &scene.namespace,
+            Some(scene.owner.clone()),
+        )
+        .map_err(|e| Error::Workload(e.to_string()))?;
+        ctx.apply(&service).await?;
+    }
+    sync_autoscaler(ctx, scene).await
+}
+
+async fn scale_target(ctx: &Context, scene: &Scene, replicas: i32) -> Result<()> {
+    let target = target_of(scene)?;
+    let live = target.spec.as_ref().and_then(|s| s.replicas);
+    if live == Some(replicas) {
+        return Ok(());
+    }
+    let patch = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": target.name_any(), "namespace": scene.namespace},
+        "spec": {"replicas": replicas},
+    });
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &scene.namespace);
+    let _timer = ctx.metrics.api_timer("apply");
+    api.patch(
+        &target.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::api(format!(
+        "scaling {}/{} to {replicas}",
+        scene.namespace,
+        target.name_any()
+    )))?;
+    Ok(())
+}
+
+async fn promote(ctx: &Context, scene: &Scene, revision: &str) -> Result<()> {
+    copy_to_primary(ctx, &scene.namespace, &scene.tracked(), &scene.owner).await?;
+    ctx.apply(&primary_for(scene, revision)?).await?;
+    sync_autoscaler(ctx, scene).await
+}
+
+/// Gives the primary back the template of `revision`, found in the primary's ReplicaSet
+/// history (what `kubectl rollout undo` reads), so nothing extra has to be stored.
+async fn revert(ctx: &Context, scene: &Scene, revision: Option<&str>) -> Result<()> {
+    let Some(revision) = revision else {
+        return Ok(());
+    };
+    let mut desired = primary_for(scene, revision)?;
+    let selector = desired
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.clone())
+        .unwrap_or_default();
+    let labels = selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &scene.namespace);
+    let sets = api
+        .list(&ListParams::default().labels(&labels))
+        .await
+        .map_err(Error::api("listing the primary's ReplicaSets"))?;
+    let previous = sets.items.into_iter().find_map(|rs| {
+        let mut template = rs.spec?.template?;
+        let meta = template.metadata.as_mut()?;
+        (meta.annotations.as_ref()?.get(REVISION_ANNOTATION)? == revision).then_some(())?;
+        if let Some(labels) = meta.labels.as_mut() {
+            labels.remove("pod-template-hash");
+        }
+        Some(template)
+    });
+    let Some(template) = previous else {
+        return Err(Error::Workload(format!(
+            "cannot revert the primary: no ReplicaSet of revision {revision} is left"
+        )));
+    };
+    if let Some(spec) = desired.spec.as_mut() {
+        spec.template = template;
+    }
+    ctx.apply(&desired).await?;
+    Ok(())
+}
+
+/// Keeps `<hpa>-primary` equal to the target's HPA (scaling the primary), writing only when
+/// they differ.
+pub async fn sync_autoscaler(ctx: &Context, scene: &Scene) -> Result<()> {
+    let (Some(reference), Some((resource, store))) =
+        (&scene.canary.spec.autoscaler_ref, &ctx.autoscalers)
+    else {
+        return Ok(());
+    };
+    let key = |name: &str| {
+        kube::runtime::reflector::ObjectRef::new_with(name, resource.clone())
+            .within(&scene.namespace)
+    };
+    let Some(source) = store.get(&key(&reference.name)) else {
+        return Ok(());
+    };
+    let primary_name = format!("{}{PRIMARY_SUFFIX}", scene.canary.spec.target_ref.name);
+    let desired = desired_primary_hpa(&source, resource, &primary_name, Some(scene.owner.clone()));
+    let live = store.get(&key(&format!("{}{PRIMARY_SUFFIX}", reference.name)));
+    if live.is_some_and(|l| l.data.get("spec") == desired.data.get("spec")) {
+        return Ok(());
+    }
+    ctx.apply_dynamic(resource, &desired).await?;
+    Ok(())
+}
+
+async fn route(ctx: &Context, scene: &Scene, traffic: Traffic) -> Result<()> {
+    let Some(selector) = scene.target_selector() else {
+        return Err(Error::Workload(
+            "the target Deployment has no selector".into(),
+        ));
+    };
+    let inputs = scene.route_inputs(selector);
+    let router = scene.provider.router();
+    let mut objects = router
+        .objects(&inputs, traffic)
+        .map_err(|e: RouteError| Error::Workload(e.to_string()))?;
+    if let Some((resource, name)) = router.taken_over(&inputs)
+        && take_over(ctx, &resource, &scene.namespace, &name, &scene.owner.uid).await?
+    {
+        // A route that existed before serin stays its creator's: no owner reference, so
+        // deleting the Canary never deletes it.
+        for object in objects.iter_mut().filter(|o| o.name_any() == name) {
+            object.metadata.owner_references = None;
+        }
+    }
+    let resources = router.resources();
+    for object in &objects {
+        let kind = object
+            .types
+            .as_ref()
+            .map(|t| t.kind.as_str())
+            .unwrap_or_default();
+        let Some(resource) = resources.iter().find(|r| r.kind == kind) else {
+            continue;
+        };
+        ctx.apply_dynamic(resource, object).await?;
+    }
+    Ok(())
+}
+
+/// Before serin first writes a route that someone else created, it keeps the route's spec in
+/// an annotation (under its own field manager, so serin's applies never drop it). Returns
+/// whether the route pre-existed serin.
+async fn take_over(
+    ctx: &Context,
+    resource: &ApiResource,
+    namespace: &str,
+    name: &str,
+    canary_uid: &str,
+) -> Result<bool> {
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, resource);
+    let live = api.get_opt(name).await.map_err(Error::api(format!(
+        "reading {} {namespace}/{name}",
+        resource.kind
+    )))?;
+    let Some(live) = live else {
+        return Ok(false);
+    };
+    if live.annotations().contains_key(ORIGINAL_ANNOTATION) {
+        return Ok(true);
+    }
+    if live.owner_references().iter().any(|o| o.uid == canary_uid) {
+        return Ok(false);
+    }
+    let original = serde_json::to_string(&live.data.get("spec")).unwrap_or_default();
+    let patch = json!({"metadata": {"annotations": {ORIGINAL_ANNOTATION: original}}});
+    api.patch(
+        name,
+        &PatchParams {
+            field_manager: Some(format!("{MANAGER}-takeover")),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(Error::api(format!(
+        "taking over {} {namespace}/{name}",
+        resource.kind
+    )))?;
+    Ok(true)
+}
+
+/// Post-rollout hooks report and never decide: they run in the background.
+fn run_hooks(ctx: &Context, scene: &Scene, kind: HookKind, revision: &str) {
+    let hooks: Vec<_> = scene
+        .canary
+        .spec
+        .analysis
+        .webhooks
+        .iter()
+        .filter(|h| h.kind == kind)
+        .cloned()
+        .collect();
+    if hooks.is_empty() {
+        return;
+    }
+    let http = ctx.http.clone();
+    let client = ctx.client.clone();
+    let (name, namespace) = (scene.canary.name_any(), scene.namespace.clone());
+    let revision = revision.to_string();
+    tokio::spawn(async move {
+        for hook in hooks {
+            let headers = secret_headers(&client, &namespace, &hook).await;
+            let payload = Payload {
+                name: &name,
+                namespace: &namespace,
+                phase: "Succeeded",
+                checksum: &revision,
+                metadata: &hook.metadata,
+            };
+            let outcome = hooks::call(&http, &hook, &payload, &headers).await;
+            tracing::info!(canary = %name, namespace = %namespace, hook = %hook.name, passed = outcome.passed, "{}", outcome.message);
+        }
+    });
+}
+
+/// The headers a hook's `secretRef` names; a missing Secret sends none (the hook then
+/// answers 401 or the like, which the event shows).
+pub async fn secret_headers(
+    client: &kube::Client,
+    namespace: &str,
+    hook: &crate::api::canary::Webhook,
+) -> BTreeMap<String, String> {
+    let Some(reference) = &hook.secret_ref else {
+        return BTreeMap::new();
+    };
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    match api.get_opt(&reference.name).await {
+        Ok(Some(secret)) => secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| {
+                String::from_utf8(v.0)
+                    .ok()
+                    .map(|v| (k, v.trim().to_string()))
+            })
+            .collect(),
+        Ok(None) => {
+            tracing::warn!(namespace, secret = %reference.name, hook = %hook.name, "webhook secret not found");
+            BTreeMap::new()
+        }
+        Err(error) => {
+            tracing::warn!(namespace, secret = %reference.name, hook = %hook.name, %error, "reading webhook secret");
+            BTreeMap::new()
+        }
+    }
+}
+
+/// Alert delivery (Slack, Teams...) belongs to the notifier; until it is configured the alert
+/// is logged, so nothing is lost silently.
+fn alert_log(scene: &Scene, alert: &Alert) {
+    tracing::info!(
+        canary = %scene.canary.name_any(),
+        namespace = %scene.namespace,
+        severity = ?alert.severity,
+        reason = %alert.reason,
+        "alert: {}",
+        alert.message
+    );
+}
+
+pub async fn publish(ctx: &Context, canary: &crate::api::Canary, event: &Event) {
+    let note: String = event.message.chars().take(1000).collect();
+    let kube_event = KubeEvent {
+        type_: if event.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: event.reason.as_str().to_string(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    let reference = canary.object_ref(&());
+    if let Err(error) = ctx.recorder.publish(&kube_event, &reference).await {
+        tracing::warn!(canary = %canary.name_any(), %error, "recording an event");
+    }
+    tracing::info!(
+        canary = %canary.name_any(),
+        namespace = %canary.namespace().unwrap_or_default(),
+        reason = %event.reason,
+        "{}",
+        event.message
+    );
+}

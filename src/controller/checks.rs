@@ -1,0 +1,69 @@
+//! Runs the checks the engine asked for (`engine::due_checks`): webhooks of the due kinds, in
+//! parallel, and the analysis metrics.
+
+use futures::future::join_all;
+use kube::ResourceExt;
+
+use crate::engine::input::{MetricSample, Sample};
+use crate::engine::{CheckResults, DueChecks};
+use crate::hooks::{self, Payload};
+
+use super::act::secret_headers;
+use super::context::Context;
+use super::scene::Scene;
+
+pub async fn run(ctx: &Context, scene: &Scene, due: &DueChecks, revision: &str) -> CheckResults {
+    if due.is_empty() {
+        return CheckResults::default();
+    }
+    let canary = &scene.canary;
+    let name = canary.name_any();
+    let phase = canary
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .map(|p| format!("{p:?}"))
+        .unwrap_or_default();
+    let calls = canary
+        .spec
+        .analysis
+        .webhooks
+        .iter()
+        .filter(|hook| due.hooks.contains(&hook.kind))
+        .map(|hook| {
+            let (name, phase) = (&name, &phase);
+            async move {
+                let headers = secret_headers(&ctx.client, &scene.namespace, hook).await;
+                let payload = Payload {
+                    name,
+                    namespace: &scene.namespace,
+                    phase,
+                    checksum: revision,
+                    metadata: &hook.metadata,
+                };
+                hooks::call(&ctx.http, hook, &payload, &headers).await
+            }
+        });
+    let hooks = join_all(calls).await;
+    let metrics = if due.metrics {
+        canary
+            .spec
+            .analysis
+            .metrics
+            .iter()
+            .map(|metric| MetricSample {
+                name: metric.name.clone(),
+                // Metric providers (Prometheus, templates, built-in queries) are the metric
+                // analysis work; until then a metric check fails loudly instead of passing.
+                value: Sample::Error(format!(
+                    "metric {} cannot be queried: this controller build has no metric provider yet",
+                    metric.name
+                )),
+                query: metric.query.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    CheckResults { hooks, metrics }
+}

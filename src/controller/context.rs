@@ -1,0 +1,133 @@
+//! What every reconcile shares: the client, the caches fed by the watches, the event recorder,
+//! serin's own metrics, and the helpers that write with server-side apply.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::Canary;
+use crate::routing::Provider;
+
+use super::configs::ConfigCache;
+use super::options::Options;
+use super::telemetry::Metrics;
+
+/// The field manager of every write serin makes.
+pub const MANAGER: &str = "serin";
+
+pub struct Context {
+    pub client: Client,
+    pub options: Options,
+    pub default_provider: Provider,
+    pub canaries: Store<Canary>,
+    pub deployments: Store<Deployment>,
+    /// HPAs, when the cluster serves an autoscaling version serin reads.
+    pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
+    pub configs: ConfigCache,
+    pub recorder: Recorder,
+    pub metrics: std::sync::Arc<Metrics>,
+    pub http: reqwest::Client,
+    /// The resourceVersion of the last status serin wrote per Canary: a cached Canary with
+    /// another version may be older than what serin already decided, so it is read afresh.
+    pub written: Mutex<HashMap<ObjectRef<Canary>, String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0}")]
+    Workload(String),
+}
+
+impl Error {
+    pub fn api(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Api { what, source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Context {
+    /// Server-side apply of a typed object, taking ownership of the fields it sets.
+    pub async fn apply<K>(&self, object: &K) -> Result<K>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + Serialize
+            + DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let namespace = object.namespace().unwrap_or_default();
+        let api: Api<K> = Api::namespaced(self.client.clone(), &namespace);
+        let name = object.name_any();
+        let timer = self.metrics.api_timer("apply");
+        let result = api
+            .patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(object),
+            )
+            .await;
+        drop(timer);
+        result.map_err(Error::api(format!(
+            "applying {} {namespace}/{name}",
+            K::kind(&K::DynamicType::default())
+        )))
+    }
+
+    /// Server-side apply of an object of a kind known at run time (routes, HPAs).
+    pub async fn apply_dynamic(
+        &self,
+        resource: &ApiResource,
+        object: &DynamicObject,
+    ) -> Result<DynamicObject> {
+        let namespace = object.namespace().unwrap_or_default();
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &namespace, resource);
+        let name = object.name_any();
+        let timer = self.metrics.api_timer("apply");
+        let result = api
+            .patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(object),
+            )
+            .await;
+        drop(timer);
+        result.map_err(Error::api(format!(
+            "applying {} {namespace}/{name}",
+            resource.kind
+        )))
+    }
+
+    /// Reads one object; a missing object is None, not an error.
+    pub async fn get_opt<K>(&self, namespace: &str, name: &str) -> Result<Option<K>>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        let _timer = self.metrics.api_timer("get");
+        api.get_opt(name).await.map_err(Error::api(format!(
+            "reading {} {namespace}/{name}",
+            K::kind(&K::DynamicType::default())
+        )))
+    }
+}

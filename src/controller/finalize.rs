@@ -1,0 +1,179 @@
+//! `revertOnDeletion`: a finalizer keeps a deleted Canary until the target has its replicas
+//! back and is ready, the apex Service selects the target's pods again (and no longer belongs
+//! to the Canary), and a taken-over route has its original spec back. Objects serin created
+//! for itself (primary, copies, canary services, generated routes) go with the Canary through
+//! their owner references.
+
+use chrono::Utc;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use crate::api::Canary;
+use crate::engine::Reason;
+use crate::engine::action::Event;
+use crate::routing::ORIGINAL_ANNOTATION;
+use crate::workload::observe::workload_state;
+use crate::workload::services::{ServiceRole, desired_service};
+
+use super::act::publish;
+use super::context::{Context, Error, MANAGER, Result};
+use super::scene::Scene;
+
+pub const FINALIZER: &str = "serin.dev/finalizer";
+const POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Adds the finalizer when revertOnDeletion is set, removes it when it is not.
+pub async fn ensure(ctx: &Context, canary: &Canary) -> Result<()> {
+    let has = canary.finalizers().iter().any(|f| f == FINALIZER);
+    if has == canary.spec.revert_on_deletion {
+        return Ok(());
+    }
+    let mut finalizers: Vec<String> = canary
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if canary.spec.revert_on_deletion {
+        finalizers.push(FINALIZER.into());
+    }
+    set_finalizers(ctx, canary, finalizers).await
+}
+
+async fn set_finalizers(ctx: &Context, canary: &Canary, finalizers: Vec<String>) -> Result<()> {
+    let api: Api<Canary> =
+        Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
+    // The resourceVersion makes this a compare-and-swap: finalizers written by others meanwhile
+    // are never overwritten.
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": canary.resource_version()}});
+    api.patch(
+        &canary.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(Error::api(format!(
+        "updating the finalizers of {}",
+        canary.name_any()
+    )))?;
+    Ok(())
+}
+
+/// One step of the revert of a deleted Canary; requeues until the target is ready.
+pub async fn revert(ctx: &Context, scene: &Scene) -> Result<Action> {
+    let canary = &scene.canary;
+    if !canary.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    if let Some(target) = &scene.target {
+        let replicas = target.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        if replicas == 0 {
+            let wanted = scene
+                .primary
+                .as_ref()
+                .and_then(|p| p.spec.as_ref())
+                .and_then(|s| s.replicas)
+                .unwrap_or(1)
+                .max(1);
+            scale(ctx, scene, target, wanted).await?;
+            return Ok(Action::requeue(POLL));
+        }
+        let deadline = i64::from(canary.spec.progress_deadline_seconds.unwrap_or(600));
+        let deleting_for = canary
+            .meta()
+            .deletion_timestamp
+            .as_ref()
+            .map_or(0, |t| Utc::now().timestamp() - t.0.as_second());
+        if !workload_state(target).is_ready(100) && deleting_for < deadline {
+            return Ok(Action::requeue(POLL));
+        }
+        let selector = target
+            .spec
+            .as_ref()
+            .map(|s| s.selector.clone())
+            .unwrap_or_default();
+        let mut apex = desired_service(
+            &canary.spec,
+            ServiceRole::Apex,
+            &canary.spec.target_ref.name,
+            &selector,
+            &scene.namespace,
+            None,
+        )
+        .map_err(|e| Error::Workload(e.to_string()))?;
+        if let Some(spec) = apex.spec.as_mut() {
+            spec.selector = selector.match_labels.clone();
+        }
+        ctx.apply(&apex).await?;
+    }
+    restore_route(ctx, scene).await?;
+    publish(
+        ctx,
+        canary,
+        &Event {
+            warning: false,
+            reason: Reason::Reverting,
+            message: "restored the target's replicas, the apex service and the original route"
+                .into(),
+        },
+    )
+    .await;
+    let rest = canary
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    set_finalizers(ctx, canary, rest).await?;
+    Ok(Action::await_change())
+}
+
+async fn scale(ctx: &Context, scene: &Scene, target: &Deployment, replicas: i32) -> Result<()> {
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &scene.namespace);
+    let patch = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": target.name_any()},
+        "spec": {"replicas": replicas},
+    });
+    api.patch(
+        &target.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::api(format!("scaling {} back up", target.name_any())))?;
+    Ok(())
+}
+
+/// Puts a taken-over route's original spec back.
+async fn restore_route(ctx: &Context, scene: &Scene) -> Result<()> {
+    let Some(selector) = scene.target_selector() else {
+        return Ok(());
+    };
+    let inputs = scene.route_inputs(selector);
+    let Some((resource, name)) = scene.provider.router().taken_over(&inputs) else {
+        return Ok(());
+    };
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &scene.namespace, &resource);
+    let Some(mut live) = api
+        .get_opt(&name)
+        .await
+        .map_err(Error::api(format!("reading {} {name}", resource.kind)))?
+    else {
+        return Ok(());
+    };
+    let Some(original) = live.annotations_mut().remove(ORIGINAL_ANNOTATION) else {
+        return Ok(());
+    };
+    let spec: serde_json::Value = serde_json::from_str(&original).unwrap_or_default();
+    live.data["spec"] = spec;
+    live.metadata.managed_fields = None;
+    api.replace(&name, &PostParams::default(), &live)
+        .await
+        .map_err(Error::api(format!("restoring {} {name}", resource.kind)))?;
+    Ok(())
+}

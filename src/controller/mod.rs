@@ -1,0 +1,163 @@
+//! `serin controller`: the Kubernetes shell around the pure engine. Watches Canaries and
+//! everything a rollout depends on (Deployments, the ConfigMaps/Secrets they reference, HPAs),
+//! maps each change to its Canary so it is acted on at once, and runs observe -> engine -> act
+//! per Canary (see `reconcile`).
+
+pub mod act;
+pub mod checks;
+pub mod configs;
+pub mod context;
+pub mod finalize;
+mod leader;
+pub mod options;
+pub mod reconcile;
+pub mod scene;
+pub mod telemetry;
+mod watches;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{Controller, controller, watcher};
+
+use crate::api::Canary;
+use crate::routing::Provider;
+
+pub use options::{LogFormat, Options};
+
+use context::Context;
+use telemetry::{Health, Metrics};
+
+/// Runs the controller until SIGTERM/SIGINT.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let default_provider = Provider::parse(&options.mesh_provider)
+        .map_err(|e| anyhow::anyhow!("--mesh-provider: {e}"))?;
+    let client = Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health {
+        metrics: metrics.clone(),
+        ready: AtomicBool::new(false),
+        live: AtomicBool::new(true),
+    });
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("--listen {}", options.listen))?;
+    tracing::info!(address = %options.listen, "serving /metrics, /healthz and /readyz");
+    let server = axum::serve(listener, telemetry::router(health.clone()));
+    tokio::spawn(async move {
+        if let Err(error) = server.await {
+            tracing::error!(%error, "metrics server stopped");
+        }
+    });
+
+    let mut shutdown = Box::pin(shutdown_signal());
+    let _lease = if options.leader_election {
+        // A standby replica is ready (it can take over) but does not reconcile.
+        health.ready.store(true, Ordering::Relaxed);
+        tokio::select! {
+            lease = leader::acquire(&client, &options) => Some(lease?),
+            () = &mut shutdown => return Ok(()),
+        }
+    } else {
+        None
+    };
+
+    let watch_config = {
+        let mut config = watcher::Config::default();
+        if let Some(selector) = &options.label_selector {
+            config = config.labels(selector);
+        }
+        config
+    };
+    let canaries: kube::Api<Canary> = scoped(&client, &options);
+    let (streams, stores) = watches::start(&client, &options).await?;
+    let controller = Controller::new(canaries, watch_config)
+        .with_config(controller::Config::default().concurrency(options.concurrency));
+    let canary_store = controller.store();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        default_provider,
+        canaries: canary_store.clone(),
+        deployments: stores.deployments,
+        autoscalers: stores.autoscalers,
+        configs: stores.configs,
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "serin".into(),
+                instance: options.identity.clone(),
+            },
+        ),
+        metrics: metrics.clone(),
+        http: reqwest::Client::builder()
+            .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?,
+        written: Mutex::new(HashMap::new()),
+        options,
+    });
+    let controller = watches::attach(controller, streams, &ctx);
+    health.ready.store(true, Ordering::Relaxed);
+    tracing::info!("controller started");
+    let totals_ctx = ctx.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+            let mut per_namespace: BTreeMap<String, i64> = BTreeMap::new();
+            for canary in totals_ctx.canaries.state() {
+                *per_namespace
+                    .entry(kube::ResourceExt::namespace(&*canary).unwrap_or_default())
+                    .or_default() += 1;
+            }
+            totals_ctx.metrics.set_totals(per_namespace);
+        }
+    });
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok(_) => {}
+                Err(controller::Error::ObjectNotFound(_)) => {}
+                Err(error) => tracing::debug!(%error, "controller"),
+            }
+        })
+        .await;
+    tracing::info!("controller stopped");
+    Ok(())
+}
+
+/// The API of `K` in the controller's namespace, or in all namespaces.
+pub(crate) fn scoped<K>(client: &Client, options: &Options) -> kube::Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match &options.namespace {
+        Some(namespace) => kube::Api::namespaced(client.clone(), namespace),
+        None => kube::Api::all(client.clone()),
+    }
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,56 @@
+//! `serin controller` flags. Every flag also reads an environment variable, so a Helm chart
+//! can set either.
+
+use std::net::SocketAddr;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Only handle Canaries in this namespace (default: all namespaces).
+    #[arg(long, env = "SERIN_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Only handle Canaries whose labels match this selector (e.g. `shard=a`), so several
+    /// controllers can share a cluster.
+    #[arg(long, env = "SERIN_LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
+    /// Traffic provider for Canaries that do not set spec.provider: kubernetes, gatewayapi, istio.
+    #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = "kubernetes")]
+    pub mesh_provider: String,
+    /// Prometheus-compatible server for the built-in metrics and templates without an address.
+    #[arg(
+        long,
+        env = "SERIN_METRICS_SERVER",
+        default_value = "http://prometheus:9090"
+    )]
+    pub metrics_server: String,
+    /// Cluster name included in alerts.
+    #[arg(long, env = "SERIN_CLUSTER_NAME", default_value = "")]
+    pub cluster_name: String,
+    /// Address serving /metrics, /healthz and /readyz.
+    #[arg(long, env = "SERIN_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Elect a leader through a Lease; only the leader reconciles and writes.
+    #[arg(long, env = "SERIN_LEADER_ELECTION")]
+    pub leader_election: bool,
+    /// Namespace of the leader Lease (default: the namespace the pod runs in, else `default`).
+    #[arg(long, env = "SERIN_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the leader Lease; controllers sharding a cluster need one name per shard.
+    #[arg(long, env = "SERIN_LEASE_NAME", default_value = "serin-leader")]
+    pub lease_name: String,
+    /// This replica's identity in the Lease (default: the pod or host name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Canaries reconciled at the same time.
+    #[arg(long, env = "SERIN_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+    /// Log format; the level comes from RUST_LOG (default `info`).
+    #[arg(long, env = "SERIN_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}

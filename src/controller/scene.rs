@@ -1,0 +1,115 @@
+//! One reconcile's view of a Canary and its workloads, read from the caches: what the engine
+//! observes and what the writers need (names, selector, owner reference, provider).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+
+use crate::api::Canary;
+use crate::engine::Observations;
+use crate::routing::{Provider, RouteInputs};
+use crate::workload::configs::{ConfigRef, tracked_checksums};
+use crate::workload::observe;
+use crate::workload::primary::PRIMARY_SUFFIX;
+
+use super::configs;
+use super::context::{Context, Result};
+
+pub struct Scene {
+    pub canary: Canary,
+    pub namespace: String,
+    pub owner: OwnerReference,
+    pub provider: Provider,
+    pub target: Option<Deployment>,
+    pub primary: Option<Deployment>,
+    /// Tracked configs of the target and their checksums.
+    pub configs: BTreeMap<ConfigRef, String>,
+}
+
+impl Scene {
+    pub async fn read(ctx: &Context, canary: Canary, provider: Provider) -> Result<Self> {
+        let namespace = canary.namespace().unwrap_or_default();
+        let owner = canary
+            .controller_owner_ref(&())
+            .unwrap_or_else(|| OwnerReference {
+                api_version: "serin.dev/v1beta1".into(),
+                kind: "Canary".into(),
+                name: canary.name_any(),
+                uid: canary.uid().unwrap_or_default(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            });
+        let target_name = &canary.spec.target_ref.name;
+        let find = |name: &str| {
+            ctx.deployments
+                .get(&ObjectRef::new(name).within(&namespace))
+                .map(|d| (*d).clone())
+        };
+        let target = find(target_name);
+        let primary = find(&format!("{target_name}{PRIMARY_SUFFIX}"));
+        let pod = target
+            .as_ref()
+            .and_then(|t| t.spec.as_ref())
+            .and_then(|s| s.template.spec.as_ref());
+        let configs = match pod {
+            Some(pod) => configs::checksums(ctx, &namespace, pod).await?,
+            None => BTreeMap::new(),
+        };
+        Ok(Self {
+            canary,
+            namespace,
+            owner,
+            provider,
+            target,
+            primary,
+            configs,
+        })
+    }
+
+    pub fn observations(&self) -> Observations {
+        Observations {
+            generation: self.canary.metadata.generation.unwrap_or(0),
+            target: self
+                .target
+                .as_ref()
+                .map(|t| observe::target(t, tracked_checksums(&self.configs))),
+            primary: self.primary.as_ref().map(observe::workload_state),
+            request: self
+                .canary
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(observe::request),
+        }
+    }
+
+    pub fn tracked(&self) -> BTreeSet<ConfigRef> {
+        self.configs.keys().cloned().collect()
+    }
+
+    pub fn target_selector(&self) -> Option<&LabelSelector> {
+        self.target.as_ref()?.spec.as_ref().map(|s| &s.selector)
+    }
+
+    pub fn route_inputs<'a>(&'a self, selector: &'a LabelSelector) -> RouteInputs<'a> {
+        RouteInputs {
+            spec: &self.canary.spec,
+            namespace: &self.namespace,
+            target_selector: selector,
+            owner: Some(self.owner.clone()),
+        }
+    }
+
+    /// The Canary that controls the primary, when it is another one than this.
+    pub fn conflicting_owner(&self) -> Option<String> {
+        let primary = self.primary.as_ref()?;
+        let owner = primary
+            .owner_references()
+            .iter()
+            .find(|o| o.controller == Some(true))?;
+        (owner.kind == "Canary" && owner.uid != self.owner.uid).then(|| owner.name.clone())
+    }
+}

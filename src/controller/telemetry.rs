@@ -1,0 +1,260 @@
+//! serin's own metrics (prometheus-client) and the HTTP endpoints /metrics, /healthz and
+//! /readyz (axum). Metric names follow Flagger's with a `serin_` prefix, so existing
+//! dashboards port by renaming.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::api::Phase;
+use crate::api::status::CanaryStatus;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CanaryLabels {
+    pub name: String,
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MetricLabels {
+    pub name: String,
+    pub namespace: String,
+    pub metric: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerbLabels {
+    pub verb: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabels {
+    pub namespace: String,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    /// Flagger's encoding: 0 in progress, 1 succeeded (or initialized), 2 failed.
+    status: Family<CanaryLabels, Gauge>,
+    weight: Family<CanaryLabels, Gauge>,
+    duration: Histograms<CanaryLabels>,
+    total: Family<NamespaceLabels, Gauge>,
+    analysis: Family<MetricLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    reconciles: Family<ResultLabels, Counter>,
+    api_latency: Histograms<VerbLabels>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 14))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("serin");
+        let status = Family::default();
+        let weight = Family::default();
+        let duration: Histograms<CanaryLabels> = Family::new_with_constructor(latency_histogram);
+        let total = Family::default();
+        let analysis = Family::default();
+        let reconciles = Family::default();
+        let api_latency: Histograms<VerbLabels> = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "canary_status",
+            "Canary state: 0 in progress, 1 succeeded or initialized, 2 failed",
+            status.clone(),
+        );
+        registry.register(
+            "canary_weight",
+            "Percent of traffic on the canary",
+            weight.clone(),
+        );
+        registry.register(
+            "canary_duration_seconds",
+            "Time spent in one reconcile of a canary, checks included",
+            duration.clone(),
+        );
+        registry.register("canary_total", "Canaries per namespace", total.clone());
+        registry.register(
+            "canary_metric_analysis",
+            "Last value of each analysis metric",
+            analysis.clone(),
+        );
+        registry.register("reconcile", "Reconciles by result", reconciles.clone());
+        registry.register(
+            "api_request_duration_seconds",
+            "Latency of Kubernetes API requests by verb",
+            api_latency.clone(),
+        );
+        Self {
+            registry,
+            status,
+            weight,
+            duration,
+            total,
+            analysis,
+            reconciles,
+            api_latency,
+        }
+    }
+
+    pub fn observe_canary(&self, name: &str, namespace: &str, status: &CanaryStatus) {
+        let labels = CanaryLabels {
+            name: name.into(),
+            namespace: namespace.into(),
+        };
+        let code = match status.phase {
+            Some(Phase::Succeeded | Phase::Initialized) => 1,
+            Some(Phase::Failed) => 2,
+            _ => 0,
+        };
+        self.status.get_or_create(&labels).set(code);
+        self.weight
+            .get_or_create(&labels)
+            .set(i64::from(status.canary_weight));
+        for check in &status.checks {
+            if let Some(value) = check.value {
+                self.analysis
+                    .get_or_create(&MetricLabels {
+                        name: name.into(),
+                        namespace: namespace.into(),
+                        metric: check.name.clone(),
+                    })
+                    .set(value);
+            }
+        }
+    }
+
+    pub fn forget_canary(&self, name: &str, namespace: &str) {
+        let labels = CanaryLabels {
+            name: name.into(),
+            namespace: namespace.into(),
+        };
+        self.status.remove(&labels);
+        self.weight.remove(&labels);
+        self.duration.remove(&labels);
+    }
+
+    pub fn reconciled(&self, name: &str, namespace: &str, started: Instant, ok: bool) {
+        self.duration
+            .get_or_create(&CanaryLabels {
+                name: name.into(),
+                namespace: namespace.into(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        self.reconciles
+            .get_or_create(&ResultLabels {
+                result: if ok { "success" } else { "error" }.into(),
+            })
+            .inc();
+    }
+
+    pub fn set_totals(&self, per_namespace: impl IntoIterator<Item = (String, i64)>) {
+        self.total.clear();
+        for (namespace, count) in per_namespace {
+            self.total
+                .get_or_create(&NamespaceLabels { namespace })
+                .set(count);
+        }
+    }
+
+    /// Times one API request; the latency is recorded when the guard drops.
+    pub fn api_timer(&self, verb: &'static str) -> ApiTimer<'_> {
+        ApiTimer {
+            metrics: self,
+            verb,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct ApiTimer<'a> {
+    metrics: &'a Metrics,
+    verb: &'static str,
+    started: Instant,
+}
+
+impl Drop for ApiTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .api_latency
+            .get_or_create(&VerbLabels {
+                verb: self.verb.into(),
+            })
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// What the HTTP endpoints report.
+pub struct Health {
+    pub metrics: Arc<Metrics>,
+    /// Caches synced (or standing by for the Lease): the replica can serve.
+    pub ready: AtomicBool,
+    /// The reconcile loop is alive.
+    pub live: AtomicBool,
+}
+
+pub fn router(health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(health)
+}
+
+async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        health.metrics.encode(),
+    )
+}
+
+async fn healthz(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    probe(health.live.load(Ordering::Relaxed))
+}
+
+async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    probe(health.ready.load(Ordering::Relaxed))
+}
+
+fn probe(ok: bool) -> (StatusCode, &'static str) {
+    if ok {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}

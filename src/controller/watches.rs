@@ -1,0 +1,217 @@
+//! The watches besides the Canaries' own, and how their events reach a Canary. Each is
+//! bounded: Deployments with managedFields stripped, ConfigMaps and Secrets as metadata only,
+//! HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
+//! stays in microseconds for thousands of Canaries) instead of keeping an index in sync.
+
+use std::collections::BTreeSet;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{ApiResource, DynamicObject};
+use kube::core::PartialObjectMeta;
+use kube::discovery::Discovery;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+
+use crate::api::Canary;
+use crate::workload::autoscaler::scaled_deployment;
+use crate::workload::configs::{ConfigKind, referenced};
+use crate::workload::primary::PRIMARY_SUFFIX;
+
+use super::configs::ConfigCache;
+use super::options::Options;
+use super::scoped;
+
+type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
+
+pub struct Streams {
+    deployments: Events<Deployment>,
+    configmaps: Events<PartialObjectMeta<ConfigMap>>,
+    secrets: Events<PartialObjectMeta<Secret>>,
+    autoscalers: Option<(ApiResource, Events<DynamicObject>)>,
+}
+
+pub struct Stores {
+    pub deployments: Store<Deployment>,
+    pub configs: ConfigCache,
+    pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
+}
+
+fn strip<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Streams, Stores)> {
+    let config = watcher::Config::default();
+    let (deployments, writer) = reflector::store();
+    let deployment_events = watcher(scoped::<Deployment>(client, options), config.clone())
+        .default_backoff()
+        .modify(strip)
+        .reflect(writer)
+        .touched_objects()
+        .boxed();
+    let (configmaps, writer) = reflector::store();
+    let configmap_events = watcher(
+        scoped::<PartialObjectMeta<ConfigMap>>(client, options),
+        config.clone(),
+    )
+    .default_backoff()
+    .modify(strip)
+    .reflect(writer)
+    .touched_objects()
+    .boxed();
+    let (secrets, writer) = reflector::store();
+    let secret_events = watcher(
+        scoped::<PartialObjectMeta<Secret>>(client, options),
+        config.clone(),
+    )
+    .default_backoff()
+    .modify(strip)
+    .reflect(writer)
+    .touched_objects()
+    .boxed();
+    let (autoscaler_store, autoscaler_events) = match autoscaler_resource(client).await {
+        Some(resource) => {
+            let api: Api<DynamicObject> = match &options.namespace {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+                None => Api::all_with(client.clone(), &resource),
+            };
+            let writer = reflector::store::Writer::new(resource.clone());
+            let store = writer.as_reader();
+            let events = watcher(api, config)
+                .default_backoff()
+                .modify(strip)
+                .reflect(writer)
+                .touched_objects()
+                .boxed();
+            (Some((resource.clone(), store)), Some((resource, events)))
+        }
+        None => {
+            tracing::warn!("no autoscaling/v2 or v2beta2 API: autoscalerRef is not kept in sync");
+            (None, None)
+        }
+    };
+    Ok((
+        Streams {
+            deployments: deployment_events,
+            configmaps: configmap_events,
+            secrets: secret_events,
+            autoscalers: autoscaler_events,
+        },
+        Stores {
+            deployments,
+            configs: ConfigCache::new(configmaps, secrets),
+            autoscalers: autoscaler_store,
+        },
+    ))
+}
+
+/// The HPA version the cluster serves: autoscaling/v2 (1.23+), else v2beta2.
+async fn autoscaler_resource(client: &Client) -> Option<ApiResource> {
+    let discovery = Discovery::new(client.clone())
+        .filter(&["autoscaling"])
+        .run()
+        .await
+        .ok()?;
+    let group = discovery.get("autoscaling")?;
+    for version in ["v2", "v2beta2"] {
+        if let Some((resource, _)) = group
+            .versioned_resources(version)
+            .into_iter()
+            .find(|(r, _)| r.kind == "HorizontalPodAutoscaler")
+        {
+            return Some(resource);
+        }
+    }
+    None
+}
+
+pub fn attach(
+    controller: Controller<Canary>,
+    streams: Streams,
+    ctx: &super::context::Context,
+) -> Controller<Canary> {
+    let canaries = ctx.canaries.clone();
+    let by_deployment = {
+        let canaries = canaries.clone();
+        move |deployment: Deployment| {
+            let name = deployment.name_any();
+            let target = name
+                .strip_suffix(PRIMARY_SUFFIX)
+                .unwrap_or(&name)
+                .to_string();
+            targeting(
+                &canaries,
+                &deployment.namespace().unwrap_or_default(),
+                |t| t == target || t == name,
+            )
+        }
+    };
+    let config_mapper = |kind: ConfigKind| {
+        let canaries = canaries.clone();
+        let deployments = ctx.deployments.clone();
+        move |namespace: String, name: String| {
+            let referencing: BTreeSet<String> = deployments
+                .state()
+                .iter()
+                .filter(|d| d.namespace().as_deref() == Some(namespace.as_str()))
+                .filter(|d| {
+                    d.spec
+                        .as_ref()
+                        .and_then(|s| s.template.spec.as_ref())
+                        .is_some_and(|pod| {
+                            referenced(pod)
+                                .iter()
+                                .any(|r| r.kind == kind && r.name == name)
+                        })
+                })
+                .map(|d| d.name_any())
+                .collect();
+            targeting(&canaries, &namespace, |t| referencing.contains(t))
+        }
+    };
+    let by_configmap = config_mapper(ConfigKind::ConfigMap);
+    let by_secret = config_mapper(ConfigKind::Secret);
+    let mut controller = controller
+        .watches_stream(streams.deployments, by_deployment)
+        .watches_stream(
+            streams.configmaps,
+            move |c: PartialObjectMeta<ConfigMap>| {
+                by_configmap(c.namespace().unwrap_or_default(), c.name_any())
+            },
+        )
+        .watches_stream(streams.secrets, move |s: PartialObjectMeta<Secret>| {
+            by_secret(s.namespace().unwrap_or_default(), s.name_any())
+        });
+    if let Some((resource, events)) = streams.autoscalers {
+        let canaries = canaries.clone();
+        controller = controller.watches_stream_with(
+            events,
+            move |hpa: DynamicObject| {
+                let scaled = scaled_deployment(&hpa).unwrap_or_default().to_string();
+                targeting(&canaries, &hpa.namespace().unwrap_or_default(), |t| {
+                    t == scaled
+                })
+            },
+            resource,
+        );
+    }
+    controller
+}
+
+/// Canaries in `namespace` whose target name satisfies `matches`.
+fn targeting(
+    canaries: &Store<Canary>,
+    namespace: &str,
+    matches: impl Fn(&str) -> bool,
+) -> Vec<ObjectRef<Canary>> {
+    canaries
+        .state()
+        .iter()
+        .filter(|c| c.namespace().as_deref() == Some(namespace))
+        .filter(|c| matches(&c.spec.target_ref.name))
+        .map(|c| ObjectRef::from_obj(&**c))
+        .collect()
+}

@@ -1,0 +1,116 @@
+//! Webhooks: a POST of `{name, namespace, phase, checksum, metadata}` to the hook's URL; any
+//! 2xx answer is a yes. Transport errors and other statuses are a no, reported with the status
+//! code and the start of the body so the event says why. Headers may come from a Secret
+//! (`secretRef`): their values are sent, never logged or reported.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::api::canary::Webhook;
+use crate::engine::input::HookOutcome;
+
+/// How long a hook may take when its `timeout` is not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much of a failing hook's body goes into the message.
+const BODY_PREVIEW: usize = 200;
+
+/// The JSON body every hook receives.
+#[derive(Debug, Clone, Serialize)]
+pub struct Payload<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub phase: &'a str,
+    /// Changes with each revision of the target, so a hook can tell rollouts apart.
+    pub checksum: &'a str,
+    pub metadata: &'a BTreeMap<String, String>,
+}
+
+/// Calls one hook, retrying transport errors and 5xx answers `retries` times with a doubling
+/// pause. `headers` are the hook's secret headers, already resolved.
+pub async fn call(
+    http: &reqwest::Client,
+    hook: &Webhook,
+    payload: &Payload<'_>,
+    headers: &BTreeMap<String, String>,
+) -> HookOutcome {
+    let attempts = 1 + hook.retries.unwrap_or(0).clamp(0, 10) as u32;
+    let timeout = hook.timeout.map_or(DEFAULT_TIMEOUT, |t| t.as_std());
+    let mut pause = Duration::from_millis(250);
+    let mut last = (false, String::new());
+    for attempt in 1..=attempts {
+        let (passed, message, retryable) =
+            attempt_once(http, hook, payload, headers, timeout).await;
+        last = (passed, message);
+        if passed || !retryable || attempt == attempts {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+    }
+    HookOutcome {
+        name: hook.name.clone(),
+        kind: hook.kind,
+        passed: last.0,
+        message: last.1,
+    }
+}
+
+/// (passed, message, worth retrying)
+async fn attempt_once(
+    http: &reqwest::Client,
+    hook: &Webhook,
+    payload: &Payload<'_>,
+    headers: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> (bool, String, bool) {
+    let mut request = http.post(&hook.url).timeout(timeout).json(payload);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status();
+            if status.is_success() {
+                return (
+                    true,
+                    format!("{} answered {}", hook.name, status.as_u16()),
+                    false,
+                );
+            }
+            let body = response.text().await.unwrap_or_default();
+            let preview: String = body.chars().take(BODY_PREVIEW).collect();
+            let message = format!(
+                "{} answered {}: {}",
+                hook.name,
+                status.as_u16(),
+                preview.trim()
+            );
+            (false, message, status.is_server_error())
+        }
+        Err(error) => {
+            let what = if error.is_timeout() {
+                format!("timed out after {}s", timeout.as_secs_f64())
+            } else if error.is_connect() {
+                "could not connect".to_string()
+            } else {
+                "request failed".to_string()
+            };
+            // The URL is the user's own; reqwest's error text can include it but never headers.
+            (
+                false,
+                format!("{} {what}: {}", hook.name, root_cause(&error)),
+                true,
+            )
+        }
+    }
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut source = error;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
