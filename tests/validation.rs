@@ -106,12 +106,12 @@ fn iterations_with_step_weight_is_refused() {
 }
 
 #[test]
-fn an_interval_below_ten_seconds_is_refused() {
+fn an_interval_below_one_second_is_refused() {
     assert_problem(
-        "    stepWeight: 10\n    interval: 5s\n",
+        "    stepWeight: 10\n    interval: 500ms\n",
         "",
         "spec.analysis.interval",
-        "at least 10s",
+        "at least 1s",
     );
 }
 

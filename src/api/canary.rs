@@ -21,8 +21,9 @@ use super::status::CanaryStatus;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// Default progress deadline in seconds (Flagger's).
 pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
-/// The shortest analysis interval accepted: metric queries need a window worth reading.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
+/// The shortest analysis interval accepted. Metric queries want longer windows (the default
+/// is 1m); short intervals serve webhook-only gates and tests.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -307,7 +308,7 @@ pub struct HeaderOperation {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Analysis {
-    /// Time between two analysis ticks. Default 60s, at least 10s.
+    /// Time between two analysis ticks. Default 60s, at least 1s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
     /// Failed checks tolerated before rollback. Default 1.

@@ -10,6 +10,7 @@
 //! - A panic in a test prints the last log lines of any component that died.
 #![allow(dead_code)]
 
+pub mod controller;
 pub mod pods;
 pub mod workloads;
 

@@ -1,0 +1,224 @@
+//! `serin controller` as users run it: its own process, authenticated as a ServiceAccount bound
+//! to exactly the ClusterRole in config/rbac.yaml (so a missing permission fails a test), with
+//! serin's CRDs and minimal Gateway API / Istio CRDs installed.
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+
+use super::{cluster, eventually, free_port, spawn_bound_to_process};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn documents<T: serde::de::DeserializeOwned>(path: &str) -> Vec<T> {
+    let text = std::fs::read_to_string(format!("{ROOT}/{path}"))
+        .unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|doc| {
+            let value = serde_yaml_ng::Value::deserialize(doc)
+                .unwrap_or_else(|e| panic!("parsing {path}: {e}"));
+            serde_yaml_ng::from_value(value).unwrap_or_else(|e| panic!("decoding {path}: {e}"))
+        })
+        .collect()
+}
+
+use serde::Deserialize;
+
+/// serin's CRDs, the foreign route CRDs and the controller's ClusterRole, applied once per
+/// process; returns when the CRDs are served.
+pub async fn install(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply("serin-tests").force();
+    let mut names = Vec::new();
+    for path in [
+        "crds/serin.yaml",
+        "tests/fixtures/crds/gateway-api.yaml",
+        "tests/fixtures/crds/istio.yaml",
+    ] {
+        for crd in documents::<CustomResourceDefinition>(path) {
+            names.push(crd.name_any());
+            crds.patch(&crd.name_any(), &params, &Patch::Apply(&crd))
+                .await
+                .unwrap_or_else(|e| panic!("applying CRD {}: {e}", crd.name_any()));
+        }
+    }
+    for name in names {
+        eventually(
+            &format!("CRD {name} established"),
+            Duration::from_secs(30),
+            || {
+                let crds = crds.clone();
+                let name = name.clone();
+                async move {
+                    let crd = crds.get(&name).await.ok()?;
+                    crd.status?
+                        .conditions?
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                        .then_some(())
+                }
+            },
+        )
+        .await;
+    }
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    for role in documents::<ClusterRole>("config/rbac.yaml") {
+        roles
+            .patch(&role.name_any(), &params, &Patch::Apply(&role))
+            .await
+            .unwrap_or_else(|e| panic!("applying ClusterRole: {e}"));
+    }
+}
+
+/// A kubeconfig authenticating as the ServiceAccount `serin` of `namespace`, bound to the
+/// `serin` ClusterRole.
+pub async fn service_account_kubeconfig(client: &Client, namespace: &str) -> PathBuf {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let account: ServiceAccount =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "serin"}})).unwrap();
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("serin-{namespace}")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "serin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "serin", "namespace": namespace}],
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let token_secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "serin-token", "annotations": {"kubernetes.io/service-account.name": "serin"}},
+        "type": "kubernetes.io/service-account-token",
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &token_secret)
+        .await
+        .unwrap();
+    let token = eventually("service account token", Duration::from_secs(30), || {
+        let secrets = secrets.clone();
+        async move {
+            let secret = secrets.get("serin-token").await.ok()?;
+            let token = secret.data?.get("token")?.0.clone();
+            String::from_utf8(token).ok()
+        }
+    })
+    .await;
+    let admin = std::fs::read_to_string(&cluster().kubeconfig).unwrap();
+    let mut config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&admin).unwrap();
+    let users = config["users"].as_sequence_mut().expect("kubeconfig users");
+    for user in users {
+        user["user"] = serde_yaml_ng::from_str(&format!("{{token: {token}}}")).unwrap();
+    }
+    let path = work_dir().join(format!("kubeconfig-{namespace}"));
+    std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+fn work_dir() -> PathBuf {
+    let dir = &cluster().dir;
+    if dir.as_os_str().is_empty() {
+        std::env::temp_dir()
+    } else {
+        dir.clone()
+    }
+}
+
+/// A running `serin controller`; killed (SIGKILL) when dropped.
+pub struct ControllerProcess {
+    child: Child,
+    pub log: PathBuf,
+    pub listen: String,
+    kubeconfig: PathBuf,
+    args: Vec<String>,
+    generation: u32,
+}
+
+impl ControllerProcess {
+    /// Starts the controller for `namespace` with extra flags.
+    pub fn start(kubeconfig: &PathBuf, namespace: &str, extra: &[&str]) -> Self {
+        let port = free_port().unwrap();
+        let mut args: Vec<String> = vec![
+            "controller".into(),
+            "--namespace".into(),
+            namespace.into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut process = Self {
+            child: spawn(kubeconfig, &args, &log_path(namespace, 0)),
+            log: log_path(namespace, 0),
+            listen: format!("127.0.0.1:{port}"),
+            kubeconfig: kubeconfig.clone(),
+            args,
+            generation: 0,
+        };
+        process.generation = 0;
+        process
+    }
+
+    /// SIGKILL, as a node failure or an OOM kill would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same controller again (after `kill`), logging to a new file.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.generation += 1;
+        let namespace = self.args[2].clone();
+        self.log = log_path(&namespace, self.generation);
+        self.child = spawn(&self.kubeconfig, &self.args, &self.log);
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let logs = self.logs();
+            let tail: Vec<&str> = logs.lines().rev().take(40).collect();
+            eprintln!(
+                "--- last lines of {} ---\n{}",
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        self.kill();
+    }
+}
+
+fn log_path(namespace: &str, generation: u32) -> PathBuf {
+    work_dir().join(format!("serin-controller-{namespace}-{generation}.log"))
+}
+
+fn spawn(kubeconfig: &PathBuf, args: &[String], log: &PathBuf) -> Child {
+    // `env` carries the variables: the spawner keeps only program and arguments.
+    let mut command = Command::new("env");
+    command
+        .arg(format!("KUBECONFIG={}", kubeconfig.display()))
+        .arg("RUST_LOG=info,serin=debug")
+        .arg(env!("CARGO_BIN_EXE_serin"))
+        .args(args);
+    spawn_bound_to_process(command, log).unwrap_or_else(|e| panic!("starting serin: {e}"))
+}

@@ -1,0 +1,560 @@
+//! `serin controller` end to end on the real control plane: a separate process, authenticated
+//! as a ServiceAccount with exactly config/rbac.yaml, rolling out Deployments changed the way
+//! a GitOps tool changes them.
+
+mod cluster;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use cluster::controller::{ControllerProcess, install, service_account_kubeconfig};
+use cluster::workloads::{Readiness, deployment, set_version};
+use cluster::{client, eventually, namespace};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use serin::api::{Canary, Phase};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+struct Setup {
+    client: Client,
+    ns: String,
+    controller: ControllerProcess,
+}
+
+async fn setup(name: &str, extra: &[&str]) -> Setup {
+    let client = client().await;
+    install(&client).await;
+    let ns = namespace(&client, name).await;
+    let kubeconfig = service_account_kubeconfig(&client, &ns).await;
+    let controller = ControllerProcess::start(&kubeconfig, &ns, extra);
+    Setup {
+        client,
+        ns,
+        controller,
+    }
+}
+
+impl Setup {
+    fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    fn canaries(&self) -> Api<Canary> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    fn routes(&self) -> Api<DynamicObject> {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+            "httproutes",
+        );
+        Api::namespaced_with(self.client.clone(), &self.ns, &resource)
+    }
+
+    async fn create_deployment(&self, name: &str, readiness: Readiness) {
+        let mut target = deployment(name, "v1", 2, readiness);
+        let pod = target
+            .spec
+            .as_mut()
+            .unwrap()
+            .template
+            .spec
+            .as_mut()
+            .unwrap();
+        pod.containers[0].env_from = Some(vec![
+            serde_json::from_value(json!({"configMapRef": {"name": format!("{name}-config")}}))
+                .unwrap(),
+        ]);
+        let config: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": format!("{name}-config")}, "data": {"LEVEL": "info"}}),
+        )
+        .unwrap();
+        Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &config)
+            .await
+            .unwrap();
+        self.deployments()
+            .create(&PostParams::default(), &target)
+            .await
+            .unwrap();
+    }
+
+    async fn create_canary(&self, name: &str, analysis: Value, extra: Value) {
+        let mut spec = json!({
+            "provider": "gatewayapi",
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "progressDeadlineSeconds": 60,
+            "service": {"port": 80, "targetPort": 8080, "gatewayRefs": [{"name": "public", "namespace": "gateways"}]},
+            "analysis": analysis,
+        });
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        let canary: Canary = serde_json::from_value(json!({
+            "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
+            "metadata": {"name": name}, "spec": spec,
+        }))
+        .unwrap();
+        self.canaries()
+            .create(&PostParams::default(), &canary)
+            .await
+            .unwrap();
+    }
+
+    async fn phase(&self, name: &str) -> Option<Phase> {
+        self.canaries().get(name).await.ok()?.status?.phase
+    }
+
+    async fn wait_phase(&self, name: &str, phase: Phase) {
+        eventually(&format!("Canary {name} {phase:?}"), WAIT, || async move {
+            (self.phase(name).await == Some(phase)).then_some(())
+        })
+        .await;
+    }
+
+    /// (primary, canary) weights of the HTTPRoute's main rule.
+    async fn weights(&self, route: &str) -> Option<(i64, i64)> {
+        let route = self.routes().get(route).await.ok()?;
+        let rules = route.data["spec"]["rules"].as_array()?;
+        let backends = rules.last()?["backendRefs"].as_array()?;
+        Some((
+            backends[0]["weight"].as_i64()?,
+            backends[1]["weight"].as_i64()?,
+        ))
+    }
+
+    async fn replicas(&self, name: &str) -> Option<i32> {
+        self.deployments().get(name).await.ok()?.spec?.replicas
+    }
+
+    async fn primary_version(&self, name: &str) -> Option<String> {
+        let primary = self
+            .deployments()
+            .get(&format!("{name}-primary"))
+            .await
+            .ok()?;
+        let env = primary.spec?.template.spec?.containers[0].env.clone()?;
+        env.iter()
+            .find(|e| e.name == "VERSION")
+            .and_then(|e| e.value.clone())
+    }
+
+    /// What Flux does: server-side apply of the whole manifest under its own field manager.
+    async fn gitops_apply(&self, name: &str, version: &str) {
+        let mut manifest = deployment(name, version, 2, Readiness::Ready);
+        manifest.metadata.namespace = Some(self.ns.clone());
+        let pod = manifest
+            .spec
+            .as_mut()
+            .unwrap()
+            .template
+            .spec
+            .as_mut()
+            .unwrap();
+        pod.containers[0].env_from = Some(vec![
+            serde_json::from_value(json!({"configMapRef": {"name": format!("{name}-config")}}))
+                .unwrap(),
+        ]);
+        // Replicas stay out of git, as docs/controller.md advises.
+        manifest.spec.as_mut().unwrap().replicas = None;
+        let mut value = serde_json::to_value(&manifest).unwrap();
+        value["apiVersion"] = json!("apps/v1");
+        value["kind"] = json!("Deployment");
+        self.deployments()
+            .patch(
+                name,
+                &PatchParams::apply("flux").force(),
+                &Patch::Apply(&value),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+fn steps() -> Value {
+    json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50})
+}
+
+#[tokio::test]
+async fn a_new_pod_template_is_rolled_out_step_by_step_and_promoted() {
+    let s = setup("promote", &[]).await;
+    s.create_deployment("web", Readiness::Ready).await;
+    s.create_canary("web", steps(), json!({})).await;
+    s.wait_phase("web", Phase::Initialized).await;
+    // Initialization: primary, copied config, three services, the route at 100/0, target at 0.
+    assert_eq!(
+        s.replicas("web").await,
+        Some(0),
+        "the target is scaled to zero"
+    );
+    assert_eq!(s.replicas("web-primary").await, Some(2));
+    let services: Api<Service> = Api::namespaced(s.client.clone(), &s.ns);
+    for name in ["web", "web-primary", "web-canary"] {
+        assert!(services.get(name).await.is_ok(), "service {name} exists");
+    }
+    let apex = services.get("web").await.unwrap();
+    assert_eq!(apex.spec.unwrap().selector.unwrap()["app"], "web-primary");
+    let configs: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
+    assert_eq!(
+        configs
+            .get("web-config-primary")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["LEVEL"],
+        "info"
+    );
+    let primary = s.deployments().get("web-primary").await.unwrap();
+    let env_from = primary.spec.unwrap().template.spec.unwrap().containers[0]
+        .env_from
+        .clone()
+        .unwrap();
+    assert_eq!(
+        env_from[0].config_map_ref.as_ref().unwrap().name,
+        "web-config-primary"
+    );
+    assert_eq!(s.weights("web").await, Some((100, 0)));
+    let route = s.routes().get("web").await.unwrap();
+    assert_eq!(route.data["spec"]["parentRefs"][0]["name"], "public");
+
+    // A new template, applied as Flux would.
+    s.gitops_apply("web", "v2").await;
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    eventually("promotion", Duration::from_secs(120), || async {
+        if let Some(weights) = s.weights("web").await {
+            seen.lock().unwrap().insert(weights);
+        }
+        (s.phase("web").await == Some(Phase::Succeeded)).then_some(())
+    })
+    .await;
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.contains(&(75, 25)) && seen.contains(&(50, 50)),
+        "the route stepped through 25% and 50%: saw {seen:?}"
+    );
+    assert_eq!(s.primary_version("web").await.as_deref(), Some("v2"));
+    assert_eq!(s.weights("web").await, Some((100, 0)));
+    assert_eq!(
+        s.replicas("web").await,
+        Some(0),
+        "the canary is scaled down"
+    );
+    let canary = s.canaries().get("web").await.unwrap();
+    let status = canary.status.unwrap();
+    assert_eq!(status.observed_generation, canary.metadata.generation);
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.kind == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "True");
+}
+
+/// A webhook server answering every request with `status`.
+fn hook_server(status: u16) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0_u8; 8192];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.read(&mut buffer);
+            let body = if status < 300 {
+                "ok"
+            } else {
+                "canary broken: error rate 42%"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{address}/")
+}
+
+#[tokio::test]
+async fn failing_checks_roll_back_to_the_primary() {
+    let s = setup("rollback", &[]).await;
+    s.create_deployment("api", Readiness::Ready).await;
+    let mut analysis = steps();
+    analysis["webhooks"] = json!([{"name": "smoke", "type": "rollout", "url": hook_server(500)}]);
+    s.create_canary("api", analysis, json!({})).await;
+    s.wait_phase("api", Phase::Initialized).await;
+    s.gitops_apply("api", "v2").await;
+    s.wait_phase("api", Phase::Failed).await;
+    assert_eq!(s.weights("api").await, Some((100, 0)));
+    assert_eq!(s.replicas("api").await, Some(0));
+    assert_eq!(s.primary_version("api").await.as_deref(), Some("v1"));
+    let status = s.canaries().get("api").await.unwrap().status.unwrap();
+    assert_eq!(status.failed_checks, 2);
+    let stalled = status
+        .conditions
+        .iter()
+        .find(|c| c.kind == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.status, "True");
+}
+
+#[tokio::test]
+async fn a_canary_that_never_becomes_ready_rolls_back_at_the_deadline() {
+    let s = setup("deadline", &[]).await;
+    s.create_deployment("slow", Readiness::Ready).await;
+    s.create_canary("slow", steps(), json!({"progressDeadlineSeconds": 5}))
+        .await;
+    s.wait_phase("slow", Phase::Initialized).await;
+    // A template whose pods never pass readiness.
+    s.deployments()
+        .patch(
+            "slow",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"metadata": {"annotations": {cluster::pods::READINESS: "never"}}}}})),
+        )
+        .await
+        .unwrap();
+    s.wait_phase("slow", Phase::Failed).await;
+    assert_eq!(s.weights("slow").await, Some((100, 0)));
+    assert_eq!(s.replicas("slow").await, Some(0));
+}
+
+#[tokio::test]
+async fn a_controller_killed_mid_rollout_finishes_it_after_restart() {
+    let mut s = setup("restart", &[]).await;
+    s.create_deployment("svc", Readiness::Ready).await;
+    let analysis = json!({"interval": "2s", "threshold": 2, "stepWeight": 10, "maxWeight": 50});
+    s.create_canary("svc", analysis, json!({})).await;
+    s.wait_phase("svc", Phase::Initialized).await;
+    s.deployments()
+        .patch(
+            "svc",
+            &PatchParams::default(),
+            &Patch::Strategic(set_version("v2")),
+        )
+        .await
+        .unwrap();
+    // Kill at several points: while progressing, and at a later weight.
+    for weight in [10, 30] {
+        eventually(&format!("weight {weight}"), WAIT, || async {
+            s.weights("svc")
+                .await
+                .filter(|(_, c)| *c >= weight)
+                .map(|_| ())
+        })
+        .await;
+        s.controller.kill();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        s.controller.restart();
+    }
+    s.wait_phase("svc", Phase::Succeeded).await;
+    assert_eq!(s.primary_version("svc").await.as_deref(), Some("v2"));
+    assert_eq!(s.replicas("svc").await, Some(0));
+    assert_eq!(s.weights("svc").await, Some((100, 0)));
+}
+
+#[tokio::test]
+async fn a_config_change_alone_starts_a_rollout_and_reapplying_the_same_manifest_does_not() {
+    let s = setup("config", &[]).await;
+    s.create_deployment("cfg", Readiness::Ready).await;
+    let analysis = json!({"interval": "2s", "threshold": 2, "stepWeight": 20, "maxWeight": 60});
+    s.create_canary("cfg", analysis, json!({})).await;
+    s.wait_phase("cfg", Phase::Initialized).await;
+    // Flux re-applying the unchanged manifest is not a release.
+    s.gitops_apply("cfg", "v1").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(s.phase("cfg").await, Some(Phase::Initialized));
+    let configs: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
+    configs
+        .patch(
+            "cfg-config",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"LEVEL": "debug"}})),
+        )
+        .await
+        .unwrap();
+    s.wait_phase("cfg", Phase::Progressing).await;
+    // Mid-analysis, Flux re-applies the same manifest: the rollout carries on.
+    let before = s.canaries().get("cfg").await.unwrap().status.unwrap();
+    s.gitops_apply("cfg", "v1").await;
+    s.wait_phase("cfg", Phase::Succeeded).await;
+    let after = s.canaries().get("cfg").await.unwrap().status.unwrap();
+    assert_eq!(
+        after.last_applied_spec, before.last_applied_spec,
+        "not restarted"
+    );
+    assert_eq!(
+        configs
+            .get("cfg-config-primary")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["LEVEL"],
+        "debug",
+        "the primary's copy carries the promoted config"
+    );
+}
+
+#[tokio::test]
+async fn manual_requests_pause_resume_and_promote() {
+    let s = setup("requests", &[]).await;
+    s.create_deployment("man", Readiness::Ready).await;
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 10, "maxWeight": 50,
+        "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": hook_server(403)}]});
+    s.create_canary("man", analysis, json!({})).await;
+    s.wait_phase("man", Phase::Initialized).await;
+    s.gitops_apply("man", "v2").await;
+    s.wait_phase("man", Phase::WaitingPromotion).await;
+    let annotate = |action: &'static str, id: &'static str| {
+        let canaries = s.canaries();
+        async move {
+            canaries
+                .patch(
+                    "man",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"annotations": {"serin.dev/request": action, "serin.dev/request-id": id}}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    annotate("pause", "1").await;
+    eventually("paused", WAIT, || async {
+        s.canaries()
+            .get("man")
+            .await
+            .ok()?
+            .status?
+            .paused
+            .then_some(())
+    })
+    .await;
+    annotate("resume", "2").await;
+    eventually("resumed", WAIT, || async {
+        (!s.canaries().get("man").await.ok()?.status?.paused).then_some(())
+    })
+    .await;
+    annotate("promote", "3").await;
+    s.wait_phase("man", Phase::Succeeded).await;
+    assert_eq!(s.primary_version("man").await.as_deref(), Some("v2"));
+}
+
+#[tokio::test]
+async fn deleting_a_canary_with_revert_on_deletion_gives_the_target_back() {
+    let s = setup("revert", &[]).await;
+    s.create_deployment("rev", Readiness::Ready).await;
+    // A route the user made before serin: taken over, then restored.
+    let original = json!({"parentRefs": [{"name": "public"}], "rules": [{"backendRefs": [{"name": "rev", "port": 80}]}]});
+    let route: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "rev"}, "spec": original,
+    }))
+    .unwrap();
+    s.routes()
+        .create(&PostParams::default(), &route)
+        .await
+        .unwrap();
+    s.create_canary("rev", steps(), json!({"revertOnDeletion": true}))
+        .await;
+    s.wait_phase("rev", Phase::Initialized).await;
+    assert_eq!(s.weights("rev").await, Some((100, 0)), "taken over");
+    s.canaries()
+        .delete("rev", &Default::default())
+        .await
+        .unwrap();
+    eventually("canary gone", WAIT, || async {
+        s.canaries()
+            .get_opt("rev")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        s.replicas("rev").await,
+        Some(2),
+        "the target has its replicas back"
+    );
+    let services: Api<Service> = Api::namespaced(s.client.clone(), &s.ns);
+    let apex = services.get("rev").await.unwrap();
+    assert_eq!(apex.spec.unwrap().selector.unwrap()["app"], "rev");
+    assert!(
+        apex.metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty()
+    );
+    let restored = s.routes().get("rev").await.unwrap();
+    assert_eq!(restored.data["spec"], original);
+    assert!(
+        !restored
+            .annotations()
+            .contains_key("serin.dev/original-spec")
+    );
+}
+
+#[tokio::test]
+async fn a_second_canary_for_the_same_deployment_is_stalled_and_left_alone() {
+    let s = setup("conflict", &[]).await;
+    s.create_deployment("one", Readiness::Ready).await;
+    s.create_canary("one", steps(), json!({})).await;
+    s.wait_phase("one", Phase::Initialized).await;
+    let canary: Canary = serde_json::from_value(json!({
+        "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
+        "metadata": {"name": "two"},
+        "spec": {"provider": "gatewayapi", "targetRef": {"name": "one"},
+                 "service": {"port": 80, "name": "two", "gatewayRefs": [{"name": "public"}]},
+                 "analysis": steps()},
+    }))
+    .unwrap();
+    s.canaries()
+        .create(&PostParams::default(), &canary)
+        .await
+        .unwrap();
+    let message = eventually("stalled", WAIT, || async {
+        let status = s.canaries().get("two").await.ok()?.status?;
+        let stalled = status
+            .conditions
+            .into_iter()
+            .find(|c| c.kind == "Stalled")?;
+        (stalled.status == "True" && stalled.reason == "TargetConflict").then_some(stalled.message)
+    })
+    .await;
+    assert!(
+        message.contains("already managed by Canary one"),
+        "{message}"
+    );
+    let services: Api<Service> = Api::namespaced(s.client.clone(), &s.ns);
+    assert!(
+        services.get_opt("two").await.unwrap().is_none(),
+        "nothing was created for it"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_canary_is_stalled_with_the_field_named() {
+    let s = setup("invalid", &[]).await;
+    s.create_deployment("bad", Readiness::Ready).await;
+    // Weights need a provider that splits traffic.
+    s.create_canary("bad", steps(), json!({"provider": "kubernetes"}))
+        .await;
+    let message = eventually("stalled", WAIT, || async {
+        let status = s.canaries().get("bad").await.ok()?.status?;
+        let stalled = status
+            .conditions
+            .into_iter()
+            .find(|c| c.kind == "Stalled")?;
+        (stalled.reason == "InvalidSpec").then_some(stalled.message)
+    })
+    .await;
+    assert!(message.contains("spec.provider"), "{message}");
+    assert_eq!(s.replicas("bad").await, Some(2), "the target is untouched");
+}
