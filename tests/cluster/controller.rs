@@ -2,7 +2,7 @@
 //! to exactly the ClusterRole in config/rbac.yaml (so a missing permission fails a test), with
 //! serin's CRDs and minimal Gateway API / Istio CRDs installed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
@@ -147,7 +147,7 @@ pub struct ControllerProcess {
 
 impl ControllerProcess {
     /// Starts the controller for `namespace` with extra flags.
-    pub fn start(kubeconfig: &PathBuf, namespace: &str, extra: &[&str]) -> Self {
+    pub fn start(kubeconfig: &Path, namespace: &str, extra: &[&str]) -> Self {
         let port = free_port().unwrap();
         let mut args: Vec<String> = vec![
             "controller".into(),
@@ -157,16 +157,14 @@ impl ControllerProcess {
             format!("127.0.0.1:{port}"),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut process = Self {
+        Self {
             child: spawn(kubeconfig, &args, &log_path(namespace, 0)),
             log: log_path(namespace, 0),
             listen: format!("127.0.0.1:{port}"),
-            kubeconfig: kubeconfig.clone(),
+            kubeconfig: kubeconfig.to_path_buf(),
             args,
             generation: 0,
-        };
-        process.generation = 0;
-        process
+        }
     }
 
     /// SIGKILL, as a node failure or an OOM kill would.
@@ -212,7 +210,7 @@ fn log_path(namespace: &str, generation: u32) -> PathBuf {
     work_dir().join(format!("serin-controller-{namespace}-{generation}.log"))
 }
 
-fn spawn(kubeconfig: &PathBuf, args: &[String], log: &PathBuf) -> Child {
+fn spawn(kubeconfig: &Path, args: &[String], log: &Path) -> Child {
     // `env` carries the variables: the spawner keeps only program and arguments.
     let mut command = Command::new("env");
     command
