@@ -558,3 +558,161 @@ async fn an_invalid_canary_is_stalled_with_the_field_named() {
     assert!(message.contains("spec.provider"), "{message}");
     assert_eq!(s.replicas("bad").await, Some(2), "the target is untouched");
 }
+
+#[tokio::test]
+async fn istio_routes_weights_through_a_virtual_service() {
+    let s = setup("istio", &["--mesh-provider", "istio"]).await;
+    s.create_deployment("mesh", Readiness::Ready).await;
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 50, "maxWeight": 50});
+    // No provider in the spec: the controller's --mesh-provider applies.
+    let canary: Canary = serde_json::from_value(json!({
+        "apiVersion": "serin.dev/v1beta1", "kind": "Canary", "metadata": {"name": "mesh"},
+        "spec": {"targetRef": {"name": "mesh"}, "service": {"port": 80, "timeout": "3s"}, "analysis": analysis},
+    }))
+    .unwrap();
+    s.canaries()
+        .create(&PostParams::default(), &canary)
+        .await
+        .unwrap();
+    s.wait_phase("mesh", Phase::Initialized).await;
+    let resource = |kind: &str, plural: &str| {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.istio.io", "v1beta1", kind),
+            plural,
+        )
+    };
+    let services: Api<DynamicObject> = Api::namespaced_with(
+        s.client.clone(),
+        &s.ns,
+        &resource("VirtualService", "virtualservices"),
+    );
+    let rules: Api<DynamicObject> = Api::namespaced_with(
+        s.client.clone(),
+        &s.ns,
+        &resource("DestinationRule", "destinationrules"),
+    );
+    let weights = || async {
+        let vs = services.get("mesh").await.ok()?;
+        let route = vs.data["spec"]["http"][0]["route"].as_array()?.clone();
+        Some((route[0]["weight"].as_i64()?, route[1]["weight"].as_i64()?))
+    };
+    assert_eq!(weights().await, Some((100, 0)));
+    let vs = services.get("mesh").await.unwrap();
+    assert_eq!(vs.data["spec"]["http"][0]["timeout"], "3s");
+    for host in ["mesh-primary", "mesh-canary"] {
+        assert_eq!(rules.get(host).await.unwrap().data["spec"]["host"], host);
+    }
+    s.gitops_apply("mesh", "v2").await;
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    eventually("promotion", WAIT, || async {
+        if let Some(w) = weights().await {
+            seen.lock().unwrap().insert(w);
+        }
+        (s.phase("mesh").await == Some(Phase::Succeeded)).then_some(())
+    })
+    .await;
+    assert!(seen.into_inner().unwrap().contains(&(50, 50)));
+    assert_eq!(weights().await, Some((100, 0)));
+    assert_eq!(s.primary_version("mesh").await.as_deref(), Some("v2"));
+}
+
+#[tokio::test]
+async fn the_primary_autoscaler_follows_the_targets_at_all_times() {
+    let s = setup("hpa", &[]).await;
+    s.create_deployment("auto", Readiness::Ready).await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("autoscaling", "v2beta2", "HorizontalPodAutoscaler"),
+        "horizontalpodautoscalers",
+    );
+    let hpas: Api<DynamicObject> = Api::namespaced_with(s.client.clone(), &s.ns, &resource);
+    let hpa: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "autoscaling/v2beta2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "auto"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "auto"},
+                 "minReplicas": 2, "maxReplicas": 4,
+                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]},
+    }))
+    .unwrap();
+    hpas.create(&PostParams::default(), &hpa).await.unwrap();
+    s.create_canary(
+        "auto",
+        steps(),
+        json!({"autoscalerRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "auto"}}),
+    )
+    .await;
+    s.wait_phase("auto", Phase::Initialized).await;
+    let primary = hpas.get("auto-primary").await.unwrap();
+    assert_eq!(
+        primary.data["spec"]["scaleTargetRef"]["name"],
+        "auto-primary"
+    );
+    assert_eq!(primary.data["spec"]["maxReplicas"], 4);
+    // Changed outside any rollout: the copy follows.
+    hpas.patch(
+        "auto",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"maxReplicas": 7}})),
+    )
+    .await
+    .unwrap();
+    eventually("primary HPA in sync", WAIT, || async {
+        let primary = hpas.get("auto-primary").await.ok()?;
+        (primary.data["spec"]["maxReplicas"] == 7).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_leader_election_only_the_leader_writes_and_a_standby_takes_over() {
+    let mut s = setup("leader", &["--leader-election", "--identity", "first"]).await;
+    let ns = s.ns.clone();
+    let lease_args = [
+        "--leader-election",
+        "--leader-election-namespace",
+        ns.as_str(),
+    ];
+    // Restart the first with the Lease in the test namespace, then a second replica.
+    s.controller.kill();
+    let kubeconfig = service_account_kubeconfig_path(&s);
+    s.controller = ControllerProcess::start(
+        &kubeconfig,
+        &ns,
+        &[&lease_args[..], &["--identity", "first"]].concat(),
+    );
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(s.client.clone(), &ns);
+    let holder = || async { leases.get("serin-leader").await.ok()?.spec?.holder_identity };
+    eventually("first holds the Lease", WAIT, || async {
+        (holder().await.as_deref() == Some("first")).then_some(())
+    })
+    .await;
+    let mut second = ControllerProcess::start(
+        &kubeconfig,
+        &ns,
+        &[&lease_args[..], &["--identity", "second"]].concat(),
+    );
+    s.create_deployment("ha", Readiness::Ready).await;
+    s.create_canary("ha", steps(), json!({})).await;
+    s.wait_phase("ha", Phase::Initialized).await;
+    assert!(
+        !second.logs().contains("controller started"),
+        "the standby never reconciles while the leader lives:\n{}",
+        second.logs()
+    );
+    assert!(second.is_running());
+    // The leader dies; the standby takes the Lease and carries the next rollout.
+    s.controller.kill();
+    s.gitops_apply("ha", "v2").await;
+    eventually("second holds the Lease", WAIT, || async {
+        (holder().await.as_deref() == Some("second")).then_some(())
+    })
+    .await;
+    s.wait_phase("ha", Phase::Succeeded).await;
+    assert_eq!(s.primary_version("ha").await.as_deref(), Some("v2"));
+    assert!(second.logs().contains("became the leader"));
+    second.kill();
+}
+
+fn service_account_kubeconfig_path(s: &Setup) -> std::path::PathBuf {
+    cluster::controller::kubeconfig_path(&s.ns)
+}

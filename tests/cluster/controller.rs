@@ -121,9 +121,14 @@ pub async fn service_account_kubeconfig(client: &Client, namespace: &str) -> Pat
     for user in users {
         user["user"] = serde_yaml_ng::from_str(&format!("{{token: {token}}}")).unwrap();
     }
-    let path = work_dir().join(format!("kubeconfig-{namespace}"));
+    let path = kubeconfig_path(namespace);
     std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
     path
+}
+
+/// Where `service_account_kubeconfig` wrote the kubeconfig of `namespace`.
+pub fn kubeconfig_path(namespace: &str) -> PathBuf {
+    work_dir().join(format!("kubeconfig-{namespace}"))
 }
 
 fn work_dir() -> PathBuf {
