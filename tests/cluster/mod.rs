@@ -226,7 +226,7 @@ impl ControlPlane {
             ))
             .arg("--service-account-issuer=https://kubernetes.default.svc")
             .args([
-                "--service-cluster-ip-range=10.0.0.0/24",
+                "--service-cluster-ip-range=10.0.0.0/16",
                 "--allow-privileged=true",
             ]);
         self.spawn("kube-apiserver", command)
