@@ -2,6 +2,7 @@
 //! - reaction latency: a Deployment's pod template changes -> the Canary has adopted the new
 //!   revision and is Progressing, p50/p99 over 50 changes;
 //! - the controller's resident memory with 100 idle (initialized) canaries.
+//!
 //! Run: `cargo bench --bench controller` (results go to docs/benchmarks.md by hand).
 
 #[path = "../tests/cluster/mod.rs"]
