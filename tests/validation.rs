@@ -191,7 +191,7 @@ fn a_missing_target_ref_is_named() {
 #[test]
 fn every_problem_is_reported_at_once() {
     let found = problems(
-        "    stepWeights: [50, 20]\n    maxWeight: 120\n    interval: 2s\n",
+        "    stepWeights: [50, 20]\n    maxWeight: 120\n    interval: 500ms\n",
         "  progressDeadlineSeconds: 0",
     );
     assert!(found.len() >= 4, "{found:#?}");
