@@ -59,19 +59,7 @@ impl Setup {
     }
 
     async fn create_deployment(&self, name: &str, readiness: Readiness) {
-        let mut target = deployment(name, "v1", 2, readiness);
-        let pod = target
-            .spec
-            .as_mut()
-            .unwrap()
-            .template
-            .spec
-            .as_mut()
-            .unwrap();
-        pod.containers[0].env_from = Some(vec![
-            serde_json::from_value(json!({"configMapRef": {"name": format!("{name}-config")}}))
-                .unwrap(),
-        ]);
+        let target = with_config(deployment(name, "v1", 2, readiness));
         let config: ConfigMap = serde_json::from_value(
             json!({"metadata": {"name": format!("{name}-config")}, "data": {"LEVEL": "info"}}),
         )
@@ -148,20 +136,8 @@ impl Setup {
 
     /// What Flux does: server-side apply of the whole manifest under its own field manager.
     async fn gitops_apply(&self, name: &str, version: &str) {
-        let mut manifest = deployment(name, version, 2, Readiness::Ready);
+        let mut manifest = with_config(deployment(name, version, 2, Readiness::Ready));
         manifest.metadata.namespace = Some(self.ns.clone());
-        let pod = manifest
-            .spec
-            .as_mut()
-            .unwrap()
-            .template
-            .spec
-            .as_mut()
-            .unwrap();
-        pod.containers[0].env_from = Some(vec![
-            serde_json::from_value(json!({"configMapRef": {"name": format!("{name}-config")}}))
-                .unwrap(),
-        ]);
         // Replicas stay out of git, as docs/controller.md advises.
         manifest.spec.as_mut().unwrap().replicas = None;
         let mut value = serde_json::to_value(&manifest).unwrap();
@@ -176,6 +152,24 @@ impl Setup {
             .await
             .unwrap();
     }
+}
+
+/// The Deployment reading its settings from the ConfigMap `<name>-config` (envFrom).
+fn with_config(mut target: Deployment) -> Deployment {
+    let name = target.name_any();
+    let pod = target
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap();
+    pod.containers[0].env_from = Some(vec![
+        serde_json::from_value(json!({"configMapRef": {"name": format!("{name}-config")}}))
+            .unwrap(),
+    ]);
+    target
 }
 
 fn steps() -> Value {

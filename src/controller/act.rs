@@ -18,7 +18,7 @@ use crate::hooks::{self, Payload};
 use crate::routing::{ORIGINAL_ANNOTATION, RouteError};
 use crate::workload::autoscaler::desired_primary_hpa;
 use crate::workload::primary::{
-    PRIMARY_SUFFIX, PrimaryInputs, REVISION_ANNOTATION, desired_primary,
+    PRIMARY_SUFFIX, PrimaryInputs, REVISION_ANNOTATION, desired_primary, primary_replicas,
 };
 use crate::workload::services::{ServiceRole, desired_service};
 
@@ -62,28 +62,8 @@ fn target_of(scene: &Scene) -> Result<&Deployment> {
     })
 }
 
-/// Replicas the primary gets: the target's own count when it has one (initialization, or a
-/// count changed in git), else what the primary has. With an HPA the primary's live count is
-/// kept, so re-applying never fights the autoscaler.
-fn primary_replicas(scene: &Scene) -> Option<i32> {
-    let live = scene
-        .primary
-        .as_ref()
-        .and_then(|p| p.spec.as_ref())
-        .and_then(|s| s.replicas);
-    let target = scene
-        .target
-        .as_ref()
-        .and_then(|t| t.spec.as_ref())
-        .and_then(|s| s.replicas)
-        .unwrap_or(1);
-    let autoscaled = scene.canary.spec.autoscaler_ref.is_some();
-    match (autoscaled, live) {
-        (true, Some(live)) => Some(live),
-        _ if target > 0 => Some(target),
-        (_, Some(live)) => Some(live),
-        _ => Some(1),
-    }
+fn spec_replicas(deployment: Option<&Deployment>) -> Option<i32> {
+    deployment?.spec.as_ref()?.replicas
 }
 
 fn primary_for(scene: &Scene, revision: &str) -> Result<Deployment> {
@@ -93,7 +73,11 @@ fn primary_for(scene: &Scene, revision: &str) -> Result<Deployment> {
         target,
         revision,
         tracked: &tracked,
-        replicas: primary_replicas(scene),
+        replicas: Some(primary_replicas(
+            spec_replicas(Some(target)),
+            spec_replicas(scene.primary.as_ref()),
+            scene.canary.spec.autoscaler_ref.is_some(),
+        )),
         owner: Some(scene.owner.clone()),
     })
     .map_err(|e| Error::Workload(e.to_string()))
@@ -126,29 +110,37 @@ async fn ensure_primary(ctx: &Context, scene: &Scene, revision: &str) -> Result<
 }
 
 async fn scale_target(ctx: &Context, scene: &Scene, replicas: i32) -> Result<()> {
-    let target = target_of(scene)?;
-    let live = target.spec.as_ref().and_then(|s| s.replicas);
-    if live == Some(replicas) {
+    scale(ctx, &scene.namespace, target_of(scene)?, replicas).await
+}
+
+/// Sets a Deployment's `spec.replicas`, the only field of the target serin owns; no write when
+/// it already has that count.
+pub async fn scale(
+    ctx: &Context,
+    namespace: &str,
+    deployment: &Deployment,
+    replicas: i32,
+) -> Result<()> {
+    if deployment.spec.as_ref().and_then(|s| s.replicas) == Some(replicas) {
         return Ok(());
     }
+    let name = deployment.name_any();
     let patch = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": target.name_any(), "namespace": scene.namespace},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {"replicas": replicas},
     });
-    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &scene.namespace);
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let _timer = ctx.metrics.api_timer("apply");
     api.patch(
-        &target.name_any(),
+        &name,
         &PatchParams::apply(MANAGER).force(),
         &Patch::Apply(&patch),
     )
     .await
     .map_err(Error::api(format!(
-        "scaling {}/{} to {replicas}",
-        scene.namespace,
-        target.name_any()
+        "scaling {namespace}/{name} to {replicas}"
     )))?;
     Ok(())
 }

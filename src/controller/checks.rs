@@ -22,8 +22,7 @@ pub async fn run(ctx: &Context, scene: &Scene, due: &DueChecks, revision: &str) 
         .status
         .as_ref()
         .and_then(|s| s.phase)
-        .map(|p| format!("{p:?}"))
-        .unwrap_or_default();
+        .map_or("", |p| p.as_str());
     let calls = canary
         .spec
         .analysis
@@ -31,7 +30,7 @@ pub async fn run(ctx: &Context, scene: &Scene, due: &DueChecks, revision: &str) 
         .iter()
         .filter(|hook| due.hooks.contains(&hook.kind))
         .map(|hook| {
-            let (name, phase) = (&name, &phase);
+            let name = &name;
             async move {
                 let headers = secret_headers(&ctx.client, &scene.namespace, hook).await;
                 let payload = Payload {

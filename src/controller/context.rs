@@ -73,20 +73,8 @@ impl Context {
     {
         let namespace = object.namespace().unwrap_or_default();
         let api: Api<K> = Api::namespaced(self.client.clone(), &namespace);
-        let name = object.name_any();
-        let timer = self.metrics.api_timer("apply");
-        let result = api
-            .patch(
-                &name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(object),
-            )
-            .await;
-        drop(timer);
-        result.map_err(Error::api(format!(
-            "applying {} {namespace}/{name}",
-            K::kind(&K::DynamicType::default())
-        )))
+        let kind = K::kind(&K::DynamicType::default()).to_string();
+        self.server_side_apply(&api, object, &kind).await
     }
 
     /// Server-side apply of an object of a kind known at run time (routes, HPAs).
@@ -98,19 +86,24 @@ impl Context {
         let namespace = object.namespace().unwrap_or_default();
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), &namespace, resource);
+        self.server_side_apply(&api, object, &resource.kind).await
+    }
+
+    async fn server_side_apply<K>(&self, api: &Api<K>, object: &K, kind: &str) -> Result<K>
+    where
+        K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+    {
         let name = object.name_any();
-        let timer = self.metrics.api_timer("apply");
-        let result = api
-            .patch(
-                &name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(object),
-            )
-            .await;
-        drop(timer);
-        result.map_err(Error::api(format!(
-            "applying {} {namespace}/{name}",
-            resource.kind
+        let _timer = self.metrics.api_timer("apply");
+        api.patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(object),
+        )
+        .await
+        .map_err(Error::api(format!(
+            "applying {kind} {}/{name}",
+            object.namespace().unwrap_or_default()
         )))
     }
 

@@ -5,7 +5,6 @@
 //! their owner references.
 
 use chrono::Utc;
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -18,8 +17,8 @@ use crate::routing::ORIGINAL_ANNOTATION;
 use crate::workload::observe::workload_state;
 use crate::workload::services::{ServiceRole, desired_service};
 
-use super::act::publish;
-use super::context::{Context, Error, MANAGER, Result};
+use super::act::{self, publish};
+use super::context::{Context, Error, Result};
 use super::scene::Scene;
 
 pub const FINALIZER: &str = "serin.dev/finalizer";
@@ -78,10 +77,10 @@ pub async fn revert(ctx: &Context, scene: &Scene) -> Result<Action> {
                 .and_then(|s| s.replicas)
                 .unwrap_or(1)
                 .max(1);
-            scale(ctx, scene, target, wanted).await?;
+            act::scale(ctx, &scene.namespace, target, wanted).await?;
             return Ok(Action::requeue(POLL));
         }
-        let deadline = i64::from(canary.spec.progress_deadline_seconds.unwrap_or(600));
+        let deadline = canary.spec.progress_deadline().as_std().as_secs() as i64;
         let deleting_for = canary
             .meta()
             .deletion_timestamp
@@ -129,23 +128,6 @@ pub async fn revert(ctx: &Context, scene: &Scene) -> Result<Action> {
         .collect();
     set_finalizers(ctx, canary, rest).await?;
     Ok(Action::await_change())
-}
-
-async fn scale(ctx: &Context, scene: &Scene, target: &Deployment, replicas: i32) -> Result<()> {
-    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &scene.namespace);
-    let patch = json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": target.name_any()},
-        "spec": {"replicas": replicas},
-    });
-    api.patch(
-        &target.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::api(format!("scaling {} back up", target.name_any())))?;
-    Ok(())
 }
 
 /// Puts a taken-over route's original spec back.

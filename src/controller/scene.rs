@@ -16,7 +16,7 @@ use crate::workload::observe;
 use crate::workload::primary::PRIMARY_SUFFIX;
 
 use super::configs;
-use super::context::{Context, Result};
+use super::context::{Context, Error, Result};
 
 pub struct Scene {
     pub canary: Canary,
@@ -32,16 +32,10 @@ pub struct Scene {
 impl Scene {
     pub async fn read(ctx: &Context, canary: Canary, provider: Provider) -> Result<Self> {
         let namespace = canary.namespace().unwrap_or_default();
+        // Only None for an object without a uid, which no Canary read from the API lacks.
         let owner = canary
             .controller_owner_ref(&())
-            .unwrap_or_else(|| OwnerReference {
-                api_version: "serin.dev/v1beta1".into(),
-                kind: "Canary".into(),
-                name: canary.name_any(),
-                uid: canary.uid().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            });
+            .ok_or_else(|| Error::Workload(format!("Canary {} has no uid", canary.name_any())))?;
         let target_name = &canary.spec.target_ref.name;
         let find = |name: &str| {
             ctx.deployments

@@ -11,9 +11,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::discovery::Discovery;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
 use crate::api::Canary;
 use crate::workload::autoscaler::scaled_deployment;
@@ -44,34 +45,15 @@ fn strip<K: Resource>(object: &mut K) {
 }
 
 pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Streams, Stores)> {
-    let config = watcher::Config::default();
     let (deployments, writer) = reflector::store();
-    let deployment_events = watcher(scoped::<Deployment>(client, options), config.clone())
-        .default_backoff()
-        .modify(strip)
-        .reflect(writer)
-        .touched_objects()
-        .boxed();
+    let deployment_events = cached(scoped::<Deployment>(client, options), writer);
     let (configmaps, writer) = reflector::store();
-    let configmap_events = watcher(
+    let configmap_events = cached(
         scoped::<PartialObjectMeta<ConfigMap>>(client, options),
-        config.clone(),
-    )
-    .default_backoff()
-    .modify(strip)
-    .reflect(writer)
-    .touched_objects()
-    .boxed();
+        writer,
+    );
     let (secrets, writer) = reflector::store();
-    let secret_events = watcher(
-        scoped::<PartialObjectMeta<Secret>>(client, options),
-        config.clone(),
-    )
-    .default_backoff()
-    .modify(strip)
-    .reflect(writer)
-    .touched_objects()
-    .boxed();
+    let secret_events = cached(scoped::<PartialObjectMeta<Secret>>(client, options), writer);
     let (autoscaler_store, autoscaler_events) = match autoscaler_resource(client).await {
         Some(resource) => {
             let api: Api<DynamicObject> = match &options.namespace {
@@ -80,12 +62,7 @@ pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Stream
             };
             let writer = reflector::store::Writer::new(resource.clone());
             let store = writer.as_reader();
-            let events = watcher(api, config)
-                .default_backoff()
-                .modify(strip)
-                .reflect(writer)
-                .touched_objects()
-                .boxed();
+            let events = cached(api, writer);
             (Some((resource.clone(), store)), Some((resource, events)))
         }
         None => {
@@ -106,6 +83,21 @@ pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Stream
             autoscalers: autoscaler_store,
         },
     ))
+}
+
+/// The watch of `api` feeding `writer`'s store (managedFields stripped), as a stream of the
+/// objects touched, with kube-runtime's default backoff on errors.
+fn cached<K>(api: Api<K>, writer: Writer<K>) -> Events<K>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(strip)
+        .reflect(writer)
+        .touched_objects()
+        .boxed()
 }
 
 /// The HPA version the cluster serves: autoscaling/v2 (1.23+), else v2beta2.

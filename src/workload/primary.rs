@@ -90,6 +90,19 @@ pub fn desired_primary(inputs: &PrimaryInputs<'_>) -> Result<Deployment, TargetE
     })
 }
 
+/// Replicas the primary gets: the target's own count when it has one (initialization, or a
+/// count changed in git), else what the primary has. With an autoscaler the primary's live
+/// count is kept, so re-applying the primary never fights the HPA.
+pub fn primary_replicas(target: Option<i32>, live: Option<i32>, autoscaled: bool) -> i32 {
+    let target = target.unwrap_or(1);
+    match (autoscaled, live) {
+        (true, Some(live)) => live,
+        _ if target > 0 => target,
+        (_, Some(live)) => live,
+        _ => 1,
+    }
+}
+
 /// The target's selector with every value suffixed: `app: podinfo` -> `app: podinfo-primary`.
 pub fn primary_selector(
     name: &str,
@@ -210,6 +223,27 @@ mod tests {
             refs,
             ["configmap/podinfo-config-primary", "secret/podinfo-secret"]
         );
+    }
+
+    #[test]
+    fn the_primary_takes_the_targets_count_unless_an_autoscaler_owns_it() {
+        assert_eq!(primary_replicas(Some(3), None, false), 3, "initialization");
+        assert_eq!(
+            primary_replicas(Some(0), Some(4), false),
+            4,
+            "target at zero"
+        );
+        assert_eq!(
+            primary_replicas(Some(5), Some(4), false),
+            5,
+            "count changed in git"
+        );
+        assert_eq!(
+            primary_replicas(Some(5), Some(4), true),
+            4,
+            "the HPA's count"
+        );
+        assert_eq!(primary_replicas(Some(0), None, false), 1);
     }
 
     #[test]
