@@ -96,6 +96,19 @@ impl Setup {
             .unwrap();
     }
 
+    /// A manual request, the way `serin promote|abort|...` and users send it.
+    async fn request(&self, name: &str, action: &str, id: &str) {
+        let annotations = json!({"serin.dev/request": action, "serin.dev/request-id": id});
+        self.canaries()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+            )
+            .await
+            .unwrap();
+    }
+
     async fn phase(&self, name: &str) -> Option<Phase> {
         self.canaries().get(name).await.ok()?.status?.phase
     }
@@ -406,20 +419,7 @@ async fn manual_requests_pause_resume_and_promote() {
     s.wait_phase("man", Phase::Initialized).await;
     s.gitops_apply("man", "v2").await;
     s.wait_phase("man", Phase::WaitingPromotion).await;
-    let annotate = |action: &'static str, id: &'static str| {
-        let canaries = s.canaries();
-        async move {
-            canaries
-                .patch(
-                    "man",
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"metadata": {"annotations": {"serin.dev/request": action, "serin.dev/request-id": id}}})),
-                )
-                .await
-                .unwrap();
-        }
-    };
-    annotate("pause", "1").await;
+    s.request("man", "pause", "1").await;
     eventually("paused", WAIT, || async {
         s.canaries()
             .get("man")
@@ -430,14 +430,47 @@ async fn manual_requests_pause_resume_and_promote() {
             .then_some(())
     })
     .await;
-    annotate("resume", "2").await;
+    s.request("man", "resume", "2").await;
     eventually("resumed", WAIT, || async {
         (!s.canaries().get("man").await.ok()?.status?.paused).then_some(())
     })
     .await;
-    annotate("promote", "3").await;
+    s.request("man", "promote", "3").await;
     s.wait_phase("man", Phase::Succeeded).await;
     assert_eq!(s.primary_version("man").await.as_deref(), Some("v2"));
+}
+
+#[tokio::test]
+async fn abort_rolls_back_and_retry_runs_the_same_revision_again() {
+    let s = setup("abort", &[]).await;
+    s.create_deployment("ab", Readiness::Ready).await;
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+        "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": hook_server(403)}]});
+    s.create_canary("ab", analysis, json!({})).await;
+    s.wait_phase("ab", Phase::Initialized).await;
+    s.gitops_apply("ab", "v2").await;
+    s.wait_phase("ab", Phase::WaitingPromotion).await;
+    assert_eq!(s.weights("ab").await, Some((50, 50)));
+    s.request("ab", "abort", "a-1").await;
+    s.wait_phase("ab", Phase::Failed).await;
+    // Rolled back: all traffic on the primary, still v1, the canary scaled to zero.
+    assert_eq!(s.weights("ab").await, Some((100, 0)));
+    assert_eq!(s.primary_version("ab").await.as_deref(), Some("v1"));
+    eventually("canary scaled down", WAIT, || async {
+        (s.replicas("ab").await == Some(0)).then_some(())
+    })
+    .await;
+    // The same request id again is not a new request: nothing happens.
+    s.request("ab", "retry", "a-1").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(s.phase("ab").await, Some(Phase::Failed));
+    // Retry with a new id runs the same revision again, up to the gate; promote finishes it.
+    s.request("ab", "retry", "a-2").await;
+    s.wait_phase("ab", Phase::WaitingPromotion).await;
+    assert_eq!(s.weights("ab").await, Some((50, 50)));
+    s.request("ab", "promote", "a-3").await;
+    s.wait_phase("ab", Phase::Succeeded).await;
+    assert_eq!(s.primary_version("ab").await.as_deref(), Some("v2"));
 }
 
 #[tokio::test]

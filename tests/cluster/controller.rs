@@ -147,7 +147,6 @@ pub struct ControllerProcess {
     pub listen: String,
     kubeconfig: PathBuf,
     args: Vec<String>,
-    generation: u32,
 }
 
 impl ControllerProcess {
@@ -162,13 +161,13 @@ impl ControllerProcess {
             format!("127.0.0.1:{port}"),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
+        let log = log_path(namespace);
         Self {
-            child: spawn(kubeconfig, &args, &log_path(namespace, 0)),
-            log: log_path(namespace, 0),
+            child: spawn(kubeconfig, &args, &log),
+            log,
             listen: format!("127.0.0.1:{port}"),
             kubeconfig: kubeconfig.to_path_buf(),
             args,
-            generation: 0,
         }
     }
 
@@ -181,9 +180,7 @@ impl ControllerProcess {
     /// Starts the same controller again (after `kill`), logging to a new file.
     pub fn restart(&mut self) {
         self.kill();
-        self.generation += 1;
-        let namespace = self.args[2].clone();
-        self.log = log_path(&namespace, self.generation);
+        self.log = log_path(&self.args[2]);
         self.child = spawn(&self.kubeconfig, &self.args, &self.log);
     }
 
@@ -216,8 +213,12 @@ impl Drop for ControllerProcess {
     }
 }
 
-fn log_path(namespace: &str, generation: u32) -> PathBuf {
-    work_dir().join(format!("serin-controller-{namespace}-{generation}.log"))
+/// A log file of its own for every process started, so two replicas in one
+/// namespace (leader election) or a restart never write into the same file.
+fn log_path(namespace: &str) -> PathBuf {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    work_dir().join(format!("serin-controller-{namespace}-{n}.log"))
 }
 
 fn spawn(kubeconfig: &Path, args: &[String], log: &Path) -> Child {
