@@ -451,3 +451,72 @@ fn a_judged_metric_given_a_single_value_is_an_error_not_a_pass() {
             .contains("needs the canary's and the primary's values")
     );
 }
+
+/// Three judged metrics, weights 1, 1 and 2: one regression of a weight-1 metric scores 75.
+fn weighted(thresholds: &str) -> World {
+    let metric = |name: &str, weight: u32| {
+        format!(
+            "      - name: {name}\n        templateRef: {{name: {name}}}\n        judge: {{weight: {weight}}}\n"
+        )
+    };
+    let analysis = format!(
+        "    interval: 1m\n    threshold: 2\n    stepWeight: 25\n{thresholds}    metrics:\n{}{}{}",
+        metric("latency", 1),
+        metric("errors", 1),
+        metric("saturation", 2),
+    );
+    World::started(plan(&analysis))
+}
+
+fn latency_regressed(name: &str) -> Sample {
+    samples(if name == "latency" { 140.0 } else { 100.0 })
+}
+
+#[test]
+fn a_marginal_score_pauses_the_rollout_for_a_human() {
+    let mut world = weighted("");
+    world.advance(60);
+    let found = world.answers_by(latency_regressed, |_| true);
+    world.tick(found);
+    assert!(
+        world.status.paused,
+        "75 is marginal with the defaults 95/75"
+    );
+    assert_eq!(
+        world.status.failed_checks, 0,
+        "marginal is not a failed check"
+    );
+    assert_eq!(world.last().reason.as_str(), "JudgeMarginal");
+    assert!(
+        world.last().message.contains("judge score 75")
+            && world.last().message.contains("latency High"),
+        "{}",
+        world.last().message
+    );
+    let latency = world.status.checks.iter().find(|c| c.name == "latency");
+    assert_eq!(latency.unwrap().judgement.as_ref().unwrap().class, "High");
+}
+
+#[test]
+fn a_score_below_marginal_is_a_failed_check_and_weights_count() {
+    let mut world = weighted("    scoreThresholds: {pass: 95, marginal: 80}\n");
+    world.advance(60);
+    let found = world.answers_by(latency_regressed, |_| true);
+    world.tick(found);
+    assert!(!world.status.paused);
+    assert_eq!(world.status.failed_checks, 1, "75 < 80: one failed check");
+    // The heavier metric regressing scores 50, the lighter one alone 75: weights matter.
+    let mut world = weighted("    scoreThresholds: {pass: 70, marginal: 60}\n");
+    world.advance(60);
+    let found = world.answers_by(latency_regressed, |_| true);
+    world.tick(found);
+    assert_eq!(world.status.failed_checks, 0, "75 passes at 70");
+    assert_eq!(world.status.canary_weight, 50);
+    world.advance(60);
+    let found = world.answers_by(
+        |name| samples(if name == "saturation" { 140.0 } else { 100.0 }),
+        |_| true,
+    );
+    world.tick(found);
+    assert_eq!(world.status.failed_checks, 1, "50 < 60");
+}

@@ -272,3 +272,34 @@ fn a_judged_metric_needs_no_threshold_range_but_sane_settings() {
         "unknown variant `up`",
     );
 }
+
+#[test]
+fn judge_weights_steps_and_score_thresholds_are_checked() {
+    let analysis = "    stepWeight: 10\n    scoreThresholds: {pass: 70, marginal: 90}\n    metrics:\n      - name: latency\n        templateRef: {name: latency}\n        judge: {weight: 0, step: 2m, lookback: 1m}\n";
+    let m = "spec.analysis.metrics[0].judge";
+    assert_problem(
+        analysis,
+        "",
+        &format!("{m}.weight"),
+        "must be a number > 0, got 0",
+    );
+    assert_problem(
+        analysis,
+        "",
+        &format!("{m}.step"),
+        "2m is longer than the lookback 1m",
+    );
+    assert_problem(
+        analysis,
+        "",
+        "spec.analysis.scoreThresholds.marginal",
+        "90 is above pass 70",
+    );
+    let percent = "    stepWeight: 10\n    scoreThresholds: {pass: 120}\n";
+    assert_problem(
+        percent,
+        "",
+        "spec.analysis.scoreThresholds.pass",
+        "between 0 and 100, got 120",
+    );
+}

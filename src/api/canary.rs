@@ -365,6 +365,9 @@ pub struct Analysis {
     pub promotion_timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<Metric>,
+    /// serin: how judged metrics add up to a verdict. Default pass 95, marginal 75.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_thresholds: Option<ScoreThresholds>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<Webhook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -441,6 +444,50 @@ pub struct MetricJudge {
     /// A regression of this metric rolls back at once, whatever the threshold.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub critical: bool,
+    /// Share of this metric in the score across judged metrics. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    /// Resolution of the range queries: one value per step. Default 15s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Duration>,
+    /// How far back the range queries look, never before the rollout started. Default 10m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback: Option<Duration>,
+}
+
+/// serin: how the judged metrics add up (Kayenta's score thresholds): the weighted percentage
+/// of judged metrics without a regression. At or above `pass` the tick passes; from
+/// `marginal` up to `pass` the rollout pauses for a human; below `marginal` it is a failed
+/// check.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScoreThresholds {
+    /// Default 95.
+    #[serde(default = "ScoreThresholds::default_pass")]
+    #[schemars(range(min = 0.0, max = 100.0))]
+    pub pass: f64,
+    /// Default 75.
+    #[serde(default = "ScoreThresholds::default_marginal")]
+    #[schemars(range(min = 0.0, max = 100.0))]
+    pub marginal: f64,
+}
+
+impl ScoreThresholds {
+    fn default_pass() -> f64 {
+        95.0
+    }
+    fn default_marginal() -> f64 {
+        75.0
+    }
+}
+
+impl Default for ScoreThresholds {
+    fn default() -> Self {
+        Self {
+            pass: Self::default_pass(),
+            marginal: Self::default_marginal(),
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Default, JsonSchema)]

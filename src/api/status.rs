@@ -174,6 +174,9 @@ pub struct CheckStatus {
     pub max: Option<f64>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// The rendered query (metrics), as sent to the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     /// serin: the judge's statistics, for metrics compared with the primary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judgement: Option<Judgement>,

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::canary::{Analysis, CanarySpec, MIN_INTERVAL, Metric, MetricJudge, Webhook};
+use super::canary::{
+    Analysis, CanarySpec, MIN_INTERVAL, Metric, MetricJudge, ScoreThresholds, Webhook,
+};
 
 /// Metrics serin computes without a MetricTemplate.
 pub const BUILTIN_METRICS: [&str; 2] = ["request-success-rate", "request-duration"];
@@ -164,6 +166,9 @@ fn analysis(analysis: &Analysis, report: &mut Report) {
         report,
     );
     metrics(&analysis.metrics, report);
+    if let Some(thresholds) = &analysis.score_thresholds {
+        score_thresholds(thresholds, report);
+    }
     webhooks(&analysis.webhooks, report);
     unique(
         analysis.alerts.iter().map(|a| a.name.as_str()),
@@ -351,6 +356,46 @@ fn judge_settings(judge: &MetricJudge, field: &str, report: &mut Report) {
         judge.min_samples.is_none_or(|n| n >= 1),
         &format!("{field}.minSamples"),
         || "must be at least 1".into(),
+    );
+    if let Some(weight) = judge.weight {
+        report.check(
+            weight.is_finite() && weight > 0.0,
+            &format!("{field}.weight"),
+            || format!("must be a number > 0, got {weight}"),
+        );
+    }
+    for (name, value) in [("step", judge.step), ("lookback", judge.lookback)] {
+        if let Some(value) = value {
+            report.check(!value.is_zero(), &format!("{field}.{name}"), || {
+                "must be greater than 0".into()
+            });
+        }
+    }
+    if let (Some(step), Some(lookback)) = (judge.step, judge.lookback) {
+        report.check(step <= lookback, &format!("{field}.step"), || {
+            format!("{step} is longer than the lookback {lookback}: no range to sample")
+        });
+    }
+}
+
+fn score_thresholds(thresholds: &ScoreThresholds, report: &mut Report) {
+    const S: &str = "spec.analysis.scoreThresholds";
+    for (name, value) in [("pass", thresholds.pass), ("marginal", thresholds.marginal)] {
+        report.check(
+            (0.0..=100.0).contains(&value),
+            &format!("{S}.{name}"),
+            || format!("must be a percentage between 0 and 100, got {value}"),
+        );
+    }
+    report.check(
+        thresholds.marginal <= thresholds.pass,
+        &format!("{S}.marginal"),
+        || {
+            format!(
+                "{} is above pass {}: marginal must not exceed pass",
+                thresholds.marginal, thresholds.pass
+            )
+        },
     );
 }
 

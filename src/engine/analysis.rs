@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 
 use crate::api::canary::{HookKind, OnNoData};
 use crate::api::status::{CheckKind, CheckResult, CheckStatus, Judgement};
-use crate::judge::compare::{Class, Comparison, compare};
+use crate::judge::compare::{
+    Class, Comparison, Score, Scored, Verdict as ScoreVerdict, compare, score,
+};
 use crate::judge::threshold;
 
 use super::input::{CheckResults, Sample};
@@ -20,12 +22,19 @@ pub enum Verdict {
         failures: Vec<String>,
         critical: bool,
     },
+    /// The judged metrics' score is between the marginal and pass thresholds.
+    Marginal(String),
     /// Metrics with no data whose policy is to wait.
     WaitForData(Vec<String>),
 }
 
 /// Judges the rollout hooks and metrics of one tick, returning the verdict and the per-check
 /// results to show in the status.
+///
+/// Metrics with bounds count one by one. Metrics compared with the primary add up to one
+/// weighted score (Kayenta's rule): below the marginal threshold it is one failed check, between
+/// marginal and pass it holds the rollout for a human, and a critical metric's regression fails
+/// the run by itself.
 pub fn evaluate(
     plan: &Plan,
     found: &CheckResults,
@@ -33,7 +42,6 @@ pub fn evaluate(
 ) -> (Verdict, Vec<CheckStatus>) {
     let mut failures = Vec::new();
     let mut waiting = Vec::new();
-    let mut critical = false;
     let mut results = hook_results(plan, HookKind::Rollout, found, now);
     failures.extend(
         results
@@ -41,22 +49,54 @@ pub fn evaluate(
             .filter(|r| r.result != CheckResult::Pass)
             .map(|r| format!("webhook {}: {}", r.name, r.message)),
     );
+    let mut compared = Vec::new();
     for metric in &plan.metrics {
         let sample = found.metrics.iter().find(|m| m.name == metric.name);
         let value = sample.map_or(Sample::Error("not evaluated".into()), |s| s.value.clone());
         let judged = judge_metric(metric, &value, now);
+        let line = format!("{}: {}", metric.name, judged.status.message);
         match (judged.status.result, metric.on_no_data) {
             (CheckResult::Pass, _) | (CheckResult::NoData, OnNoData::Skip) => {}
-            (CheckResult::NoData, OnNoData::Wait) => {
-                waiting.push(format!("{}: {}", metric.name, judged.status.message))
-            }
-            _ => failures.push(format!("{}: {}", metric.name, judged.status.message)),
+            (CheckResult::NoData, OnNoData::Wait) => waiting.push(line),
+            // A regression against the primary counts through the score below.
+            (CheckResult::Fail, _) if judged.regressed => {}
+            _ => failures.push(line),
         }
-        critical |= judged.critical_regression;
-        results.push(judged.status);
+        if let (Some(comparison), Some(judge)) = (judged.comparison, metric.judge) {
+            compared.push((metric.name.as_str(), comparison, judge));
+        }
+        results.push(CheckStatus {
+            query: sample.and_then(|s| s.query.clone()),
+            ..judged.status
+        });
+    }
+    let mut critical = false;
+    let mut marginal = None;
+    if !compared.is_empty() {
+        let scored: Vec<Scored<'_>> = compared
+            .iter()
+            .map(|(name, comparison, judge)| Scored {
+                name,
+                comparison,
+                weight: judge.weight,
+                critical: judge.critical,
+            })
+            .collect();
+        let score = score(&scored, plan.score.pass, plan.score.marginal);
+        let summary = score_summary(&scored, &score, plan);
+        match score.verdict {
+            ScoreVerdict::Fail => {
+                critical = !score.failed_critical.is_empty();
+                failures.push(summary);
+            }
+            ScoreVerdict::Marginal => marginal = Some(summary),
+            ScoreVerdict::Pass | ScoreVerdict::NoData => {}
+        }
     }
     let verdict = if !failures.is_empty() {
         Verdict::Fail { failures, critical }
+    } else if let Some(summary) = marginal {
+        Verdict::Marginal(summary)
     } else if !waiting.is_empty() {
         Verdict::WaitForData(waiting)
     } else {
@@ -65,9 +105,41 @@ pub fn evaluate(
     (verdict, results)
 }
 
+/// "judge score 50 (pass 95, marginal 75): latency High, errors Pass".
+fn score_summary(scored: &[Scored<'_>], score: &Score, plan: &Plan) -> String {
+    let classes: Vec<String> = scored
+        .iter()
+        .map(|m| match m.comparison.failed {
+            true => format!(
+                "{} {:?} against the primary ({})",
+                m.name, m.comparison.class, m.comparison.reason
+            ),
+            false => format!("{} {:?}", m.name, m.comparison.class),
+        })
+        .collect();
+    let value = score.value.map_or("n/a".to_string(), |v| format!("{v:.0}"));
+    let critical = if score.failed_critical.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; critical metric regressed: {}",
+            score.failed_critical.join(", ")
+        )
+    };
+    format!(
+        "judge score {value} (pass {}, marginal {}): {}{critical}",
+        plan.score.pass,
+        plan.score.marginal,
+        classes.join(", ")
+    )
+}
+
 struct Judged {
     status: CheckStatus,
-    critical_regression: bool,
+    /// The comparison with the primary, when the metric has a judge and enough data.
+    comparison: Option<Comparison>,
+    /// The judge classified a regression (counted through the score, not one by one).
+    regressed: bool,
 }
 
 /// One metric's result: bounds on a value, or the judge on canary and primary samples (plus
@@ -81,23 +153,27 @@ fn judge_metric(metric: &MetricPlan, value: &Sample, now: DateTime<Utc>) -> Judg
         min: metric.range.min,
         max: metric.range.max,
         message: String::new(),
+        query: None,
         judgement: None,
         time: now,
     };
-    let mut critical_regression = false;
+    let mut scored = None;
+    let mut regressed = false;
     let (result, message) = match (metric.judge, value) {
         (Some(judge), Sample::Compared { canary, primary }) => {
             let comparison = compare(canary, primary, &judge.config);
             status.value = comparison.canary_mean;
             status.judgement = Some(judgement(&comparison));
-            critical_regression = judge.critical && comparison.failed;
             let has_bounds = metric.range.min.is_some() || metric.range.max.is_some();
-            match (comparison.class, comparison.failed, comparison.canary_mean) {
-                (Class::NoData, _, _) => (CheckResult::NoData, comparison.reason),
-                (class, true, _) => (
-                    CheckResult::Fail,
-                    format!("{class:?} against the primary: {}", comparison.reason),
-                ),
+            let outcome = match (comparison.class, comparison.failed, comparison.canary_mean) {
+                (Class::NoData, _, _) => (CheckResult::NoData, comparison.reason.clone()),
+                (class, true, _) => {
+                    regressed = true;
+                    (
+                        CheckResult::Fail,
+                        format!("{class:?} against the primary: {}", comparison.reason),
+                    )
+                }
                 (_, false, Some(mean)) if has_bounds => {
                     let (result, bounds) = threshold::judge(&Sample::Value(mean), metric.range);
                     (
@@ -105,8 +181,12 @@ fn judge_metric(metric: &MetricPlan, value: &Sample, now: DateTime<Utc>) -> Judg
                         format!("{}; canary mean {bounds}", comparison.reason),
                     )
                 }
-                _ => (CheckResult::Pass, comparison.reason),
+                _ => (CheckResult::Pass, comparison.reason.clone()),
+            };
+            if comparison.class != Class::NoData {
+                scored = Some(comparison);
             }
+            outcome
         }
         (Some(_), Sample::Value(_)) => (
             CheckResult::Error,
@@ -127,7 +207,8 @@ fn judge_metric(metric: &MetricPlan, value: &Sample, now: DateTime<Utc>) -> Judg
     status.message = message;
     Judged {
         status,
-        critical_regression,
+        comparison: scored,
+        regressed,
     }
 }
 
@@ -175,6 +256,7 @@ pub fn hook_results(
                 min: None,
                 max: None,
                 message,
+                query: None,
                 judgement: None,
                 time: now,
             }

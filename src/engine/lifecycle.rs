@@ -444,6 +444,16 @@ impl<'a> Tick<'a> {
                 self.failed_check(Reason::CheckFailed, failures);
                 false
             }
+            Verdict::Marginal(summary) => {
+                // Neither good enough to go on nor bad enough to roll back: a human decides
+                // (promote, abort, or resume to analyse again).
+                self.next.paused = true;
+                self.warn(
+                    Reason::JudgeMarginal,
+                    format!("{summary}: paused for a human (promote, abort or resume)"),
+                );
+                false
+            }
             Verdict::WaitForData(lines) => {
                 let since = *self.next.no_data_since.get_or_insert(self.now);
                 if self.deadline_passed(Some(since)) {

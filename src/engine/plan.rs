@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::canary::{
-    DEFAULT_INTERVAL, HookKind, MetricJudge, OnNoData, Severity, ThresholdRange,
+    DEFAULT_INTERVAL, HookKind, MetricJudge, OnNoData, ScoreThresholds, Severity, ThresholdRange,
 };
 use crate::api::validation::{ValidationErrors, validate};
 use crate::api::{CanarySpec, Duration};
@@ -25,6 +25,8 @@ pub struct Plan {
     pub skip_analysis: bool,
     pub suspend: bool,
     pub metrics: Vec<MetricPlan>,
+    /// How judged metrics add up (pass and marginal percentages).
+    pub score: ScoreThresholds,
     /// Webhook names by kind, in spec order.
     pub hooks: BTreeMap<HookKind, Vec<String>>,
     /// Hook names whose failures are not alerted.
@@ -83,6 +85,8 @@ pub struct JudgePlan {
     pub config: JudgeConfig,
     /// A regression rolls back at once.
     pub critical: bool,
+    /// Share in the score across judged metrics.
+    pub weight: f64,
 }
 
 impl Plan {
@@ -116,6 +120,7 @@ impl Plan {
                     judge: m.judge.map(judge_plan),
                 })
                 .collect(),
+            score: analysis.score_thresholds.unwrap_or_default(),
             hooks,
             muted_hooks: analysis
                 .webhooks
@@ -157,6 +162,7 @@ fn judge_plan(judge: MetricJudge) -> JudgePlan {
                 .unwrap_or(defaults.min_samples),
         },
         critical: judge.critical,
+        weight: judge.weight.unwrap_or(1.0),
     }
 }
 

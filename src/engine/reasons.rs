@@ -69,6 +69,9 @@ reasons! {
     Retried,
     Paused,
     Resumed,
+    /// The judged metrics' score fell between the marginal and pass thresholds: the rollout
+    /// is paused for a human to promote, abort or resume.
+    JudgeMarginal,
     /// A manual request that does not apply in this phase, or is unknown.
     RequestIgnored,
     /// spec.suspend is set.

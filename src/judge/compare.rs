@@ -245,8 +245,8 @@ pub fn score(metrics: &[Scored<'_>], pass_threshold: f64, marginal_threshold: f6
             * judged
                 .iter()
                 .filter(|m| !m.comparison.failed)
-                .map(|m| m.weight)
-                .sum::<f64>()
+                // fold from +0.0: an empty f64 sum is -0.0, shown as "-0".
+                .fold(0.0, |sum, m| sum + m.weight)
             / total
     });
     let verdict = match value {
