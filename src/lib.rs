@@ -15,6 +15,7 @@ pub mod controller;
 pub mod engine;
 pub mod hooks;
 pub mod judge;
+pub mod metrics;
 pub mod routing;
 pub mod sim;
 pub mod workload;

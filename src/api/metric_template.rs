@@ -6,6 +6,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Duration;
 use super::canary::SecretRef;
 
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -37,14 +38,19 @@ pub struct MetricProvider {
     /// Base URL; defaults to the controller's `--metrics-server`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    /// A Secret with `username`/`password` or `token` (and optionally `headers`).
+    /// A Secret (in the template's namespace) with `username` and `password` for basic auth or
+    /// `token` for a bearer token, and optionally `ca.crt`: a PEM CA bundle to trust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretRef>,
     /// Skip TLS verification. Opt-in and logged as a warning.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_verify: bool,
+    /// Extra request headers (for example a tenant header such as `X-Scope-OrgID` for Mimir).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// How long one query may take. Default 10s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Resource, ResourceExt};
@@ -340,24 +339,10 @@ pub async fn secret_headers(
     let Some(reference) = &hook.secret_ref else {
         return BTreeMap::new();
     };
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    match api.get_opt(&reference.name).await {
-        Ok(Some(secret)) => secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(k, v)| {
-                String::from_utf8(v.0)
-                    .ok()
-                    .map(|v| (k, v.trim().to_string()))
-            })
-            .collect(),
-        Ok(None) => {
-            tracing::warn!(namespace, secret = %reference.name, hook = %hook.name, "webhook secret not found");
-            BTreeMap::new()
-        }
+    match super::metrics::read_secret(client, namespace, &reference.name).await {
+        Ok(values) => values,
         Err(error) => {
-            tracing::warn!(namespace, secret = %reference.name, hook = %hook.name, %error, "reading webhook secret");
+            tracing::warn!(namespace, hook = %hook.name, %error, "webhook headers unavailable");
             BTreeMap::new()
         }
     }

@@ -1,10 +1,9 @@
 //! Runs the checks the engine asked for (`engine::due_checks`): webhooks of the due kinds, in
-//! parallel, and the analysis metrics.
+//! parallel, and the analysis metrics (see `super::metrics`).
 
 use futures::future::join_all;
 use kube::ResourceExt;
 
-use crate::engine::input::{MetricSample, Sample};
 use crate::engine::{CheckResults, DueChecks};
 use crate::hooks::{self, Payload};
 
@@ -45,22 +44,7 @@ pub async fn run(ctx: &Context, scene: &Scene, due: &DueChecks, revision: &str) 
         });
     let hooks = join_all(calls).await;
     let metrics = if due.metrics {
-        canary
-            .spec
-            .analysis
-            .metrics
-            .iter()
-            .map(|metric| MetricSample {
-                name: metric.name.clone(),
-                // Metric providers (Prometheus, templates, built-in queries) are the metric
-                // analysis work; until then a metric check fails loudly instead of passing.
-                value: Sample::Error(format!(
-                    "metric {} cannot be queried: this controller build has no metric provider yet",
-                    metric.name
-                )),
-                query: metric.query.clone(),
-            })
-            .collect()
+        super::metrics::sample_all(ctx, canary).await
     } else {
         Vec::new()
     };

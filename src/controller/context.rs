@@ -34,6 +34,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: std::sync::Arc<Metrics>,
     pub http: reqwest::Client,
+    /// Clients for metrics servers with their own TLS settings.
+    pub metric_clients: super::metrics::Clients,
     /// The resourceVersion of the last status serin wrote per Canary: a cached Canary with
     /// another version may be older than what serin already decided, so it is read afresh.
     pub written: Mutex<HashMap<ObjectRef<Canary>, String>>,

@@ -9,6 +9,7 @@ pub mod configs;
 pub mod context;
 pub mod finalize;
 mod leader;
+pub mod metrics;
 pub mod options;
 pub mod reconcile;
 pub mod scene;
@@ -100,6 +101,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?,
+        metric_clients: Default::default(),
         written: Mutex::new(HashMap::new()),
         options,
     });

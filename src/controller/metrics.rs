@@ -1,0 +1,211 @@
+//! The Kubernetes side of metric checks: reading a metric's MetricTemplate and the provider's
+//! Secret, choosing the server address, and keeping one HTTP client per TLS setting. The
+//! queries themselves and the parsing of answers are `crate::metrics`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::{Client, ResourceExt};
+
+use crate::api::canary::Metric;
+use crate::api::{Canary, MetricTemplate};
+use crate::engine::input::{MetricSample, Sample};
+use crate::metrics::builtin::Source;
+use crate::metrics::prometheus::{Auth, Endpoint};
+use crate::metrics::{self, Queries};
+
+use super::context::Context;
+
+/// A query without `provider.timeout` may take this long.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP clients by TLS setting (extra CA, skipped verification), built once: a client holds a
+/// connection pool and a TLS configuration that are worth reusing across ticks.
+#[derive(Default)]
+pub struct Clients(Mutex<HashMap<(Option<String>, bool), reqwest::Client>>);
+
+impl Clients {
+    /// The client for this TLS setting: `base` when there is none.
+    pub fn get(
+        &self,
+        base: &reqwest::Client,
+        ca: Option<&str>,
+        insecure: bool,
+    ) -> Result<reqwest::Client, String> {
+        if ca.is_none() && !insecure {
+            return Ok(base.clone());
+        }
+        let key = (ca.map(str::to_string), insecure);
+        let mut clients = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
+            .danger_accept_invalid_certs(insecure);
+        if let Some(pem) = ca {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| format!("ca.crt is not a PEM certificate bundle: {e}"))?;
+            if certificates.is_empty() {
+                return Err("ca.crt holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+/// Every metric of the Canary, queried in parallel.
+pub async fn sample_all(ctx: &Context, canary: &Canary) -> Vec<MetricSample> {
+    let source = Source::for_provider(
+        canary
+            .spec
+            .provider
+            .as_deref()
+            .unwrap_or(&ctx.options.mesh_provider),
+    );
+    let since = canary
+        .status
+        .as_ref()
+        .filter(|s| s.phase == Some(crate::api::Phase::Progressing))
+        .and_then(|s| s.last_transition_time);
+    let now = chrono::Utc::now();
+    let checks = canary.spec.analysis.metrics.iter().map(|metric| async move {
+        let (value, query) = match prepare(ctx, canary, metric, source).await {
+            Ok((endpoint, queries)) => (
+                metrics::sample(&endpoint, &queries, now, since).await,
+                Some(queries.shown().to_string()),
+            ),
+            Err(error) => (Sample::Error(error), None),
+        };
+        if let Sample::Error(error) = &value {
+            tracing::debug!(canary = %canary.name_any(), metric = %metric.name, %error, "metric check failed");
+        }
+        MetricSample {
+            name: metric.name.clone(),
+            value,
+            query,
+        }
+    });
+    futures::future::join_all(checks).await
+}
+
+/// The server and the rendered queries of one metric.
+async fn prepare(
+    ctx: &Context,
+    canary: &Canary,
+    metric: &Metric,
+    source: Source,
+) -> Result<(Endpoint, Queries), String> {
+    let namespace = canary.namespace().unwrap_or_default();
+    let default_address = canary
+        .spec
+        .metrics_server
+        .clone()
+        .unwrap_or_else(|| ctx.options.metrics_server.clone());
+    let Some(reference) = &metric.template_ref else {
+        let queries = metrics::queries(canary, metric, None, source)?;
+        let endpoint = Endpoint {
+            client: ctx.http.clone(),
+            address: default_address,
+            auth: Auth::None,
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        };
+        return Ok((endpoint, queries));
+    };
+    let template_namespace = reference.namespace.clone().unwrap_or(namespace);
+    let templates: Api<MetricTemplate> = Api::namespaced(ctx.client.clone(), &template_namespace);
+    let template = templates
+        .get_opt(&reference.name)
+        .await
+        .map_err(|e| {
+            format!(
+                "reading MetricTemplate {template_namespace}/{}: {e}",
+                reference.name
+            )
+        })?
+        .ok_or_else(|| {
+            format!(
+                "MetricTemplate {template_namespace}/{} not found (metric {})",
+                reference.name, metric.name
+            )
+        })?;
+    let provider = &template.spec.provider;
+    let queries = metrics::queries(canary, metric, Some(&template.spec.query), source)?;
+    let secret = match &provider.secret_ref {
+        Some(secret) => read_secret(&ctx.client, &template_namespace, &secret.name).await?,
+        None => BTreeMap::new(),
+    };
+    if provider.insecure_skip_verify {
+        tracing::warn!(template = %reference.name, namespace = %template_namespace,
+            "insecureSkipVerify: the metrics server's TLS certificate is not verified");
+    }
+    let client = ctx.metric_clients.get(
+        &ctx.http,
+        secret.get("ca.crt").map(String::as_str),
+        provider.insecure_skip_verify,
+    )?;
+    let endpoint = Endpoint {
+        client,
+        address: provider.address.clone().unwrap_or(default_address),
+        auth: auth(&secret),
+        headers: provider
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        timeout: provider.timeout.map_or(DEFAULT_TIMEOUT, |t| t.as_std()),
+    };
+    Ok((endpoint, queries))
+}
+
+/// `token` is a bearer token; `username` and `password` are basic auth.
+fn auth(secret: &BTreeMap<String, String>) -> Auth {
+    match (
+        secret.get("token"),
+        secret.get("username"),
+        secret.get("password"),
+    ) {
+        (Some(token), _, _) => Auth::Bearer(token.clone()),
+        (None, Some(username), Some(password)) => Auth::Basic {
+            username: username.clone(),
+            password: password.clone(),
+        },
+        _ => Auth::None,
+    }
+}
+
+/// A Secret's values as text (trimmed: values are often written with a trailing newline).
+/// The error names the Secret, never its content.
+pub async fn read_secret(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = api
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading Secret {namespace}/{name}: {e}"))?
+        .ok_or_else(|| format!("Secret {namespace}/{name} not found"))?;
+    Ok(secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| {
+            String::from_utf8(v.0)
+                .ok()
+                .map(|v| (k, v.trim().to_string()))
+        })
+        .collect())
+}

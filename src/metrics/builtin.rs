@@ -1,0 +1,138 @@
+//! The built-in metrics, `request-success-rate` (percent of requests without a 5xx, checked with
+//! `min`) and `request-duration` (99th percentile in milliseconds, checked with `max`), written
+//! for the metrics each traffic provider exposes. Same semantics as Flagger's, so a migrated
+//! Canary checks the same thing; the label selecting the workload is `{{ workload }}` so the
+//! judge can ask for the primary's values with the same query.
+
+/// Whose metrics describe a workload's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Istio's sidecars (`istio_requests_total`, `istio_request_duration_milliseconds`).
+    Istio,
+    /// Linkerd's proxies (`response_total`, `response_latency_ms`).
+    Linkerd,
+    /// ingress-nginx (`nginx_ingress_controller_requests`, `..._request_duration_seconds`).
+    Nginx,
+    /// The application itself (`http_requests_total`, `http_request_duration_seconds`), for
+    /// providers without a proxy of their own: kubernetes, gatewayapi.
+    App,
+}
+
+impl Source {
+    /// The source for a Canary's `spec.provider` (or the controller's default provider).
+    pub fn for_provider(provider: &str) -> Self {
+        match provider.split(':').next().unwrap_or_default().trim() {
+            "istio" => Self::Istio,
+            "linkerd" => Self::Linkerd,
+            "nginx" => Self::Nginx,
+            _ => Self::App,
+        }
+    }
+}
+
+pub const SUCCESS_RATE: &str = "request-success-rate";
+pub const DURATION: &str = "request-duration";
+
+/// The query template of a built-in metric, None for any other name.
+pub fn query(name: &str, source: Source) -> Option<&'static str> {
+    let query = match (name, source) {
+        (SUCCESS_RATE, Source::Istio) => concat!(
+            r#"sum(rate(istio_requests_total{reporter="destination", destination_workload_namespace="{{ namespace }}", destination_workload="{{ workload }}", response_code!~"5.."}[{{ interval }}]))"#,
+            r#" / sum(rate(istio_requests_total{reporter="destination", destination_workload_namespace="{{ namespace }}", destination_workload="{{ workload }}"}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::Istio) => {
+            r#"histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{reporter="destination", destination_workload_namespace="{{ namespace }}", destination_workload="{{ workload }}"}[{{ interval }}])) by (le))"#
+        }
+        (SUCCESS_RATE, Source::Linkerd) => concat!(
+            r#"sum(rate(response_total{namespace="{{ namespace }}", deployment="{{ workload }}", direction="inbound", classification!="failure"}[{{ interval }}]))"#,
+            r#" / sum(rate(response_total{namespace="{{ namespace }}", deployment="{{ workload }}", direction="inbound"}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::Linkerd) => {
+            r#"histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}", deployment="{{ workload }}", direction="inbound"}[{{ interval }}])) by (le))"#
+        }
+        // ingress-nginx labels canary traffic with the canary ingress (`canary` non-empty);
+        // the primary's requests are the rest.
+        (SUCCESS_RATE, Source::Nginx) => concat!(
+            r#"sum(rate(nginx_ingress_controller_requests{namespace="{{ namespace }}", ingress="{{ ingress }}", canary{% if workload == target %}!{% endif %}="", status!~"5.."}[{{ interval }}]))"#,
+            r#" / sum(rate(nginx_ingress_controller_requests{namespace="{{ namespace }}", ingress="{{ ingress }}", canary{% if workload == target %}!{% endif %}=""}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::Nginx) => {
+            r#"histogram_quantile(0.99, sum(rate(nginx_ingress_controller_request_duration_seconds_bucket{namespace="{{ namespace }}", ingress="{{ ingress }}", canary{% if workload == target %}!{% endif %}=""}[{{ interval }}])) by (le)) * 1000"#
+        }
+        // A Deployment's pods are `<name>-<replicaset hash>-<suffix>`: the pattern matches the
+        // canary's pods and not `<name>-primary-...`. Both `status` and `code` label
+        // conventions count: a negative matcher also matches series without the label.
+        (SUCCESS_RATE, Source::App) => concat!(
+            r#"sum(rate(http_requests_total{namespace="{{ namespace }}", pod=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)", status!~"5..", code!~"5.."}[{{ interval }}]))"#,
+            r#" / sum(rate(http_requests_total{namespace="{{ namespace }}", pod=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::App) => {
+            r#"histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{namespace="{{ namespace }}", pod=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])) by (le)) * 1000"#
+        }
+        _ => return None,
+    };
+    Some(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::metrics::template::{Vars, render};
+
+    fn vars<'a>(workload: &'a str, none: &'a BTreeMap<String, String>) -> Vars<'a> {
+        Vars {
+            name: "web",
+            namespace: "prod",
+            target: "web",
+            service: "web",
+            interval: "1m".into(),
+            workload,
+            ingress: "web",
+            variables: none,
+        }
+    }
+
+    #[test]
+    fn every_builtin_renders_for_every_source() {
+        let none = BTreeMap::new();
+        for source in [Source::Istio, Source::Linkerd, Source::Nginx, Source::App] {
+            for name in [SUCCESS_RATE, DURATION] {
+                let query = query(name, source).unwrap();
+                let rendered = render(query, &vars("web", &none)).unwrap();
+                assert!(
+                    rendered.contains("[1m]") && rendered.contains("prod"),
+                    "{rendered}"
+                );
+                assert!(!rendered.contains("{{"), "{rendered}");
+            }
+        }
+        assert_eq!(query("latency", Source::App), None);
+    }
+
+    #[test]
+    fn nginx_tells_canary_from_primary_by_the_canary_label() {
+        let none = BTreeMap::new();
+        let q = query(DURATION, Source::Nginx).unwrap();
+        assert!(
+            render(q, &vars("web", &none))
+                .unwrap()
+                .contains(r#"canary!="""#)
+        );
+        assert!(
+            render(q, &vars("web-primary", &none))
+                .unwrap()
+                .contains(r#"canary="""#)
+        );
+    }
+
+    #[test]
+    fn providers_map_to_their_metric_sources() {
+        assert_eq!(Source::for_provider("istio"), Source::Istio);
+        assert_eq!(Source::for_provider("gatewayapi:v1"), Source::App);
+        assert_eq!(Source::for_provider("kubernetes"), Source::App);
+        assert_eq!(Source::for_provider("linkerd"), Source::Linkerd);
+        assert_eq!(Source::for_provider("nginx"), Source::Nginx);
+    }
+}

@@ -1,0 +1,258 @@
+//! Metric providers: which query a Canary's metric stands for, and asking a Prometheus-compatible
+//! server for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
+//! takes what they found and returns the engine's [`Sample`].
+//!
+//! - [`template`]: Flagger-compatible query variables, rendered with minijinja;
+//! - [`builtin`]: `request-success-rate` and `request-duration` per traffic provider;
+//! - [`prometheus`]: the HTTP API client and the parsing of its answers.
+
+pub mod builtin;
+pub mod prometheus;
+pub mod template;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::ResourceExt;
+
+use crate::api::canary::Metric;
+use crate::api::{Canary, Duration as SpecDuration};
+use crate::engine::input::Sample;
+
+use builtin::Source;
+use prometheus::{Answer, Endpoint};
+use template::{Vars, render};
+
+/// Window of a metric without `interval` (Flagger's default).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Judge range-query resolution without `judge.step`.
+pub const DEFAULT_STEP: Duration = Duration::from_secs(15);
+/// How far back the judge looks without `judge.lookback`.
+pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(600);
+/// Prometheus refuses a range query of more than 11,000 points per series.
+const MAX_POINTS: u32 = 11_000;
+
+/// The rendered queries of one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Queries {
+    /// A value checked against bounds: one instant query for the canary.
+    Instant(String),
+    /// The judge: the same query for the canary's and the primary's workload, as range queries.
+    Compared {
+        canary: String,
+        primary: String,
+        step: Duration,
+        lookback: Duration,
+    },
+}
+
+impl Queries {
+    /// The query shown in status and events (the canary's, for the judge).
+    pub fn shown(&self) -> &str {
+        match self {
+            Self::Instant(query) | Self::Compared { canary: query, .. } => query,
+        }
+    }
+}
+
+/// Renders a metric's queries. `template_query` is the referenced MetricTemplate's query, when
+/// the metric has a templateRef; `source` picks the built-in queries.
+pub fn queries(
+    canary: &Canary,
+    metric: &Metric,
+    template_query: Option<&str>,
+    source: Source,
+) -> Result<Queries, String> {
+    let query = template_query
+        .or(metric.query.as_deref())
+        .or_else(|| builtin::query(&metric.name, source))
+        .ok_or_else(|| {
+            format!(
+                "metric {} has no query: set templateRef (only request-success-rate and request-duration are built in)",
+                metric.name
+            )
+        })?;
+    let spec = &canary.spec;
+    let target = spec.target_ref.name.as_str();
+    let primary = format!("{target}-primary");
+    let ingress = spec
+        .ingress_ref
+        .as_ref()
+        .map_or(target, |r| r.name.as_str());
+    let namespace = canary.namespace().unwrap_or_default();
+    let name = canary.name_any();
+    let vars = |workload: &str| -> Result<String, String> {
+        let vars = Vars {
+            name: &name,
+            namespace: &namespace,
+            target,
+            service: spec.service_name(),
+            interval: SpecDuration::from(
+                metric
+                    .interval
+                    .map_or(DEFAULT_INTERVAL, SpecDuration::as_std),
+            )
+            .to_string(),
+            workload,
+            ingress,
+            variables: &metric.template_variables,
+        };
+        render(query, &vars).map_err(|e| format!("metric {}: {e}", metric.name))
+    };
+    Ok(match &metric.judge {
+        None => Queries::Instant(vars(target)?),
+        Some(judge) => Queries::Compared {
+            canary: vars(target)?,
+            primary: vars(&primary)?,
+            step: judge.step.map_or(DEFAULT_STEP, SpecDuration::as_std),
+            lookback: judge
+                .lookback
+                .map_or(DEFAULT_LOOKBACK, SpecDuration::as_std),
+        },
+    })
+}
+
+/// Asks the server. `since` is when the current rollout started: the judge never reads values
+/// older than that, which belong to a previous revision of the canary.
+pub async fn sample(
+    endpoint: &Endpoint,
+    queries: &Queries,
+    now: DateTime<Utc>,
+    since: Option<DateTime<Utc>>,
+) -> Sample {
+    match queries {
+        Queries::Instant(query) => match endpoint.instant(query).await {
+            Ok(Answer::Value(value)) => Sample::Value(value),
+            Ok(Answer::NoData) => Sample::NoData,
+            Err(error) => Sample::Error(error.to_string()),
+        },
+        Queries::Compared {
+            canary,
+            primary,
+            step,
+            lookback,
+        } => {
+            let start = window_start(now, since, *step, *lookback);
+            let (canary, primary) = futures::join!(
+                endpoint.range(canary, start, now, *step),
+                endpoint.range(primary, start, now, *step),
+            );
+            let values = |answer: Answer<Vec<f64>>| match answer {
+                Answer::Value(values) => values,
+                Answer::NoData => Vec::new(),
+            };
+            match (canary, primary) {
+                (Ok(canary), Ok(primary)) => Sample::Compared {
+                    canary: values(canary),
+                    primary: values(primary),
+                },
+                (Err(error), _) => Sample::Error(format!("canary query: {error}")),
+                (_, Err(error)) => Sample::Error(format!("primary query: {error}")),
+            }
+        }
+    }
+}
+
+/// `now - lookback`, but not before `since`, and never more points than Prometheus serves.
+pub fn window_start(
+    now: DateTime<Utc>,
+    since: Option<DateTime<Utc>>,
+    step: Duration,
+    lookback: Duration,
+) -> DateTime<Utc> {
+    let lookback = lookback.min(step * MAX_POINTS);
+    let earliest = now - chrono::Duration::from_std(lookback).unwrap_or(chrono::Duration::zero());
+    since.map_or(earliest, |since| since.clamp(earliest, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::load::from_yaml;
+
+    fn with_metric(metric: &str) -> (Canary, Metric) {
+        let yaml = format!(
+            "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: prod}}\nspec:\n  targetRef: {{name: web-app}}\n  service: {{port: 80, name: web-svc}}\n  analysis:\n    stepWeight: 10\n    metrics:\n{metric}"
+        );
+        let canary: Canary = from_yaml(&yaml, "").unwrap();
+        let metric = canary.spec.analysis.metrics[0].clone();
+        (canary, metric)
+    }
+
+    #[test]
+    fn a_builtin_checked_against_bounds_is_one_instant_query_for_the_canary() {
+        let (canary, metric) = with_metric(
+            "      - name: request-success-rate\n        interval: 2m\n        thresholdRange: {min: 99}\n",
+        );
+        let Queries::Instant(query) = queries(&canary, &metric, None, Source::App).unwrap() else {
+            panic!("instant expected")
+        };
+        assert!(query.contains(r#"namespace="prod""#), "{query}");
+        assert!(query.contains(r#"pod=~"web-app-[0-9a-zA-Z]+"#), "{query}");
+        assert!(query.contains("[2m]"), "{query}");
+    }
+
+    #[test]
+    fn a_judged_template_is_rendered_for_canary_and_primary() {
+        let (canary, metric) = with_metric(
+            "      - name: latency\n        templateRef: {name: latency}\n        templateVariables: {q: '0.9'}\n        judge: {step: 30s}\n",
+        );
+        let template = r#"q{{ variables.q }}{w="{{ workload }}",s="{{ service }}",t="{{ target }}",n="{{ name }}"}"#;
+        let Queries::Compared {
+            canary: c,
+            primary: p,
+            step,
+            lookback,
+        } = queries(&canary, &metric, Some(template), Source::Istio).unwrap()
+        else {
+            panic!("compared expected")
+        };
+        assert_eq!(c, r#"q0.9{w="web-app",s="web-svc",t="web-app",n="web"}"#);
+        assert_eq!(
+            p,
+            r#"q0.9{w="web-app-primary",s="web-svc",t="web-app",n="web"}"#
+        );
+        assert_eq!(
+            (step, lookback),
+            (Duration::from_secs(30), DEFAULT_LOOKBACK)
+        );
+    }
+
+    #[test]
+    fn a_metric_without_a_query_or_with_a_bad_variable_is_an_error_naming_it() {
+        let (canary, metric) =
+            with_metric("      - name: saturation\n        thresholdRange: {max: 1}\n");
+        let error = queries(&canary, &metric, None, Source::App).unwrap_err();
+        assert!(error.contains("metric saturation has no query"), "{error}");
+        let (canary, metric) = with_metric(
+            "      - name: saturation\n        templateRef: {name: s}\n        thresholdRange: {max: 1}\n",
+        );
+        let error = queries(&canary, &metric, Some("x{{ nmspace }}"), Source::App).unwrap_err();
+        assert!(error.contains(r#"unknown variable "nmspace""#), "{error}");
+    }
+
+    #[test]
+    fn the_window_starts_at_the_rollout_and_respects_the_point_limit() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let minutes = |m| chrono::Duration::minutes(m);
+        let step = Duration::from_secs(15);
+        let ten = Duration::from_secs(600);
+        assert_eq!(window_start(now, None, step, ten), now - minutes(10));
+        assert_eq!(
+            window_start(now, Some(now - minutes(3)), step, ten),
+            now - minutes(3)
+        );
+        assert_eq!(
+            window_start(now, Some(now - minutes(30)), step, ten),
+            now - minutes(10)
+        );
+        let day = Duration::from_secs(86_400);
+        let one_second = Duration::from_secs(1);
+        assert_eq!(
+            window_start(now, None, one_second, day),
+            now - chrono::Duration::seconds(11_000)
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! The Prometheus HTTP API (`/api/v1/query`, `/api/v1/query_range`), which Thanos, Mimir and
+//! VictoriaMetrics serve too. Parsing is separate from transport so every response shape and
+//! fault is tested without a server.
+//!
+//! Outcomes are explicit: a value, no data (an empty result, or NaN as Prometheus returns for
+//! 0/0), or an error with the reason. A fault is never a value.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+
+/// How to reach one Prometheus-compatible server.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub client: reqwest::Client,
+    /// Base URL, e.g. `http://prometheus.monitoring:9090` (a path prefix is kept).
+    pub address: String,
+    pub auth: Auth,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+/// Credentials from the provider's secretRef. Never logged: Debug prints the kind only.
+#[derive(Clone, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    Basic {
+        username: String,
+        password: String,
+    },
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "none",
+            Self::Basic { .. } => "basic",
+            Self::Bearer(_) => "bearer",
+        })
+    }
+}
+
+/// What a query answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer<T> {
+    Value(T),
+    NoData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("metrics server did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("metrics server unreachable: {0}")]
+    Transport(String),
+    #[error("metrics server answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("query refused by the metrics server ({kind}): {message}")]
+    Refused { kind: String, message: String },
+    #[error("response is not Prometheus API JSON: {0}")]
+    Malformed(String),
+    #[error("expected {expected}, got a {got} result")]
+    WrongType { expected: &'static str, got: String },
+    #[error("the query returned {0} series; it must return one (aggregate it, e.g. with sum(...))")]
+    ManySeries(usize),
+    #[error("bad header {0:?}: {1}")]
+    Header(String, String),
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct InstantSeries {
+    value: (f64, String),
+}
+
+#[derive(Deserialize)]
+struct RangeSeries {
+    values: Vec<(f64, String)>,
+}
+
+/// Prometheus writes sample values as strings, with `NaN`, `+Inf` and `-Inf` spelled out.
+pub fn parse_value(text: &str) -> Result<f64, QueryError> {
+    match text {
+        "NaN" => Ok(f64::NAN),
+        "+Inf" | "Inf" => Ok(f64::INFINITY),
+        "-Inf" => Ok(f64::NEG_INFINITY),
+        _ => text
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| QueryError::Malformed(format!("sample value {text:?} is not a number"))),
+    }
+}
+
+fn data(body: &str) -> Result<Data, QueryError> {
+    let envelope: Envelope = serde_json::from_str(body).map_err(|e| {
+        QueryError::Malformed(format!("{e} (body starts {:?})", snippet(body, 120)))
+    })?;
+    if envelope.status != "success" {
+        return Err(QueryError::Refused {
+            kind: envelope
+                .error_type
+                .unwrap_or_else(|| envelope.status.clone()),
+            message: envelope.error.unwrap_or_default(),
+        });
+    }
+    envelope
+        .data
+        .ok_or_else(|| QueryError::Malformed("status success without data".into()))
+}
+
+/// An instant query's answer: one value from a one-series vector or a scalar. NaN (0/0, e.g. a
+/// success rate without requests) and an empty vector are no data.
+pub fn parse_instant(body: &str) -> Result<Answer<f64>, QueryError> {
+    let data = data(body)?;
+    let value = match data.result_type.as_str() {
+        "scalar" => {
+            let (_, value): (f64, String) = serde_json::from_value(data.result)
+                .map_err(|e| QueryError::Malformed(format!("scalar result: {e}")))?;
+            parse_value(&value)?
+        }
+        "vector" => {
+            let series: Vec<InstantSeries> = serde_json::from_value(data.result)
+                .map_err(|e| QueryError::Malformed(format!("vector result: {e}")))?;
+            match series.as_slice() {
+                [] => return Ok(Answer::NoData),
+                [one] => parse_value(&one.value.1)?,
+                many => return Err(QueryError::ManySeries(many.len())),
+            }
+        }
+        other => {
+            return Err(QueryError::WrongType {
+                expected: "a vector or a scalar from an instant query",
+                got: other.to_string(),
+            });
+        }
+    };
+    Ok(if value.is_nan() {
+        Answer::NoData
+    } else {
+        Answer::Value(value)
+    })
+}
+
+/// A range query's answer: every value of the one series, NaN values left in (the judge counts
+/// and drops them). An empty matrix is no data.
+pub fn parse_range(body: &str) -> Result<Answer<Vec<f64>>, QueryError> {
+    let data = data(body)?;
+    if data.result_type != "matrix" {
+        return Err(QueryError::WrongType {
+            expected: "a matrix from a range query",
+            got: data.result_type,
+        });
+    }
+    let series: Vec<RangeSeries> = serde_json::from_value(data.result)
+        .map_err(|e| QueryError::Malformed(format!("matrix result: {e}")))?;
+    match series.as_slice() {
+        [] => Ok(Answer::NoData),
+        [one] => Ok(Answer::Value(
+            one.values
+                .iter()
+                .map(|(_, v)| parse_value(v))
+                .collect::<Result<_, _>>()?,
+        )),
+        many => Err(QueryError::ManySeries(many.len())),
+    }
+}
+
+fn snippet(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}
+
+/// Seconds since the epoch with millisecond precision, as the API accepts them.
+fn timestamp(t: DateTime<Utc>) -> String {
+    format!("{:.3}", t.timestamp_millis() as f64 / 1000.0)
+}
+
+impl Endpoint {
+    /// `GET /api/v1/query?query=...`.
+    pub async fn instant(&self, query: &str) -> Result<Answer<f64>, QueryError> {
+        let body = self.get("api/v1/query", &[("query", query)]).await?;
+        parse_instant(&body)
+    }
+
+    /// `GET /api/v1/query_range?query=...&start=...&end=...&step=...`.
+    pub async fn range(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Answer<Vec<f64>>, QueryError> {
+        let (start, end) = (timestamp(start), timestamp(end));
+        let step = format!("{}", step.as_secs_f64());
+        let params = [
+            ("query", query),
+            ("start", start.as_str()),
+            ("end", end.as_str()),
+            ("step", step.as_str()),
+        ];
+        let body = self.get("api/v1/query_range", &params).await?;
+        parse_range(&body)
+    }
+
+    async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<String, QueryError> {
+        let url = format!("{}/{path}", self.address.trim_end_matches('/'));
+        let request = self
+            .client
+            .get(url)
+            .query(params)
+            .headers(self.header_map()?)
+            .timeout(self.timeout);
+        let request = match &self.auth {
+            Auth::None => request,
+            Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
+            Auth::Bearer(token) => request.header(AUTHORIZATION, format!("Bearer {token}")),
+        };
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| self.transport(e))?;
+        // Prometheus answers bad queries with 400/422 and a JSON error: show its message. Any
+        // other non-2xx (a proxy's 502 page, a 401) is reported with the start of its body.
+        if !status.is_success() && !matches!(status.as_u16(), 400 | 422 | 503) {
+            return Err(QueryError::Status {
+                status: status.as_u16(),
+                body: snippet(body.trim(), 200),
+            });
+        }
+        if !status.is_success() {
+            return match data(&body) {
+                Err(refused @ QueryError::Refused { .. }) => Err(refused),
+                _ => Err(QueryError::Status {
+                    status: status.as_u16(),
+                    body: snippet(body.trim(), 200),
+                }),
+            };
+        }
+        Ok(body)
+    }
+
+    fn header_map(&self) -> Result<HeaderMap, QueryError> {
+        let mut map = HeaderMap::new();
+        for (name, value) in &self.headers {
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| QueryError::Header(name.clone(), e.to_string()))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| QueryError::Header(name.clone(), e.to_string()))?;
+            map.insert(header, value);
+        }
+        Ok(map)
+    }
+
+    /// A transport error with its cause chain (TLS reasons live deep in it), without the URL:
+    /// an address may carry credentials.
+    fn transport(&self, error: reqwest::Error) -> QueryError {
+        if error.is_timeout() {
+            return QueryError::Timeout(self.timeout);
+        }
+        let error = error.without_url();
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(inner) = source {
+            let part = inner.to_string();
+            if !text.contains(&part) {
+                text.push_str(": ");
+                text.push_str(&part);
+            }
+            source = inner.source();
+        }
+        QueryError::Transport(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector(values: &[&str]) -> String {
+        let series: Vec<String> = values
+            .iter()
+            .map(|v| format!(r#"{{"metric":{{}},"value":[1700000000.123,"{v}"]}}"#))
+            .collect();
+        format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+            series.join(",")
+        )
+    }
+
+    #[test]
+    fn instant_values_scalars_and_special_values() {
+        assert_eq!(parse_instant(&vector(&["99.5"])), Ok(Answer::Value(99.5)));
+        assert_eq!(parse_instant(&vector(&[])), Ok(Answer::NoData));
+        assert_eq!(parse_instant(&vector(&["NaN"])), Ok(Answer::NoData));
+        assert_eq!(
+            parse_instant(&vector(&["+Inf"])),
+            Ok(Answer::Value(f64::INFINITY))
+        );
+        assert_eq!(
+            parse_instant(&vector(&["-Inf"])),
+            Ok(Answer::Value(f64::NEG_INFINITY))
+        );
+        let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"42"]}}"#;
+        assert_eq!(parse_instant(scalar), Ok(Answer::Value(42.0)));
+    }
+
+    #[test]
+    fn instant_faults_are_errors_never_values() {
+        assert_eq!(
+            parse_instant(&vector(&["1", "2"])),
+            Err(QueryError::ManySeries(2))
+        );
+        let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        assert!(matches!(
+            parse_instant(matrix),
+            Err(QueryError::WrongType { .. })
+        ));
+        assert!(matches!(
+            parse_instant("<html>502</html>"),
+            Err(QueryError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_instant(&vector(&["fast"])),
+            Err(QueryError::Malformed(_))
+        ));
+        let refused =
+            r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#;
+        assert_eq!(
+            parse_instant(refused).unwrap_err().to_string(),
+            "query refused by the metrics server (bad_data): parse error at char 5"
+        );
+    }
+
+    #[test]
+    fn range_answers_keep_every_value() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":"b"},"values":[[1,"1"],[2,"NaN"],[3,"2.5"]]}]}}"#;
+        let Ok(Answer::Value(values)) = parse_range(body) else {
+            panic!("expected values")
+        };
+        assert_eq!(values.len(), 3);
+        assert!(values[1].is_nan());
+        assert_eq!(values[2], 2.5);
+        assert!(matches!(
+            parse_range(&vector(&["1"])),
+            Err(QueryError::WrongType { .. })
+        ));
+    }
+
+    #[test]
+    fn credentials_are_not_debug_printed() {
+        let auth = Auth::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert_eq!(format!("{auth:?}"), "basic");
+    }
+}

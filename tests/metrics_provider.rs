@@ -1,0 +1,382 @@
+//! The Prometheus client against a scriptable server speaking the Prometheus HTTP API: every
+//! fault the metric-analysis issue lists (timeout, 5xx, malformed JSON, wrong result type, TLS)
+//! is an error with its reason — never a value, never a panic — and credentials, headers and
+//! TLS settings reach the server as configured.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serin::controller::metrics::Clients;
+use serin::engine::input::Sample;
+use serin::metrics::prometheus::{Answer, Auth, Endpoint, QueryError};
+use serin::metrics::{Queries, sample};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What the mock answers.
+#[derive(Clone)]
+struct Reply {
+    delay: Duration,
+    status: u16,
+    body: String,
+}
+
+impl Reply {
+    fn ok(body: &str) -> Self {
+        Self {
+            delay: Duration::ZERO,
+            status: 200,
+            body: body.to_string(),
+        }
+    }
+}
+
+/// Requests as the mock saw them: the request line and the headers.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// A mock metrics server; `tls` serves HTTPS with the given certificate and key (DER).
+async fn mock(
+    reply: impl Fn(&str) -> Reply + Send + Sync + 'static,
+    tls: Option<(Vec<u8>, Vec<u8>)>,
+) -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen: Seen = Arc::default();
+    let acceptor = tls.map(|(cert, key)| {
+        let config = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.into()],
+                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+            )
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    });
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let reply = Arc::new(reply);
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (reply, log, acceptor) = (reply.clone(), log.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                match acceptor {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            serve(stream, &*reply, &log).await;
+                        }
+                    }
+                    None => serve(stream, &*reply, &log).await,
+                }
+            });
+        }
+    });
+    (format!("{scheme}://127.0.0.1:{}", address.port()), seen)
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    reply: &(dyn Fn(&str) -> Reply + Send + Sync),
+    log: &Mutex<Vec<String>>,
+) {
+    let mut head = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let request_line = head.lines().next().unwrap_or_default().to_string();
+    log.lock().unwrap().push(head);
+    let answer = reply(&request_line);
+    tokio::time::sleep(answer.delay).await;
+    let response = format!(
+        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+        answer.status,
+        answer.body.len(),
+        answer.body
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+fn endpoint(address: &str) -> Endpoint {
+    Endpoint {
+        client: http(),
+        address: address.to_string(),
+        auth: Auth::None,
+        headers: Vec::new(),
+        timeout: Duration::from_secs(2),
+    }
+}
+
+fn vector(value: &str) -> String {
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1.0,"{value}"]}}]}}}}"#
+    )
+}
+
+async fn instant(reply: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Sample {
+    let (address, _) = mock(reply, None).await;
+    sample(
+        &endpoint(&address),
+        &Queries::Instant("up".into()),
+        Utc::now(),
+        None,
+    )
+    .await
+}
+
+fn error_of(sample: Sample) -> String {
+    match sample {
+        Sample::Error(message) => message,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn values_nan_infinities_and_empty_results() {
+    assert_eq!(
+        instant(|_| Reply::ok(&vector("99.25"))).await,
+        Sample::Value(99.25)
+    );
+    assert_eq!(
+        instant(|_| Reply::ok(&vector("NaN"))).await,
+        Sample::NoData,
+        "NaN (0/0) is no data"
+    );
+    assert_eq!(
+        instant(|_| Reply::ok(&vector("+Inf"))).await,
+        Sample::Value(f64::INFINITY)
+    );
+    assert_eq!(
+        instant(|_| Reply::ok(&vector("-Inf"))).await,
+        Sample::Value(f64::NEG_INFINITY)
+    );
+    let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+    assert_eq!(instant(|_| Reply::ok(empty)).await, Sample::NoData);
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_in_time_is_a_timeout() {
+    let slow = |_: &str| Reply {
+        delay: Duration::from_secs(5),
+        ..Reply::ok(&vector("1"))
+    };
+    let message = error_of(instant(slow).await);
+    assert_eq!(message, "metrics server did not answer within 2s");
+}
+
+#[tokio::test]
+async fn a_5xx_is_an_error_with_the_start_of_its_body() {
+    let broken = |_: &str| Reply {
+        status: 502,
+        ..Reply::ok("<html>Bad Gateway: upstream prometheus-0 reset</html>")
+    };
+    let message = error_of(instant(broken).await);
+    assert_eq!(
+        message,
+        "metrics server answered HTTP 502: <html>Bad Gateway: upstream prometheus-0 reset</html>"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_query_reports_prometheus_own_message() {
+    let refused = |_: &str| Reply {
+        status: 400,
+        ..Reply::ok(
+            r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected \"}\""}"#,
+        )
+    };
+    let message = error_of(instant(refused).await);
+    assert!(
+        message.starts_with("query refused by the metrics server (bad_data): 1:5: parse error"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_and_wrong_result_types_are_errors() {
+    let message = error_of(instant(|_| Reply::ok(r#"{"status":"success","data":"#)).await);
+    assert!(
+        message.starts_with("response is not Prometheus API JSON"),
+        "{message}"
+    );
+    let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"]]}]}}"#;
+    let message = error_of(instant(move |_| Reply::ok(matrix)).await);
+    assert_eq!(
+        message,
+        "expected a vector or a scalar from an instant query, got a matrix result"
+    );
+    let two = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1,"1"]},{"metric":{"pod":"b"},"value":[1,"2"]}]}}"#;
+    let message = error_of(instant(move |_| Reply::ok(two)).await);
+    assert!(message.contains("returned 2 series"), "{message}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_an_error() {
+    // A port that was just free: nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let result = sample(
+        &endpoint(&format!("http://127.0.0.1:{port}")),
+        &Queries::Instant("up".into()),
+        Utc::now(),
+        None,
+    )
+    .await;
+    let message = error_of(result);
+    assert!(
+        message.starts_with("metrics server unreachable"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn credentials_and_headers_reach_the_server_but_not_the_error() {
+    let (address, seen) = mock(
+        |_| Reply {
+            status: 500,
+            ..Reply::ok("boom")
+        },
+        None,
+    )
+    .await;
+    let mut basic = endpoint(&address);
+    basic.auth = Auth::Basic {
+        username: "serin".into(),
+        password: "s3cret-pass".into(),
+    };
+    basic.headers = vec![("X-Scope-OrgID".into(), "team-a".into())];
+    let message = match basic.instant("up").await {
+        Err(error) => error.to_string(),
+        Ok(answer) => panic!("expected an error, got {answer:?}"),
+    };
+    assert!(!message.contains("s3cret"), "{message}");
+    let mut bearer = endpoint(&address);
+    bearer.auth = Auth::Bearer("tok-123".into());
+    let _ = bearer.instant("up").await;
+    let seen = seen.lock().unwrap().clone();
+    // "serin:s3cret-pass" in base64.
+    assert!(
+        seen[0].contains("authorization: Basic c2VyaW46czNjcmV0LXBhc3M="),
+        "{seen:?}"
+    );
+    assert!(seen[0].contains("x-scope-orgid: team-a"), "{seen:?}");
+    assert!(
+        seen[1].contains("authorization: Bearer tok-123"),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn range_queries_send_the_window_and_step_and_feed_the_judge() {
+    let matrix = |values: &[f64]| {
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!(r#"[{i},"{v}"]"#))
+            .collect();
+        format!(
+            r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
+            points.join(",")
+        )
+    };
+    let (canary, primary) = (matrix(&[3.0, 3.5, 2.5]), matrix(&[1.0, 1.5]));
+    let (address, seen) = mock(
+        move |line| {
+            Reply::ok(if line.contains("primary") {
+                &primary
+            } else {
+                &canary
+            })
+        },
+        None,
+    )
+    .await;
+    let queries = Queries::Compared {
+        canary: "errors{w=\"web\"}".into(),
+        primary: "errors{w=\"web-primary\"}".into(),
+        step: Duration::from_secs(15),
+        lookback: Duration::from_secs(600),
+    };
+    let now = Utc::now();
+    let result = sample(&endpoint(&address), &queries, now, None).await;
+    assert_eq!(
+        result,
+        Sample::Compared {
+            canary: vec![3.0, 3.5, 2.5],
+            primary: vec![1.0, 1.5]
+        }
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .all(|r| r.starts_with("GET /api/v1/query_range?")
+                && r.contains("step=15")
+                && r.contains(&format!("end={}", now.timestamp()))),
+        "{seen:?}"
+    );
+    // A fault on either side is an error naming the side.
+    let (address, _) = mock(
+        |line| {
+            if line.contains("primary") {
+                Reply {
+                    status: 503,
+                    ..Reply::ok("overloaded")
+                }
+            } else {
+                Reply::ok(r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#)
+            }
+        },
+        None,
+    )
+    .await;
+    let message = error_of(sample(&endpoint(&address), &queries, now, None).await);
+    assert_eq!(
+        message,
+        "primary query: metrics server answered HTTP 503: overloaded"
+    );
+}
+
+#[tokio::test]
+async fn tls_is_verified_unless_told_otherwise_and_a_custom_ca_is_trusted() {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let pem = certified.cert.pem();
+    let tls = (
+        certified.cert.der().to_vec(),
+        certified.signing_key.serialize_der(),
+    );
+    let (address, _) = mock(|_| Reply::ok(&vector("7")), Some(tls)).await;
+    let base = http();
+    let clients = Clients::default();
+    let with = |client: reqwest::Client| Endpoint {
+        client,
+        ..endpoint(&address)
+    };
+    // Unknown issuer: a TLS error, not a value.
+    let message = match with(base.clone()).instant("up").await {
+        Err(QueryError::Transport(message)) => message,
+        other => panic!("expected a TLS error, got {other:?}"),
+    };
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+    let trusted = clients.get(&base, Some(&pem), false).unwrap();
+    assert_eq!(with(trusted).instant("up").await, Ok(Answer::Value(7.0)));
+    let insecure = clients.get(&base, None, true).unwrap();
+    assert_eq!(with(insecure).instant("up").await, Ok(Answer::Value(7.0)));
+    let bad = clients.get(&base, Some("not a certificate"), false);
+    assert!(bad.is_err());
+}
