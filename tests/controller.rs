@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use cluster::controller::{ControllerProcess, install, service_account_kubeconfig};
+use cluster::prometheus::{Exporter, Prometheus};
 use cluster::workloads::{Readiness, deployment, set_version};
 use cluster::{client, eventually, namespace};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -310,6 +311,81 @@ async fn failing_checks_roll_back_to_the_primary() {
         .find(|c| c.kind == "Stalled")
         .unwrap();
     assert_eq!(stalled.status, "True");
+}
+
+#[tokio::test]
+async fn metrics_from_prometheus_roll_back_a_failing_canary_and_pass_a_fixed_one() {
+    let mut s = setup("prom", &[]).await;
+    // The canary's pods answer 5% of requests with a 5xx; the primary's are healthy.
+    let canary_pods = Exporter::start(&s.ns, "shop-5d8f7c9b4-x2x7q", 0.05, 3);
+    let primary_pods = Exporter::start(&s.ns, "shop-primary-6c4b9d7f8-k9m2p", 0.0, 5);
+    let prometheus = Prometheus::start(&[&canary_pods, &primary_pods]);
+    s.controller.kill();
+    s.controller = ControllerProcess::start(
+        &cluster::controller::kubeconfig_path(&s.ns),
+        &s.ns,
+        &["--metrics-server", &prometheus.url],
+    );
+    // A MetricTemplate with its own address, read through the API with the controller's RBAC.
+    let templates: Api<serin::api::MetricTemplate> = Api::namespaced(s.client.clone(), &s.ns);
+    let template = serde_json::from_value(json!({
+        "apiVersion": "serin.dev/v1beta1", "kind": "MetricTemplate",
+        "metadata": {"name": "latency"},
+        "spec": {"provider": {"type": "prometheus", "address": prometheus.url},
+                 "query": "histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{namespace=\"{{ namespace }}\", pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"}[{{ interval }}])) by (le)) * 1000"},
+    }))
+    .unwrap();
+    templates
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    s.create_deployment("shop", Readiness::Ready).await;
+    let mut analysis = steps();
+    analysis["metrics"] = json!([
+        {"name": "request-success-rate", "interval": "5s", "thresholdRange": {"min": 99}},
+        {"name": "latency", "templateRef": {"name": "latency"}, "interval": "5s", "thresholdRange": {"max": 500}},
+    ]);
+    s.create_canary("shop", analysis, json!({})).await;
+    s.wait_phase("shop", Phase::Initialized).await;
+    // Let Prometheus fill the 5s windows before the rollout starts.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    s.gitops_apply("shop", "v2").await;
+    s.wait_phase("shop", Phase::Failed).await;
+    let status = s.canaries().get("shop").await.unwrap().status.unwrap();
+    let check = |name: &str| {
+        status
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap()
+    };
+    let rate = check("request-success-rate");
+    let value = rate
+        .value
+        .expect("the measured success rate is in the status");
+    assert!((93.0..97.0).contains(&value), "{rate:?}");
+    assert!(rate.message.ends_with("< 99 (min)"), "{rate:?}");
+    assert!(
+        rate.query
+            .as_deref()
+            .unwrap()
+            .contains(&format!("namespace=\"{}\"", s.ns)),
+        "{rate:?}"
+    );
+    let latency = check("latency");
+    assert_eq!(
+        latency.value,
+        Some(cluster::prometheus::P99_MS),
+        "{latency:?}"
+    );
+    assert_eq!(s.primary_version("shop").await.as_deref(), Some("v1"));
+    // The fix: the canary's pods stop failing; a retry of the same revision is promoted.
+    canary_pods.set_error_ratio(0.0);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    s.request("shop", "retry", "fixed").await;
+    s.wait_phase("shop", Phase::Succeeded).await;
+    assert_eq!(s.primary_version("shop").await.as_deref(), Some("v2"));
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README tells a newcomer to run it and as CI runs it.
-# Installs what is missing (cargo-nextest; the control plane's binaries via
+# Installs what is missing (cargo-nextest; prometheus from Debian; the control plane's binaries via
 # tests/cluster/setup.sh, built once and cached), then: formatting, lints, every test tier,
 # and the release build the container image would hold.
 set -euo pipefail
@@ -11,6 +11,15 @@ step() { printf '\n==> %s\n' "$*"; }
 if ! cargo nextest --version >/dev/null 2>&1; then
   step "installing cargo-nextest"
   cargo install cargo-nextest --locked
+fi
+
+if ! command -v prometheus >/dev/null 2>&1; then
+  # The metric tests run a real Prometheus (tests/cluster/prometheus.rs). Debian's package;
+  # no recommends (node exporter and friends are not needed).
+  step "installing prometheus"
+  if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus
 fi
 
 step "formatting"

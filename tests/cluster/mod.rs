@@ -12,6 +12,7 @@
 
 pub mod controller;
 pub mod pods;
+pub mod prometheus;
 pub mod workloads;
 
 use std::collections::BTreeMap;
