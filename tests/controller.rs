@@ -380,6 +380,22 @@ async fn metrics_from_prometheus_roll_back_a_failing_canary_and_pass_a_fixed_one
         "{latency:?}"
     );
     assert_eq!(s.primary_version("shop").await.as_deref(), Some("v1"));
+    // The event of the failed check says which metric, its value, the bound and the query.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
+    let notes: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("CheckFailed"))
+        .filter_map(|e| e.note)
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("request-success-rate: 9")
+            && n.contains("< 99 (min) [query: sum(rate(http_requests_total{")),
+        "{notes:#?}"
+    );
     // The fix: the canary's pods stop failing; a retry of the same revision is promoted.
     canary_pods.set_error_ratio(0.0);
     tokio::time::sleep(Duration::from_secs(7)).await;

@@ -54,7 +54,15 @@ pub fn evaluate(
         let sample = found.metrics.iter().find(|m| m.name == metric.name);
         let value = sample.map_or(Sample::Error("not evaluated".into()), |s| s.value.clone());
         let judged = judge_metric(metric, &value, now);
-        let line = format!("{}: {}", metric.name, judged.status.message);
+        let query = sample.and_then(|s| s.query.clone());
+        // The rendered query goes last: events are cut at 1,000 characters.
+        let line = match &query {
+            Some(query) => format!(
+                "{}: {} [query: {query}]",
+                metric.name, judged.status.message
+            ),
+            None => format!("{}: {}", metric.name, judged.status.message),
+        };
         match (judged.status.result, metric.on_no_data) {
             (CheckResult::Pass, _) | (CheckResult::NoData, OnNoData::Skip) => {}
             (CheckResult::NoData, OnNoData::Wait) => waiting.push(line),
@@ -66,7 +74,7 @@ pub fn evaluate(
             compared.push((metric.name.as_str(), comparison, judge));
         }
         results.push(CheckStatus {
-            query: sample.and_then(|s| s.query.clone()),
+            query,
             ..judged.status
         });
     }
