@@ -198,3 +198,36 @@ fn an_unmet_expectation_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("NOT as expected"));
 }
+
+#[test]
+fn a_marginal_judge_score_pauses_until_a_human_promotes() {
+    let out = serin(&[
+        "simulate",
+        "examples/podinfo-judge-marginal.yaml",
+        "--output",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let timeline = report["timeline"].as_array().unwrap();
+    let marginal = timeline
+        .iter()
+        .position(|d| d["reason"] == "JudgeMarginal")
+        .expect("a JudgeMarginal decision");
+    assert!(
+        timeline[marginal]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("judge score 75 (pass 95, marginal 75)")
+    );
+    let promoted = timeline
+        .iter()
+        .position(|d| d["phase"] == "Promoting")
+        .unwrap();
+    assert!(
+        timeline[marginal..promoted]
+            .iter()
+            .all(|d| d["weight"] == 10 && d["failedChecks"] == 0),
+        "held at 10% without failed checks until the promote request"
+    );
+    assert_eq!(timeline[promoted]["at"], "15m");
+}
