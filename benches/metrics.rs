@@ -94,7 +94,11 @@ async fn main() {
         else {
             panic!("range queries failed")
         };
-        assert!(canary.len() >= 500 && primary.len() >= 500, "{}", canary.len());
+        assert!(
+            canary.len() >= 500 && primary.len() >= 500,
+            "{}",
+            canary.len()
+        );
         compare(&canary, &primary, &JudgeConfig::default());
     })
     .await;

@@ -119,8 +119,11 @@ fn score_summary(scored: &[Scored<'_>], score: &Score, plan: &Plan) -> String {
         .iter()
         .map(|m| match m.comparison.failed {
             true => format!(
-                "{} {:?} against the primary ({})",
-                m.name, m.comparison.class, m.comparison.reason
+                "{} {:?} against the primary ({}; {})",
+                m.name,
+                m.comparison.class,
+                m.comparison.reason,
+                m.comparison.statistics()
             ),
             false => format!("{} {:?}", m.name, m.comparison.class),
         })
@@ -179,7 +182,11 @@ fn judge_metric(metric: &MetricPlan, value: &Sample, now: DateTime<Utc>) -> Judg
                     regressed = true;
                     (
                         CheckResult::Fail,
-                        format!("{class:?} against the primary: {}", comparison.reason),
+                        format!(
+                            "{class:?} against the primary: {} ({})",
+                            comparison.reason,
+                            comparison.statistics()
+                        ),
                     )
                 }
                 (_, false, Some(mean)) if has_bounds => {

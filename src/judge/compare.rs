@@ -85,6 +85,27 @@ pub struct Comparison {
     pub reason: String,
 }
 
+impl Comparison {
+    /// Every statistic on one line, for events and logs:
+    /// `n 50/50, U 2179, p 1.5e-10, shift 20.4 [14.3, 27.1] (98%), effect 1.215`.
+    pub fn statistics(&self) -> String {
+        let show = |v: Option<f64>| v.map_or("n/a".to_string(), super::threshold::show);
+        format!(
+            "n {}/{}, U {}, p {}, shift {} [{}, {}] ({}%), effect {}",
+            self.canary_count,
+            self.baseline_count,
+            show(self.u),
+            self.p_value
+                .map_or("n/a".to_string(), |p| format!("{p:.2e}")),
+            show(self.shift),
+            show(self.shift_lower),
+            show(self.shift_upper),
+            self.confidence * 100.0,
+            show(self.effect),
+        )
+    }
+}
+
 /// Judges one metric of the canary against the primary.
 pub fn compare(canary: &[f64], baseline: &[f64], config: &JudgeConfig) -> Comparison {
     let (mut c, mut b) = (finite(canary), finite(baseline));
