@@ -16,6 +16,7 @@ pub mod engine;
 pub mod hooks;
 pub mod judge;
 pub mod metrics;
+pub mod notify;
 pub mod routing;
 pub mod sim;
 pub mod workload;

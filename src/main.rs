@@ -28,7 +28,7 @@ enum Command {
         output: Output,
     },
     /// Run the controller: watch Canaries and roll out every change of their targets.
-    Controller(serin::controller::Options),
+    Controller(Box<serin::controller::Options>),
     /// Print the CustomResourceDefinitions (YAML).
     Crds,
     /// Compare two recorded samples as the statistical judge would (exit 0 no regression,
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate { scenario, output } => simulate(&scenario, output),
-        Command::Controller(options) => controller(options),
+        Command::Controller(options) => controller(*options),
         Command::Crds => crds(),
         Command::Judge(args) => judge(&args),
     };

@@ -290,6 +290,163 @@ fn hook_server(status: u16) -> String {
     format!("http://{address}/")
 }
 
+/// A receiver recording every JSON body posted to it (answers 200 "ok", as Slack does).
+fn recording_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stored = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut data = Vec::new();
+            let mut buffer = [0_u8; 8192];
+            while let Ok(n) = stream.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                let Some(end) = text.find("\r\n\r\n") else {
+                    continue;
+                };
+                let length: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if data.len() >= end + 4 + length {
+                    if let Ok(body) = serde_json::from_slice(&data[end + 4..end + 4 + length]) {
+                        stored.lock().unwrap().push(body);
+                    }
+                    break;
+                }
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            );
+        }
+    });
+    (format!("http://{address}"), bodies)
+}
+
+#[tokio::test]
+async fn alerts_reach_slack_once_per_revision_and_events_reach_the_event_hook() {
+    let mut s = setup("alerts", &[]).await;
+    let (slack_url, slack) = recording_server();
+    let (events_url, events) = recording_server();
+    s.controller.kill();
+    s.controller = ControllerProcess::start(
+        &cluster::controller::kubeconfig_path(&s.ns),
+        &s.ns,
+        &["--cluster-name", "eu-1"],
+    );
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(s.client.clone(), &s.ns);
+    let secret = serde_json::from_value(json!({
+        "metadata": {"name": "slack"},
+        "stringData": {"address": format!("{slack_url}/services/T0/SECRET-PATH")},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let providers: Api<serin::api::AlertProvider> = Api::namespaced(s.client.clone(), &s.ns);
+    let provider = serde_json::from_value(json!({
+        "apiVersion": "serin.dev/v1beta1", "kind": "AlertProvider",
+        "metadata": {"name": "team"},
+        "spec": {"type": "slack", "channel": "#deploys", "secretRef": {"name": "slack"}},
+    }))
+    .unwrap();
+    providers
+        .create(&PostParams::default(), &provider)
+        .await
+        .unwrap();
+    s.create_deployment("pay", Readiness::Ready).await;
+    let mut analysis = steps();
+    analysis["webhooks"] = json!([
+        {"name": "smoke", "type": "rollout", "url": hook_server(500)},
+        {"name": "audit", "type": "event", "url": events_url},
+    ]);
+    analysis["alerts"] =
+        json!([{"name": "team", "severity": "info", "providerRef": {"name": "team"}}]);
+    s.create_canary("pay", analysis, json!({})).await;
+    s.wait_phase("pay", Phase::Initialized).await;
+    s.gitops_apply("pay", "v2").await;
+    s.wait_phase("pay", Phase::Failed).await;
+    let reasons = |bodies: &[Value]| -> Vec<String> {
+        bodies
+            .iter()
+            .map(|b| {
+                b["attachments"][0]["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["title"] == "Reason")
+                    .map(|f| f["value"].as_str().unwrap().to_string())
+                    .unwrap()
+            })
+            .collect()
+    };
+    let sent = eventually("three alerts", WAIT, || async {
+        let bodies = slack.lock().unwrap().clone();
+        (bodies.len() >= 3).then_some(bodies)
+    })
+    .await;
+    assert_eq!(
+        reasons(&sent),
+        ["Initialized", "NewRevision", "ThresholdReached"]
+    );
+    let rollback = &sent[2];
+    assert_eq!(rollback["channel"], "#deploys");
+    assert_eq!(rollback["attachments"][0]["color"], "danger");
+    assert_eq!(
+        rollback["attachments"][0]["title"],
+        format!("pay.{} (eu-1)", s.ns)
+    );
+    assert!(
+        rollback["attachments"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("webhook smoke: smoke answered 500"),
+        "{rollback}"
+    );
+    // Flapping: the same revision retried and failing again alerts nobody a second time.
+    s.request("pay", "retry", "again").await;
+    eventually("failed again", WAIT, || async {
+        let status = s.canaries().get("pay").await.ok()?.status?;
+        (status.phase == Some(Phase::Failed)
+            && status.last_handled_request.as_deref() == Some("again"))
+        .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        slack.lock().unwrap().len(),
+        3,
+        "{:?}",
+        reasons(&slack.lock().unwrap())
+    );
+    // Every event also went to the event webhook, with the event in the metadata.
+    let posted = events.lock().unwrap().clone();
+    assert!(
+        posted
+            .iter()
+            .any(|p| p["metadata"]["reason"] == "ThresholdReached"
+                && p["metadata"]["eventType"] == "Warning"
+                && p["name"] == "pay"),
+        "{posted:#?}"
+    );
+    // The webhook URL is a secret: it never reaches the controller's log.
+    assert!(!s.controller.logs().contains("SECRET-PATH"));
+    assert!(s.controller.logs().contains("alert sent"));
+}
+
 #[tokio::test]
 async fn failing_checks_roll_back_to_the_primary() {
     let s = setup("rollback", &[]).await;

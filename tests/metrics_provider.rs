@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use serin::controller::metrics::Clients;
+use serin::controller::clients::{Clients, Setting};
 use serin::engine::input::Sample;
 use serin::metrics::prometheus::{Answer, Auth, Endpoint, QueryError};
 use serin::metrics::{Queries, sample};
@@ -373,10 +373,15 @@ async fn tls_is_verified_unless_told_otherwise_and_a_custom_ca_is_trusted() {
         other => panic!("expected a TLS error, got {other:?}"),
     };
     assert!(message.to_lowercase().contains("certificate"), "{message}");
-    let trusted = clients.get(&base, Some(&pem), false).unwrap();
+    let setting = |ca: Option<&str>, insecure: bool| Setting {
+        ca: ca.map(str::to_string),
+        insecure,
+        proxy: None,
+    };
+    let trusted = clients.get(&base, &setting(Some(&pem), false)).unwrap();
     assert_eq!(with(trusted).instant("up").await, Ok(Answer::Value(7.0)));
-    let insecure = clients.get(&base, None, true).unwrap();
+    let insecure = clients.get(&base, &setting(None, true)).unwrap();
     assert_eq!(with(insecure).instant("up").await, Ok(Answer::Value(7.0)));
-    let bad = clients.get(&base, Some("not a certificate"), false);
+    let bad = clients.get(&base, &setting(Some("not a certificate"), false));
     assert!(bad.is_err());
 }

@@ -33,12 +33,19 @@ pub struct AlertProviderSpec {
     pub address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<String>,
-    /// A Secret with `address` (webhook URL) and/or `token`.
+    /// A Secret with `address` (webhook URL) and/or `token` (Slack bot token, or a bearer
+    /// token for generic endpoints); `proxy`, `channel` and `username` may be there too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretRef>,
+    /// serin: a minijinja template replacing the message text, over name, namespace, cluster,
+    /// revision, phase, severity, reason, message and time. See docs/alerts.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertProviderKind {
     Slack,

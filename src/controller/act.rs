@@ -10,8 +10,8 @@ use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use crate::api::canary::HookKind;
-use crate::engine::action::{Alert, Event};
+use crate::api::canary::{HookKind, Webhook};
+use crate::engine::action::Event;
 use crate::engine::{Action, Traffic};
 use crate::hooks::{self, Payload};
 use crate::routing::{ORIGINAL_ANNOTATION, RouteError};
@@ -29,6 +29,8 @@ use super::scene::Scene;
 pub struct Revisions<'a> {
     pub target: &'a str,
     pub promoted: Option<&'a str>,
+    /// The phase the decision leads to, for hook payloads and alerts.
+    pub phase: &'a str,
 }
 
 pub async fn apply(
@@ -44,8 +46,10 @@ pub async fn apply(
             Action::SetTraffic(traffic) => route(ctx, scene, *traffic).await?,
             Action::PromoteTemplate => promote(ctx, scene, revisions.target).await?,
             Action::RevertPrimary => revert(ctx, scene, revisions.promoted).await?,
-            Action::RunHooks(kind) => run_hooks(ctx, scene, *kind, revisions.target),
-            Action::Alert(alert) => alert_log(scene, alert),
+            Action::RunHooks(kind) => run_hooks(ctx, scene, *kind, revisions),
+            Action::Alert(alert) => {
+                super::alerts::dispatch(ctx, scene, alert, revisions.target, revisions.phase).await
+            }
             Action::Event(event) => publish(ctx, &scene.canary, event).await,
         }
     }
@@ -296,7 +300,7 @@ async fn take_over(
 }
 
 /// Post-rollout hooks report and never decide: they run in the background.
-fn run_hooks(ctx: &Context, scene: &Scene, kind: HookKind, revision: &str) {
+fn run_hooks(ctx: &Context, scene: &Scene, kind: HookKind, revisions: &Revisions<'_>) {
     let hooks: Vec<_> = scene
         .canary
         .spec
@@ -312,14 +316,14 @@ fn run_hooks(ctx: &Context, scene: &Scene, kind: HookKind, revision: &str) {
     let http = ctx.http.clone();
     let client = ctx.client.clone();
     let (name, namespace) = (scene.canary.name_any(), scene.namespace.clone());
-    let revision = revision.to_string();
+    let (revision, phase) = (revisions.target.to_string(), revisions.phase.to_string());
     tokio::spawn(async move {
         for hook in hooks {
             let headers = secret_headers(&client, &namespace, &hook).await;
             let payload = Payload {
                 name: &name,
                 namespace: &namespace,
-                phase: "Succeeded",
+                phase: &phase,
                 checksum: &revision,
                 metadata: &hook.metadata,
             };
@@ -350,17 +354,6 @@ pub async fn secret_headers(
 
 /// Alert delivery (Slack, Teams...) belongs to the notifier; until it is configured the alert
 /// is logged, so nothing is lost silently.
-fn alert_log(scene: &Scene, alert: &Alert) {
-    tracing::info!(
-        canary = %scene.canary.name_any(),
-        namespace = %scene.namespace,
-        severity = ?alert.severity,
-        reason = %alert.reason,
-        "alert: {}",
-        alert.message
-    );
-}
-
 pub async fn publish(ctx: &Context, canary: &crate::api::Canary, event: &Event) {
     let note: String = event.message.chars().take(1000).collect();
     let kube_event = KubeEvent {
@@ -374,6 +367,7 @@ pub async fn publish(ctx: &Context, canary: &crate::api::Canary, event: &Event) 
         action: "Reconcile".into(),
         secondary: None,
     };
+    post_to_event_hooks(ctx, canary, event);
     let reference = canary.object_ref(&());
     if let Err(error) = ctx.recorder.publish(&kube_event, &reference).await {
         tracing::warn!(canary = %canary.name_any(), %error, "recording an event");
@@ -385,4 +379,57 @@ pub async fn publish(ctx: &Context, canary: &crate::api::Canary, event: &Event) 
         "{}",
         event.message
     );
+}
+
+/// Posts the event to the Canary's `event` webhooks and the controller's `--event-webhook`, in
+/// the background. The payload is a webhook payload whose metadata carries the event.
+fn post_to_event_hooks(ctx: &Context, canary: &crate::api::Canary, event: &Event) {
+    let mut hooks: Vec<Webhook> = canary
+        .spec
+        .analysis
+        .webhooks
+        .iter()
+        .filter(|h| h.kind == HookKind::Event)
+        .cloned()
+        .collect();
+    if let Some(url) = ctx.options.event_webhook.clone().filter(|u| !u.is_empty()) {
+        hooks.push(Webhook {
+            name: "--event-webhook".into(),
+            kind: HookKind::Event,
+            url,
+            ..Webhook::default()
+        });
+    }
+    if hooks.is_empty() {
+        return;
+    }
+    let (http, client) = (ctx.http.clone(), ctx.client.clone());
+    let (name, namespace) = (canary.name_any(), canary.namespace().unwrap_or_default());
+    let status = canary.status.clone().unwrap_or_default();
+    let phase = status.phase.map_or("", |p| p.as_str()).to_string();
+    let checksum = status.last_applied_spec.unwrap_or_default();
+    let event = event.clone();
+    tokio::spawn(async move {
+        for hook in hooks {
+            let headers = secret_headers(&client, &namespace, &hook).await;
+            let mut metadata = hook.metadata.clone();
+            metadata.insert("eventMessage".into(), event.message.clone());
+            metadata.insert(
+                "eventType".into(),
+                if event.warning { "Warning" } else { "Normal" }.into(),
+            );
+            metadata.insert("reason".into(), event.reason.as_str().into());
+            let payload = Payload {
+                name: &name,
+                namespace: &namespace,
+                phase: &phase,
+                checksum: &checksum,
+                metadata: &metadata,
+            };
+            let outcome = hooks::call(&http, &hook, &payload, &headers).await;
+            if !outcome.passed {
+                tracing::warn!(canary = %name, namespace = %namespace, hook = %hook.name, "event webhook: {}", outcome.message);
+            }
+        }
+    });
 }

@@ -34,8 +34,10 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: std::sync::Arc<Metrics>,
     pub http: reqwest::Client,
-    /// Clients for metrics servers with their own TLS settings.
-    pub metric_clients: super::metrics::Clients,
+    /// Clients for metrics servers and alert services with their own TLS or proxy settings.
+    pub clients: super::clients::Clients,
+    /// Alerts sent recently, so a flapping canary does not flood a channel.
+    pub alert_repeats: crate::notify::Repeats,
     /// The resourceVersion of the last status serin wrote per Canary: a cached Canary with
     /// another version may be older than what serin already decided, so it is read afresh.
     pub written: Mutex<HashMap<ObjectRef<Canary>, String>>,

@@ -2,8 +2,7 @@
 //! Secret, choosing the server address, and keeping one HTTP client per TLS setting. The
 //! queries themselves and the parsing of answers are `crate::metrics`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -17,52 +16,11 @@ use crate::metrics::builtin::Source;
 use crate::metrics::prometheus::{Auth, Endpoint};
 use crate::metrics::{self, Queries};
 
+use super::clients::Setting;
 use super::context::Context;
 
 /// A query without `provider.timeout` may take this long.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// HTTP clients by TLS setting (extra CA, skipped verification), built once: a client holds a
-/// connection pool and a TLS configuration that are worth reusing across ticks.
-#[derive(Default)]
-pub struct Clients(Mutex<HashMap<(Option<String>, bool), reqwest::Client>>);
-
-impl Clients {
-    /// The client for this TLS setting: `base` when there is none.
-    pub fn get(
-        &self,
-        base: &reqwest::Client,
-        ca: Option<&str>,
-        insecure: bool,
-    ) -> Result<reqwest::Client, String> {
-        if ca.is_none() && !insecure {
-            return Ok(base.clone());
-        }
-        let key = (ca.map(str::to_string), insecure);
-        let mut clients = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = clients.get(&key) {
-            return Ok(client.clone());
-        }
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
-            .danger_accept_invalid_certs(insecure);
-        if let Some(pem) = ca {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| format!("ca.crt is not a PEM certificate bundle: {e}"))?;
-            if certificates.is_empty() {
-                return Err("ca.crt holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
-            }
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| format!("building the HTTP client: {e}"))?;
-        clients.insert(key, client.clone());
-        Ok(client)
-    }
-}
 
 /// Every metric of the Canary, queried in parallel.
 pub async fn sample_all(ctx: &Context, canary: &Canary) -> Vec<MetricSample> {
@@ -150,11 +108,12 @@ async fn prepare(
         tracing::warn!(template = %reference.name, namespace = %template_namespace,
             "insecureSkipVerify: the metrics server's TLS certificate is not verified");
     }
-    let client = ctx.metric_clients.get(
-        &ctx.http,
-        secret.get("ca.crt").map(String::as_str),
-        provider.insecure_skip_verify,
-    )?;
+    let setting = Setting {
+        ca: secret.get("ca.crt").cloned(),
+        insecure: provider.insecure_skip_verify,
+        proxy: None,
+    };
+    let client = ctx.clients.get(&ctx.http, &setting)?;
     let endpoint = Endpoint {
         client,
         address: provider.address.clone().unwrap_or(default_address),

@@ -4,7 +4,9 @@
 //! per Canary (see `reconcile`).
 
 pub mod act;
+pub mod alerts;
 pub mod checks;
+pub mod clients;
 pub mod configs;
 pub mod context;
 pub mod finalize;
@@ -101,7 +103,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?,
-        metric_clients: Default::default(),
+        clients: Default::default(),
+        alert_repeats: crate::notify::Repeats::new(options.alert_repeat_window.as_std()),
         written: Mutex::new(HashMap::new()),
         options,
     });

@@ -3,6 +3,11 @@
 
 use std::net::SocketAddr;
 
+fn parse_severity(text: &str) -> Result<crate::api::canary::Severity, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|_| format!("{text:?} is not a severity: expected info, warn or error"))
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -32,6 +37,28 @@ pub struct Options {
     /// Cluster name included in alerts.
     #[arg(long, env = "SERIN_CLUSTER_NAME", default_value = "")]
     pub cluster_name: String,
+    /// Default alert destination for Canaries without analysis.alerts: a webhook URL. Pass it
+    /// through the environment from a Secret: a flag is visible in the process list.
+    #[arg(long, env = "SERIN_ALERT_URL", hide_env_values = true)]
+    pub alert_url: Option<String>,
+    /// Type of the default alert destination.
+    #[arg(long, env = "SERIN_ALERT_TYPE", value_enum, default_value = "slack")]
+    pub alert_type: crate::api::alert_provider::AlertProviderKind,
+    /// Channel of the default alert destination (Slack).
+    #[arg(long, env = "SERIN_ALERT_CHANNEL")]
+    pub alert_channel: Option<String>,
+    /// Sender name of the default alert destination (Slack, Discord).
+    #[arg(long, env = "SERIN_ALERT_USERNAME", default_value = "serin")]
+    pub alert_username: String,
+    /// Lowest severity sent to the default alert destination: info, warn, error.
+    #[arg(long, env = "SERIN_ALERT_SEVERITY", default_value = "info", value_parser = parse_severity)]
+    pub alert_severity: crate::api::canary::Severity,
+    /// The same alert (destination, canary, reason, revision, severity) is sent once per window.
+    #[arg(long, env = "SERIN_ALERT_REPEAT_WINDOW", default_value = "15m")]
+    pub alert_repeat_window: crate::api::Duration,
+    /// Every event serin records is also POSTed here (besides per-Canary `event` webhooks).
+    #[arg(long, env = "SERIN_EVENT_WEBHOOK", hide_env_values = true)]
+    pub event_webhook: Option<String>,
     /// Address serving /metrics, /healthz and /readyz.
     #[arg(long, env = "SERIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,

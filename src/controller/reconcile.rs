@@ -123,6 +123,7 @@ async fn run(cached: &Canary, ctx: &Context) -> Result<Action> {
     let revisions = Revisions {
         target: &revision,
         promoted: status.last_promoted_spec.as_deref(),
+        phase: decision.status.phase.map_or("", |p| p.as_str()),
     };
     act::apply(ctx, &scene, &decision.actions, &revisions).await?;
     if decision.actions.is_empty() {

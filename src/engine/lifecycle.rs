@@ -448,10 +448,9 @@ impl<'a> Tick<'a> {
                 // Neither good enough to go on nor bad enough to roll back: a human decides
                 // (promote, abort, or resume to analyse again).
                 self.next.paused = true;
-                self.warn(
-                    Reason::JudgeMarginal,
-                    format!("{summary}: paused for a human (promote, abort or resume)"),
-                );
+                let message = format!("{summary}: paused for a human (promote, abort or resume)");
+                self.alert(Severity::Warn, Reason::JudgeMarginal, &message);
+                self.warn(Reason::JudgeMarginal, message);
                 false
             }
             Verdict::WaitForData(lines) => {
