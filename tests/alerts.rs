@@ -3,83 +3,25 @@
 //! service does (Slack "ok", Teams 202, Discord 204, Google Chat a message JSON, Slack's Web API
 //! `{"ok": ...}`), so a payload the real service would refuse fails here too.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use chrono::Utc;
 use serde_json::{Value, json};
 use serin::api::alert_provider::AlertProviderKind;
 use serin::api::canary::Severity;
 use serin::notify::{Destination, Notice};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-/// A received request: its head (request line and headers) and its JSON body.
-#[derive(Clone, Debug)]
-struct Received {
-    head: String,
-    body: Value,
-}
+mod mock;
 
-type Inbox = Arc<Mutex<Vec<Received>>>;
+use mock::Reply;
 
-/// A receiver answering with `answer(body) -> (status, response body)`.
-async fn receiver(answer: fn(&Value) -> (u16, String)) -> (String, Inbox) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/hook/T000/SECRET-PATH",
-        listener.local_addr().unwrap()
-    );
-    let inbox: Inbox = Arc::default();
-    let stored = inbox.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let inbox = stored.clone();
-            tokio::spawn(async move {
-                let mut data = Vec::new();
-                let mut buffer = [0_u8; 8192];
-                // Read the head, then as many body bytes as content-length says.
-                loop {
-                    let Ok(n) = stream.read(&mut buffer).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    data.extend_from_slice(&buffer[..n]);
-                    let text = String::from_utf8_lossy(&data).to_string();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text[..end]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if data.len() >= end + 4 + length {
-                            let head = text[..end].to_string();
-                            let body: Value =
-                                serde_json::from_slice(&data[end + 4..end + 4 + length])
-                                    .unwrap_or(Value::Null);
-                            let (status, reply) = answer(&body);
-                            inbox.lock().unwrap().push(Received { head, body });
-                            let response = format!(
-                                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-                                reply.len()
-                            );
-                            let _ = stream.write_all(response.as_bytes()).await;
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (url, inbox)
+/// A receiver answering with `answer(body) -> (status, response body)`, at a URL whose path
+/// stands for the secret part of a webhook URL.
+async fn receiver(answer: fn(&Value) -> (u16, String)) -> (String, mock::Server) {
+    let server = mock::serve(move |request| {
+        let (status, body) = answer(&request.json());
+        Reply::status(status, &body)
+    })
+    .await;
+    (format!("{}/hook/T000/SECRET-PATH", server.url), server)
 }
 
 fn is_text(v: &Value) -> bool {
@@ -284,12 +226,7 @@ async fn deliver_all(kind: AlertProviderKind, answer: fn(&Value) -> (u16, String
             .await
             .unwrap_or_else(|e| panic!("{kind:?} {}: {e}", notice.reason));
     }
-    let bodies: Vec<Value> = inbox
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.body.clone())
-        .collect();
+    let bodies: Vec<Value> = inbox.received().iter().map(mock::Request::json).collect();
     assert_eq!(bodies.len(), kinds().len());
     bodies
 }
@@ -345,7 +282,7 @@ async fn slack_with_a_bot_token_uses_chat_post_message_and_reports_its_errors() 
     let mut bot = destination(AlertProviderKind::Slack, &url);
     bot.token = Some("xoxb-test-token".into());
     bot.send(&kinds()[0]).await.unwrap();
-    let head = inbox.lock().unwrap()[0].head.clone();
+    let head = inbox.received()[0].head.clone();
     assert!(
         head.contains("authorization: Bearer xoxb-test-token"),
         "{head}"
@@ -413,9 +350,9 @@ async fn generic_endpoints_get_flat_json_and_a_bearer_token() {
     let mut endpoint = destination(AlertProviderKind::Generic, &url);
     endpoint.token = Some("t0ken".into());
     endpoint.send(&kinds()[4]).await.unwrap();
-    let received = inbox.lock().unwrap()[0].clone();
+    let received = inbox.received()[0].clone();
     assert!(received.head.contains("authorization: Bearer t0ken"));
-    let body = received.body;
+    let body = received.json();
     assert_eq!(body["severity"], "error");
     assert_eq!(body["reason"], "ThresholdReached");
     assert_eq!(body["cluster"], "prod-eu");
@@ -431,9 +368,9 @@ async fn a_template_rewrites_the_text_and_a_broken_one_falls_back_to_the_plain_m
     templated.send(&kinds()[4]).await.unwrap();
     templated.template = Some("{{ nme }}".into());
     templated.send(&kinds()[4]).await.unwrap();
-    let inbox = inbox.lock().unwrap();
+    let inbox = inbox.received();
     let text = |i: usize| {
-        inbox[i].body["attachments"][0]["text"]
+        inbox[i].json()["attachments"][0]["text"]
             .as_str()
             .unwrap()
             .to_string()
@@ -457,23 +394,19 @@ async fn a_failing_service_is_retried_and_reported_without_the_url() {
         error,
         "alert to shop/alerts (Slack) failed: HTTP 503: upstream busy"
     );
-    assert_eq!(inbox.lock().unwrap().len(), 3, "three attempts");
+    assert_eq!(inbox.received().len(), 3, "three attempts");
     let (url, inbox) = receiver(|_| (400, "invalid_payload".into())).await;
     let error = destination(AlertProviderKind::Slack, &url)
         .send(&kinds()[0])
         .await
         .unwrap_err();
     assert!(error.ends_with("HTTP 400: invalid_payload"));
-    assert_eq!(inbox.lock().unwrap().len(), 1, "a 4xx is not retried");
+    assert_eq!(inbox.received().len(), 1, "a 4xx is not retried");
     // Nothing listening: a transport error, without the secret path of the URL.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/hook/T000/SECRET-PATH", l.local_addr().unwrap())
-    };
+    let closed = format!("{}/hook/T000/SECRET-PATH", mock::closed_url());
     let error = destination(AlertProviderKind::Discord, &closed)
         .send(&kinds()[0])
         .await
         .unwrap_err();
     assert!(!error.contains("SECRET-PATH"), "{error}");
-    let _ = Duration::ZERO;
 }

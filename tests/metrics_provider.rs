@@ -3,106 +3,34 @@
 //! is an error with its reason — never a value, never a panic — and credentials, headers and
 //! TLS settings reach the server as configured.
 
-use std::sync::{Arc, Mutex};
+mod mock;
+
 use std::time::Duration;
 
 use chrono::Utc;
+use mock::Reply;
 use serin::controller::clients::{Clients, Setting};
 use serin::engine::input::Sample;
 use serin::metrics::prometheus::{Answer, Auth, Endpoint, QueryError};
 use serin::metrics::{Queries, sample};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-/// What the mock answers.
-#[derive(Clone)]
-struct Reply {
-    delay: Duration,
-    status: u16,
-    body: String,
-}
-
-impl Reply {
-    fn ok(body: &str) -> Self {
-        Self {
-            delay: Duration::ZERO,
-            status: 200,
-            body: body.to_string(),
-        }
-    }
-}
-
-/// Requests as the mock saw them: the request line and the headers.
-type Seen = Arc<Mutex<Vec<String>>>;
-
-/// A mock metrics server; `tls` serves HTTPS with the given certificate and key (DER).
+/// A mock metrics server answering `reply(request line)`; `tls` serves HTTPS with the given
+/// certificate and key (DER).
 async fn mock(
     reply: impl Fn(&str) -> Reply + Send + Sync + 'static,
     tls: Option<(Vec<u8>, Vec<u8>)>,
-) -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let seen: Seen = Arc::default();
-    let acceptor = tls.map(|(cert, key)| {
-        let config = tokio_rustls::rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.into()],
-                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
-            )
-            .unwrap();
-        tokio_rustls::TlsAcceptor::from(Arc::new(config))
-    });
-    let scheme = if acceptor.is_some() { "https" } else { "http" };
-    let reply = Arc::new(reply);
-    let log = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let (reply, log, acceptor) = (reply.clone(), log.clone(), acceptor.clone());
-            tokio::spawn(async move {
-                match acceptor {
-                    Some(acceptor) => {
-                        if let Ok(stream) = acceptor.accept(stream).await {
-                            serve(stream, &*reply, &log).await;
-                        }
-                    }
-                    None => serve(stream, &*reply, &log).await,
-                }
-            });
-        }
-    });
-    (format!("{scheme}://127.0.0.1:{}", address.port()), seen)
+) -> (String, mock::Server) {
+    let answer = move |request: &mock::Request| reply(request.line());
+    let server = match tls {
+        Some((certificate, key)) => mock::serve_tls(answer, certificate, key).await,
+        None => mock::serve(answer).await,
+    };
+    (server.url.clone(), server)
 }
 
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    reply: &(dyn Fn(&str) -> Reply + Send + Sync),
-    log: &Mutex<Vec<String>>,
-) {
-    let mut head = Vec::new();
-    let mut buffer = [0_u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buffer[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
-    let request_line = head.lines().next().unwrap_or_default().to_string();
-    log.lock().unwrap().push(head);
-    let answer = reply(&request_line);
-    tokio::time::sleep(answer.delay).await;
-    let response = format!(
-        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
-        answer.status,
-        answer.body.len(),
-        answer.body
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
+/// The request heads a server received.
+fn heads(server: &mock::Server) -> Vec<String> {
+    server.received().into_iter().map(|r| r.head).collect()
 }
 
 fn http() -> reqwest::Client {
@@ -269,7 +197,7 @@ async fn credentials_and_headers_reach_the_server_but_not_the_error() {
     let mut bearer = endpoint(&address);
     bearer.auth = Auth::Bearer("tok-123".into());
     let _ = bearer.instant("up").await;
-    let seen = seen.lock().unwrap().clone();
+    let seen = heads(&seen);
     // "serin:s3cret-pass" in base64.
     assert!(
         seen[0].contains("authorization: Basic c2VyaW46czNjcmV0LXBhc3M="),
@@ -322,7 +250,7 @@ async fn range_queries_send_the_window_and_step_and_feed_the_judge() {
             primary: vec![1.0, 1.5]
         }
     );
-    let seen = seen.lock().unwrap().clone();
+    let seen = heads(&seen);
     assert!(
         seen.iter()
             .all(|r| r.starts_with("GET /api/v1/query_range?")
@@ -354,12 +282,8 @@ async fn range_queries_send_the_window_and_step_and_feed_the_judge() {
 
 #[tokio::test]
 async fn tls_is_verified_unless_told_otherwise_and_a_custom_ca_is_trusted() {
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
-    let pem = certified.cert.pem();
-    let tls = (
-        certified.cert.der().to_vec(),
-        certified.signing_key.serialize_der(),
-    );
+    let (pem, certificate, key) = mock::certificate();
+    let tls = (certificate, key);
     let (address, _) = mock(|_| Reply::ok(&vector("7")), Some(tls)).await;
     let base = http();
     let clients = Clients::default();

@@ -35,6 +35,7 @@ impl Clients {
         }
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .danger_accept_invalid_certs(setting.insecure);
         if let Some(pem) = &setting.ca {
             let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())

@@ -99,10 +99,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             },
         ),
         metrics: metrics.clone(),
-        http: reqwest::Client::builder()
-            .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the HTTP client")?,
+        http: crate::hooks::client().context("building the HTTP client")?,
         clients: Default::default(),
         alert_repeats: crate::notify::Repeats::new(options.alert_repeat_window.as_std()),
         written: Mutex::new(HashMap::new()),

@@ -27,6 +27,18 @@ pub struct Payload<'a> {
     pub metadata: &'a BTreeMap<String, String>,
 }
 
+/// The HTTP client for serin's outgoing calls (webhooks, alerts, metrics servers). Redirects
+/// are not followed: a hook's secret headers must not travel to a host the user did not name,
+/// and a redirect usually means a wrong URL, better reported than silently chased.
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    // reqwest is built without a default TLS crypto provider; ring is serin's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 /// Calls one hook, retrying transport errors and 5xx answers `retries` times with a doubling
 /// pause. `headers` are the hook's secret headers, already resolved.
 pub async fn call(
@@ -78,6 +90,20 @@ async fn attempt_once(
                     format!("{} answered {}", hook.name, status.as_u16()),
                     false,
                 );
+            }
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or("nowhere")
+                    .to_string();
+                let message = format!(
+                    "{} answered {} (a redirect to {location}): redirects are not followed; use the final URL",
+                    hook.name,
+                    status.as_u16()
+                );
+                return (false, message, false);
             }
             let body = response.text().await.unwrap_or_default();
             let preview: String = body.chars().take(BODY_PREVIEW).collect();

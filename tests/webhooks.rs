@@ -1,0 +1,170 @@
+//! Webhook calls against a scriptable server: the payload, secret headers, and every fault —
+//! a timeout, a refused connection, a 500 with a body, a body that trickles in, a redirect, an
+//! invalid TLS certificate — each a failed hook with its reason, none a pass, none a panic.
+
+mod mock;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use mock::Reply;
+use serin::api::canary::{HookKind, Webhook};
+use serin::hooks::{Payload, call, client};
+
+fn hook(url: &str, retries: i32, timeout: &str) -> Webhook {
+    serde_json::from_value(serde_json::json!({
+        "name": "smoke", "type": "pre-rollout", "url": url, "retries": retries, "timeout": timeout,
+        "metadata": {"cmd": "curl -s http://podinfo-canary/healthz"},
+    }))
+    .unwrap()
+}
+
+async fn fire(
+    hook: &Webhook,
+    headers: &BTreeMap<String, String>,
+) -> serin::engine::input::HookOutcome {
+    let metadata = hook.metadata.clone();
+    let payload = Payload {
+        name: "podinfo",
+        namespace: "shop",
+        phase: "Progressing",
+        checksum: "8058bf26df",
+        metadata: &metadata,
+    };
+    call(&client().unwrap(), hook, &payload, headers).await
+}
+
+#[tokio::test]
+async fn a_2xx_passes_and_the_payload_and_secret_headers_arrive() {
+    let server = mock::serve(|_| Reply::status(202, "")).await;
+    let headers = BTreeMap::from([("X-Api-Key".to_string(), "k-123".to_string())]);
+    let outcome = fire(&hook(&server.url, 0, "2s"), &headers).await;
+    assert!(outcome.passed, "{}", outcome.message);
+    assert_eq!(outcome.kind, HookKind::PreRollout);
+    let request = &server.received()[0];
+    assert!(request.line().starts_with("POST / "));
+    assert!(
+        request
+            .head
+            .to_ascii_lowercase()
+            .contains("x-api-key: k-123")
+    );
+    assert_eq!(
+        request.json(),
+        serde_json::json!({"name": "podinfo", "namespace": "shop", "phase": "Progressing",
+            "checksum": "8058bf26df", "metadata": {"cmd": "curl -s http://podinfo-canary/healthz"}})
+    );
+}
+
+#[tokio::test]
+async fn a_500_with_a_body_fails_with_its_status_and_the_start_of_the_body_after_retries() {
+    let long = format!("canary broken: {}", "x".repeat(500));
+    let server = mock::serve(move |_| Reply::status(500, &long)).await;
+    let outcome = fire(&hook(&server.url, 2, "2s"), &BTreeMap::new()).await;
+    assert!(!outcome.passed);
+    assert!(
+        outcome
+            .message
+            .starts_with("smoke answered 500: canary broken: xxx")
+    );
+    assert!(
+        outcome.message.len() < 260,
+        "only the first 200 characters of the body"
+    );
+    assert_eq!(server.received().len(), 3, "one call and two retries");
+}
+
+#[tokio::test]
+async fn a_4xx_is_an_answer_not_a_fault_and_is_not_retried() {
+    let server = mock::serve(|_| Reply::status(403, "not approved yet")).await;
+    let outcome = fire(&hook(&server.url, 3, "2s"), &BTreeMap::new()).await;
+    assert!(!outcome.passed);
+    assert_eq!(outcome.message, "smoke answered 403: not approved yet");
+    assert_eq!(server.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_hook_that_does_not_answer_in_time_fails_with_the_timeout() {
+    let server = mock::serve(|_| Reply {
+        delay: Duration::from_secs(5),
+        ..Reply::ok("late")
+    })
+    .await;
+    let started = Instant::now();
+    let outcome = fire(&hook(&server.url, 0, "1s"), &BTreeMap::new()).await;
+    assert!(!outcome.passed);
+    assert!(
+        outcome.message.starts_with("smoke timed out after 1s"),
+        "{}",
+        outcome.message
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_past_the_timeout_fails() {
+    let server = mock::serve(|_| Reply {
+        trickle: Some(Duration::from_millis(400)),
+        ..Reply::status(500, "slow slow slow")
+    })
+    .await;
+    let outcome = fire(&hook(&server.url, 0, "1s"), &BTreeMap::new()).await;
+    assert!(!outcome.passed);
+    assert!(
+        outcome.message.starts_with("smoke answered 500"),
+        "{}",
+        outcome.message
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_fails_and_is_retried() {
+    let started = Instant::now();
+    let outcome = fire(&hook(&mock::closed_url(), 1, "1s"), &BTreeMap::new()).await;
+    assert!(!outcome.passed);
+    assert!(
+        outcome.message.starts_with("smoke could not connect"),
+        "{}",
+        outcome.message
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "retried after a pause"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let target = mock::serve(|_| Reply::ok("should not be reached")).await;
+    let location = format!("{}/elsewhere", target.url);
+    let server = mock::serve(move |_| Reply::status(307, "").header("location", &location)).await;
+    let headers = BTreeMap::from([("X-Api-Key".to_string(), "k-123".to_string())]);
+    let outcome = fire(&hook(&server.url, 0, "2s"), &headers).await;
+    assert!(!outcome.passed);
+    assert!(
+        outcome
+            .message
+            .starts_with("smoke answered 307 (a redirect to ")
+            && outcome.message.contains("/elsewhere"),
+        "{}",
+        outcome.message
+    );
+    assert!(
+        target.received().is_empty(),
+        "the secret header never left for the other host"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_certificate_fails_with_the_tls_reason() {
+    let (_, certificate, key) = mock::certificate();
+    let server = mock::serve_tls(|_| Reply::ok("ok"), certificate, key).await;
+    let outcome = fire(&hook(&server.url, 0, "2s"), &BTreeMap::new()).await;
+    assert!(!outcome.passed);
+    assert!(
+        outcome.message.to_lowercase().contains("certificate"),
+        "{}",
+        outcome.message
+    );
+    assert!(server.received().is_empty());
+}
