@@ -369,8 +369,17 @@ async fn alerts_reach_slack_once_per_revision_and_events_reach_the_event_hook() 
         .unwrap();
     s.create_deployment("pay", Readiness::Ready).await;
     let mut analysis = steps();
+    let hook_secret = serde_json::from_value(json!({
+        "metadata": {"name": "hook-auth"},
+        "stringData": {"X-Api-Key": "HOOK-SECRET-VALUE"},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &hook_secret)
+        .await
+        .unwrap();
     analysis["webhooks"] = json!([
-        {"name": "smoke", "type": "rollout", "url": hook_server(500)},
+        {"name": "smoke", "type": "rollout", "url": hook_server(500), "secretRef": {"name": "hook-auth"}},
         {"name": "audit", "type": "event", "url": events_url},
     ]);
     analysis["alerts"] =
@@ -442,8 +451,17 @@ async fn alerts_reach_slack_once_per_revision_and_events_reach_the_event_hook() 
                 && p["name"] == "pay"),
         "{posted:#?}"
     );
-    // The webhook URL is a secret: it never reaches the controller's log.
-    assert!(!s.controller.logs().contains("SECRET-PATH"));
+    // Secrets — the alert webhook URL, a hook's secret headers — never reach the controller's
+    // log, the status or the events.
+    let logs = s.controller.logs();
+    assert!(!logs.contains("SECRET-PATH") && !logs.contains("HOOK-SECRET-VALUE"));
+    let status = serde_json::to_string(&s.canaries().get("pay").await.unwrap().status).unwrap();
+    assert!(!status.contains("HOOK-SECRET-VALUE") && !status.contains("SECRET-PATH"));
+    let kube_events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(s.client.clone(), &s.ns);
+    let notes =
+        serde_json::to_string(&kube_events.list(&Default::default()).await.unwrap().items).unwrap();
+    assert!(!notes.contains("HOOK-SECRET-VALUE") && !notes.contains("SECRET-PATH"));
     assert!(s.controller.logs().contains("alert sent"));
 }
 
