@@ -11,26 +11,13 @@ mod cluster;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use cluster::prometheus::{Exporter, Prometheus};
-use serin::api::Canary;
-use serin::api::load::from_yaml;
+use cluster::prometheus::{Exporter, Prometheus, canary, endpoint};
 use serin::engine::input::Sample;
 use serin::judge::compare::{JudgeConfig, compare};
 use serin::metrics::builtin::Source;
-use serin::metrics::prometheus::{Auth, Endpoint};
 use serin::metrics::{queries, sample};
 
 const ROUNDS: usize = 200;
-
-fn canary(metric: &str) -> Canary {
-    from_yaml(
-        &format!(
-            "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  targetRef: {{name: web}}\n  service: {{port: 80}}\n  analysis:\n    stepWeight: 10\n    metrics:\n{metric}"
-        ),
-        "",
-    )
-    .unwrap()
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -53,17 +40,10 @@ where
 
 #[tokio::main]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let canary_pods = Exporter::start("shop", "web-5d8f7c9b4-x2x7q", 0.01, 1);
     let primary_pods = Exporter::start("shop", "web-primary-6c4b9d7f8-k9m2p", 0.01, 2);
     let prometheus = Prometheus::start(&[&canary_pods, &primary_pods]);
-    let endpoint = Endpoint {
-        client: reqwest::Client::new(),
-        address: prometheus.url.clone(),
-        auth: Auth::None,
-        headers: Vec::new(),
-        timeout: Duration::from_secs(10),
-    };
+    let endpoint = endpoint(&prometheus);
     // 12 s of scrapes, so the 10s windows are full.
     tokio::time::sleep(Duration::from_secs(12)).await;
 

@@ -3,6 +3,7 @@
 //! a GitOps tool changes them.
 
 mod cluster;
+mod mock;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -290,56 +291,18 @@ fn hook_server(status: u16) -> String {
     format!("http://{address}/")
 }
 
-/// A receiver recording every JSON body posted to it (answers 200 "ok", as Slack does).
-fn recording_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let stored = bodies.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut data = Vec::new();
-            let mut buffer = [0_u8; 8192];
-            while let Ok(n) = stream.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                data.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&data).to_string();
-                let Some(end) = text.find("\r\n\r\n") else {
-                    continue;
-                };
-                let length: usize = text[..end]
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                if data.len() >= end + 4 + length {
-                    if let Ok(body) = serde_json::from_slice(&data[end + 4..end + 4 + length]) {
-                        stored.lock().unwrap().push(body);
-                    }
-                    break;
-                }
-            }
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
-            );
-        }
-    });
-    (format!("http://{address}"), bodies)
+/// The JSON bodies a mock receiver got.
+fn bodies(server: &mock::Server) -> Vec<Value> {
+    server.received().iter().map(mock::Request::json).collect()
 }
 
 #[tokio::test]
 async fn alerts_reach_slack_once_per_revision_and_events_reach_the_event_hook() {
     let mut s = setup("alerts", &[]).await;
-    let (slack_url, slack) = recording_server();
-    let (events_url, events) = recording_server();
+    // Receivers answering 200 "ok", as Slack does.
+    let slack = mock::serve(|_| mock::Reply::ok("ok")).await;
+    let events = mock::serve(|_| mock::Reply::ok("ok")).await;
+    let (slack_url, events_url) = (slack.url.clone(), events.url.clone());
     s.controller.kill();
     s.controller = ControllerProcess::start(
         &cluster::controller::kubeconfig_path(&s.ns),
@@ -403,7 +366,7 @@ async fn alerts_reach_slack_once_per_revision_and_events_reach_the_event_hook() 
             .collect()
     };
     let sent = eventually("three alerts", WAIT, || async {
-        let bodies = slack.lock().unwrap().clone();
+        let bodies = bodies(&slack);
         (bodies.len() >= 3).then_some(bodies)
     })
     .await;
@@ -435,14 +398,9 @@ async fn alerts_reach_slack_once_per_revision_and_events_reach_the_event_hook() 
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        slack.lock().unwrap().len(),
-        3,
-        "{:?}",
-        reasons(&slack.lock().unwrap())
-    );
+    assert_eq!(bodies(&slack).len(), 3, "{:?}", reasons(&bodies(&slack)));
     // Every event also went to the event webhook, with the event in the metadata.
-    let posted = events.lock().unwrap().clone();
+    let posted = bodies(&events);
     assert!(
         posted
             .iter()

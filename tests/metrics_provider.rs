@@ -153,14 +153,8 @@ async fn malformed_json_and_wrong_result_types_are_errors() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_an_error() {
-    // A port that was just free: nothing listens on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let result = sample(
-        &endpoint(&format!("http://127.0.0.1:{port}")),
+        &endpoint(&mock::closed_url()),
         &Queries::Instant("up".into()),
         Utc::now(),
         None,

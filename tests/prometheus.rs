@@ -7,35 +7,20 @@ mod cluster;
 use std::time::Duration;
 
 use chrono::Utc;
-use cluster::prometheus::{Exporter, P99_MS, Prometheus, RATE};
+use cluster::prometheus::{Exporter, P99_MS, Prometheus, RATE, endpoint};
 use serin::api::Canary;
 use serin::api::canary::Metric;
-use serin::api::load::from_yaml;
 use serin::engine::input::Sample;
 use serin::judge::compare::{Class, JudgeConfig, compare};
 use serin::metrics::builtin::Source;
-use serin::metrics::prometheus::{Auth, Endpoint};
+use serin::metrics::prometheus::Endpoint;
 use serin::metrics::{Queries, queries, sample};
 
-/// A Canary `web` in namespace `shop` whose analysis has this one metric.
+/// The Canary of `cluster::prometheus::canary` and its one metric.
 fn canary(metric: &str) -> (Canary, Metric) {
-    let yaml = format!(
-        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  targetRef: {{name: web}}\n  service: {{port: 80}}\n  analysis:\n    stepWeight: 10\n    metrics:\n{metric}"
-    );
-    let canary: Canary = from_yaml(&yaml, "").unwrap();
+    let canary = cluster::prometheus::canary(metric);
     let metric = canary.spec.analysis.metrics[0].clone();
     (canary, metric)
-}
-
-fn endpoint(prometheus: &Prometheus) -> Endpoint {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Endpoint {
-        client: reqwest::Client::new(),
-        address: prometheus.url.clone(),
-        auth: Auth::None,
-        headers: Vec::new(),
-        timeout: Duration::from_secs(10),
-    }
 }
 
 /// The metric's value once Prometheus has enough scrapes for it.

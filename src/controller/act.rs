@@ -301,7 +301,7 @@ async fn take_over(
 
 /// Post-rollout hooks report and never decide: they run in the background.
 fn run_hooks(ctx: &Context, scene: &Scene, kind: HookKind, revisions: &Revisions<'_>) {
-    let hooks: Vec<_> = scene
+    let hooks: Vec<Webhook> = scene
         .canary
         .spec
         .analysis
@@ -310,13 +310,24 @@ fn run_hooks(ctx: &Context, scene: &Scene, kind: HookKind, revisions: &Revisions
         .filter(|h| h.kind == kind)
         .cloned()
         .collect();
+    spawn_hooks(ctx, &scene.canary, revisions.phase, revisions.target, hooks);
+}
+
+/// Calls `hooks` one after the other in the background and logs their answers: for hooks that
+/// report (post-rollout, event) rather than decide.
+fn spawn_hooks(
+    ctx: &Context,
+    canary: &crate::api::Canary,
+    phase: &str,
+    checksum: &str,
+    hooks: Vec<Webhook>,
+) {
     if hooks.is_empty() {
         return;
     }
-    let http = ctx.http.clone();
-    let client = ctx.client.clone();
-    let (name, namespace) = (scene.canary.name_any(), scene.namespace.clone());
-    let (revision, phase) = (revisions.target.to_string(), revisions.phase.to_string());
+    let (http, client) = (ctx.http.clone(), ctx.client.clone());
+    let (name, namespace) = (canary.name_any(), canary.namespace().unwrap_or_default());
+    let (phase, checksum) = (phase.to_string(), checksum.to_string());
     tokio::spawn(async move {
         for hook in hooks {
             let headers = secret_headers(&client, &namespace, &hook).await;
@@ -324,11 +335,15 @@ fn run_hooks(ctx: &Context, scene: &Scene, kind: HookKind, revisions: &Revisions
                 name: &name,
                 namespace: &namespace,
                 phase: &phase,
-                checksum: &revision,
+                checksum: &checksum,
                 metadata: &hook.metadata,
             };
             let outcome = hooks::call(&http, &hook, &payload, &headers).await;
-            tracing::info!(canary = %name, namespace = %namespace, hook = %hook.name, passed = outcome.passed, "{}", outcome.message);
+            if outcome.passed {
+                tracing::info!(canary = %name, namespace = %namespace, hook = %hook.name, "{}", outcome.message);
+            } else {
+                tracing::warn!(canary = %name, namespace = %namespace, hook = %hook.name, "{}", outcome.message);
+            }
         }
     });
 }
@@ -343,7 +358,7 @@ pub async fn secret_headers(
     let Some(reference) = &hook.secret_ref else {
         return BTreeMap::new();
     };
-    match super::metrics::read_secret(client, namespace, &reference.name).await {
+    match super::context::read_secret(client, namespace, &reference.name).await {
         Ok(values) => values,
         Err(error) => {
             tracing::warn!(namespace, hook = %hook.name, %error, "webhook headers unavailable");
@@ -352,8 +367,8 @@ pub async fn secret_headers(
     }
 }
 
-/// Alert delivery (Slack, Teams...) belongs to the notifier; until it is configured the alert
-/// is logged, so nothing is lost silently.
+/// Records an engine event on the Canary (events.k8s.io), posts it to the event webhooks, and
+/// logs it.
 pub async fn publish(ctx: &Context, canary: &crate::api::Canary, event: &Event) {
     let note: String = event.message.chars().take(1000).collect();
     let kube_event = KubeEvent {
@@ -400,36 +415,16 @@ fn post_to_event_hooks(ctx: &Context, canary: &crate::api::Canary, event: &Event
             ..Webhook::default()
         });
     }
-    if hooks.is_empty() {
-        return;
+    let kind = if event.warning { "Warning" } else { "Normal" };
+    for hook in &mut hooks {
+        hook.metadata
+            .insert("eventMessage".into(), event.message.clone());
+        hook.metadata.insert("eventType".into(), kind.into());
+        hook.metadata
+            .insert("reason".into(), event.reason.as_str().into());
     }
-    let (http, client) = (ctx.http.clone(), ctx.client.clone());
-    let (name, namespace) = (canary.name_any(), canary.namespace().unwrap_or_default());
     let status = canary.status.clone().unwrap_or_default();
-    let phase = status.phase.map_or("", |p| p.as_str()).to_string();
-    let checksum = status.last_applied_spec.unwrap_or_default();
-    let event = event.clone();
-    tokio::spawn(async move {
-        for hook in hooks {
-            let headers = secret_headers(&client, &namespace, &hook).await;
-            let mut metadata = hook.metadata.clone();
-            metadata.insert("eventMessage".into(), event.message.clone());
-            metadata.insert(
-                "eventType".into(),
-                if event.warning { "Warning" } else { "Normal" }.into(),
-            );
-            metadata.insert("reason".into(), event.reason.as_str().into());
-            let payload = Payload {
-                name: &name,
-                namespace: &namespace,
-                phase: &phase,
-                checksum: &checksum,
-                metadata: &metadata,
-            };
-            let outcome = hooks::call(&http, &hook, &payload, &headers).await;
-            if !outcome.passed {
-                tracing::warn!(canary = %name, namespace = %namespace, hook = %hook.name, "event webhook: {}", outcome.message);
-            }
-        }
-    });
+    let phase = status.phase.map_or("", |p| p.as_str());
+    let checksum = status.last_applied_spec.as_deref().unwrap_or_default();
+    spawn_hooks(ctx, canary, phase, checksum, hooks);
 }

@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use kube::ResourceExt;
-use kube::api::Api;
 
 use crate::api::AlertProvider;
 use crate::api::alert_provider::AlertProviderKind;
@@ -15,8 +14,7 @@ use crate::engine::action::Alert;
 use crate::notify::{Destination, Notice, SLACK_POST_MESSAGE};
 
 use super::clients::Setting;
-use super::context::Context;
-use super::metrics::read_secret;
+use super::context::{Context, get_required, read_secret};
 use super::scene::Scene;
 
 /// Resolves the destinations of `alert` and sends it to each in the background.
@@ -97,25 +95,14 @@ async fn destination(
 ) -> Result<Destination, String> {
     let reference = &entry.provider_ref;
     let provider_namespace = reference.namespace.as_deref().unwrap_or(namespace);
-    let api: Api<AlertProvider> = Api::namespaced(ctx.client.clone(), provider_namespace);
-    let provider = api
-        .get_opt(&reference.name)
+    let provider: AlertProvider = get_required(&ctx.client, provider_namespace, &reference.name)
         .await
-        .map_err(|e| {
-            format!(
-                "reading AlertProvider {provider_namespace}/{}: {e}",
-                reference.name
-            )
-        })?
-        .ok_or_else(|| {
-            format!(
-                "AlertProvider {provider_namespace}/{} not found",
-                reference.name
-            )
-        })?;
+        .map_err(|e| e.to_string())?;
     let spec = &provider.spec;
     let secret = match &spec.secret_ref {
-        Some(secret) => read_secret(&ctx.client, provider_namespace, &secret.name).await?,
+        Some(secret) => read_secret(&ctx.client, provider_namespace, &secret.name)
+            .await
+            .map_err(|e| e.to_string())?,
         None => Default::default(),
     };
     let pick = |key: &str, spec_value: &Option<String>| {

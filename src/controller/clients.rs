@@ -33,10 +33,8 @@ impl Clients {
         if let Some(client) = clients.get(setting) {
             return Ok(client.clone());
         }
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .danger_accept_invalid_certs(setting.insecure);
+        let mut builder =
+            crate::hooks::client_builder().danger_accept_invalid_certs(setting.insecure);
         if let Some(pem) = &setting.ca {
             let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
                 .map_err(|e| format!("ca.crt is not a PEM certificate bundle: {e}"))?;

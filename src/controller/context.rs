@@ -1,10 +1,11 @@
 //! What every reconcile shares: the client, the caches fed by the watches, the event recorder,
 //! serin's own metrics, and the helpers that write with server-side apply.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -53,6 +54,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Workload(String),
+    /// `Kind namespace/name` of an object that must exist.
+    #[error("{0} not found")]
+    NotFound(String),
 }
 
 impl Error {
@@ -127,4 +131,42 @@ impl Context {
             K::kind(&K::DynamicType::default())
         )))
     }
+}
+
+/// Reads one object that must exist (a MetricTemplate, an AlertProvider, a Secret); the error
+/// names it. A free function: background tasks hold a client, not the Context.
+pub async fn get_required<K>(client: &Client, namespace: &str, name: &str) -> Result<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let kind = K::kind(&K::DynamicType::default()).to_string();
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    api.get_opt(name)
+        .await
+        .map_err(Error::api(format!("reading {kind} {namespace}/{name}")))?
+        .ok_or_else(|| Error::NotFound(format!("{kind} {namespace}/{name}")))
+}
+
+/// A Secret's values as text (trimmed: values are often written with a trailing newline).
+/// Errors name the Secret, never its content.
+pub async fn read_secret(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, String>> {
+    let secret: Secret = get_required(client, namespace, name).await?;
+    Ok(secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| {
+            String::from_utf8(v.0)
+                .ok()
+                .map(|v| (k, v.trim().to_string()))
+        })
+        .collect())
 }

@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
-use kube::{Client, ResourceExt};
+use kube::ResourceExt;
 
 use crate::api::canary::Metric;
 use crate::api::{Canary, MetricTemplate};
@@ -17,7 +15,7 @@ use crate::metrics::prometheus::{Auth, Endpoint};
 use crate::metrics::{self, Queries};
 
 use super::clients::Setting;
-use super::context::Context;
+use super::context::{Context, get_required, read_secret};
 
 /// A query without `provider.timeout` may take this long.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,26 +80,15 @@ async fn prepare(
         return Ok((endpoint, queries));
     };
     let template_namespace = reference.namespace.clone().unwrap_or(namespace);
-    let templates: Api<MetricTemplate> = Api::namespaced(ctx.client.clone(), &template_namespace);
-    let template = templates
-        .get_opt(&reference.name)
+    let template: MetricTemplate = get_required(&ctx.client, &template_namespace, &reference.name)
         .await
-        .map_err(|e| {
-            format!(
-                "reading MetricTemplate {template_namespace}/{}: {e}",
-                reference.name
-            )
-        })?
-        .ok_or_else(|| {
-            format!(
-                "MetricTemplate {template_namespace}/{} not found (metric {})",
-                reference.name, metric.name
-            )
-        })?;
+        .map_err(|e| format!("metric {}: {e}", metric.name))?;
     let provider = &template.spec.provider;
     let queries = metrics::queries(canary, metric, Some(&template.spec.query), source)?;
     let secret = match &provider.secret_ref {
-        Some(secret) => read_secret(&ctx.client, &template_namespace, &secret.name).await?,
+        Some(secret) => read_secret(&ctx.client, &template_namespace, &secret.name)
+            .await
+            .map_err(|e| e.to_string())?,
         None => BTreeMap::new(),
     };
     if provider.insecure_skip_verify {
@@ -142,29 +129,4 @@ fn auth(secret: &BTreeMap<String, String>) -> Auth {
         },
         _ => Auth::None,
     }
-}
-
-/// A Secret's values as text (trimmed: values are often written with a trailing newline).
-/// The error names the Secret, never its content.
-pub async fn read_secret(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> Result<BTreeMap<String, String>, String> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = api
-        .get_opt(name)
-        .await
-        .map_err(|e| format!("reading Secret {namespace}/{name}: {e}"))?
-        .ok_or_else(|| format!("Secret {namespace}/{name} not found"))?;
-    Ok(secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| {
-            String::from_utf8(v.0)
-                .ok()
-                .map(|v| (k, v.trim().to_string()))
-        })
-        .collect())
 }

@@ -67,7 +67,7 @@ pub fn evaluate(
             (CheckResult::Pass, _) | (CheckResult::NoData, OnNoData::Skip) => {}
             (CheckResult::NoData, OnNoData::Wait) => waiting.push(line),
             // A regression against the primary counts through the score below.
-            (CheckResult::Fail, _) if judged.regressed => {}
+            (CheckResult::Fail, _) if judged.comparison.as_ref().is_some_and(|c| c.failed) => {}
             _ => failures.push(line),
         }
         if let (Some(comparison), Some(judge)) = (judged.comparison, metric.judge) {
@@ -147,10 +147,9 @@ fn score_summary(scored: &[Scored<'_>], score: &Score, plan: &Plan) -> String {
 
 struct Judged {
     status: CheckStatus,
-    /// The comparison with the primary, when the metric has a judge and enough data.
+    /// The comparison with the primary, when the metric has a judge and enough data; a
+    /// `failed` one is a regression, counted through the score rather than one by one.
     comparison: Option<Comparison>,
-    /// The judge classified a regression (counted through the score, not one by one).
-    regressed: bool,
 }
 
 /// One metric's result: bounds on a value, or the judge on canary and primary samples (plus
@@ -169,7 +168,6 @@ fn judge_metric(metric: &MetricPlan, value: &Sample, now: DateTime<Utc>) -> Judg
         time: now,
     };
     let mut scored = None;
-    let mut regressed = false;
     let (result, message) = match (metric.judge, value) {
         (Some(judge), Sample::Compared { canary, primary }) => {
             let comparison = compare(canary, primary, &judge.config);
@@ -178,17 +176,14 @@ fn judge_metric(metric: &MetricPlan, value: &Sample, now: DateTime<Utc>) -> Judg
             let has_bounds = metric.range.min.is_some() || metric.range.max.is_some();
             let outcome = match (comparison.class, comparison.failed, comparison.canary_mean) {
                 (Class::NoData, _, _) => (CheckResult::NoData, comparison.reason.clone()),
-                (class, true, _) => {
-                    regressed = true;
-                    (
-                        CheckResult::Fail,
-                        format!(
-                            "{class:?} against the primary: {} ({})",
-                            comparison.reason,
-                            comparison.statistics()
-                        ),
-                    )
-                }
+                (class, true, _) => (
+                    CheckResult::Fail,
+                    format!(
+                        "{class:?} against the primary: {} ({})",
+                        comparison.reason,
+                        comparison.statistics()
+                    ),
+                ),
                 (_, false, Some(mean)) if has_bounds => {
                     let (result, bounds) = threshold::judge(&Sample::Value(mean), metric.range);
                     (
@@ -223,7 +218,6 @@ fn judge_metric(metric: &MetricPlan, value: &Sample, now: DateTime<Utc>) -> Judg
     Judged {
         status,
         comparison: scored,
-        regressed,
     }
 }
 

@@ -31,12 +31,16 @@ pub struct Payload<'a> {
 /// are not followed: a hook's secret headers must not travel to a host the user did not name,
 /// and a redirect usually means a wrong URL, better reported than silently chased.
 pub fn client() -> reqwest::Result<reqwest::Client> {
+    client_builder().build()
+}
+
+/// The settings every client of serin shares, for clients that add their own (a CA, a proxy).
+pub fn client_builder() -> reqwest::ClientBuilder {
     // reqwest is built without a default TLS crypto provider; ring is serin's.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
-        .build()
 }
 
 /// Calls one hook, retrying transport errors and 5xx answers `retries` times with a doubling

@@ -239,24 +239,21 @@ impl Endpoint {
         let response = request.send().await.map_err(|e| self.transport(e))?;
         let status = response.status();
         let body = response.text().await.map_err(|e| self.transport(e))?;
-        // Prometheus answers bad queries with 400/422 and a JSON error: show its message. Any
-        // other non-2xx (a proxy's 502 page, a 401) is reported with the start of its body.
-        if !status.is_success() && !matches!(status.as_u16(), 400 | 422 | 503) {
-            return Err(QueryError::Status {
-                status: status.as_u16(),
-                body: snippet(body.trim(), 200),
-            });
+        if status.is_success() {
+            return Ok(body);
         }
-        if !status.is_success() {
-            return match data(&body) {
-                Err(refused @ QueryError::Refused { .. }) => Err(refused),
-                _ => Err(QueryError::Status {
-                    status: status.as_u16(),
-                    body: snippet(body.trim(), 200),
-                }),
-            };
+        // Prometheus refuses a query with 400/422 (503 when overloaded) and a JSON error: show
+        // its message. Any other answer (a proxy's 502 page, a 401) is reported with the start
+        // of its body.
+        if matches!(status.as_u16(), 400 | 422 | 503)
+            && let Err(refused @ QueryError::Refused { .. }) = data(&body)
+        {
+            return Err(refused);
         }
-        Ok(body)
+        Err(QueryError::Status {
+            status: status.as_u16(),
+            body: snippet(body.trim(), 200),
+        })
     }
 
     fn header_map(&self) -> Result<HeaderMap, QueryError> {

@@ -37,27 +37,27 @@ pub struct Exporter {
 
 impl Exporter {
     /// Starts serving `/metrics` for a pod `pod` in `namespace` with this share of 5xx answers;
-    /// `seed` makes which requests fail reproducible.
+    /// `seed` sets where in the cycle of failures the exporter starts.
     pub fn start(namespace: &str, pod: &str, error_ratio: f64, seed: u64) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let counters = Arc::new(Mutex::new(Counters::default()));
         let ratio = Arc::new(Mutex::new(error_ratio));
-        // The traffic: RATE/10 requests every 100 ms, each failing with the current ratio.
+        // The traffic: RATE/10 requests every 100 ms. Failures are spread evenly (error
+        // diffusion: every request adds the ratio to a debt, a debt of one is a failure), so any
+        // window holds the ratio to within one request. Coin flips would make a short window's
+        // ratio wander by more than the tests' tolerances on a busy machine.
         let (traffic, current) = (counters.clone(), ratio.clone());
         std::thread::spawn(move || {
-            let mut state = seed.max(1);
+            let mut debt = (seed % 100) as f64 / 100.0;
             loop {
                 std::thread::sleep(Duration::from_millis(100));
                 let ratio = *current.lock().unwrap();
                 let mut counters = traffic.lock().unwrap();
                 for _ in 0..RATE / 10 {
-                    // xorshift64: cheap, seeded, good enough for a coin.
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    let coin = (state >> 11) as f64 / (1u64 << 53) as f64;
-                    if coin < ratio {
+                    debt += ratio;
+                    if debt >= 1.0 {
+                        debt -= 1.0;
                         counters.errors += 1;
                     } else {
                         counters.ok += 1;
@@ -197,5 +197,25 @@ impl Drop for Prometheus {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A Canary `web` in namespace `shop` (the exporters' namespace) whose analysis has this one
+/// metric, given as YAML list lines.
+pub fn canary(metric: &str) -> serin::api::Canary {
+    let yaml = format!(
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  targetRef: {{name: web}}\n  service: {{port: 80}}\n  analysis:\n    stepWeight: 10\n    metrics:\n{metric}"
+    );
+    serin::api::load::from_yaml(&yaml, "").unwrap()
+}
+
+/// An endpoint for this Prometheus without credentials.
+pub fn endpoint(prometheus: &Prometheus) -> serin::metrics::prometheus::Endpoint {
+    serin::metrics::prometheus::Endpoint {
+        client: serin::hooks::client().unwrap(),
+        address: prometheus.url.clone(),
+        auth: serin::metrics::prometheus::Auth::None,
+        headers: Vec::new(),
+        timeout: Duration::from_secs(10),
     }
 }
