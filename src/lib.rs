@@ -5,6 +5,7 @@
 //! - [`engine`]: the pure rollout lifecycle (no I/O, no clock);
 //! - [`hooks`]: webhook calls;
 //! - [`judge`]: pure metric judgement;
+//! - [`loadtester`]: `serin loadtester`, load generation and gates kept in a ConfigMap;
 //! - [`routing`]: traffic providers, each a pure function of the split to the objects expressing it;
 //! - [`sim`]: the engine over an in-memory cluster, scripted metrics and a virtual clock;
 //! - [`workload`]: revisions of pod templates and configs.
@@ -15,6 +16,7 @@ pub mod controller;
 pub mod engine;
 pub mod hooks;
 pub mod judge;
+pub mod loadtester;
 pub mod metrics;
 pub mod notify;
 pub mod routing;

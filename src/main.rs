@@ -29,6 +29,8 @@ enum Command {
     },
     /// Run the controller: watch Canaries and roll out every change of their targets.
     Controller(Box<serin::controller::Options>),
+    /// Serve webhooks that generate HTTP load for canaries, and gates kept in a ConfigMap.
+    Loadtester(serin::loadtester::Options),
     /// Print the CustomResourceDefinitions (YAML).
     Crds,
     /// Compare two recorded samples as the statistical judge would (exit 0 no regression,
@@ -73,15 +75,19 @@ enum Output {
     Json,
 }
 
-fn controller(options: serin::controller::Options) -> anyhow::Result<ExitCode> {
+/// Runs a long-lived server command (controller, load tester) with logging set up.
+fn serve(
+    log_format: serin::controller::LogFormat,
+    server: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<ExitCode> {
     // reqwest and kube use rustls without a default crypto provider: install ring first.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    init_logging(options.log_format);
+    init_logging(log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serin::controller::run(options))?;
+    runtime.block_on(server)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -102,7 +108,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate { scenario, output } => simulate(&scenario, output),
-        Command::Controller(options) => controller(*options),
+        Command::Controller(options) => serve(options.log_format, serin::controller::run(*options)),
+        Command::Loadtester(options) => serve(options.log_format, serin::loadtester::run(options)),
         Command::Crds => crds(),
         Command::Judge(args) => judge(&args),
     };

@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -79,13 +79,6 @@ pub async fn install(client: &Client) {
 /// A kubeconfig authenticating as the ServiceAccount `serin` of `namespace`, bound to the
 /// `serin` ClusterRole.
 pub async fn service_account_kubeconfig(client: &Client, namespace: &str) -> PathBuf {
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    let account: ServiceAccount =
-        serde_json::from_value(serde_json::json!({"metadata": {"name": "serin"}})).unwrap();
-    accounts
-        .create(&PostParams::default(), &account)
-        .await
-        .unwrap();
     let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
         "metadata": {"name": format!("serin-{namespace}")},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "serin"},
@@ -96,9 +89,52 @@ pub async fn service_account_kubeconfig(client: &Client, namespace: &str) -> Pat
         .create(&PostParams::default(), &binding)
         .await
         .unwrap();
+    account_kubeconfig(client, namespace, "serin", kubeconfig_path(namespace)).await
+}
+
+/// A kubeconfig for `serin loadtester` as the ServiceAccount `serin-loadtester`, bound to
+/// the Role in config/loadtester-rbac.yaml (applied in `namespace`).
+pub async fn loadtester_kubeconfig(client: &Client, namespace: &str) -> PathBuf {
+    let params = PatchParams::apply("serin-tests").force();
+    let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
+    for role in documents::<Role>("config/loadtester-rbac.yaml") {
+        roles
+            .patch(&role.name_any(), &params, &Patch::Apply(&role))
+            .await
+            .unwrap_or_else(|e| panic!("applying the load tester's Role: {e}"));
+    }
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "serin-loadtester"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "serin-loadtester"},
+        "subjects": [{"kind": "ServiceAccount", "name": "serin-loadtester", "namespace": namespace}],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let path = work_dir().join(format!("kubeconfig-{namespace}-loadtester"));
+    account_kubeconfig(client, namespace, "serin-loadtester", path).await
+}
+
+/// Creates the ServiceAccount `account` and writes a kubeconfig using its token to `path`.
+async fn account_kubeconfig(
+    client: &Client,
+    namespace: &str,
+    account: &str,
+    path: PathBuf,
+) -> PathBuf {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let object: ServiceAccount =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": account}})).unwrap();
+    accounts
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret_name = format!("{account}-token");
     let token_secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "serin-token", "annotations": {"kubernetes.io/service-account.name": "serin"}},
+        "metadata": {"name": secret_name, "annotations": {"kubernetes.io/service-account.name": account}},
         "type": "kubernetes.io/service-account-token",
     }))
     .unwrap();
@@ -108,8 +144,9 @@ pub async fn service_account_kubeconfig(client: &Client, namespace: &str) -> Pat
         .unwrap();
     let token = eventually("service account token", Duration::from_secs(30), || {
         let secrets = secrets.clone();
+        let secret_name = secret_name.clone();
         async move {
-            let secret = secrets.get("serin-token").await.ok()?;
+            let secret = secrets.get(&secret_name).await.ok()?;
             let token = secret.data?.get("token")?.0.clone();
             String::from_utf8(token).ok()
         }
@@ -121,7 +158,6 @@ pub async fn service_account_kubeconfig(client: &Client, namespace: &str) -> Pat
     for user in users {
         user["user"] = serde_yaml_ng::from_str(&format!("{{token: {token}}}")).unwrap();
     }
-    let path = kubeconfig_path(namespace);
     std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
     path
 }
@@ -140,7 +176,7 @@ fn work_dir() -> PathBuf {
     }
 }
 
-/// A running `serin controller`; killed (SIGKILL) when dropped.
+/// A running `serin controller` (or `serin loadtester`); killed (SIGKILL) when dropped.
 pub struct ControllerProcess {
     child: Child,
     pub log: PathBuf,
@@ -152,16 +188,25 @@ pub struct ControllerProcess {
 impl ControllerProcess {
     /// Starts the controller for `namespace` with extra flags.
     pub fn start(kubeconfig: &Path, namespace: &str, extra: &[&str]) -> Self {
+        Self::start_command(kubeconfig, "controller", namespace, extra)
+    }
+
+    /// Starts `serin loadtester` keeping its gates in `namespace`.
+    pub fn loadtester(kubeconfig: &Path, namespace: &str) -> Self {
+        Self::start_command(kubeconfig, "loadtester", namespace, &[])
+    }
+
+    fn start_command(kubeconfig: &Path, command: &str, namespace: &str, extra: &[&str]) -> Self {
         let port = free_port().unwrap();
         let mut args: Vec<String> = vec![
-            "controller".into(),
+            command.into(),
             "--namespace".into(),
             namespace.into(),
             "--listen".into(),
             format!("127.0.0.1:{port}"),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let log = log_path(namespace);
+        let log = log_path(command, namespace);
         Self {
             child: spawn(kubeconfig, &args, &log),
             log,
@@ -180,7 +225,7 @@ impl ControllerProcess {
     /// Starts the same controller again (after `kill`), logging to a new file.
     pub fn restart(&mut self) {
         self.kill();
-        self.log = log_path(&self.args[2]);
+        self.log = log_path(&self.args[0], &self.args[2]);
         self.child = spawn(&self.kubeconfig, &self.args, &self.log);
     }
 
@@ -215,10 +260,10 @@ impl Drop for ControllerProcess {
 
 /// A log file of its own for every process started, so two replicas in one
 /// namespace (leader election) or a restart never write into the same file.
-fn log_path(namespace: &str) -> PathBuf {
+fn log_path(command: &str, namespace: &str) -> PathBuf {
     static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    work_dir().join(format!("serin-controller-{namespace}-{n}.log"))
+    work_dir().join(format!("serin-{command}-{namespace}-{n}.log"))
 }
 
 fn spawn(kubeconfig: &Path, args: &[String], log: &Path) -> Child {

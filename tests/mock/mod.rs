@@ -16,6 +16,8 @@ pub struct Request {
     /// The request line and headers, as sent.
     pub head: String,
     pub body: Vec<u8>,
+    /// When the request was read whole.
+    pub at: std::time::Instant,
 }
 
 impl Request {
@@ -205,7 +207,11 @@ async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Request> {
             .unwrap_or(0);
         if data.len() >= end + 4 + length {
             let body = data[end + 4..end + 4 + length].to_vec();
-            return Some(Request { head, body });
+            return Some(Request {
+                head,
+                body,
+                at: std::time::Instant::now(),
+            });
         }
     }
 }

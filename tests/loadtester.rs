@@ -1,0 +1,303 @@
+//! `serin loadtester` as users run it: its own process, authenticated as a ServiceAccount with
+//! exactly the Role of config/loadtester-rbac.yaml, called the way serin's hooks call it.
+//! (The gate flows through the controller are in tests/controller.rs.)
+
+mod cluster;
+mod mock;
+
+use std::time::{Duration, Instant};
+
+use cluster::controller::{ControllerProcess, loadtester_kubeconfig};
+use cluster::{client, eventually, namespace};
+use serde_json::{Value, json};
+
+struct Tester {
+    process: ControllerProcess,
+    ns: String,
+    http: reqwest::Client,
+}
+
+async fn start(name: &str) -> Tester {
+    let client = client().await;
+    let ns = namespace(&client, name).await;
+    let kubeconfig = loadtester_kubeconfig(&client, &ns).await;
+    let tester = Tester {
+        process: ControllerProcess::loadtester(&kubeconfig, &ns),
+        ns,
+        http: serin::hooks::client().unwrap(),
+    };
+    tester.wait_up().await;
+    tester
+}
+
+impl Tester {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.process.listen)
+    }
+
+    async fn wait_up(&self) {
+        eventually("load tester up", Duration::from_secs(30), || async {
+            let answer = self.http.get(self.url("/healthz")).send().await.ok()?;
+            answer.status().is_success().then_some(())
+        })
+        .await;
+    }
+
+    /// POSTs a hook payload for canary `name`; (status, body).
+    async fn post(&self, path: &str, name: &str, extra: Value) -> (u16, String) {
+        let mut payload = json!({"name": name, "namespace": "apps", "phase": "Progressing",
+            "checksum": "rev-1", "metadata": {}});
+        if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        let answer = self
+            .http
+            .post(self.url(path))
+            .json(&payload)
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    }
+}
+
+/// Requests received in [from, to).
+fn count(server: &mock::Server, from: Instant, to: Instant) -> usize {
+    server
+        .received()
+        .iter()
+        .filter(|r| r.at >= from && r.at < to)
+        .count()
+}
+
+#[tokio::test]
+async fn the_generator_holds_the_requested_rate_and_stops_when_told() {
+    let t = start("load-rate").await;
+    let target = mock::serve(|_| mock::Reply::ok("hello")).await;
+    let metadata = json!({"url": format!("{}/", target.url), "rate": "50", "concurrency": "4",
+        "headers": "X-Load: serin"});
+    let (status, body) = t.post("/", "rate", json!({"metadata": metadata})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"load\":\"started\""), "{body}");
+    // A second call (the next analysis tick) keeps the same load going, not a second one.
+    let (status, body) = t.post("/", "rate", json!({"metadata": metadata})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"load\":\"running\""), "{body}");
+
+    // The rate over a 4 s window, after a second of warm-up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let from = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let measured = count(&target, from, Instant::now()) as f64 / 4.0;
+    assert!(
+        (measured - 50.0).abs() <= 5.0,
+        "requested 50/s, the target saw {measured}/s"
+    );
+    let first = target.received()[0].clone();
+    assert!(first.head.contains("x-load: serin") || first.head.contains("X-Load: serin"));
+
+    let stop = t
+        .http
+        .post(t.url("/stop"))
+        .json(&json!({"name": "rate", "namespace": "apps"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stop.status().as_u16(), 200);
+    let stopped: Value = stop.json().await.unwrap();
+    assert_eq!(stopped["stopped"].as_array().unwrap().len(), 1, "{stopped}");
+    // Requests in flight at the stop may still land; nothing after them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_stop = target.received().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        target.received().len(),
+        after_stop,
+        "load went on after /stop"
+    );
+
+    // The summary at /loads counts what the target answered.
+    let loads: Value = t
+        .http
+        .get(t.url("/loads"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let load = &loads.as_array().unwrap()[0];
+    assert_eq!(load["running"], false, "{load}");
+    let requests = load["summary"]["requests"].as_u64().unwrap() as usize;
+    assert_eq!(requests, after_stop, "{load}");
+    assert_eq!(
+        load["summary"]["succeeded"].as_u64().unwrap() as usize,
+        requests
+    );
+}
+
+#[tokio::test]
+async fn a_load_with_a_duration_ends_by_itself_and_waiting_hooks_get_the_verdict() {
+    let t = start("load-wait").await;
+    // One answer in four is an error.
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let target = mock::serve(move |_| {
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % 4 == 0 {
+            mock::Reply::status(500, "boom")
+        } else {
+            mock::Reply::ok("fine")
+        }
+    })
+    .await;
+    // Flagger's spelling: hey flags, -q per worker.
+    let cmd = format!("hey -z 2s -q 10 -c 2 {}/", target.url);
+    let (status, body) = t
+        .post(
+            "/",
+            "wait",
+            json!({"metadata": {"cmd": cmd, "wait": "true", "maxErrorRatio": "0.1"}}),
+        )
+        .await;
+    let landed = target.received().len();
+    assert_eq!(status, 422, "25% errors is over maxErrorRatio 0.1: {body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let summary = &answer["summary"];
+    let requests = summary["requests"].as_u64().unwrap();
+    assert!(
+        (36..=44).contains(&requests),
+        "2 s at 20/s should be 40 requests: {summary}"
+    );
+    assert_eq!(landed as u64, requests, "answered before the load was over");
+    assert_eq!(
+        summary["statuses"]["500"].as_u64().unwrap(),
+        requests.div_ceil(4)
+    );
+    let ratio = summary["errorRatio"].as_f64().unwrap();
+    assert!((ratio - 0.25).abs() < 0.03, "{summary}");
+    // It stopped by itself.
+    let total = target.received().len();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(target.received().len(), total);
+
+    // Without maxErrorRatio the same load is a yes with its summary.
+    let (status, _) = t
+        .post(
+            "/",
+            "wait",
+            json!({"metadata": {"cmd": format!("hey -z 1s -q 5 -c 1 {}/", target.url), "wait": "true"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_rollout_ending_stops_its_load_and_bad_metadata_is_refused_by_name() {
+    let t = start("load-phase").await;
+    let target = mock::serve(|_| mock::Reply::ok("ok")).await;
+    let metadata = json!({"url": format!("{}/", target.url), "rate": "20"});
+    assert_eq!(
+        t.post("/", "ends", json!({"metadata": metadata})).await.0,
+        200
+    );
+    eventually(
+        "load reaches the target",
+        Duration::from_secs(10),
+        || async { (target.received().len() >= 10).then_some(()) },
+    )
+    .await;
+    // A post-rollout hook pointed at the tester: the rollout is over, its load stops.
+    let (status, body) = t
+        .post(
+            "/",
+            "ends",
+            json!({"phase": "Succeeded", "metadata": metadata}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"stopped\":[{"), "{body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let total = target.received().len();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        target.received().len(),
+        total,
+        "load went on after the rollout ended"
+    );
+
+    // Bad metadata is a 4xx (a "no" serin does not retry) naming the key.
+    let (status, body) = t
+        .post(
+            "/",
+            "bad",
+            json!({"metadata": {"url": "http://x/", "rate": "lots"}}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body.trim(), "metadata.rate: \"lots\" is not a number");
+    let (status, body) = t
+        .post(
+            "/",
+            "bad",
+            json!({"metadata": {"cmd": "bash -c 'rm -rf /'"}}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("does not run commands"), "{body}");
+}
+
+#[tokio::test]
+async fn gates_are_kept_in_a_configmap_and_survive_a_restart() {
+    let mut t = start("gates").await;
+    // Fixed answers.
+    assert_eq!(t.post("/gate/approve", "web", json!({})).await.0, 200);
+    assert_eq!(t.post("/gate/halt", "web", json!({})).await.0, 403);
+    // Closed until opened.
+    let (status, body) = t.post("/gate/check", "web", json!({})).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("gate.apps.web is closed"), "{body}");
+    assert_eq!(t.post("/gate/open", "web", json!({})).await.0, 200);
+    assert_eq!(t.post("/rollback/open", "api", json!({})).await.0, 200);
+
+    // A restart (SIGKILL) forgets nothing.
+    t.process.restart();
+    t.wait_up().await;
+    assert_eq!(t.post("/gate/check", "web", json!({})).await.0, 200);
+    assert_eq!(t.post("/rollback/check", "api", json!({})).await.0, 200);
+    assert_eq!(t.post("/rollback/check", "web", json!({})).await.0, 403);
+
+    // The approval belongs to the revision it approved: the next one is held again.
+    let (status, _) = t
+        .post("/gate/check", "web", json!({"checksum": "rev-2"}))
+        .await;
+    assert_eq!(status, 403, "an approval of rev-1 must not approve rev-2");
+    assert_eq!(t.post("/gate/open", "web", json!({})).await.0, 200);
+    let (status, _) = t
+        .post("/gate/check", "web", json!({"checksum": "rev-2"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(t.post("/gate/close", "web", json!({})).await.0, 200);
+    assert_eq!(
+        t.post("/gate/check", "web", json!({"checksum": "rev-2"}))
+            .await
+            .0,
+        403
+    );
+
+    // The state is plain data in the ConfigMap, readable with kubectl.
+    let gates: Value = t
+        .http
+        .get(t.url("/gates"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gates["gate.apps.web"], "closed", "{gates}");
+    assert_eq!(gates["rollback.apps.api"], "open:rev-1", "{gates}");
+    let configs: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client().await, &t.ns);
+    let stored = configs.get("serin-loadtester-gates").await.unwrap();
+    assert_eq!(stored.data.unwrap()["rollback.apps.api"], "open:rev-1");
+}
