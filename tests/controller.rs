@@ -9,7 +9,9 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use cluster::controller::{ControllerProcess, install, service_account_kubeconfig};
+use cluster::controller::{
+    ControllerProcess, install, loadtester_kubeconfig, service_account_kubeconfig,
+};
 use cluster::prometheus::{Exporter, Prometheus};
 use cluster::workloads::{Readiness, deployment, set_version};
 use cluster::{client, eventually, namespace};
@@ -696,6 +698,93 @@ async fn abort_rolls_back_and_retry_runs_the_same_revision_again() {
     s.request("ab", "promote", "a-3").await;
     s.wait_phase("ab", Phase::Succeeded).await;
     assert_eq!(s.primary_version("ab").await.as_deref(), Some("v2"));
+}
+
+/// `serin loadtester` beside the controller, as the docs set it up: its load keeps the
+/// canary busy while the rollout runs and stops with it; its gate holds the promotion until a
+/// human opens it (through a restart of the tester); its rollback gate aborts a rollout.
+#[tokio::test]
+async fn loadtester_gates_hold_promotion_and_roll_back_and_its_load_follows_the_rollout() {
+    let s = setup("loadtester", &[]).await;
+    let kubeconfig = loadtester_kubeconfig(&s.client, &s.ns).await;
+    let mut tester = ControllerProcess::loadtester(&kubeconfig, &s.ns);
+    let base = format!("http://{}", tester.listen);
+    let http = serin::hooks::client().unwrap();
+    let up = || async {
+        let answer = http.get(format!("{base}/healthz")).send().await.ok()?;
+        answer.status().is_success().then_some(())
+    };
+    eventually("load tester up", WAIT, up).await;
+    let gate = |path: &str, name: &str| {
+        let request = http
+            .post(format!("{base}{path}"))
+            .json(&json!({"name": name, "namespace": s.ns}));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let target = mock::serve(|_| mock::Reply::ok("podinfo")).await;
+    let load = json!({"url": format!("{}/", target.url), "rate": "20"});
+
+    s.create_deployment("gated", Readiness::Ready).await;
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+    "webhooks": [
+        {"name": "load", "type": "rollout", "url": format!("{base}/"), "metadata": load},
+        {"name": "go-live", "type": "confirm-promotion", "url": format!("{base}/gate/check")},
+        {"name": "load-stop", "type": "post-rollout", "url": format!("{base}/"), "metadata": load},
+    ]});
+    s.create_canary("gated", analysis, json!({})).await;
+    s.wait_phase("gated", Phase::Initialized).await;
+    assert!(target.received().is_empty(), "no load before a rollout");
+    s.gitops_apply("gated", "v2").await;
+    s.wait_phase("gated", Phase::WaitingPromotion).await;
+
+    // Held at the gate: the analysis (and its load) goes on, no check fails.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let canary = s.canaries().get("gated").await.unwrap();
+    let status = canary.status.unwrap();
+    assert_eq!(status.phase, Some(Phase::WaitingPromotion));
+    assert_eq!(
+        status.failed_checks, 0,
+        "a closed gate is not a failed check"
+    );
+    assert_eq!(s.weights("gated").await, Some((50, 50)));
+    assert!(
+        target.received().len() >= 40,
+        "the load tester drove the canary: {} requests",
+        target.received().len()
+    );
+
+    // A human opens the gate; the tester is killed at once and comes back: the state is in
+    // the ConfigMap, so the restarted tester lets the rollout through.
+    assert_eq!(gate("/gate/open", "gated").await, 200);
+    tester.restart();
+    eventually("load tester back", WAIT, up).await;
+    s.wait_phase("gated", Phase::Succeeded).await;
+    assert_eq!(s.primary_version("gated").await.as_deref(), Some("v2"));
+    // The post-rollout hook told the tester the rollout is over: the load stops.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let total = target.received().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        target.received().len(),
+        total,
+        "load went on after promotion"
+    );
+
+    // The rollback gate: a rollout held at the promotion gate is aborted by opening it.
+    s.create_deployment("doomed", Readiness::Ready).await;
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+    "webhooks": [
+        {"name": "go-live", "type": "confirm-promotion", "url": format!("{base}/gate/check")},
+        {"name": "kill-switch", "type": "rollback", "url": format!("{base}/rollback/check")},
+    ]});
+    s.create_canary("doomed", analysis, json!({})).await;
+    s.wait_phase("doomed", Phase::Initialized).await;
+    s.gitops_apply("doomed", "v2").await;
+    s.wait_phase("doomed", Phase::WaitingPromotion).await;
+    assert_eq!(gate("/rollback/open", "doomed").await, 200);
+    s.wait_phase("doomed", Phase::Failed).await;
+    assert_eq!(s.weights("doomed").await, Some((100, 0)));
+    assert_eq!(s.primary_version("doomed").await.as_deref(), Some("v1"));
 }
 
 #[tokio::test]
