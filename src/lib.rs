@@ -1,6 +1,7 @@
 //! serin: progressive delivery for Kubernetes.
 //!
 //! - [`api`]: the Canary, MetricTemplate and AlertProvider resources and their validation;
+//! - [`cli`]: the commands for people and pipelines (get, status, requests, wait, check, migrate);
 //! - [`controller`]: the Kubernetes shell: watches, observe -> engine -> act, status, leases;
 //! - [`engine`]: the pure rollout lifecycle (no I/O, no clock);
 //! - [`hooks`]: webhook calls;
@@ -12,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod cli;
 pub mod controller;
 pub mod engine;
 pub mod hooks;

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use serin::cli::wait::{Ended, Outcome};
+use serin::cli::{Connection, Format};
+use serin::engine::input::RequestAction;
 use serin::judge::compare::{Class, Comparison, Direction, JudgeConfig, compare};
 use serin::judge::samples;
 use serin::sim::{self, Scenario};
@@ -33,9 +36,76 @@ enum Command {
     Loadtester(serin::loadtester::Options),
     /// Print the CustomResourceDefinitions (YAML).
     Crds,
+    /// List Canaries: phase, canary weight, failed checks, revision, age.
+    Get {
+        #[command(flatten)]
+        connection: Connection,
+        /// Every namespace.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Show one rollout: progress, checks, gates, conditions and recent events.
+    Status {
+        name: String,
+        #[command(flatten)]
+        connection: Connection,
+        /// Keep showing it as it changes.
+        #[arg(short, long)]
+        watch: bool,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Promote the canary now, skipping the rest of the analysis.
+    Promote(RequestArgs),
+    /// Roll the canary back now.
+    Abort(RequestArgs),
+    /// Run a failed revision's rollout again.
+    Retry(RequestArgs),
+    /// Freeze the rollout where it is (timers stop) until `resume`.
+    Pause(RequestArgs),
+    /// Continue a paused rollout.
+    Resume(RequestArgs),
+    /// Wait until the rollout of the target's current revision ends (exit 0 the awaited outcome,
+    /// 1 the other outcome, 2 timeout or error).
+    Wait {
+        name: String,
+        #[command(flatten)]
+        connection: Connection,
+        /// The outcome to wait for.
+        #[arg(long = "for", value_enum, default_value_t = Outcome::Promoted)]
+        outcome: Outcome,
+        /// Give up after this long (Go duration).
+        #[arg(long, default_value = "15m")]
+        timeout: serin::api::Duration,
+    },
+    /// Validate Canary, MetricTemplate and AlertProvider manifests offline, as the controller
+    /// would (exit 0 valid, 1 problems found, 2 unreadable input).
+    Check {
+        /// Files or directories (searched for *.yaml, *.yml, *.json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Convert Flagger manifests to serin's API on stdout; what needs a human decision goes to
+    /// stderr (exit 0 nothing to decide, 1 decisions listed, 2 unreadable input).
+    Migrate {
+        /// Files or directories (searched for *.yaml, *.yml, *.json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Compare two recorded samples as the statistical judge would (exit 0 no regression,
     /// 1 regression, 3 too few samples, 2 bad input).
     Judge(JudgeArgs),
+}
+
+#[derive(clap::Args)]
+struct RequestArgs {
+    name: String,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 #[derive(clap::Args)]
@@ -112,6 +182,54 @@ fn main() -> ExitCode {
         Command::Loadtester(options) => serve(options.log_format, serin::loadtester::run(options)),
         Command::Crds => crds(),
         Command::Judge(args) => judge(&args),
+        Command::Get {
+            connection,
+            all_namespaces,
+            output,
+        } => on_cluster(connection, |client, namespace| async move {
+            let namespace = (!all_namespaces).then_some(namespace);
+            serin::cli::get::run(client, namespace.as_deref(), output).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Status {
+            name,
+            connection,
+            watch,
+            output,
+        } => on_cluster(connection, |client, namespace| async move {
+            serin::cli::status::run(client, &namespace, &name, watch, output).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Promote(args) => request(args, RequestAction::Promote),
+        Command::Abort(args) => request(args, RequestAction::Abort),
+        Command::Retry(args) => request(args, RequestAction::Retry),
+        Command::Pause(args) => request(args, RequestAction::Pause),
+        Command::Resume(args) => request(args, RequestAction::Resume),
+        Command::Wait {
+            name,
+            connection,
+            outcome,
+            timeout,
+        } => on_cluster(connection, |client, namespace| async move {
+            let ended =
+                serin::cli::wait::run(client, &namespace, &name, outcome, timeout.as_std()).await?;
+            Ok(match ended {
+                Some(Ended::Met(what)) => {
+                    println!("canary {namespace}/{name}: {what}");
+                    ExitCode::SUCCESS
+                }
+                Some(Ended::Other(what)) => {
+                    println!("canary {namespace}/{name}: {what}");
+                    ExitCode::from(1)
+                }
+                None => {
+                    eprintln!("canary {namespace}/{name}: not settled within {timeout}");
+                    ExitCode::from(2)
+                }
+            })
+        }),
+        Command::Check { paths, output } => check(&paths, output),
+        Command::Migrate { paths } => migrate(&paths),
     };
     match result {
         Ok(code) => code,
@@ -120,6 +238,93 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Runs a command against the cluster of the kubeconfig.
+fn on_cluster<F, Fut>(connection: Connection, command: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(kube::Client, String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let (client, namespace) = connection.connect().await?;
+        command(client, namespace).await
+    })
+}
+
+fn request(args: RequestArgs, action: RequestAction) -> anyhow::Result<ExitCode> {
+    on_cluster(args.connection, |client, namespace| async move {
+        let acknowledged = serin::cli::request::run(client, &namespace, &args.name, action).await?;
+        Ok(if acknowledged {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}
+
+fn check(paths: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
+    let report = serin::cli::check::run(paths)?;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Text => {
+            for problem in &report.problems {
+                println!("{problem}");
+            }
+            eprintln!(
+                "checked {} serin objects ({} other documents skipped): {}",
+                report.checked,
+                report.skipped,
+                match report.problems.len() {
+                    0 => "no problems".to_string(),
+                    1 => "1 problem".to_string(),
+                    n => format!("{n} problems"),
+                }
+            );
+        }
+    }
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn migrate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut problems = Vec::new();
+    let mut docs = Vec::new();
+    for file in serin::cli::check::files(paths)? {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        docs.extend(serin::cli::check::documents(&file, &text, &mut problems));
+    }
+    if let Some(problem) = problems.first() {
+        anyhow::bail!("{problem}");
+    }
+    let migration = serin::cli::migrate::migrate(&docs);
+    let mut out = String::new();
+    for doc in &migration.documents {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(doc)?);
+    }
+    print!("{out}");
+    for note in &migration.notes {
+        eprintln!("needs a decision: {note}");
+    }
+    eprintln!(
+        "converted {} Flagger objects; {} need a decision",
+        migration.converted,
+        migration.notes.len()
+    );
+    Ok(if migration.notes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn simulate(path: &PathBuf, output: Output) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,336 @@
+//! `serin check FILE|DIR...`: the controller's validation, offline, for a git repository in
+//! CI. Every Canary, MetricTemplate and AlertProvider found is decoded and validated as the
+//! controller would; references between them (templateRef, providerRef) must resolve among
+//! the files given; query templates must render with the variables the Canary gives them.
+//! Other kinds (Deployments, Services...) are skipped. Every problem names file, line, object
+//! and field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::api::load::{expect_type, from_value};
+use crate::api::{AlertProvider, Canary, MetricTemplate};
+use crate::engine::Plan;
+use crate::metrics::template::{self, TemplateError, Vars};
+
+pub const API_VERSION: &str = "serin.dev/v1beta1";
+
+/// One YAML document of a file.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: PathBuf,
+    /// 1-based line where the document starts.
+    pub line: usize,
+    pub value: Value,
+}
+
+/// One problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    /// `Canary podinfo`, or empty for a document that could not be read.
+    pub object: String,
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if !self.object.is_empty() {
+            write!(f, " {}", self.object)?;
+        }
+        write!(f, ": {}: {}", self.field, self.reason)
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub problems: Vec<Problem>,
+    /// serin objects checked.
+    pub checked: usize,
+    /// Documents of other kinds.
+    pub skipped: usize,
+}
+
+/// The files to read: files as given, directories searched for `*.yaml`, `*.yml`, `*.json`.
+pub fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for path in paths {
+        collect(path, &mut found)?;
+    }
+    Ok(found)
+}
+
+fn collect(path: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if !meta.is_dir() {
+        found.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        let hidden = entry
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let manifest = entry
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
+        if hidden {
+            continue;
+        }
+        if entry.is_dir() || manifest {
+            collect(&entry, found)?;
+        }
+    }
+    Ok(())
+}
+
+/// Splits a file into its YAML documents, each with its first line. A document that is not
+/// YAML becomes a problem.
+pub fn documents(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<Document> {
+    let mut chunks: Vec<(usize, String)> = vec![(1, String::new())];
+    for (index, line) in text.lines().enumerate() {
+        let separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if separator {
+            chunks.push((index + 2, String::new()));
+        } else if let Some((_, chunk)) = chunks.last_mut() {
+            chunk.push_str(line);
+            chunk.push('\n');
+        }
+    }
+    let mut docs = Vec::new();
+    for (line, chunk) in chunks {
+        if chunk.lines().all(|l| {
+            let l = l.trim();
+            l.is_empty() || l.starts_with('#')
+        }) {
+            continue;
+        }
+        match serde_yaml_ng::from_str::<Value>(&chunk) {
+            Ok(Value::Null) => {}
+            Ok(value) => docs.push(Document {
+                file: file.to_path_buf(),
+                line,
+                value,
+            }),
+            Err(error) => {
+                let at = error.location().map_or(line, |l| line + l.line() - 1);
+                problems.push(Problem {
+                    file: file.display().to_string(),
+                    line: at,
+                    object: String::new(),
+                    field: "(yaml)".into(),
+                    reason: error.to_string(),
+                });
+            }
+        }
+    }
+    docs
+}
+
+/// Checks every document together (references resolve across files).
+pub fn check(documents: &[Document]) -> Report {
+    let mut report = Report::default();
+    let mut canaries = Vec::new();
+    let mut templates: BTreeMap<(Option<String>, String), MetricTemplate> = BTreeMap::new();
+    let mut providers: BTreeMap<(Option<String>, String), ()> = BTreeMap::new();
+    for doc in documents {
+        let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let version = doc
+            .value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ours = version.starts_with("serin.dev/") || version.starts_with("flagger.app/");
+        if !ours || !matches!(kind, "Canary" | "MetricTemplate" | "AlertProvider") {
+            report.skipped += 1;
+            continue;
+        }
+        report.checked += 1;
+        let name = doc
+            .value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let namespace = doc
+            .value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut fail = |field: &str, reason: String| {
+            report.problems.push(Problem {
+                file: doc.file.display().to_string(),
+                line: doc.line,
+                object: format!("{kind} {name}").trim().to_string(),
+                field: field.to_string(),
+                reason,
+            });
+        };
+        if let Err(e) = expect_type(&doc.value, API_VERSION, kind) {
+            let reason = if version.starts_with("flagger.app/") {
+                format!("{} (`serin migrate` converts it)", e.reason)
+            } else {
+                e.reason
+            };
+            fail(&e.field, reason);
+            continue;
+        }
+        if name.is_empty() {
+            fail("metadata.name", "missing".into());
+        }
+        match kind {
+            "Canary" => match from_value::<Canary>(&doc.value, "") {
+                Ok(canary) => {
+                    if let Some(provider) = &canary.spec.provider
+                        && let Err(e) = crate::routing::Provider::parse(provider)
+                    {
+                        let text = e.to_string();
+                        fail(
+                            "spec.provider",
+                            text.trim_start_matches("spec.provider: ").into(),
+                        );
+                    }
+                    if let Err(errors) = Plan::from_spec(&canary.spec) {
+                        for e in errors.0 {
+                            fail(&e.field, e.reason);
+                        }
+                    }
+                    canaries.push((doc, canary));
+                }
+                Err(e) => fail(&e.field, e.reason),
+            },
+            "MetricTemplate" => match from_value::<MetricTemplate>(&doc.value, "") {
+                Ok(t) => {
+                    // The query alone: syntax and variable names (templateVariables are
+                    // checked per Canary below, with the keys that Canary gives).
+                    match template::render(&t.spec.query, &sample_vars(&BTreeMap::new())) {
+                        Ok(_) | Err(TemplateError::UnknownTemplateVariable(..)) => {}
+                        Err(e) => fail("spec.query", e.to_string()),
+                    }
+                    templates.insert((namespace, name.clone()), t);
+                }
+                Err(e) => fail(&e.field, e.reason),
+            },
+            _ => match from_value::<AlertProvider>(&doc.value, "") {
+                Ok(_) => {
+                    providers.insert((namespace, name.clone()), ());
+                }
+                Err(e) => fail(&e.field, e.reason),
+            },
+        }
+    }
+    for (doc, canary) in canaries {
+        let own_ns = canary.metadata.namespace.clone();
+        let name = canary.metadata.name.clone().unwrap_or_default();
+        let mut fail = |field: String, reason: String| {
+            report.problems.push(Problem {
+                file: doc.file.display().to_string(),
+                line: doc.line,
+                object: format!("Canary {name}"),
+                field,
+                reason,
+            });
+        };
+        let analysis = &canary.spec.analysis;
+        for (i, metric) in analysis.metrics.iter().enumerate() {
+            let Some(reference) = &metric.template_ref else {
+                continue;
+            };
+            let ns = reference.namespace.clone().or_else(|| own_ns.clone());
+            let found = lookup(&templates, &ns, &reference.name);
+            let field = format!("spec.analysis.metrics[{i}].templateRef");
+            match found {
+                None => fail(
+                    field,
+                    format!(
+                        "MetricTemplate {:?} is not among the files checked (pass the file that defines it)",
+                        reference.name
+                    ),
+                ),
+                Some(t) => {
+                    // Syntax and unknown names are reported on the template itself; here only
+                    // what depends on this Canary: the templateVariables it gives.
+                    let vars = sample_vars(&metric.template_variables);
+                    if let Err(e @ TemplateError::UnknownTemplateVariable(..)) =
+                        template::render(&t.spec.query, &vars)
+                    {
+                        fail(
+                            format!("spec.analysis.metrics[{i}].templateVariables"),
+                            format!("template {}: {e}", reference.name),
+                        );
+                    }
+                }
+            }
+        }
+        for (i, alert) in analysis.alerts.iter().enumerate() {
+            let reference = &alert.provider_ref;
+            let ns = reference.namespace.clone().or_else(|| own_ns.clone());
+            if lookup(&providers, &ns, &reference.name).is_none() {
+                fail(
+                    format!("spec.analysis.alerts[{i}].providerRef"),
+                    format!(
+                        "AlertProvider {:?} is not among the files checked (pass the file that defines it)",
+                        reference.name
+                    ),
+                );
+            }
+        }
+    }
+    report
+}
+
+/// Finds an object by namespace and name; objects written without a namespace (applied with
+/// `-n` or by kustomize) match any namespace.
+fn lookup<'a, T>(
+    objects: &'a BTreeMap<(Option<String>, String), T>,
+    namespace: &Option<String>,
+    name: &str,
+) -> Option<&'a T> {
+    objects
+        .get(&(namespace.clone(), name.to_string()))
+        .or_else(|| objects.get(&(None, name.to_string())))
+        .or_else(|| {
+            namespace
+                .is_none()
+                .then(|| objects.iter().find(|((_, n), _)| n == name).map(|(_, t)| t))
+                .flatten()
+        })
+}
+
+fn sample_vars(variables: &BTreeMap<String, String>) -> Vars<'_> {
+    Vars {
+        name: "podinfo",
+        namespace: "test",
+        target: "podinfo",
+        service: "podinfo",
+        interval: "1m".into(),
+        workload: "podinfo",
+        ingress: "podinfo",
+        variables,
+    }
+}
+
+/// Reads and checks `paths`; the report, or an error when a path cannot be read.
+pub fn run(paths: &[PathBuf]) -> anyhow::Result<Report> {
+    let mut problems = Vec::new();
+    let mut docs = Vec::new();
+    for file in files(paths)? {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        docs.extend(documents(&file, &text, &mut problems));
+    }
+    let mut report = check(&docs);
+    problems.append(&mut report.problems);
+    report.problems = problems;
+    Ok(report)
+}

@@ -1,0 +1,91 @@
+//! `serin get`: one line per Canary.
+
+use chrono::{DateTime, Utc};
+use kube::api::{Api, ListParams};
+
+use super::{Format, Style, age, print_structured, short, table};
+use crate::api::{Canary, Phase};
+
+/// Lists the Canaries of `namespace` (all namespaces when None).
+pub async fn run(
+    client: kube::Client,
+    namespace: Option<&str>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let api: Api<Canary> = match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let mut canaries = api.list(&ListParams::default()).await?.items;
+    canaries.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    if format != Format::Table {
+        return print_structured(&canaries, format);
+    }
+    if canaries.is_empty() {
+        match namespace {
+            Some(ns) => eprintln!("No canaries in namespace {ns}."),
+            None => eprintln!("No canaries in any namespace."),
+        }
+        return Ok(());
+    }
+    print!(
+        "{}",
+        render(&canaries, namespace.is_none(), Utc::now(), Style::detect())
+    );
+    Ok(())
+}
+
+/// The table; `all` adds the namespace column.
+pub fn render(canaries: &[Canary], all: bool, now: DateTime<Utc>, style: Style) -> String {
+    let mut header = vec!["NAME", "PHASE", "WEIGHT", "FAILED", "REVISION", "AGE"];
+    if all {
+        header.insert(0, "NAMESPACE");
+    }
+    let rows: Vec<Vec<String>> = canaries
+        .iter()
+        .map(|canary| {
+            let status = canary.status.clone().unwrap_or_default();
+            let threshold = canary.spec.analysis.threshold.unwrap_or(1);
+            let mut row = vec![
+                canary.metadata.name.clone().unwrap_or_default(),
+                phase(status.phase, status.paused, style),
+                format!("{}%", status.canary_weight),
+                format!("{}/{threshold}", status.failed_checks),
+                short(status.last_applied_spec.as_deref()),
+                age(
+                    canary
+                        .metadata
+                        .creation_timestamp
+                        .as_ref()
+                        .and_then(super::time),
+                    now,
+                ),
+            ];
+            if all {
+                row.insert(0, canary.metadata.namespace.clone().unwrap_or_default());
+            }
+            row
+        })
+        .collect();
+    table(&header, &rows)
+}
+
+/// The phase, coloured by outcome, with `(paused)` when a pause request holds it.
+pub fn phase(phase: Option<Phase>, paused: bool, style: Style) -> String {
+    let text = phase.map_or("Pending", Phase::as_str);
+    let text = if paused {
+        format!("{text} (paused)")
+    } else {
+        text.to_string()
+    };
+    match phase {
+        Some(Phase::Succeeded | Phase::Initialized) => style.good(&text),
+        Some(Phase::Failed) => style.bad(&text),
+        Some(Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion | Phase::Promoting) => {
+            style.warn(&text)
+        }
+        _ => text,
+    }
+}

@@ -1,0 +1,63 @@
+//! `serin promote | abort | retry | pause | resume NAME`: a manual request is a pair of
+//! annotations (`serin.dev/request`, `serin.dev/request-id`) the controller acts on once per
+//! id; the command waits briefly for the controller to acknowledge it in the status.
+
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use crate::api::Canary;
+use crate::engine::input::RequestAction;
+use crate::workload::observe::{REQUEST_ANNOTATION, REQUEST_ID_ANNOTATION};
+
+/// How long to wait for `status.lastHandledRequest` to show the request.
+const ACKNOWLEDGE: Duration = Duration::from_secs(15);
+
+/// Sends the request; Ok(true) when the controller acknowledged it in time.
+pub async fn run(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    action: RequestAction,
+) -> anyhow::Result<bool> {
+    let api: Api<Canary> = Api::namespaced(client, namespace);
+    if api.get_opt(name).await?.is_none() {
+        anyhow::bail!("canary {namespace}/{name} not found");
+    }
+    // A fresh id per request: the same action asked twice is two requests.
+    let id = format!(
+        "{}-{}",
+        action.as_str(),
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    );
+    let patch = json!({"metadata": {"annotations": {
+        REQUEST_ANNOTATION: action.as_str(),
+        REQUEST_ID_ANNOTATION: id,
+    }}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| anyhow::anyhow!("annotating canary {namespace}/{name}: {e}"))?;
+    let deadline = tokio::time::Instant::now() + ACKNOWLEDGE;
+    while tokio::time::Instant::now() < deadline {
+        let canary = api.get(name).await?;
+        let handled = canary
+            .status
+            .and_then(|s| s.last_handled_request)
+            .is_some_and(|h| h == id);
+        if handled {
+            println!(
+                "{} requested: canary {namespace}/{name} (request {id}), acknowledged",
+                action.as_str()
+            );
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "{} requested: canary {namespace}/{name} (request {id}); not acknowledged within {}s — is serin controller running for this namespace?",
+        action.as_str(),
+        ACKNOWLEDGE.as_secs()
+    );
+    Ok(false)
+}

@@ -1,0 +1,347 @@
+//! `serin status NAME [--watch]`: one rollout in detail — where it stands in its steps, the
+//! last result of every check, the gates, the conditions and the recent events.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, ListParams};
+use kube::runtime::{WatchStreamExt, watcher};
+
+use super::{Format, Style, age, print_structured, short, table};
+use crate::api::status::{CheckKind, CheckResult, CheckStatus};
+use crate::api::{Canary, HookKind};
+use crate::engine::Plan;
+use crate::engine::plan::Strategy;
+
+/// Events shown at most.
+const EVENTS: usize = 10;
+
+pub async fn run(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    watch: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    let canaries: Api<Canary> = Api::namespaced(client.clone(), namespace);
+    let events: Api<Event> = Api::namespaced(client, namespace);
+    let show = |canary: Canary, events: Vec<Event>| -> anyhow::Result<()> {
+        if format == Format::Table {
+            if watch {
+                // Clear the screen between frames, as `watch` does, only on a terminal.
+                if Style::detect().colour {
+                    print!("\x1b[2J\x1b[H");
+                } else {
+                    println!("---");
+                }
+            }
+            print!("{}", render(&canary, &events, Utc::now(), Style::detect()));
+            Ok(())
+        } else {
+            print_structured(&canary, format)
+        }
+    };
+    let canary = canaries
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("canary {namespace}/{name} not found"))?;
+    show(canary, recent_events(&events, name).await)?;
+    if !watch {
+        return Ok(());
+    }
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = watcher(canaries, config).applied_objects().boxed();
+    while let Some(canary) = stream.next().await {
+        match canary {
+            Ok(canary) => show(canary, recent_events(&events, name).await)?,
+            Err(error) => eprintln!("watch: {error}"),
+        }
+    }
+    Ok(())
+}
+
+/// The newest events about the Canary, newest last.
+async fn recent_events(api: &Api<Event>, name: &str) -> Vec<Event> {
+    let params = ListParams::default().fields(&format!(
+        "involvedObject.kind=Canary,involvedObject.name={name}"
+    ));
+    let mut events = api.list(&params).await.map(|l| l.items).unwrap_or_default();
+    events.sort_by_key(event_time);
+    let skip = events.len().saturating_sub(EVENTS);
+    events.split_off(skip)
+}
+
+fn event_time(event: &Event) -> Option<DateTime<Utc>> {
+    event
+        .last_timestamp
+        .as_ref()
+        .and_then(super::time)
+        .or_else(|| {
+            let t = &event.event_time.as_ref()?.0;
+            DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32)
+        })
+        .or_else(|| {
+            event
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .and_then(super::time)
+        })
+}
+
+/// The whole view.
+pub fn render(canary: &Canary, events: &[Event], now: DateTime<Utc>, style: Style) -> String {
+    let mut out = String::new();
+    let status = canary.status.clone().unwrap_or_default();
+    let name = canary.metadata.name.as_deref().unwrap_or_default();
+    let namespace = canary.metadata.namespace.as_deref().unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{} {namespace}/{name}   {}",
+        style.bold("Canary"),
+        super::get::phase(status.phase, status.paused, style)
+    );
+    let target = &canary.spec.target_ref;
+    let _ = writeln!(
+        out,
+        "Target       {}/{}   revision {} (primary runs {})",
+        target.kind,
+        target.name,
+        short(status.last_applied_spec.as_deref()),
+        short(status.last_promoted_spec.as_deref())
+    );
+    let plan = Plan::from_spec(&canary.spec);
+    match &plan {
+        Ok(plan) => {
+            let _ = writeln!(out, "Strategy     {}", strategy(plan));
+            let _ = writeln!(out, "Progress     {}", progress(plan, &status));
+            let _ = writeln!(
+                out,
+                "Failed       {} of {} allowed",
+                status.failed_checks, plan.threshold
+            );
+        }
+        Err(errors) => {
+            let _ = writeln!(out, "{}", style.bad("Invalid spec:"));
+            for error in &errors.0 {
+                let _ = writeln!(out, "  {error}");
+            }
+        }
+    }
+    for condition in &status.conditions {
+        let _ = writeln!(
+            out,
+            "{:<12} {} {} {}",
+            condition.kind,
+            condition.status,
+            condition.reason,
+            if condition.message.is_empty() {
+                String::new()
+            } else {
+                format!("— {}", condition.message)
+            }
+        );
+    }
+    let (gates, checks): (Vec<&CheckStatus>, Vec<&CheckStatus>) = status
+        .checks
+        .iter()
+        .partition(|c| c.kind == CheckKind::Webhook && is_gate(canary, &c.name));
+    if !gates.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("Gates"));
+        let rows: Vec<Vec<String>> = gates
+            .iter()
+            .map(|g| {
+                let state = if g.result == CheckResult::Pass {
+                    style.good("open")
+                } else {
+                    style.warn("closed")
+                };
+                vec![
+                    g.name.clone(),
+                    hook_kind(canary, &g.name),
+                    state,
+                    age(Some(g.time), now),
+                    g.message.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&table(
+            &["NAME", "TYPE", "STATE", "CHECKED", "MESSAGE"],
+            &rows,
+        )));
+    }
+    if !checks.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("Checks"));
+        let rows: Vec<Vec<String>> = checks
+            .iter()
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    result(c.result, style),
+                    c.value.map_or("-".into(), number),
+                    bounds(c),
+                    age(Some(c.time), now),
+                    detail(c),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&table(
+            &["NAME", "RESULT", "VALUE", "BOUNDS", "CHECKED", "DETAIL"],
+            &rows,
+        )));
+    }
+    if !events.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("Events"));
+        let rows: Vec<Vec<String>> = events
+            .iter()
+            .map(|e| {
+                let kind = e.type_.clone().unwrap_or_default();
+                vec![
+                    age(event_time(e), now),
+                    if kind == "Warning" {
+                        style.warn(&kind)
+                    } else {
+                        kind
+                    },
+                    e.reason.clone().unwrap_or_default(),
+                    e.message.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&table(
+            &["AGE", "TYPE", "REASON", "MESSAGE"],
+            &rows,
+        )));
+    }
+    out
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+fn hook_kind(canary: &Canary, name: &str) -> String {
+    canary
+        .spec
+        .analysis
+        .webhooks
+        .iter()
+        .find(|w| w.name == name)
+        .map(|w| w.kind.as_str().to_string())
+        .unwrap_or_default()
+}
+
+fn is_gate(canary: &Canary, name: &str) -> bool {
+    canary
+        .spec
+        .analysis
+        .webhooks
+        .iter()
+        .find(|w| w.name == name)
+        .is_some_and(|w| {
+            matches!(
+                w.kind,
+                HookKind::ConfirmRollout
+                    | HookKind::ConfirmTrafficIncrease
+                    | HookKind::ConfirmPromotion
+                    | HookKind::Rollback
+            )
+        })
+}
+
+fn strategy(plan: &Plan) -> String {
+    let every = plan.interval;
+    match &plan.strategy {
+        Strategy::Canary { steps, .. } => {
+            let weights: Vec<String> = steps.iter().map(|s| format!("{}%", s.weight)).collect();
+            format!("canary, weights {} (every {every})", weights.join(" → "))
+        }
+        Strategy::AbTesting { iterations } => {
+            format!("A/B testing, {iterations} iterations (every {every})")
+        }
+        Strategy::BlueGreen { iterations, .. } => {
+            format!(
+                "{}, {iterations} iterations (every {every})",
+                plan.strategy.name()
+            )
+        }
+    }
+}
+
+/// A bar of the steps done: `[###-------] step 3 of 10, canary weight 30%`.
+fn progress(plan: &Plan, status: &crate::api::CanaryStatus) -> String {
+    let (done, total) = match &plan.strategy {
+        Strategy::Canary { steps, .. } => (
+            status.current_step.map_or(0, |s| s + 1).max(0) as usize,
+            steps.len(),
+        ),
+        Strategy::AbTesting { iterations } | Strategy::BlueGreen { iterations, .. } => {
+            (status.iterations.max(0) as usize, *iterations as usize)
+        }
+    };
+    let total = total.max(1);
+    let done = done.min(total);
+    let width = 20;
+    let filled = done * width / total;
+    let unit = match plan.strategy {
+        Strategy::Canary { .. } => "step",
+        _ => "iteration",
+    };
+    format!(
+        "[{}{}] {unit} {done} of {total}, canary weight {}%",
+        "#".repeat(filled),
+        "-".repeat(width - filled),
+        status.canary_weight
+    )
+}
+
+fn result(result: CheckResult, style: Style) -> String {
+    match result {
+        CheckResult::Pass => style.good("Pass"),
+        CheckResult::Fail => style.bad("Fail"),
+        other => style.warn(other.as_str()),
+    }
+}
+
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e12 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+fn bounds(check: &CheckStatus) -> String {
+    match (check.min, check.max) {
+        (Some(min), Some(max)) => format!("{} – {}", number(min), number(max)),
+        (Some(min), None) => format!(">= {}", number(min)),
+        (None, Some(max)) => format!("<= {}", number(max)),
+        (None, None) => "-".into(),
+    }
+}
+
+/// The judge's statistics, or the check's message.
+fn detail(check: &CheckStatus) -> String {
+    if let Some(j) = &check.judgement {
+        let opt = |v: Option<f64>| v.map_or("-".into(), number);
+        let change = j
+            .change
+            .map_or("-".into(), |c| format!("{:+.1}%", c * 100.0));
+        return format!(
+            "judge {}: n {}/{}, change {change}, p {}, shift {} [{}, {}]",
+            j.class,
+            j.canary_count,
+            j.primary_count,
+            j.p_value.map_or("-".into(), |p| format!("{p:.3}")),
+            opt(j.shift),
+            opt(j.shift_lower),
+            opt(j.shift_upper)
+        );
+    }
+    check.message.clone()
+}

@@ -1,0 +1,164 @@
+//! `serin wait NAME --for=promoted|failed|settled --timeout 15m`: blocks a pipeline until the
+//! rollout of the target's *current* revision ends. The revision is computed from the target's
+//! pod template the way the controller computes it, so a `serin wait` run right after
+//! `kubectl apply` does not return the previous release's result.
+//!
+//! Exit codes: 0 the awaited outcome happened, 1 the rollout ended the other way, 2 timeout or
+//! error (see docs/cli.md).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::api::{Canary, CanaryStatus, Phase};
+use crate::workload::revision;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The current revision was promoted (phase Succeeded).
+    Promoted,
+    /// The current revision was rolled back (phase Failed).
+    Failed,
+    /// No rollout under way: promoted, rolled back or nothing to roll out.
+    Settled,
+}
+
+/// What the wait ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The awaited outcome; the message says which phase.
+    Met(String),
+    /// The rollout ended the other way.
+    Other(String),
+}
+
+/// Where the rollout of `revision` stands: None while it is under way or not yet seen.
+pub fn verdict(status: &CanaryStatus, revision: Option<&str>, want: Outcome) -> Option<Ended> {
+    let phase = status.phase?;
+    // The controller has not seen the current revision yet: the status is about an older one.
+    if let Some(revision) = revision {
+        let about = match phase {
+            Phase::Initialized | Phase::Succeeded => status.last_promoted_spec.as_deref(),
+            _ => status.last_applied_spec.as_deref(),
+        };
+        if about != Some(revision) {
+            return None;
+        }
+    }
+    let text = |what: &str| format!("{what} (phase {phase})");
+    match (phase, want) {
+        (Phase::Succeeded, Outcome::Promoted | Outcome::Settled) => {
+            Some(Ended::Met(text("promoted")))
+        }
+        (Phase::Initialized, Outcome::Settled) => Some(Ended::Met(text("nothing to roll out"))),
+        (Phase::Failed, Outcome::Failed) => Some(Ended::Met(text("rolled back"))),
+        (Phase::Succeeded, Outcome::Failed) => Some(Ended::Other(text("promoted"))),
+        (Phase::Failed, Outcome::Promoted | Outcome::Settled) => {
+            Some(Ended::Other(text("rolled back")))
+        }
+        // Initialized with the current revision promoted: the revision is the primary's.
+        (Phase::Initialized, Outcome::Promoted) => Some(Ended::Met(text("already the primary"))),
+        (Phase::Initialized, Outcome::Failed) => Some(Ended::Other(text("already the primary"))),
+        _ => None,
+    }
+}
+
+/// Waits; Ok(Some(ended)) or Ok(None) on timeout.
+pub async fn run(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    want: Outcome,
+    timeout: Duration,
+) -> anyhow::Result<Option<Ended>> {
+    let canaries: Api<Canary> = Api::namespaced(client.clone(), namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client, namespace);
+    let wait = async {
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut stream = watcher(canaries.clone(), config).applied_objects().boxed();
+        let mut seen = false;
+        while let Some(event) = stream.next().await {
+            let canary = match event {
+                Ok(canary) => canary,
+                Err(error) => {
+                    eprintln!("watch: {error}");
+                    continue;
+                }
+            };
+            seen = true;
+            let status = canary.status.clone().unwrap_or_default();
+            let target = deployments.get_opt(&canary.spec.target_ref.name).await?;
+            let revision = target.map(|d| {
+                let template = d.spec.as_ref().map(|s| &s.template);
+                revision::of(&template, &status.tracked_configs)
+            });
+            if let Some(ended) = verdict(&status, revision.as_deref(), want) {
+                return Ok::<_, anyhow::Error>(Some(ended));
+            }
+        }
+        if !seen {
+            anyhow::bail!("canary {namespace}/{name} not found");
+        }
+        Ok(None)
+    };
+    if canaries.get_opt(name).await?.is_none() {
+        anyhow::bail!("canary {namespace}/{name} not found");
+    }
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(result) => result,
+        Err(_) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(phase: Phase, applied: &str, promoted: &str) -> CanaryStatus {
+        CanaryStatus {
+            phase: Some(phase),
+            last_applied_spec: Some(applied.into()),
+            last_promoted_spec: Some(promoted.into()),
+            ..CanaryStatus::default()
+        }
+    }
+
+    #[test]
+    fn an_old_release_result_is_not_the_answer() {
+        // Just applied r2; the status still says r1 was promoted.
+        let s = status(Phase::Succeeded, "r1", "r1");
+        assert_eq!(verdict(&s, Some("r2"), Outcome::Promoted), None);
+        let s = status(Phase::Progressing, "r2", "r1");
+        assert_eq!(verdict(&s, Some("r2"), Outcome::Promoted), None);
+        let s = status(Phase::Succeeded, "r2", "r2");
+        assert!(matches!(
+            verdict(&s, Some("r2"), Outcome::Promoted),
+            Some(Ended::Met(_))
+        ));
+    }
+
+    #[test]
+    fn the_other_outcome_ends_the_wait() {
+        let s = status(Phase::Failed, "r2", "r1");
+        assert!(matches!(
+            verdict(&s, Some("r2"), Outcome::Promoted),
+            Some(Ended::Other(_))
+        ));
+        assert!(matches!(
+            verdict(&s, Some("r2"), Outcome::Failed),
+            Some(Ended::Met(_))
+        ));
+        assert!(matches!(
+            verdict(&s, Some("r2"), Outcome::Settled),
+            Some(Ended::Other(_))
+        ));
+        let s = status(Phase::Succeeded, "r2", "r2");
+        assert!(matches!(
+            verdict(&s, Some("r2"), Outcome::Failed),
+            Some(Ended::Other(_))
+        ));
+    }
+}

@@ -1,0 +1,197 @@
+//! `serin check` and `serin migrate` as a CI job runs them: the binary on files, exit codes and
+//! output read by a person. (The cluster commands are tested in tests/cli.rs.)
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn serin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_serin"))
+        .args(args)
+        .current_dir(ROOT)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+#[test]
+fn check_names_every_problem_of_a_broken_manifest_set() {
+    let out = serin(&["check", "tests/fixtures/cli/broken"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let expected = [
+        "tests/fixtures/cli/broken/canary.yaml:13 Canary podinfo: spec.analysis.maxWeight: must be between 1 and 100, got 150",
+        "tests/fixtures/cli/broken/canary.yaml:36 Canary api: spec.service.port: invalid type: string \"eighty\", expected i32",
+        "tests/fixtures/cli/broken/canary.yaml:45 Canary worker: spec.analysis.interval: invalid duration \"1 minute\"",
+        "tests/fixtures/cli/broken/templates.yaml:1 MetricTemplate latency: spec.query: unknown variable \"targt\" in the query",
+        "tests/fixtures/cli/broken/canary.yaml:13 Canary podinfo: spec.analysis.metrics[1].templateRef: MetricTemplate \"error-rate\" is not among the files checked",
+    ];
+    for line in expected {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(line)),
+            "missing {line:?} in\n{stdout}"
+        );
+    }
+    assert_eq!(stdout.lines().count(), expected.len(), "{stdout}");
+    assert!(
+        text(&out.stderr)
+            .contains("checked 4 serin objects (1 other documents skipped): 5 problems"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn check_reports_json_for_scripts_and_passes_a_valid_set() {
+    let out = serin(&[
+        "check",
+        "-o",
+        "json",
+        "tests/fixtures/cli/broken/templates.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["problems"][0]["field"], "spec.query");
+    assert_eq!(report["problems"][0]["line"], 1);
+
+    let dir = tempdir("valid");
+    std::fs::write(
+        dir.join("canary.yaml"),
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  provider: gatewayapi\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80, gatewayRefs: [{name: public}]}\n  analysis: {interval: 30s, threshold: 3, stepWeights: [5, 25, 50]}\n",
+    )
+    .unwrap();
+    let out = serin(&["check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr)
+            .contains("checked 1 serin objects (0 other documents skipped): no problems")
+    );
+}
+
+#[test]
+fn check_says_when_a_file_cannot_be_read_or_is_not_yaml() {
+    let out = serin(&["check", "tests/fixtures/cli/missing.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("tests/fixtures/cli/missing.yaml"));
+    let dir = tempdir("not-yaml");
+    std::fs::write(dir.join("bad.yaml"), "kind: Canary\nspec: [unclosed\n").unwrap();
+    let out = serin(&["check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("bad.yaml:"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).contains("(yaml)"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_flagger_manifest_is_named_as_such() {
+    let out = serin(&["check", "tests/fixtures/cli/flagger/podinfo.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("apiVersion: flagger.app/v1beta1 is Flagger's API: change it to serin.dev/v1beta1 (serin keeps Flagger's field names) (`serin migrate` converts it)"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn migrate_converts_flagger_examples_into_manifests_check_accepts() {
+    let out = serin(&["migrate", "tests/fixtures/cli/flagger/podinfo.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "decisions are listed");
+    let converted = text(&out.stdout);
+    assert!(!converted.contains("flagger.app"), "{converted}");
+    assert_eq!(
+        converted.matches("apiVersion: serin.dev/v1beta1").count(),
+        3
+    );
+    // Flagger's fields survive: service mesh settings, retries, hooks, alerts.
+    for kept in [
+        "retryOn: gateway-error,connect-failure,refused-stream",
+        "mode: DISABLE",
+        "hey -z 1m -q 10 -c 2",
+        "severity: error",
+    ] {
+        assert!(converted.contains(kept), "{kept} lost:\n{converted}");
+    }
+    let notes = text(&out.stderr);
+    assert!(
+        notes.contains(
+            "spec.analysis.webhooks[0].metadata.type: serin loadtester runs HTTP load only"
+        ),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("spec.analysis.webhooks[1].url: points at Flagger's load tester"),
+        "{notes}"
+    );
+    assert!(notes.contains("converted 3 Flagger objects"), "{notes}");
+
+    let dir = tempdir("migrated");
+    let file = dir.join("podinfo.yaml");
+    std::fs::write(&file, &converted).unwrap();
+    let out = serin(&["check", file.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn migrate_lists_what_serin_cannot_do_the_same_way() {
+    let out = serin(&["migrate", "tests/fixtures/cli/flagger/blue-green.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let notes = text(&out.stderr);
+    assert!(notes.contains("blue-green.yaml:37 Canary frontend: spec.provider: serin routes with kubernetes (blue/green), gatewayapi or istio, not \"nginx\""), "{notes}");
+
+    let dir = tempdir("unknown-field");
+    let file = dir.join("c.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web, resourceVersion: \"42\"}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80, delegation: true}\n  analysis: {interval: 1m, stepWeight: 10, canaryReadyThreshold: 50}\nstatus: {phase: Succeeded}\n",
+    )
+    .unwrap();
+    let out = serin(&["migrate", file.to_str().unwrap()]);
+    let notes = text(&out.stderr);
+    assert!(
+        notes.contains("spec.service.delegation: serin has no such field"),
+        "{notes}"
+    );
+    let converted = text(&out.stdout);
+    assert!(
+        !converted.contains("resourceVersion") && !converted.contains("status"),
+        "{converted}"
+    );
+    assert!(
+        converted.contains("canaryReadyThreshold: 50"),
+        "{converted}"
+    );
+    // A migrate with nothing to decide exits 0 and passes other documents through.
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n---\napiVersion: flagger.app/v1beta1\nkind: AlertProvider\nmetadata: {name: team}\nspec: {type: msteams, secretRef: {name: teams-url}}\n",
+    )
+    .unwrap();
+    let out = serin(&["migrate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("kind: Service"));
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
