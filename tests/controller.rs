@@ -9,189 +9,19 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use cluster::controller::{
-    ControllerProcess, install, loadtester_kubeconfig, service_account_kubeconfig,
-};
+use cluster::controller::{ControllerProcess, loadtester_kubeconfig};
+use cluster::eventually;
 use cluster::prometheus::{Exporter, Prometheus};
-use cluster::workloads::{Readiness, deployment, set_version};
-use cluster::{client, eventually, namespace};
-use k8s_openapi::api::apps::v1::Deployment;
+use cluster::workloads::{Readiness, set_version};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::ResourceExt;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use serin::api::{Canary, Phase};
 
-const WAIT: Duration = Duration::from_secs(90);
-
-struct Setup {
-    client: Client,
-    ns: String,
-    controller: ControllerProcess,
-}
-
-async fn setup(name: &str, extra: &[&str]) -> Setup {
-    let client = client().await;
-    install(&client).await;
-    let ns = namespace(&client, name).await;
-    let kubeconfig = service_account_kubeconfig(&client, &ns).await;
-    let controller = ControllerProcess::start(&kubeconfig, &ns, extra);
-    Setup {
-        client,
-        ns,
-        controller,
-    }
-}
-
-impl Setup {
-    fn deployments(&self) -> Api<Deployment> {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    fn canaries(&self) -> Api<Canary> {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    fn routes(&self) -> Api<DynamicObject> {
-        let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
-            "httproutes",
-        );
-        Api::namespaced_with(self.client.clone(), &self.ns, &resource)
-    }
-
-    async fn create_deployment(&self, name: &str, readiness: Readiness) {
-        let target = with_config(deployment(name, "v1", 2, readiness));
-        let config: ConfigMap = serde_json::from_value(
-            json!({"metadata": {"name": format!("{name}-config")}, "data": {"LEVEL": "info"}}),
-        )
-        .unwrap();
-        Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns)
-            .create(&PostParams::default(), &config)
-            .await
-            .unwrap();
-        self.deployments()
-            .create(&PostParams::default(), &target)
-            .await
-            .unwrap();
-    }
-
-    async fn create_canary(&self, name: &str, analysis: Value, extra: Value) {
-        let mut spec = json!({
-            "provider": "gatewayapi",
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "progressDeadlineSeconds": 60,
-            "service": {"port": 80, "targetPort": 8080, "gatewayRefs": [{"name": "public", "namespace": "gateways"}]},
-            "analysis": analysis,
-        });
-        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
-            spec.extend(extra.clone());
-        }
-        let canary: Canary = serde_json::from_value(json!({
-            "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
-            "metadata": {"name": name}, "spec": spec,
-        }))
-        .unwrap();
-        self.canaries()
-            .create(&PostParams::default(), &canary)
-            .await
-            .unwrap();
-    }
-
-    /// A manual request, the way `serin promote|abort|...` and users send it.
-    async fn request(&self, name: &str, action: &str, id: &str) {
-        let annotations = json!({"serin.dev/request": action, "serin.dev/request-id": id});
-        self.canaries()
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
-            )
-            .await
-            .unwrap();
-    }
-
-    async fn phase(&self, name: &str) -> Option<Phase> {
-        self.canaries().get(name).await.ok()?.status?.phase
-    }
-
-    async fn wait_phase(&self, name: &str, phase: Phase) {
-        eventually(&format!("Canary {name} {phase:?}"), WAIT, || async move {
-            (self.phase(name).await == Some(phase)).then_some(())
-        })
-        .await;
-    }
-
-    /// (primary, canary) weights of the HTTPRoute's main rule.
-    async fn weights(&self, route: &str) -> Option<(i64, i64)> {
-        let route = self.routes().get(route).await.ok()?;
-        let rules = route.data["spec"]["rules"].as_array()?;
-        let backends = rules.last()?["backendRefs"].as_array()?;
-        Some((
-            backends[0]["weight"].as_i64()?,
-            backends[1]["weight"].as_i64()?,
-        ))
-    }
-
-    async fn replicas(&self, name: &str) -> Option<i32> {
-        self.deployments().get(name).await.ok()?.spec?.replicas
-    }
-
-    async fn primary_version(&self, name: &str) -> Option<String> {
-        let primary = self
-            .deployments()
-            .get(&format!("{name}-primary"))
-            .await
-            .ok()?;
-        let env = primary.spec?.template.spec?.containers[0].env.clone()?;
-        env.iter()
-            .find(|e| e.name == "VERSION")
-            .and_then(|e| e.value.clone())
-    }
-
-    /// What Flux does: server-side apply of the whole manifest under its own field manager.
-    async fn gitops_apply(&self, name: &str, version: &str) {
-        let mut manifest = with_config(deployment(name, version, 2, Readiness::Ready));
-        manifest.metadata.namespace = Some(self.ns.clone());
-        // Replicas stay out of git, as docs/controller.md advises.
-        manifest.spec.as_mut().unwrap().replicas = None;
-        let mut value = serde_json::to_value(&manifest).unwrap();
-        value["apiVersion"] = json!("apps/v1");
-        value["kind"] = json!("Deployment");
-        self.deployments()
-            .patch(
-                name,
-                &PatchParams::apply("flux").force(),
-                &Patch::Apply(&value),
-            )
-            .await
-            .unwrap();
-    }
-}
-
-/// The Deployment reading its settings from the ConfigMap `<name>-config` (envFrom).
-fn with_config(mut target: Deployment) -> Deployment {
-    let name = target.name_any();
-    let pod = target
-        .spec
-        .as_mut()
-        .unwrap()
-        .template
-        .spec
-        .as_mut()
-        .unwrap();
-    pod.containers[0].env_from = Some(vec![
-        serde_json::from_value(json!({"configMapRef": {"name": format!("{name}-config")}}))
-            .unwrap(),
-    ]);
-    target
-}
-
-fn steps() -> Value {
-    json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50})
-}
+use cluster::rollout::{Setup, WAIT, setup, steps};
 
 #[tokio::test]
 async fn a_new_pod_template_is_rolled_out_step_by_step_and_promoted() {
@@ -785,6 +615,24 @@ async fn loadtester_gates_hold_promotion_and_roll_back_and_its_load_follows_the_
     s.wait_phase("doomed", Phase::Failed).await;
     assert_eq!(s.weights("doomed").await, Some((100, 0)));
     assert_eq!(s.primary_version("doomed").await.as_deref(), Some("v1"));
+}
+
+/// At start-up every existing Canary is reconciled at once, before the Deployment cache is
+/// filled. kube-runtime's store readiness woke only one of those waiters, so all other
+/// Canaries hung until the controller restarted again; each must be initialized.
+#[tokio::test]
+async fn every_canary_existing_at_start_up_is_reconciled() {
+    let mut s = setup("startup", &[]).await;
+    s.controller.kill();
+    let names = ["a", "b", "c", "d", "e", "f"];
+    for name in names {
+        s.create_deployment(name, Readiness::Ready).await;
+        s.create_canary(name, steps(), json!({})).await;
+    }
+    s.controller.restart();
+    for name in names {
+        s.wait_phase(name, Phase::Initialized).await;
+    }
 }
 
 #[tokio::test]

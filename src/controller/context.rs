@@ -29,6 +29,8 @@ pub struct Context {
     pub default_provider: Provider,
     pub canaries: Store<Canary>,
     pub deployments: Store<Deployment>,
+    /// Turns true once the Deployment store holds its first full list.
+    pub deployments_ready: tokio::sync::watch::Receiver<bool>,
     /// HPAs, when the cluster serves an autoscaling version serin reads.
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
     pub configs: ConfigCache,

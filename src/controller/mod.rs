@@ -84,11 +84,20 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let controller = Controller::new(canaries, watch_config)
         .with_config(controller::Config::default().concurrency(options.concurrency));
     let canary_store = controller.store();
+    // One waiter on the store's readiness, broadcast to every reconcile: kube-runtime's
+    // `Store::wait_until_ready` wakes only the last of several concurrent waiters.
+    let (ready_tx, deployments_ready) = tokio::sync::watch::channel(false);
+    let deployment_store = stores.deployments.clone();
+    tokio::spawn(async move {
+        let _ = deployment_store.wait_until_ready().await;
+        let _ = ready_tx.send(true);
+    });
     let ctx = Arc::new(Context {
         client: client.clone(),
         default_provider,
         canaries: canary_store.clone(),
         deployments: stores.deployments,
+        deployments_ready,
         autoscalers: stores.autoscalers,
         configs: stores.configs,
         recorder: Recorder::new(

@@ -41,7 +41,10 @@ pub fn error_policy(canary: Arc<Canary>, error: &Error, _ctx: Arc<Context>) -> A
 }
 
 async fn run(cached: &Canary, ctx: &Context) -> Result<Action> {
-    ctx.deployments.wait_until_ready().await.ok();
+    // Not `ctx.deployments.wait_until_ready()` here: kube-runtime's readiness future keeps the
+    // waker of one waiter only, so with several Canaries reconciling at start-up all but one
+    // never woke up. One task waits on the store and broadcasts (see `run`).
+    let _ = ctx.deployments_ready.clone().wait_for(|ready| *ready).await;
     let Some(canary) = fresh(cached, ctx).await? else {
         return Ok(Action::await_change());
     };

@@ -13,6 +13,7 @@
 pub mod controller;
 pub mod pods;
 pub mod prometheus;
+pub mod rollout;
 pub mod workloads;
 
 use std::collections::BTreeMap;
