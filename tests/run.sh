@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README tells a newcomer to run it and as CI runs it.
-# Installs what is missing (cargo-nextest; prometheus from Debian; the control plane's binaries via
+# Installs what is missing (cargo-nextest; prometheus and python3-venv from Debian; Helm's engine
+# from PyPI; the control plane's binaries via
 # tests/cluster/setup.sh, built once and cached), then: formatting, lints, every test tier,
 # and the release build the container image would hold.
 set -euo pipefail
@@ -13,14 +14,36 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+APT_UPDATED=""
+apt_install() {
+  if [[ -z $APT_UPDATED ]]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
 if ! command -v prometheus >/dev/null 2>&1; then
   # The metric tests run a real Prometheus (tests/cluster/prometheus.rs). Debian's package;
   # no recommends (node exporter and friends are not needed).
   step "installing prometheus"
-  if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus
+  apt_install prometheus
 fi
+
+if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+  step "installing python3-venv"
+  apt_install python3-venv
+fi
+
+# The chart tests (tests/helm.rs) render and lint charts/serin with Helm's real engine: Helm 4's
+# Go SDK as bundled by the PyPI package helm-python-sdk, in a virtualenv of its own.
+HELM_VENV="$HOME/.cache/serin/helm-python-sdk-0.2.2"
+if [[ ! -x $HELM_VENV/bin/python ]]; then
+  step "installing Helm's engine (helm-python-sdk 0.2.2 from PyPI)"
+  rm -rf "$HELM_VENV.staging"
+  python3 -m venv "$HELM_VENV.staging"
+  "$HELM_VENV.staging/bin/pip" install --quiet helm-python-sdk==0.2.2
+  mv "$HELM_VENV.staging" "$HELM_VENV"
+fi
+export SERIN_HELM_PYTHON="$HELM_VENV/bin/python"
 
 step "formatting"
 cargo fmt --check

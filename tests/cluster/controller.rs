@@ -117,8 +117,9 @@ pub async fn loadtester_kubeconfig(client: &Client, namespace: &str) -> PathBuf 
     account_kubeconfig(client, namespace, "serin-loadtester", path).await
 }
 
-/// Creates the ServiceAccount `account` and writes a kubeconfig using its token to `path`.
-async fn account_kubeconfig(
+/// Creates the ServiceAccount `account` (unless it exists, e.g. made by the Helm chart) and
+/// writes a kubeconfig using its token to `path`.
+pub async fn account_kubeconfig(
     client: &Client,
     namespace: &str,
     account: &str,
@@ -127,10 +128,11 @@ async fn account_kubeconfig(
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
     let object: ServiceAccount =
         serde_json::from_value(serde_json::json!({"metadata": {"name": account}})).unwrap();
-    accounts
-        .create(&PostParams::default(), &object)
-        .await
-        .unwrap();
+    match accounts.create(&PostParams::default(), &object).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("creating ServiceAccount {account}: {e}"),
+    }
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret_name = format!("{account}-token");
     let token_secret: Secret = serde_json::from_value(serde_json::json!({
@@ -167,7 +169,7 @@ pub fn kubeconfig_path(namespace: &str) -> PathBuf {
     work_dir().join(format!("kubeconfig-{namespace}"))
 }
 
-fn work_dir() -> PathBuf {
+pub fn work_dir() -> PathBuf {
     let dir = &cluster().dir;
     if dir.as_os_str().is_empty() {
         std::env::temp_dir()
@@ -194,6 +196,19 @@ impl ControllerProcess {
     /// Starts `serin loadtester` keeping its gates in `namespace`.
     pub fn loadtester(kubeconfig: &Path, namespace: &str) -> Self {
         Self::start_command(kubeconfig, "loadtester", namespace, &[])
+    }
+
+    /// Starts `serin` with exactly `args` (e.g. a Deployment's container args), listening on
+    /// `listen`.
+    pub fn start_with_args(kubeconfig: &Path, args: Vec<String>, listen: String) -> Self {
+        let log = log_path(&args[0], "custom");
+        Self {
+            child: spawn(kubeconfig, &args, &log),
+            log,
+            listen,
+            kubeconfig: kubeconfig.to_path_buf(),
+            args,
+        }
     }
 
     fn start_command(kubeconfig: &Path, command: &str, namespace: &str, extra: &[&str]) -> Self {

@@ -1,0 +1,416 @@
+//! The Helm chart (charts/serin) through Helm's real engine: Helm 4's Go SDK, bundled by the
+//! PyPI package helm-python-sdk in a virtualenv (`tests/helm/helm.py`). Rendered and linted for
+//! the defaults and each notable combination, bad values refused by values.schema.json, and
+//! the rendered manifests applied to the real control plane, where `serin controller` runs as
+//! the chart's ServiceAccount, with the chart's arguments, through a full rollout.
+
+mod cluster;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use cluster::controller::{ControllerProcess, account_kubeconfig, install, work_dir};
+use cluster::rollout::Setup;
+use cluster::workloads::Readiness;
+use cluster::{client, free_port, namespace};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use serde_json::{Value, json};
+use serin::api::Phase;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const SDK: &str = "helm-python-sdk==0.2.2";
+
+/// The virtualenv's python with helm-python-sdk: `SERIN_HELM_PYTHON` (tests/run.sh makes it),
+/// else one made here once in ~/.cache/serin (built aside and renamed into place, so test
+/// processes racing to make it never see half a virtualenv).
+fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("SERIN_HELM_PYTHON") {
+                return PathBuf::from(path);
+            }
+            let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+            let dir = Path::new(&home).join(".cache/serin/helm-python-sdk-0.2.2");
+            let python = dir.join("bin/python");
+            if python.exists() {
+                return python;
+            }
+            let staging = dir.with_extension(format!("staging-{}", std::process::id()));
+            let ok = |status: std::io::Result<std::process::ExitStatus>, what: &str| {
+                assert!(
+                    status.is_ok_and(|s| s.success()),
+                    "{what} failed: the chart tests need python3 with venv (Debian: python3-venv) and PyPI"
+                );
+            };
+            ok(
+                Command::new("python3").args(["-m", "venv"]).arg(&staging).status(),
+                "python3 -m venv",
+            );
+            ok(
+                Command::new(staging.join("bin/pip"))
+                    .args(["install", "--quiet", SDK])
+                    .status(),
+                "pip install helm-python-sdk",
+            );
+            if std::fs::rename(&staging, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&staging);
+            }
+            python
+        })
+        .clone()
+}
+
+/// Runs `tests/helm/helm.py`; Ok(output) or Err(Helm's error message).
+fn helm(command: &str, values: &Value, namespace: &str, release: &str) -> Result<Value, String> {
+    let out = Command::new(python())
+        .arg(format!("{ROOT}/tests/helm/helm.py"))
+        .args([
+            command,
+            &format!("{ROOT}/charts/serin"),
+            &values.to_string(),
+            namespace,
+            release,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let parsed: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+        panic!(
+            "helm.py printed no JSON: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    match parsed.get("error") {
+        Some(error) => Err(error.as_str().unwrap_or_default().to_string()),
+        None => Ok(parsed),
+    }
+}
+
+/// Every rendered object, from every template.
+fn render(values: Value) -> Vec<Value> {
+    render_in(values, "serin-system", "serin")
+}
+
+fn render_in(values: Value, namespace: &str, release: &str) -> Vec<Value> {
+    let out = helm("render", &values, namespace, release)
+        .unwrap_or_else(|e| panic!("rendering with {values}: {e}"));
+    let mut objects = Vec::new();
+    for (template, text) in out["manifests"].as_object().unwrap() {
+        if template.ends_with("NOTES.txt") {
+            continue;
+        }
+        for doc in serde_yaml_ng::Deserializer::from_str(text.as_str().unwrap()) {
+            let value: Value = serde::Deserialize::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{template} is not YAML: {e}"));
+            if !value.is_null() {
+                objects.push(value);
+            }
+        }
+    }
+    objects
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+fn container(objects: &[Value]) -> &Value {
+    &find(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn args(objects: &[Value]) -> Vec<String> {
+    container(objects)["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn yaml_file(path: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_chart_carries_the_repositorys_crds_and_rbac_files() {
+    for (copy, original) in [
+        ("charts/serin/crds/serin.yaml", "crds/serin.yaml"),
+        ("charts/serin/files/rbac.yaml", "config/rbac.yaml"),
+        (
+            "charts/serin/files/loadtester-rbac.yaml",
+            "config/loadtester-rbac.yaml",
+        ),
+    ] {
+        let read = |p: &str| std::fs::read_to_string(format!("{ROOT}/{p}")).unwrap();
+        assert!(
+            read(copy) == read(original),
+            "{copy} differs from {original}: copy it again (cp {original} {copy})"
+        );
+    }
+}
+
+#[test]
+fn lint_is_clean_for_the_defaults_and_each_notable_combination() {
+    let combinations = [
+        json!({}),
+        json!({"replicas": 2, "leaderElection": {"enabled": true}}),
+        json!({"scope": {"namespace": "apps", "labelSelector": "shard=a"}, "leaderElection": {"enabled": true}}),
+        json!({"alerts": {"secretName": "slack", "channel": "releases", "severity": "warn"}, "clusterName": "prod-eu"}),
+        json!({"serviceMonitor": {"enabled": true}, "dashboard": {"enabled": true}}),
+        json!({"podMonitor": {"enabled": true, "labels": {"release": "prom"}}}),
+        json!({"loadtester": {"enabled": true}, "meshProvider": "gatewayapi"}),
+        json!({"extraArgs": ["--concurrency=4"], "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
+               "tolerations": [{"key": "infra", "operator": "Exists"}], "nodeSelector": {"pool": "system"},
+               "affinity": {"podAntiAffinity": {}}, "image": {"tag": "0.1.1"}}),
+    ];
+    for values in combinations {
+        let report = helm("lint", &values, "serin-system", "serin").unwrap();
+        let problems: Vec<&Value> = report["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["severity"].as_i64().unwrap_or(0) >= 2)
+            .collect();
+        assert!(problems.is_empty(), "{values}: {problems:?}");
+        assert_eq!(report["errors"], json!([]), "{values}");
+        render(values);
+    }
+}
+
+#[test]
+fn the_default_install_is_hardened_and_runs_the_controller_with_the_rbac_file() {
+    let objects = render(json!({}));
+    let deployment = find(&objects, "Deployment")[0];
+    let pod = &deployment["spec"]["template"]["spec"];
+    let c = container(&objects);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(c["resources"]["requests"]["memory"].is_string());
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    assert_eq!(c["image"], "ghcr.io/serin-dev/serin:0.1.0");
+    assert_eq!(args(&objects)[0], "controller");
+    // The ClusterRole is config/rbac.yaml's, rule for rule.
+    let role = find(&objects, "ClusterRole")[0];
+    assert_eq!(role["rules"], yaml_file("config/rbac.yaml")["rules"]);
+    let binding = find(&objects, "ClusterRoleBinding")[0];
+    assert_eq!(binding["subjects"][0]["name"], "serin");
+    assert_eq!(binding["subjects"][0]["namespace"], "serin-system");
+    assert!(
+        find(&objects, "PodDisruptionBudget").is_empty(),
+        "one replica, no PDB"
+    );
+    assert_eq!(find(&objects, "Service").len(), 1);
+}
+
+#[test]
+fn notable_combinations_render_what_they_promise() {
+    // HA: two replicas, a Lease, a PodDisruptionBudget.
+    let objects = render(json!({"replicas": 2, "leaderElection": {"enabled": true}}));
+    assert_eq!(find(&objects, "Deployment")[0]["spec"]["replicas"], 2);
+    let a = args(&objects);
+    assert!(a.contains(&"--leader-election".to_string()), "{a:?}");
+    assert!(a.contains(&"--leader-election-namespace=serin-system".to_string()));
+    assert_eq!(
+        find(&objects, "PodDisruptionBudget")[0]["spec"]["minAvailable"],
+        1
+    );
+
+    // Namespaced: a Role and RoleBinding in the watched namespace, nothing cluster-wide; the
+    // Lease's Role in the release's namespace.
+    let objects = render(
+        json!({"scope": {"namespace": "apps", "labelSelector": "shard=a"},
+        "leaderElection": {"enabled": true}}),
+    );
+    assert!(find(&objects, "ClusterRole").is_empty());
+    assert!(find(&objects, "ClusterRoleBinding").is_empty());
+    let roles = find(&objects, "Role");
+    assert_eq!(roles[0]["metadata"]["namespace"], "apps");
+    assert_eq!(roles[0]["rules"], yaml_file("config/rbac.yaml")["rules"]);
+    assert_eq!(roles[1]["metadata"]["namespace"], "serin-system");
+    assert_eq!(roles[1]["rules"][0]["resources"], json!(["leases"]));
+    let a = args(&objects);
+    assert!(
+        a.contains(&"--namespace=apps".to_string())
+            && a.contains(&"--label-selector=shard=a".to_string()),
+        "{a:?}"
+    );
+
+    // The default alert provider: the URL comes from the Secret through the environment.
+    let objects = render(
+        json!({"alerts": {"secretName": "slack-url", "channel": "releases", "severity": "warn"},
+        "clusterName": "prod-eu", "meshProvider": "istio", "metricsServer": "http://thanos:9090",
+        "log": {"level": "debug", "format": "text"}}),
+    );
+    let a = args(&objects);
+    for expected in [
+        "--alert-channel=releases",
+        "--alert-severity=warn",
+        "--cluster-name=prod-eu",
+        "--mesh-provider=istio",
+        "--metrics-server=http://thanos:9090",
+        "--log-format=text",
+    ] {
+        assert!(a.contains(&expected.to_string()), "{expected} not in {a:?}");
+    }
+    let env = container(&objects)["env"].as_array().unwrap().clone();
+    let url = env.iter().find(|e| e["name"] == "SERIN_ALERT_URL").unwrap();
+    assert_eq!(url["valueFrom"]["secretKeyRef"]["name"], "slack-url");
+    assert_eq!(url["valueFrom"]["secretKeyRef"]["key"], "address");
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "RUST_LOG" && e["value"] == "debug")
+    );
+
+    // Monitoring and the dashboard.
+    let objects =
+        render(json!({"serviceMonitor": {"enabled": true}, "dashboard": {"enabled": true}}));
+    let monitor = find(&objects, "ServiceMonitor")[0];
+    assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
+    let dashboard = find(&objects, "ConfigMap")[0];
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let json: Value =
+        serde_json::from_str(dashboard["data"]["serin.json"].as_str().unwrap()).unwrap();
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{ROOT}/charts/serin/dashboards/serin.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json, file, "the ConfigMap ships the dashboard file");
+    assert!(json["panels"].as_array().unwrap().len() >= 6);
+
+    // The load tester with its least-privilege Role.
+    let objects = render(json!({"loadtester": {"enabled": true}}));
+    let tester = find(&objects, "Deployment")
+        .into_iter()
+        .find(|d| d["metadata"]["name"] == "serin-loadtester")
+        .unwrap();
+    assert_eq!(
+        tester["spec"]["template"]["spec"]["containers"][0]["args"][0],
+        "loadtester"
+    );
+    let role = find(&objects, "Role")[0];
+    assert_eq!(
+        role["rules"],
+        yaml_file("config/loadtester-rbac.yaml")["rules"]
+    );
+}
+
+#[test]
+fn bad_values_are_refused_at_install_with_the_field_named() {
+    let cases = [
+        (json!({"replicas": 2}), "/leaderElection/enabled"),
+        (json!({"meshProvider": "nginx"}), "/meshProvider"),
+        (
+            json!({"metricsServer": "prometheus:9090"}),
+            "/metricsServer",
+        ),
+        (json!({"alerts": {"severity": "loud"}}), "/alerts/severity"),
+        (json!({"alerts": {"type": "pagerduty"}}), "/alerts/type"),
+        (json!({"log": {"format": "xml"}}), "/log/format"),
+        (
+            json!({"replica": 2}),
+            "additional properties 'replica' not allowed",
+        ),
+        (json!({"concurrency": 0}), "/concurrency"),
+        (
+            json!({"scope": {"namespace": "Apps_Prod"}}),
+            "/scope/namespace",
+        ),
+        (
+            json!({"serviceMonitor": {"enabled": true}, "podMonitor": {"enabled": true}}),
+            "/podMonitor/enabled",
+        ),
+        (
+            json!({"alerts": {"repeatWindow": "15 minutes"}}),
+            "/alerts/repeatWindow",
+        ),
+        (json!({"service": {"port": "http"}}), "/service/port"),
+    ];
+    for (values, field) in cases {
+        let error = helm("validate", &values, "serin-system", "serin")
+            .expect_err(&format!("{values} was accepted"));
+        assert!(error.contains(field), "{values}: {error}");
+    }
+}
+
+/// `helm install` on the real control plane: the chart's objects applied, then the
+/// controller run with the rendered Deployment's arguments as the chart's ServiceAccount (the
+/// Deployment's pod cannot pull an image here), through a whole rollout.
+#[tokio::test]
+async fn the_installed_chart_runs_a_rollout_as_its_service_account() {
+    let client = client().await;
+    install(&client).await;
+    let ns = namespace(&client, "helm").await;
+    let release = format!("serin-{ns}");
+    let objects = render_in(
+        json!({"scope": {"namespace": ns}, "meshProvider": "gatewayapi"}),
+        &ns,
+        &release,
+    );
+    let params = PatchParams::apply("helm").force();
+    for object in &objects {
+        let (group, version) = match object["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (
+                String::new(),
+                object["apiVersion"].as_str().unwrap().to_string(),
+            ),
+        };
+        let gvk = GroupVersionKind::gvk(&group, &version, object["kind"].as_str().unwrap());
+        let resource = ApiResource::from_gvk(&gvk);
+        let namespace = object["metadata"]["namespace"].as_str().unwrap_or(&ns);
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+        let name = object["metadata"]["name"].as_str().unwrap();
+        api.patch(name, &params, &Patch::Apply(object))
+            .await
+            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", object["kind"]));
+    }
+    let account = find(&objects, "Deployment")[0]["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kubeconfig = account_kubeconfig(
+        &client,
+        &ns,
+        &account,
+        work_dir().join(format!("kubeconfig-{ns}-chart")),
+    )
+    .await;
+    let port = free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let args: Vec<String> = args(&objects)
+        .into_iter()
+        .map(|a| {
+            if a.starts_with("--listen=") {
+                format!("--listen={listen}")
+            } else {
+                a
+            }
+        })
+        .collect();
+    assert!(args.contains(&format!("--namespace={ns}")), "{args:?}");
+    let controller = ControllerProcess::start_with_args(&kubeconfig, args, listen);
+    let s = Setup {
+        client: client.clone(),
+        ns: ns.clone(),
+        controller,
+    };
+    s.create_deployment("app", Readiness::Ready).await;
+    let canary = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50});
+    s.create_canary("app", canary, json!({"provider": null}))
+        .await;
+    s.wait_phase("app", Phase::Initialized).await;
+    s.gitops_apply("app", "v2").await;
+    s.wait_phase("app", Phase::Succeeded).await;
+    assert_eq!(s.primary_version("app").await.as_deref(), Some("v2"));
+}
