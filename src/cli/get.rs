@@ -16,7 +16,16 @@ pub async fn run(
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
     };
-    let mut canaries = api.list(&ListParams::default()).await?.items;
+    let mut canaries = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(ref s) if s.code == 404 => anyhow::anyhow!(
+                "the cluster does not serve serin.dev/v1beta1 Canaries: install the CRDs (serin crds | kubectl apply --server-side -f -)"
+            ),
+            other => anyhow::Error::from(other).context("listing Canaries"),
+        })?
+        .items;
     canaries.sort_by(|a, b| {
         (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
     });
