@@ -635,6 +635,40 @@ async fn every_canary_existing_at_start_up_is_reconciled() {
     }
 }
 
+/// Session affinity through the API server: while the canary has traffic the HTTPRoute
+/// pins cookie holders to it and the split hands out the cookie; after promotion cookie
+/// holders go to the primary and the cookie is expired.
+#[tokio::test]
+async fn session_affinity_pins_users_during_the_analysis_and_releases_them_after() {
+    let s = setup("affinity", &[]).await;
+    s.create_deployment("sticky", Readiness::Ready).await;
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+        "sessionAffinity": {"cookieName": "canary", "maxAge": 3600},
+        "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": hook_server(403)}]});
+    s.create_canary("sticky", analysis, json!({})).await;
+    s.wait_phase("sticky", Phase::Initialized).await;
+    s.gitops_apply("sticky", "v2").await;
+    s.wait_phase("sticky", Phase::WaitingPromotion).await;
+    let rules = |route: kube::api::DynamicObject| route.data["spec"]["rules"].clone();
+    let during = rules(s.routes().get("sticky").await.unwrap());
+    assert_eq!(during.as_array().unwrap().len(), 2, "{during:#}");
+    assert_eq!(during[0]["matches"][0]["headers"][0]["name"], "Cookie");
+    assert_eq!(during[0]["backendRefs"][1]["weight"], 100);
+    assert_eq!(during[1]["backendRefs"][1]["weight"], 50);
+    assert_eq!(
+        during[1]["backendRefs"][1]["filters"][0]["responseHeaderModifier"]["add"][0]["value"],
+        "canary=1; Max-Age=3600; Path=/"
+    );
+    s.request("sticky", "promote", "1").await;
+    s.wait_phase("sticky", Phase::Succeeded).await;
+    let after = rules(s.routes().get("sticky").await.unwrap());
+    assert_eq!(after[0]["backendRefs"][0]["weight"], 100, "{after:#}");
+    assert_eq!(
+        after[0]["filters"][0]["responseHeaderModifier"]["add"][0]["value"],
+        "canary=; Max-Age=0; Path=/"
+    );
+}
+
 #[tokio::test]
 async fn deleting_a_canary_with_revert_on_deletion_gives_the_target_back() {
     let s = setup("revert", &[]).await;

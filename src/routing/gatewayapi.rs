@@ -10,7 +10,7 @@ use crate::api::canary::{HttpMatch, StringMatch};
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
-use super::{RouteError, RouteInputs, Router, resource, weights};
+use super::{RouteError, RouteInputs, Router, affinity, resource, weights};
 
 pub struct GatewayApi;
 
@@ -87,14 +87,67 @@ impl Router for GatewayApi {
                 ],
             ));
         }
-        rules.push(rule(
-            base_matches,
-            filters,
-            vec![
-                backend(ServiceRole::Primary, primary),
-                backend(ServiceRole::Canary, canary),
-            ],
-        ));
+        let mut weighted = vec![
+            backend(ServiceRole::Primary, primary),
+            backend(ServiceRole::Canary, canary),
+        ];
+        if let Some(cookies) = affinity::cookies(inputs.spec) {
+            // Sticky rules carry one header match more than the weighted rule, which gives
+            // them precedence in Gateway API's matching order.
+            let with_cookie = |name: &str| -> Vec<Value> {
+                base_matches
+                    .iter()
+                    .map(|m| {
+                        let mut m = m.clone();
+                        let cookie = json!({"type": "RegularExpression", "name": "Cookie", "value": affinity::carries(name)});
+                        match m["headers"].as_array_mut() {
+                            Some(headers) => headers.push(cookie),
+                            None => m["headers"] = json!([cookie]),
+                        }
+                        m
+                    })
+                    .collect()
+            };
+            if canary > 0 {
+                rules.push(rule(
+                    with_cookie(cookies.canary),
+                    header_filters(inputs),
+                    vec![
+                        backend(ServiceRole::Primary, 0),
+                        backend(ServiceRole::Canary, 100),
+                    ],
+                ));
+                set_cookie_on(
+                    &mut weighted[1],
+                    &affinity::set(cookies.canary, cookies.max_age),
+                );
+                if let Some(name) = cookies.primary {
+                    rules.push(rule(
+                        with_cookie(name),
+                        header_filters(inputs),
+                        vec![
+                            backend(ServiceRole::Primary, 100),
+                            backend(ServiceRole::Canary, 0),
+                        ],
+                    ));
+                    set_cookie_on(&mut weighted[0], &affinity::set(name, cookies.max_age));
+                }
+            } else {
+                for name in std::iter::once(cookies.canary).chain(cookies.primary) {
+                    let mut expiring = header_filters(inputs);
+                    add_response_header(&mut expiring, "Set-Cookie", &affinity::expire(name));
+                    rules.push(rule(
+                        with_cookie(name),
+                        expiring,
+                        vec![
+                            backend(ServiceRole::Primary, 100),
+                            backend(ServiceRole::Canary, 0),
+                        ],
+                    ));
+                }
+            }
+        }
+        rules.push(rule(base_matches, filters, weighted));
         let mut spec = json!({"parentRefs": parent_refs, "rules": rules});
         if !service.hosts.is_empty() {
             spec["hostnames"] = json!(service.hosts);
@@ -117,6 +170,33 @@ fn rule(matches: Vec<Value>, filters: Vec<Value>, backends: Vec<Value>) -> Value
         rule["filters"] = json!(filters);
     }
     rule
+}
+
+/// Adds a response header to a backendRef (a backend-level filter: only answers from that
+/// backend carry it).
+fn set_cookie_on(backend: &mut Value, cookie: &str) {
+    backend["filters"] = json!([{"type": "ResponseHeaderModifier",
+        "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": cookie}]}}]);
+}
+
+/// Adds a header to the rule's response modifier; Gateway API allows one filter of each type
+/// per rule, so an existing one (from `service.headers`) is extended.
+fn add_response_header(filters: &mut Vec<Value>, name: &str, value: &str) {
+    let header = json!({"name": name, "value": value});
+    if let Some(existing) = filters
+        .iter_mut()
+        .find(|f| f["type"] == "ResponseHeaderModifier")
+    {
+        let modifier = &mut existing["responseHeaderModifier"];
+        match modifier["add"].as_array_mut() {
+            Some(add) => add.push(header),
+            None => modifier["add"] = json!([header]),
+        }
+        return;
+    }
+    filters.push(
+        json!({"type": "ResponseHeaderModifier", "responseHeaderModifier": {"add": [header]}}),
+    );
 }
 
 /// `service.headers.request/response` as header modifier filters.
@@ -306,5 +386,55 @@ mod tests {
             ..StringMatch::default()
         };
         assert_eq!(string_match(&m)["value"], "^v1\\.2.*");
+    }
+
+    #[test]
+    fn session_affinity_pins_users_while_the_canary_has_traffic_and_expires_after() {
+        let spec = spec(
+            "{port: 80, gatewayRefs: [{name: public}], match: [{uri: {prefix: /api}}], headers: {response: {set: {x-app: podinfo}}}}",
+            "{stepWeight: 10, sessionAffinity: {cookieName: canary}}",
+        );
+        let objects = GatewayApi
+            .objects(&inputs_for(&spec), Traffic::weights(90, 10))
+            .unwrap();
+        let rules = objects[0].data["spec"]["rules"].as_array().unwrap().clone();
+        assert_eq!(rules.len(), 2, "{rules:#?}");
+        let sticky = &rules[0];
+        assert_eq!(sticky["matches"][0]["path"]["value"], "/api");
+        assert_eq!(sticky["matches"][0]["headers"][0]["name"], "Cookie");
+        assert_eq!(
+            sticky["matches"][0]["headers"][0]["type"],
+            "RegularExpression"
+        );
+        assert_eq!(sticky["backendRefs"][1]["weight"], 100);
+        let split = &rules[1];
+        assert_eq!(split["backendRefs"][1]["weight"], 10);
+        assert_eq!(
+            split["backendRefs"][1]["filters"][0]["responseHeaderModifier"]["add"][0]["value"],
+            "canary=1; Max-Age=86400; Path=/"
+        );
+        assert!(split["backendRefs"][0].get("filters").is_none());
+
+        let objects = GatewayApi
+            .objects(&inputs_for(&spec), Traffic::PRIMARY)
+            .unwrap();
+        let rules = objects[0].data["spec"]["rules"].as_array().unwrap().clone();
+        let expiring = &rules[0];
+        assert_eq!(expiring["backendRefs"][0]["weight"], 100);
+        // One ResponseHeaderModifier per rule: the user's headers and the expiry together.
+        let filters = expiring["filters"].as_array().unwrap();
+        let modifiers: Vec<&Value> = filters
+            .iter()
+            .filter(|f| f["type"] == "ResponseHeaderModifier")
+            .collect();
+        assert_eq!(modifiers.len(), 1, "{filters:#?}");
+        assert_eq!(
+            modifiers[0]["responseHeaderModifier"]["set"][0]["name"],
+            "x-app"
+        );
+        assert_eq!(
+            modifiers[0]["responseHeaderModifier"]["add"][0]["value"],
+            "canary=; Max-Age=0; Path=/"
+        );
     }
 }

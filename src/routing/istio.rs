@@ -10,7 +10,7 @@ use crate::api::canary::HttpMatch;
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
-use super::{RouteError, RouteInputs, Router, resource, weights};
+use super::{RouteError, RouteInputs, Router, affinity, resource, weights};
 
 pub struct Istio;
 
@@ -61,6 +61,35 @@ impl Router for Istio {
             main["mirrorPercentage"] = json!({"value": f64::from(percent.clamp(0, 100))});
         }
         let mut http = Vec::new();
+        if let Some(cookies) = affinity::cookies(inputs.spec) {
+            // Istio takes the first route that matches: sticky routes go before the split.
+            let sticky = |name: &str, primary_weight: i64, canary_weight: i64| {
+                let mut route = route_settings(inputs);
+                route["match"] = with_cookie(&service.matches, name);
+                route["route"] = json!([
+                    destination(&primary_host, primary_weight),
+                    destination(&canary_host, canary_weight)
+                ]);
+                route
+            };
+            if canary > 0 {
+                http.push(sticky(cookies.canary, 0, 100));
+                set_cookie(
+                    &mut main["route"][1],
+                    &affinity::set(cookies.canary, cookies.max_age),
+                );
+                if let Some(name) = cookies.primary {
+                    http.push(sticky(name, 100, 0));
+                    set_cookie(&mut main["route"][0], &affinity::set(name, cookies.max_age));
+                }
+            } else {
+                for name in std::iter::once(cookies.canary).chain(cookies.primary) {
+                    let mut route = sticky(name, 100, 0);
+                    set_cookie(&mut route, &affinity::expire(name));
+                    http.push(route);
+                }
+            }
+        }
         if traffic.matched_to_canary {
             let mut ab = route_settings(inputs);
             ab["match"] = matches(&inputs.spec.analysis.matches);
@@ -113,6 +142,25 @@ fn route_settings(inputs: &RouteInputs<'_>) -> Value {
         route["corsPolicy"] = cors.clone();
     }
     route
+}
+
+/// The matches of `base` (or one empty match), each also requiring the cookie `name`.
+fn with_cookie(base: &[HttpMatch], name: &str) -> Value {
+    let cookie = json!({"regex": affinity::carries(name)});
+    let mut list: Vec<Value> = match matches(base) {
+        Value::Array(list) if !list.is_empty() => list,
+        _ => vec![json!({})],
+    };
+    for m in &mut list {
+        m["headers"]["cookie"] = cookie.clone();
+    }
+    Value::Array(list)
+}
+
+/// Adds `Set-Cookie` to the response headers of a route or destination (keeping headers set
+/// from `service.headers`).
+fn set_cookie(target: &mut Value, cookie: &str) {
+    target["headers"]["response"]["add"]["Set-Cookie"] = json!(cookie);
 }
 
 /// Flagger's match is Istio's HTTPMatchRequest already.
@@ -188,5 +236,52 @@ mod tests {
         let route = &objects[0].data["spec"]["http"][0];
         assert_eq!(route["mirror"]["host"], "podinfo-canary");
         assert_eq!(route["mirrorPercentage"]["value"], 25.0);
+    }
+
+    #[test]
+    fn session_affinity_pins_users_while_the_canary_has_traffic_and_expires_after() {
+        let spec = spec(
+            "{port: 80, headers: {response: {set: {x-app: podinfo}}}}",
+            "{stepWeight: 10, sessionAffinity: {cookieName: canary, primaryCookieName: primary, maxAge: 600}}",
+        );
+        let objects = Istio
+            .objects(&inputs_for(&spec), Traffic::weights(90, 10))
+            .unwrap();
+        let http = objects[0].data["spec"]["http"].as_array().unwrap().clone();
+        assert_eq!(http.len(), 3, "{http:#?}");
+        // Cookie holders first: the canary's to the canary, the primary's to the primary.
+        assert_eq!(
+            http[0]["match"][0]["headers"]["cookie"]["regex"],
+            "^(.*;\\s*)?canary=.*$"
+        );
+        assert_eq!(http[0]["route"][1]["weight"], 100);
+        assert_eq!(
+            http[1]["match"][0]["headers"]["cookie"]["regex"],
+            "^(.*;\\s*)?primary=.*$"
+        );
+        assert_eq!(http[1]["route"][0]["weight"], 100);
+        // The split hands out the cookies, keeping the user's own response headers.
+        let split = &http[2];
+        assert!(split.get("match").is_none());
+        assert_eq!(
+            split["route"][1]["headers"]["response"]["add"]["Set-Cookie"],
+            "canary=1; Max-Age=600; Path=/"
+        );
+        assert_eq!(
+            split["route"][0]["headers"]["response"]["add"]["Set-Cookie"],
+            "primary=1; Max-Age=600; Path=/"
+        );
+        assert_eq!(split["headers"]["response"]["set"]["x-app"], "podinfo");
+
+        // No traffic on the canary: cookie holders go to the primary and lose the cookie.
+        let objects = Istio.objects(&inputs_for(&spec), Traffic::PRIMARY).unwrap();
+        let http = objects[0].data["spec"]["http"].as_array().unwrap().clone();
+        assert_eq!(http.len(), 3);
+        assert_eq!(http[0]["route"][0]["weight"], 100);
+        assert_eq!(
+            http[0]["headers"]["response"]["add"]["Set-Cookie"],
+            "canary=; Max-Age=0; Path=/"
+        );
+        assert_eq!(http[0]["headers"]["response"]["set"]["x-app"], "podinfo");
     }
 }

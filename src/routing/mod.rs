@@ -4,6 +4,7 @@
 //! server-side apply under the field manager `serin`, so only the fields written here are
 //! serin's and a GitOps tool re-applying the user's own fields does not fight it.
 
+pub mod affinity;
 pub mod gatewayapi;
 pub mod istio;
 pub mod kubernetes;
