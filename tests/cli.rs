@@ -185,9 +185,49 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
     let (_, table, _) = serin(&s, &["get"]).await;
     assert_eq!(row(&table, "web")[1], "Failed");
     assert_eq!(s.primary_version("web").await.as_deref(), Some("v2"));
-    // Retry runs the same revision again, up to the gate.
+    // Retry runs the same revision again, up to the gate; `status --watch` shows it move.
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_serin"))
+        .args(["status", "web", "--watch", "-n", &s.ns])
+        .env("KUBECONFIG", &cluster().kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let frames = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.starts_with("Canary ") && line.ends_with("WaitingPromotion") {
+                break;
+            }
+        }
+        seen
+    });
     assert_eq!(serin(&s, &["retry", "web"]).await.0, 0);
     s.wait_phase("web", Phase::WaitingPromotion).await;
+    let joined = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || frames.join().unwrap()),
+    )
+    .await;
+    let _ = watch.kill();
+    let frames = joined
+        .expect("serin status --watch never showed WaitingPromotion")
+        .unwrap();
+    let phases: Vec<&str> = frames
+        .lines()
+        .filter(|l| l.starts_with("Canary "))
+        .map(|l| l.rsplit("   ").next().unwrap())
+        .collect();
+    assert_eq!(phases.first(), Some(&"Failed"), "{frames}");
+    assert_eq!(phases.last(), Some(&"WaitingPromotion"), "{frames}");
+    assert!(
+        frames.contains("---"),
+        "frames are separated off a terminal: {frames}"
+    );
 
     // Errors: exit 2 with the name.
     let (code, _, err) = serin(&s, &["status", "nope"]).await;
