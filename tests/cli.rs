@@ -214,6 +214,7 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
     )
     .await;
     let _ = watch.kill();
+    let _ = watch.wait();
     let frames = joined
         .expect("serin status --watch never showed WaitingPromotion")
         .unwrap();
