@@ -248,8 +248,29 @@ fn from_hey(cmd: &str) -> Result<LoadSpec, SpecError> {
                     "-n (a request count) is not supported: give -z with a duration",
                 ));
             }
-            "-disable-keepalive" | "-disable-compression" | "-h2" | "-cpus" => {
-                return Err(error(key, format!("hey flag {word} is not supported")));
+            "-host" => spec.headers.push(("Host".into(), value("-host")?)),
+            "-A" => spec.headers.push(("Accept".into(), value("-A")?)),
+            "-a" => {
+                let credentials = value("-a")?;
+                if !credentials.contains(':') {
+                    return Err(error(key, "-a needs user:password"));
+                }
+                spec.headers.push((
+                    "Authorization".into(),
+                    format!("Basic {}", base64(&credentials)),
+                ));
+            }
+            // Transport details of hey's own client; serin's generator keeps connections
+            // alive and speaks HTTP/1.1, which is what a load test of a service wants.
+            "-disable-keepalive" | "-disable-compression" | "-disable-redirects" | "-h2" => {}
+            "-cpus" | "-o" => {
+                value(word.as_str())?;
+            }
+            "-x" => {
+                return Err(error(
+                    key,
+                    "-x (a proxy) is not supported: the load goes straight to the URL",
+                ));
             }
             flag if flag.starts_with('-') => {
                 return Err(error(key, format!("unknown hey flag {flag}")));
@@ -269,6 +290,29 @@ fn from_hey(cmd: &str) -> Result<LoadSpec, SpecError> {
         spec.headers.push(("Content-Type".into(), ct));
     }
     Ok(spec)
+}
+
+/// Standard base64 (RFC 4648, with padding) for hey's `-a user:password`.
+fn base64(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Splits a command line into words, honouring single and double quotes (as a shell would
@@ -351,6 +395,24 @@ mod tests {
         assert_eq!(spec.headers, vec![("X-Canary".into(), "yes".into())]);
         assert_eq!(spec.body.as_deref(), Some("{\"a\": 1}"));
         assert_eq!(spec.url, "http://podinfo-canary.test:9898/");
+    }
+
+    #[test]
+    fn hey_transport_flags_are_accepted_and_host_accept_auth_become_headers() {
+        let spec = LoadSpec::from_metadata(&meta(&[(
+            "cmd",
+            "hey -z 30s -c 1 -q 5 -h2 -disable-keepalive -cpus 2 -host app.example.com -A application/json -a 'ops:s3cret' http://podinfo-canary:9898/",
+        )]))
+        .unwrap();
+        assert_eq!(
+            spec.headers,
+            vec![
+                ("Host".into(), "app.example.com".into()),
+                ("Accept".into(), "application/json".into()),
+                ("Authorization".into(), "Basic b3BzOnMzY3JldA==".into()),
+            ]
+        );
+        assert_eq!(spec.rate, 5.0);
     }
 
     #[test]
