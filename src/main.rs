@@ -295,13 +295,7 @@ fn check(paths: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
 }
 
 fn migrate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let mut problems = Vec::new();
-    let mut docs = Vec::new();
-    for file in serin::cli::check::files(paths)? {
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
-        docs.extend(serin::cli::check::documents(&file, &text, &mut problems));
-    }
+    let (docs, problems) = serin::cli::check::read(paths)?;
     if let Some(problem) = problems.first() {
         anyhow::bail!("{problem}");
     }

@@ -43,6 +43,11 @@ impl Tester {
         .await;
     }
 
+    async fn get_json(&self, path: &str) -> Value {
+        let answer = self.http.get(self.url(path)).send().await.unwrap();
+        answer.json().await.unwrap()
+    }
+
     /// POSTs a hook payload for canary `name`; (status, body).
     async fn post(&self, path: &str, name: &str, extra: Value) -> (u16, String) {
         let mut payload = json!({"name": name, "namespace": "apps", "phase": "Progressing",
@@ -117,15 +122,7 @@ async fn the_generator_holds_the_requested_rate_and_stops_when_told() {
     );
 
     // The summary at /loads counts what the target answered.
-    let loads: Value = t
-        .http
-        .get(t.url("/loads"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let loads = t.get_json("/loads").await;
     let load = &loads.as_array().unwrap()[0];
     assert_eq!(load["running"], false, "{load}");
     let requests = load["summary"]["requests"].as_u64().unwrap() as usize;
@@ -285,15 +282,7 @@ async fn gates_are_kept_in_a_configmap_and_survive_a_restart() {
     );
 
     // The state is plain data in the ConfigMap, readable with kubectl.
-    let gates: Value = t
-        .http
-        .get(t.url("/gates"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let gates = t.get_json("/gates").await;
     assert_eq!(gates["gate.apps.web"], "closed", "{gates}");
     assert_eq!(gates["rollback.apps.api"], "open:rev-1", "{gates}");
     let configs: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =

@@ -27,6 +27,24 @@ pub struct Document {
     pub value: Value,
 }
 
+impl Document {
+    /// A string field by JSON pointer (`/metadata/name`), empty when absent.
+    pub fn text(&self, pointer: &str) -> &str {
+        self.value
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// A Canary, MetricTemplate or AlertProvider (by kind; any API group).
+    pub fn is_serin_kind(&self) -> bool {
+        matches!(
+            self.text("/kind"),
+            "Canary" | "MetricTemplate" | "AlertProvider"
+        )
+    }
+}
+
 /// One problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -58,7 +76,7 @@ pub struct Report {
 }
 
 /// The files to read: files as given, directories searched for `*.yaml`, `*.yml`, `*.json`.
-pub fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for path in paths {
         collect(path, &mut found)?;
@@ -96,7 +114,7 @@ fn collect(path: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 
 /// Splits a file into its YAML documents, each with its first line. A document that is not
 /// YAML becomes a problem.
-pub fn documents(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<Document> {
+fn documents(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<Document> {
     let mut chunks: Vec<(usize, String)> = vec![(1, String::new())];
     for (index, line) in text.lines().enumerate() {
         let separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
@@ -144,28 +162,16 @@ pub fn check(documents: &[Document]) -> Report {
     let mut templates: BTreeMap<(Option<String>, String), MetricTemplate> = BTreeMap::new();
     let mut providers: BTreeMap<(Option<String>, String), ()> = BTreeMap::new();
     for doc in documents {
-        let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or("");
-        let version = doc
-            .value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let (kind, version) = (doc.text("/kind"), doc.text("/apiVersion"));
         let ours = version.starts_with("serin.dev/") || version.starts_with("flagger.app/");
-        if !ours || !matches!(kind, "Canary" | "MetricTemplate" | "AlertProvider") {
+        if !ours || !doc.is_serin_kind() {
             report.skipped += 1;
             continue;
         }
         report.checked += 1;
-        let name = doc
-            .value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let namespace = doc
-            .value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
+        let name = doc.text("/metadata/name").to_string();
+        let namespace = Some(doc.text("/metadata/namespace"))
+            .filter(|ns| !ns.is_empty())
             .map(str::to_string);
         let mut fail = |field: &str, reason: String| {
             report.problems.push(Problem {
@@ -320,8 +326,9 @@ fn sample_vars(variables: &BTreeMap<String, String>) -> Vars<'_> {
     }
 }
 
-/// Reads and checks `paths`; the report, or an error when a path cannot be read.
-pub fn run(paths: &[PathBuf]) -> anyhow::Result<Report> {
+/// The documents of every file under `paths`, and the documents that are not YAML; an error
+/// when a path cannot be read.
+pub fn read(paths: &[PathBuf]) -> anyhow::Result<(Vec<Document>, Vec<Problem>)> {
     let mut problems = Vec::new();
     let mut docs = Vec::new();
     for file in files(paths)? {
@@ -329,6 +336,12 @@ pub fn run(paths: &[PathBuf]) -> anyhow::Result<Report> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         docs.extend(documents(&file, &text, &mut problems));
     }
+    Ok((docs, problems))
+}
+
+/// Reads and checks `paths`; the report, or an error when a path cannot be read.
+pub fn run(paths: &[PathBuf]) -> anyhow::Result<Report> {
+    let (docs, mut problems) = read(paths)?;
     let mut report = check(&docs);
     problems.append(&mut report.problems);
     report.problems = problems;

@@ -55,20 +55,12 @@ const SERVER_FIELDS: [&str; 6] = [
 pub fn migrate(documents: &[Document]) -> Migration {
     let mut out = Migration::default();
     for doc in documents {
-        let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or("");
-        let version = doc.value.get("apiVersion").and_then(Value::as_str);
-        if version != Some(FLAGGER)
-            || !matches!(kind, "Canary" | "MetricTemplate" | "AlertProvider")
-        {
+        if doc.text("/apiVersion") != FLAGGER || !doc.is_serin_kind() {
             out.documents.push(doc.value.clone());
             continue;
         }
         out.converted += 1;
-        let name = doc
-            .value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let (kind, name) = (doc.text("/kind"), doc.text("/metadata/name"));
         let mut notes = Vec::new();
         let mut value = doc.value.clone();
         value["apiVersion"] = Value::String(API_VERSION.into());

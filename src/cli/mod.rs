@@ -182,7 +182,12 @@ fn strip_colour(s: &str) -> String {
 
 /// A Kubernetes timestamp as chrono's.
 pub fn time(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().max(0) as u32)
+    timestamp(&t.0)
+}
+
+/// The instant inside Kubernetes' Time and MicroTime, as chrono's.
+pub fn timestamp(t: &k8s_openapi::jiff::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32)
 }
 
 /// The first characters of a revision, enough to tell them apart.

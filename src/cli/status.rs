@@ -10,6 +10,7 @@ use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use super::{Format, Style, age, print_structured, short, table};
+use crate::api::canary::Webhook;
 use crate::api::status::{CheckKind, CheckResult, CheckStatus};
 use crate::api::{Canary, HookKind};
 use crate::engine::Plan;
@@ -148,107 +149,108 @@ pub fn render(canary: &Canary, events: &[Event], now: DateTime<Utc>, style: Styl
         .checks
         .iter()
         .partition(|c| c.kind == CheckKind::Webhook && is_gate(canary, &c.name));
-    if !gates.is_empty() {
-        let _ = writeln!(out, "\n{}", style.bold("Gates"));
-        let rows: Vec<Vec<String>> = gates
-            .iter()
-            .map(|g| {
-                let state = if g.result == CheckResult::Pass {
-                    style.good("open")
+    let gate_rows: Vec<Vec<String>> = gates
+        .iter()
+        .map(|g| {
+            let state = if g.result == CheckResult::Pass {
+                style.good("open")
+            } else {
+                style.warn("closed")
+            };
+            let kind = webhook(canary, &g.name).map_or("", |w| w.kind.as_str());
+            vec![
+                g.name.clone(),
+                kind.to_string(),
+                state,
+                age(Some(g.time), now),
+                g.message.clone(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        style,
+        "Gates",
+        &["NAME", "TYPE", "STATE", "CHECKED", "MESSAGE"],
+        &gate_rows,
+    );
+    let check_rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                result(c.result, style),
+                c.value.map_or("-".into(), number),
+                bounds(c),
+                age(Some(c.time), now),
+                detail(c),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        style,
+        "Checks",
+        &["NAME", "RESULT", "VALUE", "BOUNDS", "CHECKED", "DETAIL"],
+        &check_rows,
+    );
+    let event_rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            let kind = e.type_.clone().unwrap_or_default();
+            vec![
+                age(event_time(e), now),
+                if kind == "Warning" {
+                    style.warn(&kind)
                 } else {
-                    style.warn("closed")
-                };
-                vec![
-                    g.name.clone(),
-                    hook_kind(canary, &g.name),
-                    state,
-                    age(Some(g.time), now),
-                    g.message.clone(),
-                ]
-            })
-            .collect();
-        out.push_str(&indent(&table(
-            &["NAME", "TYPE", "STATE", "CHECKED", "MESSAGE"],
-            &rows,
-        )));
-    }
-    if !checks.is_empty() {
-        let _ = writeln!(out, "\n{}", style.bold("Checks"));
-        let rows: Vec<Vec<String>> = checks
-            .iter()
-            .map(|c| {
-                vec![
-                    c.name.clone(),
-                    result(c.result, style),
-                    c.value.map_or("-".into(), number),
-                    bounds(c),
-                    age(Some(c.time), now),
-                    detail(c),
-                ]
-            })
-            .collect();
-        out.push_str(&indent(&table(
-            &["NAME", "RESULT", "VALUE", "BOUNDS", "CHECKED", "DETAIL"],
-            &rows,
-        )));
-    }
-    if !events.is_empty() {
-        let _ = writeln!(out, "\n{}", style.bold("Events"));
-        let rows: Vec<Vec<String>> = events
-            .iter()
-            .map(|e| {
-                let kind = e.type_.clone().unwrap_or_default();
-                vec![
-                    age(event_time(e), now),
-                    if kind == "Warning" {
-                        style.warn(&kind)
-                    } else {
-                        kind
-                    },
-                    e.reason.clone().unwrap_or_default(),
-                    e.message.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        out.push_str(&indent(&table(
-            &["AGE", "TYPE", "REASON", "MESSAGE"],
-            &rows,
-        )));
-    }
+                    kind
+                },
+                e.reason.clone().unwrap_or_default(),
+                e.message.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        style,
+        "Events",
+        &["AGE", "TYPE", "REASON", "MESSAGE"],
+        &event_rows,
+    );
     out
 }
 
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}\n")).collect()
+/// A titled, indented table; nothing when there are no rows.
+fn section(out: &mut String, style: Style, title: &str, header: &[&str], rows: &[Vec<String>]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", style.bold(title));
+    for line in table(header, rows).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
 }
 
-fn hook_kind(canary: &Canary, name: &str) -> String {
+fn webhook<'a>(canary: &'a Canary, name: &str) -> Option<&'a Webhook> {
     canary
         .spec
         .analysis
         .webhooks
         .iter()
         .find(|w| w.name == name)
-        .map(|w| w.kind.as_str().to_string())
-        .unwrap_or_default()
 }
 
+/// Confirm and rollback hooks: gates a human opens and closes, shown apart from checks.
 fn is_gate(canary: &Canary, name: &str) -> bool {
-    canary
-        .spec
-        .analysis
-        .webhooks
-        .iter()
-        .find(|w| w.name == name)
-        .is_some_and(|w| {
-            matches!(
-                w.kind,
-                HookKind::ConfirmRollout
-                    | HookKind::ConfirmTrafficIncrease
-                    | HookKind::ConfirmPromotion
-                    | HookKind::Rollback
-            )
-        })
+    webhook(canary, name).is_some_and(|w| {
+        matches!(
+            w.kind,
+            HookKind::ConfirmRollout
+                | HookKind::ConfirmTrafficIncrease
+                | HookKind::ConfirmPromotion
+                | HookKind::Rollback
+        )
+    })
 }
 
 fn strategy(plan: &Plan) -> String {

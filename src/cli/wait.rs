@@ -79,7 +79,6 @@ pub async fn run(
     let wait = async {
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut stream = watcher(canaries.clone(), config).applied_objects().boxed();
-        let mut seen = false;
         while let Some(event) = stream.next().await {
             let canary = match event {
                 Ok(canary) => canary,
@@ -88,7 +87,6 @@ pub async fn run(
                     continue;
                 }
             };
-            seen = true;
             let status = canary.status.clone().unwrap_or_default();
             let target = deployments.get_opt(&canary.spec.target_ref.name).await?;
             let revision = target.map(|d| {
@@ -99,11 +97,10 @@ pub async fn run(
                 return Ok::<_, anyhow::Error>(Some(ended));
             }
         }
-        if !seen {
-            anyhow::bail!("canary {namespace}/{name} not found");
-        }
+        // The watch stream does not end; only the timeout stops an unfinished wait.
         Ok(None)
     };
+    // Checked once up front: the watch would wait silently for a Canary that never comes.
     if canaries.get_opt(name).await?.is_none() {
         anyhow::bail!("canary {namespace}/{name} not found");
     }

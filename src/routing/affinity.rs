@@ -28,7 +28,7 @@ pub fn cookies(spec: &CanarySpec) -> Option<Cookies<'_>> {
 /// A regular expression (RE2, as Envoy and Istio use) matching a `Cookie` header that carries
 /// the cookie `name`, whatever its value and position.
 pub fn carries(name: &str) -> String {
-    format!("^(.*;\\s*)?{}=.*$", escape(name))
+    format!("^(.*;\\s*)?{}=.*$", super::regex_escape(name))
 }
 
 /// The `Set-Cookie` value giving the cookie.
@@ -39,17 +39,6 @@ pub fn set(name: &str, max_age: i32) -> String {
 /// The `Set-Cookie` value expiring it.
 pub fn expire(name: &str) -> String {
     format!("{name}=; Max-Age=0; Path=/")
-}
-
-fn escape(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::api::canary::{HttpMatch, StringMatch};
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
-use super::{RouteError, RouteInputs, Router, affinity, resource, weights};
+use super::{RouteError, RouteInputs, Router, affinity, regex_escape, resource, weights};
 
 pub struct GatewayApi;
 
@@ -289,17 +289,6 @@ fn string_match(m: &StringMatch) -> Value {
         m.regex.clone().unwrap_or_default()
     };
     json!({"type": "RegularExpression", "value": regex})
-}
-
-fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

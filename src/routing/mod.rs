@@ -19,6 +19,19 @@ use crate::workload::services::ServiceRole;
 /// Annotation on a taken-over route holding its spec from before serin, to restore on deletion.
 pub const ORIGINAL_ANNOTATION: &str = "serin.dev/original-spec";
 
+/// Escapes regular-expression metacharacters (RE2, as Envoy and Istio use), so a literal
+/// (a path prefix, a cookie name) can sit inside a pattern.
+pub(crate) fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The traffic providers serin routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
