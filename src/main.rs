@@ -215,11 +215,11 @@ fn main() -> ExitCode {
                 serin::cli::wait::run(client, &namespace, &name, outcome, timeout.as_std()).await?;
             Ok(match ended {
                 Some(Ended::Met(what)) => {
-                    println!("canary {namespace}/{name}: {what}");
+                    serin::outln!("canary {namespace}/{name}: {what}");
                     ExitCode::SUCCESS
                 }
                 Some(Ended::Other(what)) => {
-                    println!("canary {namespace}/{name}: {what}");
+                    serin::outln!("canary {namespace}/{name}: {what}");
                     ExitCode::from(1)
                 }
                 None => {
@@ -270,10 +270,10 @@ fn request(args: RequestArgs, action: RequestAction) -> anyhow::Result<ExitCode>
 fn check(paths: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
     let report = serin::cli::check::run(paths)?;
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Json => serin::outln!("{}", serde_json::to_string_pretty(&report)?),
         Output::Text => {
             for problem in &report.problems {
-                println!("{problem}");
+                serin::outln!("{problem}");
             }
             eprintln!(
                 "checked {} serin objects ({} other documents skipped): {}",
@@ -305,7 +305,7 @@ fn migrate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
         out.push_str("---\n");
         out.push_str(&serde_yaml_ng::to_string(doc)?);
     }
-    print!("{out}");
+    serin::out!("{out}");
     for note in &migration.notes {
         eprintln!("needs a decision: {note}");
     }
@@ -328,8 +328,8 @@ fn simulate(path: &PathBuf, output: Output) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{} is not a valid scenario", path.display()))?;
     let report = sim::run(&scenario);
     match output {
-        Output::Text => print!("{}", sim::report::text(&report)),
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Text => serin::out!("{}", sim::report::text(&report)),
+        Output::Json => serin::outln!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(if report.outcome.expected == Some(false) {
         ExitCode::from(1)
@@ -339,7 +339,7 @@ fn simulate(path: &PathBuf, output: Output) -> anyhow::Result<ExitCode> {
 }
 
 fn crds() -> anyhow::Result<ExitCode> {
-    print!("{}", serin::api::crds::yaml()?);
+    serin::out!("{}", serin::api::crds::yaml()?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -377,8 +377,8 @@ fn judge(args: &JudgeArgs) -> anyhow::Result<ExitCode> {
         &config,
     );
     match args.output {
-        Output::Text => print!("{}", judgement_text(&result, &config)),
-        Output::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        Output::Text => serin::out!("{}", judgement_text(&result, &config)),
+        Output::Json => serin::outln!("{}", serde_json::to_string_pretty(&result)?),
     }
     Ok(match (result.class, result.failed) {
         (Class::NoData, _) => ExitCode::from(3),

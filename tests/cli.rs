@@ -193,6 +193,10 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
         .spawn()
         .unwrap();
     let stdout = watch.stdout.take().unwrap();
+    // The reader reports the first frame before the retry is sent: the controller answers a
+    // retry within milliseconds, so a retry sent earlier could beat the first frame and the
+    // watch would never show Failed.
+    let (first_frame, first_frame_seen) = std::sync::mpsc::channel();
     let frames = std::thread::spawn(move || {
         use std::io::BufRead;
         let mut seen = String::new();
@@ -200,12 +204,22 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
             let Ok(line) = line else { break };
             seen.push_str(&line);
             seen.push('\n');
-            if line.starts_with("Canary ") && line.ends_with("WaitingPromotion") {
-                break;
+            if line.starts_with("Canary ") {
+                let _ = first_frame.send(());
+                if line.ends_with("WaitingPromotion") {
+                    break;
+                }
             }
         }
         seen
     });
+    tokio::task::spawn_blocking(move || {
+        first_frame_seen
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("serin status --watch printed no frame")
+    })
+    .await
+    .unwrap();
     assert_eq!(serin(&s, &["retry", "web"]).await.0, 0);
     s.wait_phase("web", Phase::WaitingPromotion).await;
     let joined = tokio::time::timeout(

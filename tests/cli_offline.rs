@@ -195,3 +195,29 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `serin crds | head -1`, `serin simulate ... | head`: the reader goes away before serin has
+/// written. The pipe here is closed before serin starts, so every write meets a closed pipe.
+#[test]
+fn every_command_exits_quietly_when_its_reader_goes_away() {
+    for args in [
+        &["crds"][..],
+        &["simulate", "examples/podinfo-promote.yaml"],
+        &["simulate", "examples/podinfo-promote.yaml", "-o", "json"],
+        &["check", "tests/fixtures/cli/broken"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_serin"))
+            .args(args)
+            .current_dir(ROOT)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("panicked"), "serin {args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "serin {args:?}: {stderr}");
+        // 141 as for a filter killed by SIGPIPE: pipefail still sees the output was not read.
+        assert_eq!(out.status.code(), Some(141), "serin {args:?}: {stderr}");
+    }
+}

@@ -39,7 +39,7 @@ pub async fn run(
         }
         return Ok(());
     }
-    print!(
+    crate::out!(
         "{}",
         render(&canaries, namespace.is_none(), Utc::now(), Style::detect())
     );

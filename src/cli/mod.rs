@@ -7,6 +7,7 @@ pub mod get;
 pub mod migrate;
 pub mod request;
 pub mod status;
+pub mod stdout;
 pub mod wait;
 
 use std::io::IsTerminal;
@@ -73,8 +74,8 @@ pub enum Format {
 /// Prints objects as JSON or YAML (the table is each command's own).
 pub fn print_structured<T: serde::Serialize>(value: &T, format: Format) -> anyhow::Result<()> {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
-        Format::Yaml => print!("{}", serde_yaml_ng::to_string(value)?),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(value)?),
+        Format::Yaml => crate::out!("{}", serde_yaml_ng::to_string(value)?),
         Format::Table => {}
     }
     Ok(())

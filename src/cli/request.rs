@@ -46,7 +46,7 @@ pub async fn run(
             .and_then(|s| s.last_handled_request)
             .is_some_and(|h| h == id);
         if handled {
-            println!(
+            crate::outln!(
                 "{} requested: canary {namespace}/{name} (request {id}), acknowledged",
                 action.as_str()
             );
@@ -54,7 +54,7 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    println!(
+    crate::outln!(
         "{} requested: canary {namespace}/{name} (request {id}); not acknowledged within {}s — is serin controller running for this namespace?",
         action.as_str(),
         ACKNOWLEDGE.as_secs()

@@ -33,12 +33,12 @@ pub async fn run(
             if watch {
                 // Clear the screen between frames, as `watch` does, only on a terminal.
                 if Style::detect().colour {
-                    print!("\x1b[2J\x1b[H");
+                    crate::out!("\x1b[2J\x1b[H");
                 } else {
-                    println!("---");
+                    crate::outln!("---");
                 }
             }
-            print!("{}", render(&canary, &events, Utc::now(), Style::detect()));
+            crate::out!("{}", render(&canary, &events, Utc::now(), Style::detect()));
             Ok(())
         } else {
             print_structured(&canary, format)
