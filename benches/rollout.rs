@@ -93,7 +93,8 @@ fn engine_rollout(plan: &Plan, initialized: &CanaryStatus) -> usize {
 }
 
 fn benches(c: &mut Criterion) {
-    let scenario = Scenario::from_yaml(SCENARIO).expect("bench scenario is valid");
+    let scenario = Scenario::from_yaml(SCENARIO, serin::api::provider::DEFAULT)
+        .expect("bench scenario is valid");
     let plan = scenario.plan.clone();
     let initialized = CanaryStatus {
         phase: Some(Phase::Initialized),

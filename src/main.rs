@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use serin::api::provider::{self, TrafficProvider};
 use serin::cli::wait::{Ended, Outcome};
 use serin::cli::{Connection, Format};
 use serin::engine::input::RequestAction;
@@ -27,6 +28,8 @@ enum Command {
     Simulate {
         /// Scenario file (see docs/simulate.md), e.g. examples/podinfo-promote.yaml.
         scenario: PathBuf,
+        #[command(flatten)]
+        provider: DefaultProvider,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -86,6 +89,8 @@ enum Command {
         /// Files or directories (searched for *.yaml, *.yml, *.json).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        provider: DefaultProvider,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -139,6 +144,21 @@ enum DirectionArg {
     Either,
 }
 
+/// The provider of Canaries that name none, as the controller's `--mesh-provider`.
+#[derive(clap::Args, Debug, Clone)]
+struct DefaultProvider {
+    /// Traffic provider for Canaries without spec.provider (the controller's --mesh-provider).
+    #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = provider::DEFAULT_NAME)]
+    mesh_provider: String,
+}
+
+impl DefaultProvider {
+    fn parse(&self) -> anyhow::Result<TrafficProvider> {
+        TrafficProvider::parse(&self.mesh_provider)
+            .map_err(|e| anyhow::anyhow!("--mesh-provider: {e}"))
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Output {
     Text,
@@ -177,7 +197,13 @@ fn init_logging(format: serin::controller::LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Simulate { scenario, output } => simulate(&scenario, output),
+        Command::Simulate {
+            scenario,
+            provider,
+            output,
+        } => provider
+            .parse()
+            .and_then(|provider| simulate(&scenario, provider, output)),
         Command::Controller(options) => serve(options.log_format, serin::controller::run(*options)),
         Command::Loadtester(options) => serve(options.log_format, serin::loadtester::run(options)),
         Command::Crds => crds(),
@@ -228,7 +254,13 @@ fn main() -> ExitCode {
                 }
             })
         }),
-        Command::Check { paths, output } => check(&paths, output),
+        Command::Check {
+            paths,
+            provider,
+            output,
+        } => provider
+            .parse()
+            .and_then(|provider| check(&paths, provider, output)),
         Command::Migrate { paths } => migrate(&paths),
     };
     match result {
@@ -267,8 +299,8 @@ fn request(args: RequestArgs, action: RequestAction) -> anyhow::Result<ExitCode>
     })
 }
 
-fn check(paths: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
-    let report = serin::cli::check::run(paths)?;
+fn check(paths: &[PathBuf], provider: TrafficProvider, output: Output) -> anyhow::Result<ExitCode> {
+    let report = serin::cli::check::run(paths, provider)?;
     match output {
         Output::Json => serin::outln!("{}", serde_json::to_string_pretty(&report)?),
         Output::Text => {
@@ -321,10 +353,10 @@ fn migrate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn simulate(path: &PathBuf, output: Output) -> anyhow::Result<ExitCode> {
+fn simulate(path: &PathBuf, provider: TrafficProvider, output: Output) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let scenario = Scenario::from_yaml(&text)
+    let scenario = Scenario::from_yaml(&text, provider)
         .with_context(|| format!("{} is not a valid scenario", path.display()))?;
     let report = sim::run(&scenario);
     match output {

@@ -154,7 +154,7 @@ fn migrate_lists_what_serin_cannot_do_the_same_way() {
     let out = serin(&["migrate", "tests/fixtures/cli/flagger/blue-green.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     let notes = text(&out.stderr);
-    assert!(notes.contains("blue-green.yaml:37 Canary frontend: spec.provider: serin routes with kubernetes (blue/green), gatewayapi or istio, not \"nginx\""), "{notes}");
+    assert!(notes.contains("blue-green.yaml:37 Canary frontend: spec.provider: \"nginx\" is a Flagger provider serin does not route with yet; serin routes with kubernetes, gatewayapi, istio"), "{notes}");
 
     let dir = tempdir("unknown-field");
     let file = dir.join("c.yaml");

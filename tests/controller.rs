@@ -4,6 +4,8 @@
 
 mod cluster;
 mod mock;
+#[path = "support/provider_cases.rs"]
+mod provider_cases;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -780,6 +782,40 @@ async fn an_invalid_canary_is_stalled_with_the_field_named() {
     .await;
     assert!(message.contains("spec.provider"), "{message}");
     assert_eq!(s.replicas("bad").await, Some(2), "the target is untouched");
+}
+
+/// The controller refuses exactly what `serin check` and `serin simulate` refuse, with the
+/// same message (tests/provider_table.rs holds their side), and accepts the rest.
+#[tokio::test]
+async fn the_provider_table_decides_for_the_controller_as_for_check() {
+    let s = setup("providers", &[]).await;
+    let cases = provider_cases::cases();
+    for case in &cases {
+        s.create_deployment(case.name, Readiness::Ready).await;
+        let canary: Canary = serde_json::from_value(provider_cases::canary(case)).unwrap();
+        s.canaries()
+            .create(&PostParams::default(), &canary)
+            .await
+            .unwrap();
+    }
+    for case in &cases {
+        let canary: Canary = serde_json::from_value(provider_cases::canary(case)).unwrap();
+        match serin::engine::Plan::from_spec(&canary.spec, serin::api::provider::DEFAULT) {
+            Ok(_) => s.wait_phase(case.name, Phase::Initialized).await,
+            Err(errors) => {
+                let message = eventually(case.name, WAIT, || async {
+                    let status = s.canaries().get(case.name).await.ok()?.status?;
+                    let stalled = status
+                        .conditions
+                        .into_iter()
+                        .find(|c| c.kind == "Stalled")?;
+                    (stalled.reason == "InvalidSpec").then_some(stalled.message)
+                })
+                .await;
+                assert_eq!(message, errors.to_string(), "{}", case.name);
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ fn problems(analysis: &str, extra_spec: &str) -> Vec<String> {
     let yaml = canary_yaml(analysis, extra_spec);
     match from_yaml::<Canary>(&yaml, "") {
         Err(error) => vec![error.to_string()],
-        Ok(canary) => match Plan::from_spec(&canary.spec) {
+        Ok(canary) => match Plan::from_spec(&canary.spec, support::ANY_PROVIDER) {
             Ok(_) => vec![],
             Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
         },
@@ -224,7 +224,9 @@ fn only_deployments_can_be_targets() {
     let yaml =
         canary_yaml("    stepWeight: 10\n", "").replace("kind: Deployment", "kind: StatefulSet");
     let canary: Canary = from_yaml(&yaml, "").unwrap();
-    let errors = Plan::from_spec(&canary.spec).unwrap_err().to_string();
+    let errors = Plan::from_spec(&canary.spec, support::ANY_PROVIDER)
+        .unwrap_err()
+        .to_string();
     assert!(
         errors.contains("spec.targetRef.kind: only Deployment is supported"),
         "{errors}"

@@ -18,3 +18,4 @@ pub use metric_template::{MetricTemplate, MetricTemplateSpec};
 pub use status::{CanaryStatus, Phase};
 
 pub mod metric_template;
+pub mod provider;

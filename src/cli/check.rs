@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::load::{expect_type, from_value};
+use crate::api::provider::TrafficProvider;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
 use crate::engine::Plan;
 use crate::metrics::template::{self, TemplateError, Vars};
@@ -156,7 +157,9 @@ fn documents(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<Docume
 }
 
 /// Checks every document together (references resolve across files).
-pub fn check(documents: &[Document]) -> Report {
+/// A Canary without `spec.provider` is checked against `default_provider`, the controller's
+/// `--mesh-provider`.
+pub fn check(documents: &[Document], default_provider: TrafficProvider) -> Report {
     let mut report = Report::default();
     let mut canaries = Vec::new();
     let mut templates: BTreeMap<(Option<String>, String), MetricTemplate> = BTreeMap::new();
@@ -197,16 +200,7 @@ pub fn check(documents: &[Document]) -> Report {
         match kind {
             "Canary" => match from_value::<Canary>(&doc.value, "") {
                 Ok(canary) => {
-                    if let Some(provider) = &canary.spec.provider
-                        && let Err(e) = crate::routing::Provider::parse(provider)
-                    {
-                        let text = e.to_string();
-                        fail(
-                            "spec.provider",
-                            text.trim_start_matches("spec.provider: ").into(),
-                        );
-                    }
-                    if let Err(errors) = Plan::from_spec(&canary.spec) {
+                    if let Err(errors) = Plan::from_spec(&canary.spec, default_provider) {
                         for e in errors.0 {
                             fail(&e.field, e.reason);
                         }
@@ -340,9 +334,9 @@ pub fn read(paths: &[PathBuf]) -> anyhow::Result<(Vec<Document>, Vec<Problem>)> 
 }
 
 /// Reads and checks `paths`; the report, or an error when a path cannot be read.
-pub fn run(paths: &[PathBuf]) -> anyhow::Result<Report> {
+pub fn run(paths: &[PathBuf], default_provider: TrafficProvider) -> anyhow::Result<Report> {
     let (docs, mut problems) = read(paths)?;
-    let mut report = check(&docs);
+    let mut report = check(&docs, default_provider);
     problems.append(&mut report.problems);
     report.problems = problems;
     Ok(report)

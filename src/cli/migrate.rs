@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::check::{API_VERSION, Document};
 use crate::api::load::from_value;
+use crate::api::provider::TrafficProvider;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
-use crate::routing::Provider;
 
 /// One thing a human has to decide.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -133,13 +133,11 @@ fn to_value<T: serde::Serialize>(object: &T) -> Result<Value, crate::api::valida
 
 fn canary_notes(value: &Value, notes: &mut Vec<(String, String)>) {
     if let Some(provider) = value.pointer("/spec/provider").and_then(Value::as_str)
-        && Provider::parse(provider).is_err()
+        && let Err(error) = TrafficProvider::parse(provider)
     {
         notes.push((
             "spec.provider".into(),
-            format!(
-                "serin routes with kubernetes (blue/green), gatewayapi or istio, not {provider:?}: pick one (Gateway API covers most ingress controllers and meshes)"
-            ),
+            format!("{error} (Gateway API covers most ingress controllers and meshes)"),
         ));
     }
     let hooks = value

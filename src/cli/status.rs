@@ -113,7 +113,8 @@ pub fn render(canary: &Canary, events: &[Event], now: DateTime<Utc>, style: Styl
         short(status.last_applied_spec.as_deref()),
         short(status.last_promoted_spec.as_deref())
     );
-    let plan = Plan::from_spec(&canary.spec);
+    // The controller's default provider is not known here; the Canary's own or the usual one.
+    let plan = Plan::from_spec(&canary.spec, crate::api::provider::DEFAULT);
     match &plan {
         Ok(plan) => {
             let _ = writeln!(out, "Strategy     {}", strategy(plan));

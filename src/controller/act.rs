@@ -229,7 +229,7 @@ async fn route(ctx: &Context, scene: &Scene, traffic: Traffic) -> Result<()> {
         ));
     };
     let inputs = scene.route_inputs(selector);
-    let router = scene.provider.router();
+    let router = crate::routing::router_for(scene.provider.kind);
     let mut objects = router
         .objects(&inputs, traffic)
         .map_err(|e: RouteError| Error::Workload(e.to_string()))?;

@@ -44,7 +44,7 @@ pub async fn run(ctx: &Context, scene: &Scene, due: &DueChecks, revision: &str) 
         });
     let hooks = join_all(calls).await;
     let metrics = if due.metrics {
-        super::metrics::sample_all(ctx, canary).await
+        super::metrics::sample_all(ctx, canary, scene.provider).await
     } else {
         Vec::new()
     };

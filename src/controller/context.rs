@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::Canary;
-use crate::routing::Provider;
+use crate::api::provider::TrafficProvider;
 
 use super::configs::ConfigCache;
 use super::options::Options;
@@ -26,7 +26,7 @@ pub const MANAGER: &str = "serin";
 pub struct Context {
     pub client: Client,
     pub options: Options,
-    pub default_provider: Provider,
+    pub default_provider: TrafficProvider,
     pub canaries: Store<Canary>,
     pub deployments: Store<Deployment>,
     /// Turns true once the Deployment store holds its first full list.

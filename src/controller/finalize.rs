@@ -136,7 +136,9 @@ async fn restore_route(ctx: &Context, scene: &Scene) -> Result<()> {
         return Ok(());
     };
     let inputs = scene.route_inputs(selector);
-    let Some((resource, name)) = scene.provider.router().taken_over(&inputs) else {
+    let Some((resource, name)) =
+        crate::routing::router_for(scene.provider.kind).taken_over(&inputs)
+    else {
         return Ok(());
     };
     let api: Api<DynamicObject> =

@@ -8,6 +8,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 
 use crate::api::canary::Metric;
+use crate::api::provider::TrafficProvider;
 use crate::api::{Canary, MetricTemplate};
 use crate::engine::input::{MetricSample, Sample};
 use crate::metrics::builtin::Source;
@@ -21,14 +22,12 @@ use super::context::{Context, get_required, read_secret};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every metric of the Canary, queried in parallel.
-pub async fn sample_all(ctx: &Context, canary: &Canary) -> Vec<MetricSample> {
-    let source = Source::for_provider(
-        canary
-            .spec
-            .provider
-            .as_deref()
-            .unwrap_or(&ctx.options.mesh_provider),
-    );
+pub async fn sample_all(
+    ctx: &Context,
+    canary: &Canary,
+    provider: TrafficProvider,
+) -> Vec<MetricSample> {
+    let source = provider.row().metrics;
     let since = canary
         .status
         .as_ref()

@@ -29,7 +29,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, controller, watcher};
 
 use crate::api::Canary;
-use crate::routing::Provider;
+use crate::api::provider::TrafficProvider;
 
 pub use options::{LogFormat, Options};
 
@@ -38,7 +38,7 @@ use telemetry::{Health, Metrics};
 
 /// Runs the controller until SIGTERM/SIGINT.
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let default_provider = Provider::parse(&options.mesh_provider)
+    let default_provider = TrafficProvider::parse(&options.mesh_provider)
         .map_err(|e| anyhow::anyhow!("--mesh-provider: {e}"))?;
     let client = Client::try_default()
         .await

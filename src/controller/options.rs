@@ -25,7 +25,7 @@ pub struct Options {
     #[arg(long, env = "SERIN_LABEL_SELECTOR")]
     pub label_selector: Option<String>,
     /// Traffic provider for Canaries that do not set spec.provider: kubernetes, gatewayapi, istio.
-    #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = "kubernetes")]
+    #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = crate::api::provider::DEFAULT_NAME)]
     pub mesh_provider: String,
     /// Prometheus-compatible server for the built-in metrics and templates without an address.
     #[arg(

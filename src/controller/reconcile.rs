@@ -12,10 +12,11 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::api::Canary;
+use crate::api::provider;
 use crate::api::status::CanaryStatus;
 use crate::engine::action::Event;
 use crate::engine::{self, Plan, Reason, Traffic};
-use crate::routing::{Provider, RouteError};
+use crate::routing::RouteError;
 
 use super::act::{self, Revisions, publish};
 use super::checks;
@@ -48,21 +49,19 @@ async fn run(cached: &Canary, ctx: &Context) -> Result<Action> {
     let Some(canary) = fresh(cached, ctx).await? else {
         return Ok(Action::await_change());
     };
-    let provider_name = canary
-        .spec
-        .provider
-        .clone()
-        .unwrap_or_else(|| ctx.options.mesh_provider.clone());
-    let provider = Provider::parse(&provider_name);
     if canary.meta().deletion_timestamp.is_some() {
         ctx.metrics
             .forget_canary(&canary.name_any(), &canary.namespace().unwrap_or_default());
-        let scene = Scene::read(ctx, canary, provider.unwrap_or(ctx.default_provider)).await?;
+        // Whatever the spec says now, the objects to restore are those of a provider serin
+        // could parse (an unparsable one never had objects written).
+        let provider =
+            provider::resolve(&canary.spec, ctx.default_provider).unwrap_or(ctx.default_provider);
+        let scene = Scene::read(ctx, canary, provider).await?;
         return finalize::revert(ctx, &scene).await;
     }
     finalize::ensure(ctx, &canary).await?;
     let status = canary.status.clone().unwrap_or_default();
-    let plan = match Plan::from_spec(&canary.spec) {
+    let plan = match Plan::from_spec(&canary.spec, ctx.default_provider) {
         Ok(plan) => plan,
         Err(errors) => {
             return stall(
@@ -75,20 +74,7 @@ async fn run(cached: &Canary, ctx: &Context) -> Result<Action> {
             .await;
         }
     };
-    let provider = match provider {
-        Ok(provider) => provider,
-        Err(error) => {
-            return stall(
-                ctx,
-                &canary,
-                &status,
-                Reason::InvalidSpec,
-                &error.to_string(),
-            )
-            .await;
-        }
-    };
-    let scene = Scene::read(ctx, canary, provider).await?;
+    let scene = Scene::read(ctx, canary, plan.provider).await?;
     if let Some(owner) = scene.conflicting_owner() {
         let message = format!(
             "the Deployment {} is already managed by Canary {owner}; this Canary is left alone",
@@ -183,7 +169,9 @@ fn routable(scene: &Scene, plan: &Plan) -> Result<(), RouteError> {
         _ => Traffic::PRIMARY,
     };
     sample.matched_to_canary = matches!(plan.strategy, engine::Strategy::AbTesting { .. });
-    scene.provider.router().objects(&inputs, sample).map(|_| ())
+    crate::routing::router_for(scene.provider.kind)
+        .objects(&inputs, sample)
+        .map(|_| ())
 }
 
 async fn stall(

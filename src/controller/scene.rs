@@ -9,8 +9,9 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use crate::api::Canary;
+use crate::api::provider::TrafficProvider;
 use crate::engine::Observations;
-use crate::routing::{Provider, RouteInputs};
+use crate::routing::RouteInputs;
 use crate::workload::configs::{ConfigRef, tracked_checksums};
 use crate::workload::observe;
 use crate::workload::primary::PRIMARY_SUFFIX;
@@ -22,7 +23,7 @@ pub struct Scene {
     pub canary: Canary,
     pub namespace: String,
     pub owner: OwnerReference,
-    pub provider: Provider,
+    pub provider: TrafficProvider,
     pub target: Option<Deployment>,
     pub primary: Option<Deployment>,
     /// Tracked configs of the target and their checksums.
@@ -30,7 +31,7 @@ pub struct Scene {
 }
 
 impl Scene {
-    pub async fn read(ctx: &Context, canary: Canary, provider: Provider) -> Result<Self> {
+    pub async fn read(ctx: &Context, canary: Canary, provider: TrafficProvider) -> Result<Self> {
         let namespace = canary.namespace().unwrap_or_default();
         // Only None for an object without a uid, which no Canary read from the API lacks.
         let owner = canary

@@ -7,12 +7,15 @@ use std::collections::BTreeMap;
 use crate::api::canary::{
     DEFAULT_INTERVAL, HookKind, MetricJudge, OnNoData, ScoreThresholds, Severity, ThresholdRange,
 };
+use crate::api::provider::{self, TrafficProvider};
 use crate::api::validation::{ValidationErrors, validate};
 use crate::api::{CanarySpec, Duration};
 use crate::judge::compare::JudgeConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// The traffic provider, from the table: it can carry out this plan.
+    pub provider: TrafficProvider,
     pub strategy: Strategy,
     pub interval: Duration,
     pub threshold: i32,
@@ -90,9 +93,23 @@ pub struct JudgePlan {
 }
 
 impl Plan {
-    /// Validates the spec and applies defaults.
-    pub fn from_spec(spec: &CanarySpec) -> Result<Self, ValidationErrors> {
-        validate(spec)?;
+    /// Validates the spec, checks that its traffic provider (`spec.provider`, else
+    /// `default_provider`) can carry it out, and applies defaults. The controller, `serin
+    /// check` and `serin simulate` all come through here, so they refuse the same Canaries.
+    pub fn from_spec(
+        spec: &CanarySpec,
+        default_provider: TrafficProvider,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = validate(spec).err().map_or_else(Vec::new, |e| e.0);
+        let provider = provider::resolve(spec, default_provider);
+        match &provider {
+            Ok(provider) => errors.extend(provider::admit(*provider, spec)),
+            Err(error) => errors.push(error.clone()),
+        }
+        let provider = match provider {
+            Ok(provider) if errors.is_empty() => provider,
+            _ => return Err(ValidationErrors(errors)),
+        };
         let analysis = &spec.analysis;
         let interval = analysis.interval.unwrap_or(DEFAULT_INTERVAL);
         let mut hooks: BTreeMap<HookKind, Vec<String>> = BTreeMap::new();
@@ -100,6 +117,7 @@ impl Plan {
             hooks.entry(hook.kind).or_default().push(hook.name.clone());
         }
         Ok(Self {
+            provider,
             strategy: strategy(spec, interval),
             interval,
             threshold: analysis.threshold.unwrap_or(1),

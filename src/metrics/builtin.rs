@@ -4,31 +4,9 @@
 //! Canary checks the same thing; the label selecting the workload is `{{ workload }}` so the
 //! judge can ask for the primary's values with the same query.
 
-/// Whose metrics describe a workload's requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Istio's sidecars (`istio_requests_total`, `istio_request_duration_milliseconds`).
-    Istio,
-    /// Linkerd's proxies (`response_total`, `response_latency_ms`).
-    Linkerd,
-    /// ingress-nginx (`nginx_ingress_controller_requests`, `..._request_duration_seconds`).
-    Nginx,
-    /// The application itself (`http_requests_total`, `http_request_duration_seconds`), for
-    /// providers without a proxy of their own: kubernetes, gatewayapi.
-    App,
-}
-
-impl Source {
-    /// The source for a Canary's `spec.provider` (or the controller's default provider).
-    pub fn for_provider(provider: &str) -> Self {
-        match provider.split(':').next().unwrap_or_default().trim() {
-            "istio" => Self::Istio,
-            "linkerd" => Self::Linkerd,
-            "nginx" => Self::Nginx,
-            _ => Self::App,
-        }
-    }
-}
+/// Whose metrics describe a workload's requests; each provider's row of the provider table
+/// names its source.
+pub use crate::api::provider::MetricSource as Source;
 
 pub const SUCCESS_RATE: &str = "request-success-rate";
 pub const DURATION: &str = "request-duration";
@@ -128,11 +106,12 @@ mod tests {
     }
 
     #[test]
-    fn providers_map_to_their_metric_sources() {
-        assert_eq!(Source::for_provider("istio"), Source::Istio);
-        assert_eq!(Source::for_provider("gatewayapi:v1"), Source::App);
-        assert_eq!(Source::for_provider("kubernetes"), Source::App);
-        assert_eq!(Source::for_provider("linkerd"), Source::Linkerd);
-        assert_eq!(Source::for_provider("nginx"), Source::Nginx);
+    fn providers_read_the_metrics_of_their_proxies() {
+        use crate::api::provider::{ProviderKind, TrafficProvider};
+        let source = |name| TrafficProvider::parse(name).unwrap().row().metrics;
+        assert_eq!(source("istio"), Source::Istio);
+        assert_eq!(source("gatewayapi:v1"), Source::App);
+        assert_eq!(source("kubernetes"), Source::App);
+        assert_eq!(ProviderKind::Istio.row().metrics, Source::Istio);
     }
 }

@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReferen
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 
 use crate::api::CanarySpec;
+use crate::api::provider::ProviderKind;
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
@@ -32,50 +33,17 @@ pub(crate) fn regex_escape(text: &str) -> String {
     out
 }
 
-/// The traffic providers serin routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    /// Blue/green by Service selectors: no weights, the apex switches at promotion.
-    Kubernetes,
-    GatewayApi,
-    Istio,
-}
-
-impl Provider {
-    pub const NAMES: [&'static str; 3] = ["kubernetes", "gatewayapi", "istio"];
-
-    /// Reads a provider name as Flagger spells it (`gatewayapi:v1` is accepted: the version
-    /// suffix is ignored, serin speaks `gateway.networking.k8s.io/v1`).
-    pub fn parse(name: &str) -> Result<Self, RouteError> {
-        let base = name.split(':').next().unwrap_or_default().trim();
-        match base {
-            "kubernetes" => Ok(Self::Kubernetes),
-            "gatewayapi" => Ok(Self::GatewayApi),
-            "istio" => Ok(Self::Istio),
-            _ => Err(RouteError::UnknownProvider(name.to_string())),
-        }
-    }
-
-    pub fn router(self) -> &'static dyn Router {
-        match self {
-            Self::Kubernetes => &kubernetes::Kubernetes,
-            Self::GatewayApi => &gatewayapi::GatewayApi,
-            Self::Istio => &istio::Istio,
-        }
-    }
-
-    /// Whether the provider can split traffic by weight (canary strategy) or match requests.
-    pub fn splits_traffic(self) -> bool {
-        !matches!(self, Self::Kubernetes)
+/// The router of a provider of the table (`api::provider::TABLE`).
+pub fn router_for(kind: ProviderKind) -> &'static dyn Router {
+    match kind {
+        ProviderKind::Kubernetes => &kubernetes::Kubernetes,
+        ProviderKind::GatewayApi => &gatewayapi::GatewayApi,
+        ProviderKind::Istio => &istio::Istio,
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
-    #[error(
-        "spec.provider: unknown traffic provider {0:?}; serin routes with kubernetes, gatewayapi or istio"
-    )]
-    UnknownProvider(String),
     #[error(
         "spec.provider: the kubernetes provider cannot split traffic by weight or by request; use blue/green (analysis.iterations without matches) or a mesh/gateway provider"
     )]
@@ -192,17 +160,5 @@ pub(crate) mod tests {
             target_selector: &SELECTOR,
             owner: None,
         }
-    }
-
-    #[test]
-    fn provider_names_parse_as_flagger_spells_them() {
-        assert_eq!(Provider::parse("gatewayapi:v1"), Ok(Provider::GatewayApi));
-        assert_eq!(Provider::parse("istio"), Ok(Provider::Istio));
-        assert!(
-            Provider::parse("traefik")
-                .unwrap_err()
-                .to_string()
-                .contains("traefik")
-        );
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::api::load::{expect_type, from_value, from_yaml};
+use crate::api::provider::TrafficProvider;
 use crate::api::validation::FieldError;
 use crate::api::{Canary, Duration, Phase};
 use crate::engine::Plan;
@@ -178,12 +179,14 @@ impl From<FieldError> for ScenarioError {
 }
 
 impl Scenario {
-    pub fn from_yaml(text: &str) -> Result<Self, ScenarioError> {
+    /// Reads a scenario; a Canary without `spec.provider` routes with `default_provider`, as
+    /// the controller's `--mesh-provider` would make it.
+    pub fn from_yaml(text: &str, default_provider: TrafficProvider) -> Result<Self, ScenarioError> {
         let file: ScenarioFile = from_yaml(text, "")?;
         expect_type(&file.canary, "serin.dev/v1beta1", "Canary")
             .map_err(|e| FieldError::new(format!("canary.{}", e.field), e.reason))?;
         let canary: Canary = from_value(&file.canary, "canary")?;
-        let plan = Plan::from_spec(&canary.spec).map_err(|errors| {
+        let plan = Plan::from_spec(&canary.spec, default_provider).map_err(|errors| {
             ScenarioError(
                 errors
                     .0

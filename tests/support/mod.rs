@@ -6,6 +6,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use serin::api::canary::HookKind;
+use serin::api::provider::{ProviderKind, TrafficProvider};
 use serin::api::{Canary, CanaryStatus, Phase};
 use serin::engine::input::{HookOutcome, MetricSample, Sample};
 use serin::engine::{
@@ -42,10 +43,13 @@ pub fn plan(analysis: &str) -> Plan {
 pub fn plan_with(analysis: &str, extra_spec: &str) -> Plan {
     let canary: Canary =
         serde_yaml_ng::from_str(&canary_yaml(analysis, extra_spec)).expect("test manifest parses");
-    Plan::from_spec(&canary.spec).expect("test manifest is valid")
+    Plan::from_spec(&canary.spec, ANY_PROVIDER).expect("test manifest is valid")
 }
 
 /// The standard canary: 10% steps to 50%, threshold 2, one metric.
+/// The engine tests speak of strategies, not providers: Istio can carry every strategy out.
+pub const ANY_PROVIDER: TrafficProvider = TrafficProvider::of(ProviderKind::Istio);
+
 pub const CANARY: &str = "    interval: 1m
     threshold: 2
     maxWeight: 50

@@ -1,0 +1,576 @@
+//! The traffic provider of a Canary: `spec.provider` (or the controller's `--mesh-provider`)
+//! parsed once into a [`TrafficProvider`], and the provider table saying what each provider
+//! can express. The controller, `serin check`, `serin simulate` and `serin migrate` all ask
+//! this table through [`admit`], so a Canary is refused by all of them or by none, with the
+//! same words. A new provider is one [`ProviderKind`] variant, one row in [`TABLE`], and its
+//! router (`routing::router_for`) and built-in queries (`metrics::builtin`), which the
+//! compiler asks for by exhaustive matches.
+
+use std::fmt;
+
+use super::canary::{CanarySpec, HttpMatch, StringMatch};
+use super::validation::FieldError;
+
+/// The traffic providers serin routes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProviderKind {
+    /// Blue/green by Service selectors: no weights, the apex switches at promotion.
+    Kubernetes,
+    /// Gateway API HTTPRoutes.
+    GatewayApi,
+    /// Istio VirtualServices and DestinationRules.
+    Istio,
+}
+
+/// A provider as a Canary names it: the kind and the `:version` suffix Flagger allows
+/// (`gatewayapi:v1beta1`, `smi:v1alpha3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrafficProvider {
+    pub kind: ProviderKind,
+    pub version: Option<&'static str>,
+}
+
+/// The controller's `--mesh-provider` default (also `serin check`'s and `serin simulate`'s),
+/// for Canaries that name no provider.
+pub const DEFAULT_NAME: &str = "kubernetes";
+pub const DEFAULT: TrafficProvider = TrafficProvider::of(ProviderKind::Kubernetes);
+
+/// What one provider can express. A feature a provider lacks is refused at validation, never
+/// accepted and dropped (a dropped A/B match would send every user to the canary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Canary strategy: traffic split by weight.
+    pub weights: bool,
+    /// Request matches for A/B testing (and `service.match`).
+    pub matches: MatchSupport,
+    /// Blue/green mirroring (`analysis.mirror`).
+    pub mirroring: bool,
+    /// Cookie-based session affinity during a canary rollout.
+    pub session_affinity: bool,
+    /// Routing of `appProtocol: tcp` services.
+    pub tcp: bool,
+    /// `service` fields written to the route; the others are refused while they are set.
+    pub route_fields: &'static [RouteField],
+}
+
+/// Which parts of an HTTP match a provider can express.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchSupport {
+    pub headers: bool,
+    pub uri: bool,
+    /// Any method match (false: exact methods only, the Gateway API's).
+    pub method_patterns: bool,
+    pub method: bool,
+    pub query_params: bool,
+    pub source_labels: bool,
+}
+
+impl MatchSupport {
+    const NONE: Self = Self {
+        headers: false,
+        uri: false,
+        method_patterns: false,
+        method: false,
+        query_params: false,
+        source_labels: false,
+    };
+}
+
+/// A `service` field a router may write onto its route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteField {
+    Timeout,
+    Retries,
+    Rewrite,
+    Headers,
+    CorsPolicy,
+}
+
+impl RouteField {
+    const ALL: [Self; 5] = [
+        Self::Timeout,
+        Self::Retries,
+        Self::Rewrite,
+        Self::Headers,
+        Self::CorsPolicy,
+    ];
+
+    fn field(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Retries => "retries",
+            Self::Rewrite => "rewrite",
+            Self::Headers => "headers",
+            Self::CorsPolicy => "corsPolicy",
+        }
+    }
+
+    fn is_set(self, spec: &CanarySpec) -> bool {
+        let service = &spec.service;
+        match self {
+            Self::Timeout => service.timeout.is_some(),
+            Self::Retries => service.retries.is_some(),
+            Self::Rewrite => service.rewrite.is_some(),
+            Self::Headers => service.headers.is_some(),
+            Self::CorsPolicy => service.cors_policy.is_some(),
+        }
+    }
+}
+
+/// Whose metrics the built-in `request-success-rate` and `request-duration` read
+/// (`metrics::builtin` holds the queries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricSource {
+    /// Istio's sidecars (`istio_requests_total`, `istio_request_duration_milliseconds`).
+    Istio,
+    /// Linkerd's proxies (`response_total`, `response_latency_ms`).
+    Linkerd,
+    /// ingress-nginx (`nginx_ingress_controller_requests`, `..._request_duration_seconds`).
+    Nginx,
+    /// The application itself (`http_requests_total`, `http_request_duration_seconds`), for
+    /// providers without a proxy of their own: kubernetes, gatewayapi.
+    App,
+}
+
+/// One row of the provider table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    pub kind: ProviderKind,
+    /// The name in `spec.provider`.
+    pub name: &'static str,
+    /// Accepted `:version` suffixes (Flagger's spelling); empty: none.
+    pub versions: &'static [&'static str],
+    /// What it writes, for people.
+    pub writes: &'static str,
+    pub can: Capabilities,
+    /// Whose metrics the built-in checks read.
+    pub metrics: MetricSource,
+    /// Needs `service.gatewayRefs` (a route with no parent serves nobody).
+    pub needs_gateway_refs: bool,
+}
+
+/// The provider table: one row per provider serin routes with.
+pub const TABLE: &[Row] = &[
+    Row {
+        kind: ProviderKind::Kubernetes,
+        name: "kubernetes",
+        versions: &[],
+        writes: "the apex Service's selector (blue/green)",
+        can: Capabilities {
+            weights: false,
+            matches: MatchSupport::NONE,
+            mirroring: false,
+            session_affinity: false,
+            tcp: true,
+            route_fields: &[],
+        },
+        metrics: MetricSource::App,
+        needs_gateway_refs: false,
+    },
+    Row {
+        kind: ProviderKind::GatewayApi,
+        name: "gatewayapi",
+        // serin writes gateway.networking.k8s.io/v1 routes for both: v1beta1 HTTPRoutes are
+        // the same object, served by every Gateway API release since 1.0.
+        versions: &["v1", "v1beta1"],
+        writes: "a Gateway API HTTPRoute",
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport {
+                headers: true,
+                uri: true,
+                method: true,
+                method_patterns: false,
+                query_params: true,
+                source_labels: false,
+            },
+            mirroring: true,
+            session_affinity: true,
+            tcp: false,
+            route_fields: &[RouteField::Headers],
+        },
+        metrics: MetricSource::App,
+        needs_gateway_refs: true,
+    },
+    Row {
+        kind: ProviderKind::Istio,
+        name: "istio",
+        versions: &[],
+        writes: "an Istio VirtualService and DestinationRules",
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport {
+                headers: true,
+                uri: true,
+                method: true,
+                method_patterns: true,
+                query_params: true,
+                source_labels: true,
+            },
+            mirroring: true,
+            session_affinity: true,
+            tcp: false,
+            route_fields: &RouteField::ALL,
+        },
+        metrics: MetricSource::Istio,
+        needs_gateway_refs: false,
+    },
+];
+
+/// Flagger's providers that serin does not route with (yet), named as such rather than as
+/// unknown: a migrating user learns it is a gap, not a typo.
+const NOT_YET: &[&str] = &[
+    "linkerd", "smi", "nginx", "contour", "gloo", "skipper", "traefik", "kuma", "apisix", "knative",
+];
+
+/// Providers retired upstream, with what to use instead.
+const RETIRED: &[(&str, &str)] = &[
+    (
+        "appmesh",
+        "AWS ended App Mesh support on 2026-09-30; route with gatewayapi (e.g. the AWS Gateway API controller)",
+    ),
+    (
+        "osm",
+        "Open Service Mesh was archived in 2023; route with gatewayapi or istio",
+    ),
+];
+
+/// Why a provider name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("unknown traffic provider {0:?}; serin routes with {names}", names = names())]
+    Unknown(String),
+    #[error(
+        "{0:?} is a Flagger provider serin does not route with yet; serin routes with {names}",
+        names = names()
+    )]
+    NotYet(String),
+    #[error("{0:?} is retired: {1}")]
+    Retired(String, &'static str),
+    #[error("{name} has no version {version:?}; serin accepts {accepted}")]
+    Version {
+        name: &'static str,
+        version: String,
+        accepted: String,
+    },
+}
+
+fn names() -> String {
+    let names: Vec<&str> = TABLE.iter().map(|row| row.name).collect();
+    names.join(", ")
+}
+
+impl ProviderKind {
+    /// This provider's row of [`TABLE`].
+    pub fn row(self) -> &'static Row {
+        // Every variant has a row: `every_kind_has_one_row` checks it.
+        TABLE
+            .iter()
+            .find(|row| row.kind == self)
+            .unwrap_or(&TABLE[0])
+    }
+
+    pub fn name(self) -> &'static str {
+        self.row().name
+    }
+}
+
+impl TrafficProvider {
+    pub const fn of(kind: ProviderKind) -> Self {
+        Self {
+            kind,
+            version: None,
+        }
+    }
+
+    /// Reads a provider as Flagger spells it: `name` or `name:version`.
+    pub fn parse(text: &str) -> Result<Self, ProviderError> {
+        let text = text.trim();
+        let (base, version) = match text.split_once(':') {
+            Some((base, version)) => (base.trim(), Some(version.trim())),
+            None => (text, None),
+        };
+        let Some(row) = TABLE.iter().find(|row| row.name == base) else {
+            if let Some((_, why)) = RETIRED.iter().find(|(name, _)| *name == base) {
+                return Err(ProviderError::Retired(base.to_string(), why));
+            }
+            if NOT_YET.contains(&base) {
+                return Err(ProviderError::NotYet(base.to_string()));
+            }
+            return Err(ProviderError::Unknown(text.to_string()));
+        };
+        let version =
+            match version {
+                None => None,
+                Some(v) => Some(*row.versions.iter().find(|known| **known == v).ok_or_else(
+                    || ProviderError::Version {
+                        name: row.name,
+                        version: v.to_string(),
+                        accepted: if row.versions.is_empty() {
+                            "no version suffix".to_string()
+                        } else {
+                            row.versions.join(", ")
+                        },
+                    },
+                )?),
+            };
+        Ok(Self {
+            kind: row.kind,
+            version,
+        })
+    }
+
+    pub fn row(self) -> &'static Row {
+        self.kind.row()
+    }
+}
+
+impl fmt::Display for TrafficProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.version {
+            Some(version) => write!(f, "{}:{version}", self.kind.name()),
+            None => f.write_str(self.kind.name()),
+        }
+    }
+}
+
+/// The Canary's provider: `spec.provider`, or `default` (the controller's `--mesh-provider`)
+/// when it names none. The error is a field error of `spec.provider`.
+pub fn resolve(spec: &CanarySpec, default: TrafficProvider) -> Result<TrafficProvider, FieldError> {
+    match &spec.provider {
+        Some(name) => TrafficProvider::parse(name)
+            .map_err(|error| FieldError::new("spec.provider", error.to_string())),
+        None => Ok(default),
+    }
+}
+
+/// Whether `provider` can carry out what `spec` asks for; every field it cannot express is
+/// refused with the field's path and what to do instead.
+pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
+    let row = provider.row();
+    let can = row.can;
+    let analysis = &spec.analysis;
+    let mut refused = Vec::new();
+    let mut refuse = |field: &str, what: &str, instead: &str| {
+        refused.push(FieldError::new(
+            field,
+            format!(
+                "the {provider} provider (spec.provider, or the controller's --mesh-provider) cannot {what}: it writes {}{instead}",
+                row.writes
+            ),
+        ));
+    };
+    let uses_weights = analysis.iterations.is_none();
+    if uses_weights && !can.weights {
+        refuse(
+            weights_field(spec),
+            "split traffic by weight",
+            "; use blue/green (analysis.iterations without match) or a provider that splits traffic",
+        );
+    }
+    if analysis.mirror && !can.mirroring {
+        refuse("spec.analysis.mirror", "mirror traffic", "");
+    }
+    if analysis.session_affinity.is_some() && !can.session_affinity {
+        refuse("spec.analysis.sessionAffinity", "keep sessions sticky", "");
+    }
+    let tcp = spec
+        .service
+        .app_protocol
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case("tcp"));
+    if tcp && !can.tcp {
+        refuse("spec.service.appProtocol", "route TCP", "");
+    }
+    refused.extend(unsupported_matches(
+        provider,
+        "spec.analysis.match",
+        &analysis.matches,
+    ));
+    refused.extend(unsupported_matches(
+        provider,
+        "spec.service.match",
+        &spec.service.matches,
+    ));
+    for field in RouteField::ALL {
+        if field.is_set(spec) && !can.route_fields.contains(&field) {
+            refused.push(FieldError::new(
+                format!("spec.service.{}", field.field()),
+                format!(
+                    "the {provider} provider does not write {} onto its route in serin; remove it or route with a provider that does",
+                    field.field()
+                ),
+            ));
+        }
+    }
+    if row.needs_gateway_refs && spec.service.gateway_refs.is_empty() {
+        refused.push(FieldError::new(
+            "spec.service.gatewayRefs",
+            format!("the {provider} provider needs at least one Gateway (or Service parent) to attach its route to"),
+        ));
+    }
+    refused
+}
+
+/// The field that asked for weights: the one the user wrote, or `iterations` missing.
+fn weights_field(spec: &CanarySpec) -> &'static str {
+    let analysis = &spec.analysis;
+    if !analysis.steps.is_empty() {
+        "spec.analysis.steps"
+    } else if !analysis.step_weights.is_empty() {
+        "spec.analysis.stepWeights"
+    } else if analysis.step_weight.is_some() {
+        "spec.analysis.stepWeight"
+    } else {
+        "spec.analysis.iterations"
+    }
+}
+
+/// Each part of each match the provider cannot express.
+fn unsupported_matches(
+    provider: TrafficProvider,
+    path: &str,
+    matches: &[HttpMatch],
+) -> Vec<FieldError> {
+    let can = provider.row().can.matches;
+    let mut refused = Vec::new();
+    for (i, m) in matches.iter().enumerate() {
+        let is_pattern = |s: &StringMatch| s.exact.is_none();
+        let parts = [
+            ("headers", !m.headers.is_empty(), can.headers),
+            ("uri", m.uri.is_some(), can.uri),
+            ("method", m.method.is_some(), can.method),
+            (
+                "method",
+                m.method.as_ref().is_some_and(is_pattern),
+                can.method_patterns,
+            ),
+            ("queryParams", !m.query_params.is_empty(), can.query_params),
+            (
+                "sourceLabels",
+                !m.source_labels.is_empty(),
+                can.source_labels,
+            ),
+        ];
+        for (part, used, supported) in parts {
+            if used && !supported {
+                let what = if part == "method" && can.method {
+                    "match a method other than exactly".to_string()
+                } else {
+                    format!("match requests by {part}")
+                };
+                refused.push(FieldError::new(
+                    format!("{path}[{i}].{part}"),
+                    format!("the {provider} provider cannot {what}"),
+                ));
+            }
+        }
+    }
+    refused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> CanarySpec {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn every_kind_has_one_row() {
+        for kind in [
+            ProviderKind::Kubernetes,
+            ProviderKind::GatewayApi,
+            ProviderKind::Istio,
+        ] {
+            assert_eq!(TABLE.iter().filter(|r| r.kind == kind).count(), 1);
+            assert_eq!(kind.row().kind, kind);
+        }
+    }
+
+    #[test]
+    fn names_parse_as_flagger_spells_them_and_refusals_say_why() {
+        let gateway = TrafficProvider::parse("gatewayapi:v1beta1").unwrap();
+        assert_eq!(gateway.kind, ProviderKind::GatewayApi);
+        assert_eq!(gateway.to_string(), "gatewayapi:v1beta1");
+        assert_eq!(
+            TrafficProvider::parse(" istio ").unwrap(),
+            TrafficProvider::of(ProviderKind::Istio)
+        );
+        let error = |name| TrafficProvider::parse(name).unwrap_err().to_string();
+        assert_eq!(
+            error("gatewayapi:v2"),
+            "gatewayapi has no version \"v2\"; serin accepts v1, v1beta1"
+        );
+        assert!(error("istio:v1").contains("accepts no version suffix"));
+        assert!(error("linkerd").contains("does not route with yet"));
+        assert!(error("appmesh").contains("retired: AWS ended App Mesh support"));
+        assert!(error("osm").contains("archived"));
+        assert_eq!(
+            error("traefk"),
+            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio"
+        );
+    }
+
+    #[test]
+    fn kubernetes_refuses_weights_mirroring_and_matches_naming_the_field() {
+        let kubernetes = TrafficProvider::of(ProviderKind::Kubernetes);
+        let refused = admit(
+            kubernetes,
+            &spec("{targetRef: {name: a}, service: {port: 80}, analysis: {stepWeight: 10}}"),
+        );
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].field, "spec.analysis.stepWeight");
+        assert!(refused[0].reason.contains("cannot split traffic by weight"));
+        let refused = admit(
+            kubernetes,
+            &spec(
+                "{targetRef: {name: a}, service: {port: 80}, analysis: {iterations: 3, match: [{headers: {x: {exact: y}}}]}}",
+            ),
+        );
+        assert_eq!(refused[0].field, "spec.analysis.match[0].headers");
+        let blue_green = spec(
+            "{targetRef: {name: a}, service: {port: 80, timeout: 5s}, analysis: {iterations: 3}}",
+        );
+        assert_eq!(
+            admit(kubernetes, &blue_green)[0].field,
+            "spec.service.timeout"
+        );
+    }
+
+    #[test]
+    fn gateway_api_needs_a_parent_and_refuses_what_it_would_drop() {
+        let gateway = TrafficProvider::of(ProviderKind::GatewayApi);
+        let refused = admit(
+            gateway,
+            &spec("{targetRef: {name: a}, service: {port: 80}, analysis: {stepWeight: 10}}"),
+        );
+        assert_eq!(refused[0].field, "spec.service.gatewayRefs");
+        let refused = admit(
+            gateway,
+            &spec(
+                "{targetRef: {name: a}, service: {port: 80, gatewayRefs: [{name: g}], retries: {attempts: 3}}, analysis: {iterations: 2, match: [{sourceLabels: {app: x}}, {method: {prefix: P}}]}}",
+            ),
+        );
+        let fields: Vec<&str> = refused.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.analysis.match[0].sourceLabels",
+                "spec.analysis.match[1].method",
+                "spec.service.retries"
+            ]
+        );
+        assert!(refused[1].reason.contains("other than exactly"));
+    }
+
+    #[test]
+    fn istio_takes_every_strategy() {
+        let istio = TrafficProvider::of(ProviderKind::Istio);
+        let canary = spec(
+            "{targetRef: {name: a}, service: {port: 80, timeout: 5s, retries: {attempts: 2}}, analysis: {stepWeight: 10, sessionAffinity: {cookieName: c}}}",
+        );
+        assert_eq!(admit(istio, &canary), []);
+    }
+}

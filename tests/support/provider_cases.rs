@@ -1,0 +1,179 @@
+//! One table of Canaries per provider and capability, shared by the tests that prove
+//! `serin check`, `serin simulate` and the controller decide alike (tests/provider_table.rs
+//! offline, tests/controller.rs on the control plane).
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+
+pub struct Case {
+    pub name: &'static str,
+    /// `spec.provider`; None: the default (`--mesh-provider`, kubernetes).
+    pub provider: Option<&'static str>,
+    pub service: Value,
+    pub analysis: Value,
+    /// The field refused, or None when every tool accepts it.
+    pub refused: Option<&'static str>,
+}
+
+fn gateways() -> Value {
+    json!([{"name": "public", "namespace": "gateways"}])
+}
+
+pub fn cases() -> Vec<Case> {
+    let port = || json!({"port": 80, "targetPort": 8080});
+    let gateway = || json!({"port": 80, "targetPort": 8080, "gatewayRefs": gateways()});
+    let weights = || json!({"interval": "1s", "stepWeight": 50, "maxWeight": 50});
+    let blue_green = || json!({"interval": "1s", "iterations": 2});
+    let ab = |m: Value| json!({"interval": "1s", "iterations": 2, "match": [m]});
+    let case = |name, provider, service, analysis, refused| Case {
+        name,
+        provider,
+        service,
+        analysis,
+        refused,
+    };
+    vec![
+        case(
+            "k8s-weights",
+            Some("kubernetes"),
+            port(),
+            weights(),
+            Some("spec.analysis.stepWeight"),
+        ),
+        case(
+            "k8s-default-weights",
+            None,
+            port(),
+            weights(),
+            Some("spec.analysis.stepWeight"),
+        ),
+        case(
+            "k8s-blue-green",
+            Some("kubernetes"),
+            port(),
+            blue_green(),
+            None,
+        ),
+        case(
+            "k8s-mirror",
+            Some("kubernetes"),
+            port(),
+            json!({"interval": "1s", "iterations": 2, "mirror": true}),
+            Some("spec.analysis.mirror"),
+        ),
+        case(
+            "k8s-ab",
+            Some("kubernetes"),
+            port(),
+            ab(json!({"headers": {"x-canary": {"exact": "on"}}})),
+            Some("spec.analysis.match[0].headers"),
+        ),
+        case(
+            "k8s-affinity",
+            Some("kubernetes"),
+            port(),
+            json!({"interval": "1s", "iterations": 2, "sessionAffinity": {"cookieName": "c"}}),
+            Some("spec.analysis.sessionAffinity"),
+        ),
+        case(
+            "gw-no-parent",
+            Some("gatewayapi"),
+            port(),
+            weights(),
+            Some("spec.service.gatewayRefs"),
+        ),
+        case(
+            "gw-weights",
+            Some("gatewayapi:v1beta1"),
+            gateway(),
+            weights(),
+            None,
+        ),
+        case(
+            "gw-ab-source",
+            Some("gatewayapi"),
+            gateway(),
+            ab(json!({"sourceLabels": {"app": "x"}})),
+            Some("spec.analysis.match[0].sourceLabels"),
+        ),
+        case(
+            "gw-ab-method-regex",
+            Some("gatewayapi"),
+            gateway(),
+            ab(json!({"method": {"regex": "P.*"}})),
+            Some("spec.analysis.match[0].method"),
+        ),
+        case(
+            "gw-ab-headers",
+            Some("gatewayapi"),
+            gateway(),
+            ab(json!({"headers": {"x-canary": {"exact": "on"}}, "method": {"exact": "GET"}})),
+            None,
+        ),
+        case(
+            "gw-retries",
+            Some("gatewayapi"),
+            json!({"port": 80, "targetPort": 8080, "gatewayRefs": gateways(), "retries": {"attempts": 2}}),
+            weights(),
+            Some("spec.service.retries"),
+        ),
+        case(
+            "gw-mirror",
+            Some("gatewayapi"),
+            gateway(),
+            json!({"interval": "1s", "iterations": 2, "mirror": true}),
+            None,
+        ),
+        case(
+            "istio-everything",
+            Some("istio"),
+            json!({"port": 80, "targetPort": 8080, "timeout": "5s", "retries": {"attempts": 2}}),
+            ab(json!({"sourceLabels": {"app": "x"}, "method": {"regex": "P.*"}})),
+            None,
+        ),
+        case(
+            "istio-tcp",
+            Some("istio"),
+            json!({"port": 80, "appProtocol": "tcp"}),
+            blue_green(),
+            Some("spec.service.appProtocol"),
+        ),
+        case(
+            "linkerd",
+            Some("linkerd"),
+            port(),
+            weights(),
+            Some("spec.provider"),
+        ),
+        case(
+            "appmesh",
+            Some("appmesh"),
+            port(),
+            weights(),
+            Some("spec.provider"),
+        ),
+        case(
+            "gw-v2",
+            Some("gatewayapi:v2"),
+            gateway(),
+            weights(),
+            Some("spec.provider"),
+        ),
+    ]
+}
+
+/// The Canary of a case, named after it, targeting the Deployment of the same name.
+pub fn canary(case: &Case) -> Value {
+    let mut spec = json!({
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": case.name},
+        "service": case.service,
+        "analysis": case.analysis,
+    });
+    if let Some(provider) = case.provider {
+        spec["provider"] = json!(provider);
+    }
+    json!({
+        "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
+        "metadata": {"name": case.name}, "spec": spec,
+    })
+}
