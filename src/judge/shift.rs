@@ -18,9 +18,10 @@ pub struct Shift {
 
 /// Both samples must be sorted ascending, finite and non-empty; `confidence` in (0, 1).
 ///
-/// Any finite values are judged: when a difference could overflow (values beyond ±f64::MAX/2),
-/// both samples are halved first — exact for such magnitudes — and the results doubled back,
-/// so a shift wider than f64::MAX comes out as ±infinity instead of NaN.
+/// Any finite values are judged: when a difference, or the span between two differences,
+/// could overflow (values beyond ±f64::MAX/4), both samples are quartered first — exact for
+/// such magnitudes — and the results multiplied back, so a shift wider than f64::MAX comes
+/// out as ±infinity instead of NaN or a hang.
 pub fn hodges_lehmann(canary: &[f64], baseline: &[f64], confidence: f64) -> Shift {
     let largest = [
         canary.first(),
@@ -31,13 +32,13 @@ pub fn hodges_lehmann(canary: &[f64], baseline: &[f64], confidence: f64) -> Shif
     .into_iter()
     .flatten()
     .fold(0.0_f64, |m, v| m.max(v.abs()));
-    if largest > f64::MAX / 2.0 {
-        let half = |values: &[f64]| values.iter().map(|v| v / 2.0).collect::<Vec<f64>>();
-        let shift = unscaled(&half(canary), &half(baseline), confidence);
+    if largest > f64::MAX / 4.0 {
+        let quarter = |values: &[f64]| values.iter().map(|v| v / 4.0).collect::<Vec<f64>>();
+        let shift = unscaled(&quarter(canary), &quarter(baseline), confidence);
         return Shift {
-            estimate: shift.estimate * 2.0,
-            lower: shift.lower * 2.0,
-            upper: shift.upper * 2.0,
+            estimate: shift.estimate * 4.0,
+            lower: shift.lower * 4.0,
+            upper: shift.upper * 4.0,
         };
     }
     unscaled(canary, baseline, confidence)
@@ -260,6 +261,21 @@ mod tests {
         assert_eq!(far.estimate, f64::INFINITY);
         let near = hodges_lehmann(&[1.7e308; 40], &[1.6e308; 40], 0.98);
         assert_eq!(near.estimate, 1.7e308 - 1.6e308);
+    }
+
+    #[test]
+    fn the_bisection_span_does_not_overflow_either() {
+        // Differences within f64, but the span between the smallest and the largest is not:
+        // the bisection's first midpoint overflowed and it answered the largest difference.
+        let canary: Vec<f64> = [-1.79e308, -1.0e308, 1.0e308, 1.79e308].repeat(10);
+        let baseline: Vec<f64> = [-1.79e308, -5e307, 5e307, 1.79e308].repeat(10);
+        let (mut c, mut b) = (canary, baseline);
+        c.sort_by(f64::total_cmp);
+        b.sort_by(f64::total_cmp);
+        let quarter = |v: &[f64]| v.iter().map(|x| x / 4.0).collect::<Vec<_>>();
+        let all = brute_force(&quarter(&c), &quarter(&b));
+        let median = (all[all.len() / 2 - 1] + all[all.len() / 2]) / 2.0 * 4.0;
+        assert_eq!(hodges_lehmann(&c, &b, 0.98).estimate, median);
     }
 
     #[test]
