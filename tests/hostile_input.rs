@@ -94,6 +94,21 @@ fn merge_keys_are_applied_as_kubectl_applies_them() {
 }
 
 #[test]
+fn merge_keys_work_in_scenarios_too() {
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/podinfo-judge.yaml"),
+    )
+    .unwrap();
+    let merged = example.replace(
+        "    service:\n      port: 9898",
+        "    service:\n      <<: {port: 9898}",
+    );
+    assert_ne!(merged, example);
+    let scenario = Scenario::from_yaml(&format!("\u{feff}{merged}")).unwrap();
+    assert_eq!(scenario.canary.spec.service.port, 9898);
+}
+
+#[test]
 fn a_byte_order_mark_is_ignored() {
     let (report, problems) = problems("bom.yaml");
     assert_eq!(problems, vec![]);
@@ -369,7 +384,8 @@ proptest! {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("m.yaml");
         std::fs::write(&file, &text).unwrap();
-        let report = check::run(&[file]).unwrap();
+        let report = check::run(std::slice::from_ref(&file)).unwrap();
+        std::fs::remove_file(&file).unwrap();
         for problem in &report.problems {
             prop_assert!(problem.line >= 1 && problem.line <= text.lines().count().max(1) + 1, "{:?}", problem);
         }
