@@ -100,9 +100,15 @@ pub fn screen(source: &str, limits: &Limits) -> Result<(), BoundError> {
             }
         };
         let body_start = open + 2;
-        let end = source[body_start..]
-            .find(close)
-            .map_or(source.len(), |i| body_start + i);
+        let (end, star) = match kind {
+            Some('#') => (
+                source[body_start..]
+                    .find(close)
+                    .map_or(source.len(), |i| body_start + i),
+                false,
+            ),
+            _ => scan_tag(source, body_start, close),
+        };
         let body = &source[body_start..end];
         if kind == Some('%') {
             let word: String = body
@@ -119,7 +125,7 @@ pub fn screen(source: &str, limits: &Limits) -> Result<(), BoundError> {
                 });
             }
         }
-        if kind != Some('#') && has_star_outside_strings(body) {
+        if star {
             return Err(BoundError::Refused {
                 line: line_of(open),
                 found: "*".into(),
@@ -131,22 +137,32 @@ pub fn screen(source: &str, limits: &Limits) -> Result<(), BoundError> {
     Ok(())
 }
 
-/// A `*` in a tag's expression, string literals aside.
-fn has_star_outside_strings(body: &str) -> bool {
+/// Where a tag that starts at `from` ends (the index of its `close`), and whether a `*` occurs
+/// in it outside string literals. Like minijinja's lexer, a `}}` inside brackets (a dict
+/// literal) does not end the tag.
+fn scan_tag(source: &str, from: usize, close: &str) -> (usize, bool) {
     let mut quote: Option<char> = None;
     let mut escaped = false;
-    for c in body.chars() {
+    let mut depth = 0usize;
+    let mut star = false;
+    for (i, c) in source[from..].char_indices() {
+        let at = from + i;
         match quote {
             Some(_) if escaped => escaped = false,
             Some(_) if c == '\\' => escaped = true,
             Some(q) if c == q => quote = None,
             Some(_) => {}
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None if c == '*' => return true,
-            None => {}
+            None if depth == 0 && source[at..].starts_with(close) => return (at, star),
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '*' => star = true,
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
         }
     }
-    false
+    (source.len(), star)
 }
 
 /// Renders `source` with `context` under `limits`. The caller names the template and field in
@@ -328,4 +344,28 @@ pub fn detail(error: &Error) -> String {
         source = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(source: &str) -> bool {
+        matches!(
+            screen(source, &Limits::QUERY),
+            Err(BoundError::Refused { .. })
+        )
+    }
+
+    #[test]
+    fn the_screen_sees_through_dict_literals_and_strings() {
+        // A `}}` closing a dict literal does not end the tag: the `*` after it is seen.
+        assert!(refused(r#"{{ {"a": {"b": "x"}}.a.b * 99999999 }}"#));
+        assert!(refused("{{ a }} {%- for x in y %}"));
+        assert!(refused("{% set a = 1 %}"));
+        // Stars in strings, comments and the query text are the query's own.
+        assert!(!refused(
+            r#"sum(x{a="*"}) * 2 {{ "*" }} {# * #} {% if a %}*{% endif %}"#
+        ));
+    }
 }

@@ -1,8 +1,8 @@
 //! Query templating, compatible with Flagger's MetricTemplates: `{{ name }}`, `{{ namespace }}`,
 //! `{{ target }}`, `{{ service }}`, `{{ interval }}` and `{{ variables.KEY }}`, plus serin's
 //! `{{ workload }}` (the Deployment whose values are wanted: the canary's, or the primary's for
-//! the judge's baseline). minijinja's syntax is the same for these, and its filters are there
-//! for anything more.
+//! the judge's baseline). minijinja's syntax is the same for these; what else a template may
+//! use, and the limits it renders within, are [`super::bounded`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 
