@@ -138,6 +138,14 @@ fn deep_nesting_is_refused_before_parsing() {
 }
 
 #[test]
+fn an_alias_bomb_is_refused_not_expanded() {
+    assert_eq!(
+        only_problem("alias-bomb.yaml"),
+        "1 (yaml): repetition limit exceeded"
+    );
+}
+
+#[test]
 fn an_ab_match_never_widens_to_all_traffic() {
     let typo = only_problem("ab-header-typo.yaml");
     assert!(
