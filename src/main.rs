@@ -421,7 +421,13 @@ fn judge(args: &JudgeArgs) -> anyhow::Result<ExitCode> {
 
 fn judgement_text(r: &Comparison, config: &JudgeConfig) -> String {
     use std::fmt::Write;
-    let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    // Extreme magnitudes in scientific notation: 1.7e308 in fixed point is 309 digits.
+    let num = |v: Option<f64>| {
+        v.map_or("-".to_string(), |v| match v.abs() {
+            a if a >= 1e15 => format!("{v:.4e}"),
+            _ => format!("{v:.4}"),
+        })
+    };
     let mut out = String::new();
     let _ = writeln!(
         out,

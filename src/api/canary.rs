@@ -238,8 +238,11 @@ pub struct ObjectMetadata {
 }
 
 /// An HTTP request match in Istio's shape (Flagger uses the same).
+// Unknown keys are refused: a misspelt condition (`header:` for `headers:`) dropped silently
+// would leave a match that takes every request.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = crate::api::schema::open_object)]
 pub struct HttpMatch {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, StringMatch>,
@@ -255,7 +258,8 @@ pub struct HttpMatch {
 
 /// Exactly one of exact, prefix, suffix or regex.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = crate::api::schema::open_object)]
 pub struct StringMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact: Option<String>,

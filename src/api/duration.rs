@@ -69,26 +69,39 @@ impl Duration {
             if number_len == 0 {
                 return Err(fail("expected a number"));
             }
-            let number: f64 = rest[..number_len]
-                .parse()
-                .map_err(|_| fail("malformed number"))?;
+            let digits = &rest[..number_len];
+            let number: f64 = digits.parse().map_err(|_| fail("malformed number"))?;
             rest = &rest[number_len..];
             let unit_len = rest
                 .find(|c: char| c.is_ascii_digit() || c == '.')
                 .unwrap_or(rest.len());
-            let unit_nanos: f64 = match &rest[..unit_len] {
-                "ns" => 1.0,
-                "us" | "µs" | "μs" => 1e3,
-                "ms" => 1e6,
-                "s" => 1e9,
-                "m" => 60e9,
-                "h" => 3600e9,
+            let unit_nanos: u64 = match &rest[..unit_len] {
+                "ns" => 1,
+                "us" | "µs" | "μs" => 1_000,
+                "ms" => 1_000_000,
+                "s" => 1_000_000_000,
+                "m" => 60_000_000_000,
+                "h" => 3_600_000_000_000,
                 _ => return Err(fail("unknown unit")),
             };
             rest = &rest[unit_len..];
-            nanos += (number * unit_nanos).round() as u128;
+            // Each term and the sum stay within u64 nanoseconds (about 584 years), checked
+            // before any cast: a float cast saturates and an integer sum would wrap.
+            let term = match digits.parse::<u128>() {
+                Ok(whole) => whole.checked_mul(u128::from(unit_nanos)),
+                // A fraction: f64 is exact to the nanosecond well beyond any real interval.
+                Err(_) => {
+                    let term = (number * unit_nanos as f64).round();
+                    (term.is_finite() && term < u64::MAX as f64).then_some(term as u128)
+                }
+            };
+            nanos = term
+                .and_then(|term| nanos.checked_add(term))
+                .filter(|n| *n <= u128::from(u64::MAX))
+                .ok_or_else(|| fail("too large (at most about 584 years)"))?;
         }
-        let nanos = u64::try_from(nanos).map_err(|_| fail("too large"))?;
+        let nanos =
+            u64::try_from(nanos).map_err(|_| fail("too large (at most about 584 years)"))?;
         Ok(Self(StdDuration::from_nanos(nanos)))
     }
 }
@@ -173,6 +186,23 @@ impl JsonSchema for Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_beyond_u64_nanoseconds_are_refused_not_wrapped() {
+        for input in [
+            "999999999999999999999999999999h",
+            "5124096h",
+            "5124095h5124095h",
+            "18446744073709551616ns",
+        ] {
+            let error = Duration::parse(input).unwrap_err().to_string();
+            assert!(error.contains("too large"), "{input}: {error}");
+        }
+        assert_eq!(
+            Duration::parse("18446744073709551615ns").unwrap().as_std(),
+            StdDuration::from_nanos(u64::MAX)
+        );
+    }
 
     fn secs(text: &str) -> f64 {
         Duration::parse(text).unwrap().as_std().as_secs_f64()

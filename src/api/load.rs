@@ -4,10 +4,22 @@
 use serde::de::DeserializeOwned;
 
 use super::validation::FieldError;
+use super::yaml;
 
 /// Deserializes `text` (YAML or JSON) into `T`, reporting the path of the first bad field.
 /// `root` prefixes the path, e.g. `canary` for an object nested in a scenario.
+///
+/// Read as [`super::yaml`] reads manifests: a byte-order mark ignored, nesting bounded, merge
+/// keys applied (those documents are decoded from the merged value, so their errors name the
+/// field but not the line).
 pub fn from_yaml<T: DeserializeOwned>(text: &str, root: &str) -> Result<T, FieldError> {
+    let text = yaml::without_bom(text);
+    let unreadable = |e: yaml::YamlError| FieldError::new(e.field.clone(), e.to_string());
+    yaml::check_depth(text).map_err(unreadable)?;
+    if text.contains("<<") {
+        let value = yaml::parse(text).map_err(unreadable)?;
+        return serde_path_to_error::deserialize(value).map_err(|error| located(error, root));
+    }
     let deserializer = serde_yaml_ng::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| located(error, root))
 }

@@ -10,6 +10,7 @@ pub mod load;
 pub mod schema;
 pub mod status;
 pub mod validation;
+pub mod yaml;
 
 pub use alert_provider::{AlertProvider, AlertProviderSpec};
 pub use canary::{Canary, CanarySpec, HookKind};

@@ -21,3 +21,10 @@ pub fn int_or_string(_: &mut SchemaGenerator) -> Schema {
 pub fn no_default(schema: &mut Schema) {
     schema.remove("default");
 }
+
+/// Drops the `additionalProperties: false` that `#[serde(deny_unknown_fields)]` derives:
+/// Kubernetes refuses it beside `properties` in a CRD, and prunes unknown fields anyway. The
+/// refusal still holds where serin reads YAML itself (`serin check`, `serin simulate`).
+pub fn open_object(schema: &mut Schema) {
+    schema.remove("additionalProperties");
+}

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::canary::{
-    Analysis, CanarySpec, MIN_INTERVAL, Metric, MetricJudge, ScoreThresholds, Webhook,
+    Analysis, CanarySpec, HttpMatch, MIN_INTERVAL, Metric, MetricJudge, ScoreThresholds,
+    StringMatch, Webhook,
 };
 
 /// Metrics serin computes without a MetricTemplate.
@@ -222,6 +223,7 @@ fn strategy(analysis: &Analysis, report: &mut Report) {
             });
         }
         (true, None) => {
+            ab_matches(&analysis.matches, report);
             report.check(
                 analysis.matches.is_empty() || !analysis.mirror,
                 &format!("{A}.mirror"),
@@ -239,6 +241,57 @@ fn strategy(analysis: &Analysis, report: &mut Report) {
         &format!("{A}.mirrorWeight"),
         || "needs mirror: true".into(),
     );
+}
+
+/// Every A/B match must narrow: a match without conditions takes every request, so an A/B
+/// rollout would send all users to the canary. Each string condition says how it matches.
+fn ab_matches(matches: &[HttpMatch], report: &mut Report) {
+    for (i, m) in matches.iter().enumerate() {
+        let field = format!("spec.analysis.match[{i}]");
+        let HttpMatch {
+            headers,
+            uri,
+            method,
+            query_params,
+            source_labels,
+        } = m;
+        report.check(
+            !(headers.is_empty()
+                && uri.is_none()
+                && method.is_none()
+                && query_params.is_empty()
+                && source_labels.is_empty()),
+            &field,
+            || {
+                "has no condition and would send every request to the canary: set headers, uri, method, queryParams or sourceLabels".into()
+            },
+        );
+        let strings = headers
+            .iter()
+            .map(|(k, v)| (format!("headers.{k}"), v))
+            .chain(
+                query_params
+                    .iter()
+                    .map(|(k, v)| (format!("queryParams.{k}"), v)),
+            )
+            .chain(uri.iter().map(|v| ("uri".to_string(), v)))
+            .chain(method.iter().map(|v| ("method".to_string(), v)));
+        for (name, condition) in strings {
+            let StringMatch {
+                exact,
+                prefix,
+                suffix,
+                regex,
+            } = condition;
+            let set = [exact, prefix, suffix, regex]
+                .iter()
+                .filter(|v| v.is_some())
+                .count();
+            report.check(set == 1, &format!("{field}.{name}"), || {
+                format!("set exactly one of exact, prefix, suffix or regex (found {set})")
+            });
+        }
+    }
 }
 
 fn increasing(

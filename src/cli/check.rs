@@ -13,9 +13,12 @@ use serde_json::Value;
 
 use crate::api::load::{expect_type, from_value};
 use crate::api::provider::TrafficProvider;
+use crate::api::yaml;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
 use crate::engine::Plan;
+use crate::metrics::bounded::{self, Limits};
 use crate::metrics::template::{self, TemplateError, Vars};
+use crate::notify::Notice;
 
 pub const API_VERSION: &str = "serin.dev/v1beta1";
 
@@ -114,43 +117,30 @@ fn collect(path: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// Splits a file into its YAML documents, each with its first line. A document that is not
-/// YAML becomes a problem.
+/// YAML (or not one that JSON can hold) becomes a problem naming its line and field.
 fn documents(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<Document> {
-    let mut chunks: Vec<(usize, String)> = vec![(1, String::new())];
-    for (index, line) in text.lines().enumerate() {
-        let separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
-        if separator {
-            chunks.push((index + 2, String::new()));
-        } else if let Some((_, chunk)) = chunks.last_mut() {
-            chunk.push_str(line);
-            chunk.push('\n');
-        }
-    }
     let mut docs = Vec::new();
-    for (line, chunk) in chunks {
+    for (line, chunk) in yaml::split_documents(text) {
         if chunk.lines().all(|l| {
             let l = l.trim();
-            l.is_empty() || l.starts_with('#')
+            l.is_empty() || l.starts_with('#') || l == "---"
         }) {
             continue;
         }
-        match serde_yaml_ng::from_str::<Value>(&chunk) {
+        match yaml::parse_json(&chunk) {
             Ok(Value::Null) => {}
             Ok(value) => docs.push(Document {
                 file: file.to_path_buf(),
                 line,
                 value,
             }),
-            Err(error) => {
-                let at = error.location().map_or(line, |l| line + l.line() - 1);
-                problems.push(Problem {
-                    file: file.display().to_string(),
-                    line: at,
-                    object: String::new(),
-                    field: "(yaml)".into(),
-                    reason: error.to_string(),
-                });
-            }
+            Err(error) => problems.push(Problem {
+                file: file.display().to_string(),
+                line: error.line.map_or(line, |l| line + l - 1),
+                object: String::new(),
+                field: error.field,
+                reason: error.reason,
+            }),
         }
     }
     docs
@@ -222,7 +212,12 @@ pub fn check(documents: &[Document], default_provider: TrafficProvider) -> Repor
                 Err(e) => fail(&e.field, e.reason),
             },
             _ => match from_value::<AlertProvider>(&doc.value, "") {
-                Ok(_) => {
+                Ok(provider) => {
+                    if let Some(text) = &provider.spec.template
+                        && let Err(e) = bounded::render(text, sample_notice(), &Limits::ALERT)
+                    {
+                        fail("spec.template", format!("alert template: {e}"));
+                    }
                     providers.insert((namespace, name.clone()), ());
                 }
                 Err(e) => fail(&e.field, e.reason),
@@ -244,6 +239,13 @@ pub fn check(documents: &[Document], default_provider: TrafficProvider) -> Repor
         let analysis = &canary.spec.analysis;
         for (i, metric) in analysis.metrics.iter().enumerate() {
             let Some(reference) = &metric.template_ref else {
+                // An inline query runs in the controller as much as a template's does.
+                if let Some(query) = &metric.query
+                    && let Err(e) =
+                        template::render(query, &sample_vars(&metric.template_variables))
+                {
+                    fail(format!("spec.analysis.metrics[{i}].query"), e.to_string());
+                }
                 continue;
             };
             let ns = reference.namespace.clone().or_else(|| own_ns.clone());
@@ -305,6 +307,21 @@ fn lookup<'a, T>(
                 .then(|| objects.iter().find(|((_, n), _)| n == name).map(|(_, t)| t))
                 .flatten()
         })
+}
+
+/// A notice with every field set, to render alert templates against.
+fn sample_notice() -> Notice {
+    Notice {
+        name: "podinfo".into(),
+        namespace: "test".into(),
+        cluster: "prod".into(),
+        revision: "podinfo-7d9f".into(),
+        phase: "Failed".into(),
+        severity: crate::api::canary::Severity::Error,
+        reason: "MetricFailed".into(),
+        message: "rolling back".into(),
+        time: chrono::DateTime::UNIX_EPOCH,
+    }
 }
 
 fn sample_vars(variables: &BTreeMap<String, String>) -> Vars<'_> {

@@ -211,15 +211,34 @@ fn relative_change(canary: f64, baseline: f64) -> f64 {
             canary.signum() * f64::INFINITY
         };
     }
-    (canary - baseline) / baseline.abs()
+    let change = (canary - baseline) / baseline.abs();
+    if change.is_finite() {
+        return change;
+    }
+    // The difference overflowed (means near ±f64::MAX): the same ratio without forming it.
+    canary / baseline.abs() - baseline.signum()
 }
 
 fn finite(values: &[f64]) -> Vec<f64> {
     values.iter().copied().filter(|v| v.is_finite()).collect()
 }
 
+/// The mean of finite values, finite whatever their magnitude: when the plain sum overflows,
+/// the values are halved and divided before adding (kept within the sample's range).
 fn mean(values: &[f64]) -> Option<f64> {
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as f64;
+    let sum = values.iter().sum::<f64>();
+    if sum.is_finite() {
+        return Some(sum / n);
+    }
+    let (low, high) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+    let half_mean = values.iter().map(|v| v / 2.0 / n).sum::<f64>();
+    Some((half_mean * 2.0).clamp(low, high))
 }
 
 /// How several judged metrics add up, Kayenta style: the weighted percentage of passing

@@ -6,6 +6,10 @@
 pub enum SampleError {
     #[error("line {line}: {text:?} is not a number")]
     NotANumber { line: usize, text: String },
+    #[error(
+        "line {line}: {text:?} is beyond the range of a 64-bit float (±1.8e308); write +Inf or -Inf for an infinite value"
+    )]
+    OutOfRange { line: usize, text: String },
     #[error("not a Prometheus query response: {0}")]
     Prometheus(String),
 }
@@ -24,6 +28,12 @@ pub fn parse(text: &str) -> Result<Vec<f64>, SampleError> {
         }
         let field = line.rsplit([',', ';', '\t']).next().unwrap_or(line).trim();
         match parse_number(field) {
+            Some(value) if value.is_infinite() && !spelled_infinite(field) => {
+                return Err(SampleError::OutOfRange {
+                    line: index + 1,
+                    text: field.to_string(),
+                });
+            }
             Some(value) => values.push(value),
             // A first row of column names is a header, not data.
             None if index == 0 => {}
@@ -47,6 +57,15 @@ fn parse_number(text: &str) -> Option<f64> {
         "-Inf" => Some(f64::NEG_INFINITY),
         _ => text.parse().ok(),
     }
+}
+
+/// Whether a number that parsed as infinite says so (`+Inf`, `inf`, `-Infinity`), rather than
+/// being a literal too large for f64 (`1e999`), which is refused instead of judged as infinity.
+fn spelled_infinite(text: &str) -> bool {
+    text.trim_matches('"')
+        .trim_start_matches(['+', '-'])
+        .to_ascii_lowercase()
+        .starts_with("inf")
 }
 
 fn prometheus(text: &str) -> Result<Vec<f64>, SampleError> {

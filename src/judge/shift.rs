@@ -17,7 +17,35 @@ pub struct Shift {
 }
 
 /// Both samples must be sorted ascending, finite and non-empty; `confidence` in (0, 1).
+///
+/// Any finite values are judged: when a difference, or the span between two differences,
+/// could overflow (values beyond ±f64::MAX/4), both samples are quartered first — exact for
+/// such magnitudes — and the results multiplied back, so a shift wider than f64::MAX comes
+/// out as ±infinity instead of NaN or a hang.
 pub fn hodges_lehmann(canary: &[f64], baseline: &[f64], confidence: f64) -> Shift {
+    let largest = [
+        canary.first(),
+        canary.last(),
+        baseline.first(),
+        baseline.last(),
+    ]
+    .into_iter()
+    .flatten()
+    .fold(0.0_f64, |m, v| m.max(v.abs()));
+    if largest > f64::MAX / 4.0 {
+        let quarter = |values: &[f64]| values.iter().map(|v| v / 4.0).collect::<Vec<f64>>();
+        let shift = unscaled(&quarter(canary), &quarter(baseline), confidence);
+        return Shift {
+            estimate: shift.estimate * 4.0,
+            lower: shift.lower * 4.0,
+            upper: shift.upper * 4.0,
+        };
+    }
+    unscaled(canary, baseline, confidence)
+}
+
+/// [`hodges_lehmann`] for samples whose every difference is finite.
+fn unscaled(canary: &[f64], baseline: &[f64], confidence: f64) -> Shift {
     let pairs = canary.len() as u64 * baseline.len() as u64;
     let estimate = if pairs % 2 == 1 {
         kth(canary, baseline, pairs.div_ceil(2))
@@ -42,7 +70,14 @@ pub fn hodges_lehmann(canary: &[f64], baseline: &[f64], confidence: f64) -> Shif
     }
 }
 
-/// The k-th smallest (1-based) canary − baseline difference.
+/// Passes of the bracket narrowing in [`kth`]. With finite ends, a bisection pass halves the
+/// bracket's value range and at least every other pass bisects, so the ends meet within about
+/// 2 × 2,100 passes (f64 has 2,046 exponents × 52 mantissa bits of room); the cap only makes
+/// the bound explicit.
+const MAX_PASSES: u32 = 8_192;
+
+/// The k-th smallest (1-based) canary − baseline difference. Every difference must be finite
+/// (see [`hodges_lehmann`]); with infinite ones the answer is the nearest bound, never a hang.
 pub fn kth(canary: &[f64], baseline: &[f64], k: u64) -> f64 {
     let (Some(c_first), Some(c_last)) = (canary.first(), canary.last()) else {
         return f64::NAN;
@@ -60,7 +95,12 @@ pub fn kth(canary: &[f64], baseline: &[f64], k: u64) -> f64 {
     // Narrow the bracket until few differences are left in it, then pick among those.
     let few = 4 * (canary.len() + baseline.len()) as u64;
     let mut interpolate = true;
+    let mut passes = 0;
     while at_hi - below > few {
+        passes += 1;
+        if passes > MAX_PASSES || !(lo.is_finite() && hi.is_finite()) {
+            return largest_at_most(canary, baseline, hi);
+        }
         // Interpolate where the k-th difference should lie from the counts at the bracket's
         // ends (few passes on smooth data); after a step that did not halve the bracket's
         // count, bisect, so it at least halves every two passes whatever the data.
@@ -202,6 +242,40 @@ mod tests {
             proptest::prop_assert_eq!(kth(&c, &b, 1), all[0]);
             proptest::prop_assert_eq!(kth(&c, &b, all.len() as u64), all[all.len() - 1]);
         }
+    }
+
+    #[test]
+    fn differences_that_overflow_are_judged_not_looped_on() {
+        // c − b overflows to ±inf for these: the bisection used to spin on NaN midpoints.
+        let canary = [-1.7e308, 1.0, 1.7e308];
+        let baseline = [-1.7e308, 0.0, 1.7e308];
+        let shift = hodges_lehmann(&canary, &baseline, 0.9);
+        // Differences: -3.4e308 (beyond f64: -inf), -1.7e308 twice, 0 twice, 1, 1.7e308
+        // twice, 3.4e308 (+inf).
+        assert_eq!(shift.estimate, 0.0);
+        assert_eq!(
+            (shift.lower, shift.upper),
+            (f64::NEG_INFINITY, f64::INFINITY)
+        );
+        let far = hodges_lehmann(&[1.7e308; 40], &[-1.7e308; 40], 0.98);
+        assert_eq!(far.estimate, f64::INFINITY);
+        let near = hodges_lehmann(&[1.7e308; 40], &[1.6e308; 40], 0.98);
+        assert_eq!(near.estimate, 1.7e308 - 1.6e308);
+    }
+
+    #[test]
+    fn the_bisection_span_does_not_overflow_either() {
+        // Differences within f64, but the span between the smallest and the largest is not:
+        // the bisection's first midpoint overflowed and it answered the largest difference.
+        let canary: Vec<f64> = [-1.79e308, -1.0e308, 1.0e308, 1.79e308].repeat(10);
+        let baseline: Vec<f64> = [-1.79e308, -5e307, 5e307, 1.79e308].repeat(10);
+        let (mut c, mut b) = (canary, baseline);
+        c.sort_by(f64::total_cmp);
+        b.sort_by(f64::total_cmp);
+        let quarter = |v: &[f64]| v.iter().map(|x| x / 4.0).collect::<Vec<_>>();
+        let all = brute_force(&quarter(&c), &quarter(&b));
+        let median = (all[all.len() / 2 - 1] + all[all.len() / 2]) / 2.0 * 4.0;
+        assert_eq!(hodges_lehmann(&c, &b, 0.98).estimate, median);
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! takes what they found and returns the engine's [`Sample`].
 //!
 //! - [`template`]: Flagger-compatible query variables, rendered with minijinja;
+//! - [`bounded`]: rendering any user template within fuel, size and time limits;
 //! - [`builtin`]: `request-success-rate` and `request-duration` per traffic provider;
 //! - [`prometheus`]: the HTTP API client and the parsing of its answers.
 
+pub mod bounded;
 pub mod builtin;
 pub mod prometheus;
 pub mod template;
@@ -81,6 +83,12 @@ pub fn queries(
         .map_or(target, |r| r.name.as_str());
     let namespace = canary.namespace().unwrap_or_default();
     let name = canary.name_any();
+    // Which template and field an error is about.
+    let origin = match (&metric.template_ref, template_query, &metric.query) {
+        (Some(reference), Some(_), _) => format!("MetricTemplate {} spec.query", reference.name),
+        (_, _, Some(_)) => "query".to_string(),
+        _ => "built-in query".to_string(),
+    };
     let vars = |workload: &str| -> Result<String, String> {
         let vars = Vars {
             name: &name,
@@ -97,7 +105,7 @@ pub fn queries(
             ingress,
             variables: &metric.template_variables,
         };
-        render(query, &vars).map_err(|e| format!("metric {}: {e}", metric.name))
+        render(query, &vars).map_err(|e| format!("metric {} ({origin}): {e}", metric.name))
     };
     Ok(match &metric.judge {
         None => Queries::Instant(vars(target)?),

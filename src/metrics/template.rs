@@ -1,13 +1,15 @@
 //! Query templating, compatible with Flagger's MetricTemplates: `{{ name }}`, `{{ namespace }}`,
 //! `{{ target }}`, `{{ service }}`, `{{ interval }}` and `{{ variables.KEY }}`, plus serin's
 //! `{{ workload }}` (the Deployment whose values are wanted: the canary's, or the primary's for
-//! the judge's baseline). minijinja's syntax is the same for these, and its filters are there
-//! for anything more.
+//! the judge's baseline). minijinja's syntax is the same for these; what else a template may
+//! use, and the limits it renders within, are [`super::bounded`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::Environment;
 use serde::Serialize;
+
+use super::bounded::{self, BoundError, Limits};
 
 /// The values a query can use.
 #[derive(Debug, Clone, Serialize)]
@@ -50,22 +52,20 @@ pub enum TemplateError {
     Unknown(String),
     #[error("unknown variable \"variables.{0}\" in the query: templateVariables has {1}")]
     UnknownTemplateVariable(String, String),
-    #[error("rendering the query: {0}")]
-    Render(String),
+    /// A limit of [`Limits::QUERY`] was reached, or the template uses what they forbid.
+    #[error("query template: {0}")]
+    Bounded(BoundError),
 }
 
-/// Renders `query` with `vars`. Every variable the query names must exist: a typo is an error
-/// naming it, never an empty string spliced into a query.
+/// Renders `query` with `vars`, within [`Limits::QUERY`]. Every variable the query names must
+/// exist: a typo is an error naming it, never an empty string spliced into a query.
 pub fn render(query: &str, vars: &Vars<'_>) -> Result<String, TemplateError> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    // Queries are not HTML; keep `"` and `<` as written.
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    // Prometheus selectors end in `}` and start with `{`; keep the text byte for byte.
-    env.set_keep_trailing_newline(true);
+    // The narrowed language first: names are looked up only in a template that may run.
+    bounded::screen(query, &Limits::QUERY).map_err(TemplateError::Bounded)?;
+    let env = Environment::new();
     let template = env
         .template_from_str(query)
-        .map_err(|e| TemplateError::Syntax(detail(&e)))?;
+        .map_err(|e| TemplateError::Syntax(bounded::detail(&e)))?;
     let used: BTreeSet<String> = template.undeclared_variables(true).into_iter().collect();
     for variable in &used {
         let (root, key) = variable
@@ -86,21 +86,10 @@ pub fn render(query: &str, vars: &Vars<'_>) -> Result<String, TemplateError> {
             return Err(TemplateError::UnknownTemplateVariable(key.to_string(), has));
         }
     }
-    template
-        .render(vars)
-        .map_err(|e| TemplateError::Render(detail(&e)))
-}
-
-/// minijinja's message with its reason chain, without the template source dump.
-fn detail(error: &minijinja::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
+    bounded::render(query, vars, &Limits::QUERY).map_err(|e| match e {
+        BoundError::Syntax(text) => TemplateError::Syntax(text),
+        other => TemplateError::Bounded(other),
+    })
 }
 
 #[cfg(test)]

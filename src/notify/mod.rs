@@ -10,11 +10,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::api::alert_provider::AlertProviderKind;
 use crate::api::canary::Severity;
+use crate::metrics::bounded::{self, Limits};
 
 use payload::Sender;
 
@@ -61,10 +61,8 @@ impl Destination {
         let Some(template) = &self.template else {
             return Ok(notice.message.clone());
         };
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.render_str(template, notice)
-            .map_err(|e| format!("alert template of {}: {e}", self.id))
+        bounded::render(template, notice, &Limits::ALERT)
+            .map_err(|e| format!("alert template of {} (spec.template): {e}", self.id))
     }
 
     /// Formats and sends the notice, retrying transport errors, 429 and 5xx. The error names

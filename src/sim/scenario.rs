@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::api::load::{expect_type, from_value, from_yaml};
 use crate::api::provider::TrafficProvider;
 use crate::api::validation::FieldError;
+use crate::api::yaml;
 use crate::api::{Canary, Duration, Phase};
 use crate::engine::Plan;
 
@@ -19,8 +20,9 @@ pub struct ScenarioFile {
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    /// A Canary manifest (apiVersion serin.dev/v1beta1).
-    pub canary: serde_json::Value,
+    /// A Canary manifest (apiVersion serin.dev/v1beta1). Kept as YAML until checked: NaN or
+    /// infinities in it would silently become `null` (unset) as JSON.
+    pub canary: serde_yaml_ng::Value,
     #[serde(default)]
     pub deployment: DeploymentScript,
     #[serde(default)]
@@ -138,6 +140,10 @@ pub struct Rule {
     pub pass: Option<bool>,
 }
 
+/// Most values a sample script may ask for per tick: the judge compares 10,000 in
+/// milliseconds, and a count in the billions would only allocate gigabytes.
+pub const MAX_SAMPLE_COUNT: usize = 100_000;
+
 /// Synthetic values for the judge: log-normal around `median`, regenerated at each tick.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -183,9 +189,11 @@ impl Scenario {
     /// the controller's `--mesh-provider` would make it.
     pub fn from_yaml(text: &str, default_provider: TrafficProvider) -> Result<Self, ScenarioError> {
         let file: ScenarioFile = from_yaml(text, "")?;
-        expect_type(&file.canary, "serin.dev/v1beta1", "Canary")
+        let manifest = yaml::to_json(&file.canary, "canary")
+            .map_err(|e| FieldError::new(e.field, e.reason))?;
+        expect_type(&manifest, "serin.dev/v1beta1", "Canary")
             .map_err(|e| FieldError::new(format!("canary.{}", e.field), e.reason))?;
-        let canary: Canary = from_value(&file.canary, "canary")?;
+        let canary: Canary = from_value(&manifest, "canary")?;
         let plan = Plan::from_spec(&canary.spec, default_provider).map_err(|errors| {
             ScenarioError(
                 errors
@@ -284,14 +292,18 @@ fn rule_problem(rule: &Rule, judged: bool) -> Option<&'static str> {
         return Some("set both canary and primary samples");
     }
     let usable = |s: &SampleScript| {
-        s.median.is_finite() && s.spread.unwrap_or(0.1) >= 0.0 && s.count != Some(0)
+        s.median.is_finite()
+            && s.spread.unwrap_or(0.1) >= 0.0
+            && (1..=MAX_SAMPLE_COUNT).contains(&s.count.unwrap_or(30))
     };
     if [rule.canary, rule.primary]
         .iter()
         .flatten()
         .any(|s| !usable(s))
     {
-        return Some("samples need a finite median, a spread >= 0 and a count >= 1");
+        return Some(
+            "samples need a finite median, a spread >= 0 and a count from 1 to 100000 (values generated per tick)",
+        );
     }
     match (judged, rule.value.is_some(), samples) {
         (true, true, _) => Some(

@@ -1,0 +1,268 @@
+//! Reading manifests and scenario files written in YAML, as Kubernetes tools read them and in
+//! bounded time: a leading byte-order mark is ignored, a document may start on its `---` line
+//! (`--- {kind: Canary}`), merge keys (`<<: *defaults`) are applied as kubectl and kustomize
+//! apply them, and what JSON cannot hold is refused instead of silently changed (`.nan` or
+//! `.inf` would become `null`, that is "unset"). Nesting deeper than [`MAX_DEPTH`] is refused
+//! before the parser sees it: libyaml's time grows with the square of the depth.
+
+use serde_json::{Map, Number, Value as Json};
+use serde_yaml_ng::Value as Yaml;
+
+/// Deepest nesting of mappings and lists accepted. A Canary is about 8 levels deep; the
+/// deepest Kubernetes objects (a pod template's affinity terms) about 15.
+pub const MAX_DEPTH: usize = 64;
+
+/// A document that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{field}: {reason}", line.map_or(String::new(), |l| format!("line {l}: ")))]
+pub struct YamlError {
+    /// 1-based line in the text given, when known.
+    pub line: Option<usize>,
+    /// Path of the field (`spec.analysis.metrics[0].thresholdRange.max`), or `(yaml)`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl YamlError {
+    fn syntax(error: &serde_yaml_ng::Error) -> Self {
+        Self {
+            line: error.location().map(|l| l.line()),
+            field: "(yaml)".into(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+/// Text without a leading UTF-8 byte-order mark (editors on Windows write one).
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// The documents of a multi-document file, each with its first line (1-based). A separator
+/// line with content after `---` (`--- {kind: Canary}`, `--- !tag`) keeps that content: the
+/// document starts on that line.
+pub fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut chunks: Vec<(usize, String)> = vec![(1, String::new())];
+    for (index, line) in without_bom(text).lines().enumerate() {
+        let rest = line.strip_prefix("---");
+        let separator = rest.is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t']));
+        match (separator, rest.map(str::trim)) {
+            (true, Some(content)) if !content.is_empty() && !content.starts_with('#') => {
+                chunks.push((index + 1, format!("{line}\n")));
+            }
+            (true, _) => chunks.push((index + 2, String::new())),
+            (false, _) => {
+                if let Some((_, chunk)) = chunks.last_mut() {
+                    chunk.push_str(line);
+                    chunk.push('\n');
+                }
+            }
+        }
+    }
+    chunks
+}
+
+/// Refuses nesting deeper than [`MAX_DEPTH`], counted cheaply over the text: open flow
+/// brackets plus the stack of block indentations (each `- ` of a compact list counting as one).
+/// It may count a little more than the parser would (never less), which only matters far
+/// beyond any real manifest.
+pub fn check_depth(text: &str) -> Result<(), YamlError> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    for (index, line) in without_bom(text).lines().enumerate() {
+        let content = line.trim_start_matches(' ');
+        if flow == 0 && !(content.is_empty() || content.starts_with('#')) {
+            let mut indent = line.len() - content.len();
+            let mut rest = content;
+            // `- - - x`: every dash opens a list nested in the one before.
+            loop {
+                while indents.last().is_some_and(|top| *top > indent) {
+                    indents.pop();
+                }
+                if indents.last() != Some(&indent) {
+                    indents.push(indent);
+                }
+                match rest.strip_prefix("- ") {
+                    Some(after) => {
+                        let spaces = after.len() - after.trim_start_matches(' ').len();
+                        indent += 2 + spaces;
+                        rest = &after[spaces..];
+                    }
+                    None => break,
+                }
+            }
+        }
+        flow = flow_depth(content, flow, indents.len(), index + 1)?;
+        if indents.len() + flow > MAX_DEPTH {
+            return Err(too_deep(index + 1));
+        }
+    }
+    Ok(())
+}
+
+/// The open flow brackets (`[`, `{`) after `line`, quoted text and comments aside.
+fn flow_depth(
+    line: &str,
+    mut flow: usize,
+    block: usize,
+    number: usize,
+) -> Result<usize, YamlError> {
+    let mut quote: Option<char> = None;
+    let mut previous = ' ';
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') if previous == ' ' || "[{,:".contains(previous) => quote = Some(c),
+            (None, '#') if previous == ' ' || previous == '\t' => break,
+            (None, '[' | '{') => {
+                flow += 1;
+                if block + flow > MAX_DEPTH {
+                    return Err(too_deep(number));
+                }
+            }
+            (None, ']' | '}') => flow = flow.saturating_sub(1),
+            _ => {}
+        }
+        previous = c;
+    }
+    Ok(flow)
+}
+
+fn too_deep(line: usize) -> YamlError {
+    YamlError {
+        line: Some(line),
+        field: "(yaml)".into(),
+        reason: format!("nested more than {MAX_DEPTH} levels deep"),
+    }
+}
+
+/// Parses one YAML document as a YAML value with merge keys applied.
+pub fn parse(text: &str) -> Result<Yaml, YamlError> {
+    let text = without_bom(text);
+    check_depth(text)?;
+    let mut value: Yaml = serde_yaml_ng::from_str(text).map_err(|e| YamlError::syntax(&e))?;
+    value.apply_merge().map_err(|e| YamlError {
+        line: None,
+        field: "<<".into(),
+        reason: format!("merge key: {e}"),
+    })?;
+    Ok(value)
+}
+
+/// Parses one YAML document into JSON (see [`parse`] and [`to_json`]).
+pub fn parse_json(text: &str) -> Result<Json, YamlError> {
+    to_json(&parse(text)?, "")
+}
+
+/// A YAML value as JSON, refusing what JSON has no way to say: NaN and infinities (JSON would
+/// turn them into null, an unset field), non-string keys other than numbers and booleans.
+/// `path` names the value in errors.
+pub fn to_json(value: &Yaml, path: &str) -> Result<Json, YamlError> {
+    let fail = |reason: String| YamlError {
+        line: None,
+        field: if path.is_empty() {
+            "(document)".into()
+        } else {
+            path.to_string()
+        },
+        reason,
+    };
+    Ok(match value {
+        Yaml::Null => Json::Null,
+        Yaml::Bool(b) => Json::Bool(*b),
+        Yaml::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Json::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Json::from(u)
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                Json::Number(Number::from_f64(f).ok_or_else(|| {
+                    fail(format!(
+                        "{} is not a number JSON or Kubernetes can hold (write a finite number, or quote it for text)",
+                        show_float(f)
+                    ))
+                })?)
+            }
+        }
+        Yaml::String(s) => Json::String(s.clone()),
+        Yaml::Sequence(items) => Json::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| to_json(item, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Yaml::Mapping(mapping) => {
+            let mut object = Map::new();
+            for (key, item) in mapping {
+                let key = match key {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Number(n) => n.to_string(),
+                    Yaml::Bool(b) => b.to_string(),
+                    _ => return Err(fail("a mapping key must be text".into())),
+                };
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                object.insert(key, to_json(item, &child)?);
+            }
+            Json::Object(object)
+        }
+        Yaml::Tagged(tagged) => to_json(&tagged.value, path)?,
+    })
+}
+
+fn show_float(f: f64) -> &'static str {
+    match f {
+        f if f.is_nan() => ".nan",
+        f if f > 0.0 => ".inf",
+        _ => "-.inf",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_start_after_a_bom_and_on_separator_lines_with_content() {
+        let docs = split_documents("\u{feff}a: 1\n--- {b: 2}\n---\nc: 3\n");
+        assert_eq!(
+            docs,
+            vec![
+                (1, "a: 1\n".to_string()),
+                (2, "--- {b: 2}\n".to_string()),
+                (4, "c: 3\n".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn merge_keys_are_applied_and_non_finite_numbers_refused() {
+        let value = parse_json("base: &b {port: 80}\nservice:\n  <<: *b\n  name: x\n").unwrap();
+        assert_eq!(value["service"]["port"], 80);
+        let error = parse_json("spec:\n  max: .nan\n").unwrap_err();
+        assert_eq!(error.field, "spec.max");
+        assert!(error.reason.starts_with(".nan is not a number"), "{error}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_its_line() {
+        let flow = format!("a: {}1{}\n", "[".repeat(100), "]".repeat(100));
+        assert_eq!(check_depth(&flow).unwrap_err().line, Some(1));
+        let mut block = String::new();
+        for depth in 0..100 {
+            block.push_str(&format!("{}k{depth}:\n", " ".repeat(depth)));
+        }
+        assert_eq!(check_depth(&block).unwrap_err().line, Some(MAX_DEPTH + 1));
+        let dashes = format!("{}x\n", "- ".repeat(100));
+        assert!(check_depth(&dashes).is_err());
+        // Ordinary manifests pass, brackets in quotes and comments do not count.
+        let fine = "a:\n  b: [1, {c: \"[[[[\"}] # ]]]]\n  - d\n";
+        assert!(check_depth(fine).is_ok());
+    }
+}
