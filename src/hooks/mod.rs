@@ -10,11 +10,14 @@ use serde::Serialize;
 
 use crate::api::canary::Webhook;
 use crate::engine::input::HookOutcome;
+use crate::outbound::{self, egress, redact};
 
 /// How long a hook may take when its `timeout` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of a failing hook's body goes into the message.
 const BODY_PREVIEW: usize = 200;
+/// How much of a failing hook's body is read to find that preview; the rest is never read.
+const BODY_READ: usize = 4 * 1024;
 
 /// The JSON body every hook receives.
 #[derive(Debug, Clone, Serialize)]
@@ -52,7 +55,7 @@ pub async fn call(
     headers: &BTreeMap<String, String>,
 ) -> HookOutcome {
     let attempts = 1 + hook.retries.unwrap_or(0).clamp(0, 10) as u32;
-    let timeout = hook.timeout.map_or(DEFAULT_TIMEOUT, |t| t.as_std());
+    let timeout = outbound::timeout(hook.timeout.map(|t| t.as_std()), DEFAULT_TIMEOUT);
     let mut pause = Duration::from_millis(250);
     let mut last = (false, String::new());
     for attempt in 1..=attempts {
@@ -71,6 +74,18 @@ pub async fn call(
         passed: last.0,
         message: last.1,
     }
+}
+
+/// A failed outcome when the egress policy refuses the hook's URL outright (an IP address
+/// the client would connect to without a lookup); names are checked by the client's resolver.
+pub fn refused(hook: &Webhook, egress: &egress::Policy) -> Option<HookOutcome> {
+    let refusal = egress.check_url(&hook.url).err()?;
+    Some(HookOutcome {
+        name: hook.name.clone(),
+        kind: hook.kind,
+        passed: false,
+        message: format!("{} not called: {refusal}", hook.name),
+    })
 }
 
 /// (passed, message, worth retrying)
@@ -103,19 +118,22 @@ async fn attempt_once(
                     .unwrap_or("nowhere")
                     .to_string();
                 let message = format!(
-                    "{} answered {} (a redirect to {location}): redirects are not followed; use the final URL",
+                    "{} answered {} (a redirect to {}): redirects are not followed; use the final URL",
                     hook.name,
-                    status.as_u16()
+                    status.as_u16(),
+                    redact::excerpt(&location, BODY_PREVIEW)
                 );
                 return (false, message, false);
             }
-            let body = response.text().await.unwrap_or_default();
-            let preview: String = body.chars().take(BODY_PREVIEW).collect();
+            let body = outbound::body::read_prefix(response, BODY_READ)
+                .await
+                .map(|prefix| prefix.text())
+                .unwrap_or_default();
             let message = format!(
                 "{} answered {}: {}",
                 hook.name,
                 status.as_u16(),
-                preview.trim()
+                redact::excerpt(&body, BODY_PREVIEW)
             );
             (false, message, status.is_server_error())
         }
@@ -128,10 +146,17 @@ async fn attempt_once(
                 "request failed".to_string()
             };
             // The URL is the user's own; reqwest's error text can include it but never headers.
+            // A refusal by the egress policy will not change on a retry.
+            let cause = root_cause(&error);
+            let retryable = !cause.starts_with("egress policy refuses");
             (
                 false,
-                format!("{} {what}: {}", hook.name, root_cause(&error)),
-                true,
+                format!(
+                    "{} {what}: {}",
+                    hook.name,
+                    redact::excerpt(&cause, BODY_PREVIEW)
+                ),
+                retryable,
             )
         }
     }
