@@ -41,7 +41,8 @@ pub struct Refusal {
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub mode: Mode,
-    /// `--egress-allow`: ranges reached whatever the mode says (an in-cluster Prometheus, say).
+    /// `--egress-allow`: ranges reached whatever the mode says (an in-cluster Prometheus, say),
+    /// the API server's addresses excepted.
     pub allow: Vec<IpNet>,
     /// Where the controller's Kubernetes client connects.
     pub api_server: Vec<IpAddr>,
@@ -55,12 +56,17 @@ impl Policy {
     /// Whether `address` may be reached, and if not why.
     pub fn verdict(&self, address: IpAddr) -> Result<(), Refusal> {
         let address = address.to_canonical();
-        if !self.is_enforced() || self.allow.iter().any(|net| net.contains(&address)) {
+        if !self.is_enforced() {
             return Ok(());
         }
         let refuse = |why| Err(Refusal { address, why });
+        // Before the allowed ranges: allowing the Services' range must not open the API
+        // server's Service address with it.
         if self.api_server.iter().any(|a| a.to_canonical() == address) {
             return refuse("the Kubernetes API server");
+        }
+        if self.allow.iter().any(|net| net.contains(&address)) {
+            return Ok(());
         }
         if let Some(why) = internal(address) {
             return refuse(why);
@@ -236,6 +242,15 @@ mod tests {
             "egress policy refuses 100.64.0.9 (shared address space)"
         );
         assert_eq!(refusal(&p, "10.96.100.7"), "allowed", "--egress-allow");
+        let services = Policy {
+            allow: vec!["10.96.0.0/12".parse().unwrap()],
+            ..policy(Mode::DenyPrivate)
+        };
+        assert_eq!(
+            refusal(&services, "10.96.0.1"),
+            "egress policy refuses 10.96.0.1 (the Kubernetes API server)",
+            "allowing the Services' range does not open the API server"
+        );
         assert_eq!(refusal(&p, "93.184.215.14"), "allowed");
     }
 
