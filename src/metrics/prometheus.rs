@@ -241,7 +241,7 @@ impl Endpoint {
             .get(url)
             .query(params)
             .headers(self.header_map()?)
-            .timeout(self.timeout);
+            .timeout(self.timeout.min(crate::outbound::MAX_TIMEOUT));
         let request = match &self.auth {
             Auth::None => request,
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),

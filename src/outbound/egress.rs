@@ -55,7 +55,7 @@ impl Policy {
 
     /// Whether `address` may be reached, and if not why.
     pub fn verdict(&self, address: IpAddr) -> Result<(), Refusal> {
-        let address = address.to_canonical();
+        let address = embedded_ipv4(address);
         if !self.is_enforced() {
             return Ok(());
         }
@@ -111,6 +111,18 @@ pub async fn addresses(host: &str, port: u16) -> Vec<IpAddr> {
     match tokio::net::lookup_host((host, port)).await {
         Ok(found) => found.map(|a| a.ip()).collect(),
         Err(_) => Vec::new(),
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for, when it does: IPv4-mapped (`::ffff:a.b.c.d`)
+/// and NAT64 (`64:ff9b::a.b.c.d`, which a NAT64 gateway forwards to the IPv4 address).
+fn embedded_ipv4(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(ip) if ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] => {
+            let [.., a, b, c, d] = ip.octets();
+            IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+        }
+        other => other.to_canonical(),
     }
 }
 
@@ -213,6 +225,11 @@ mod tests {
             refusal(&p, "::ffff:169.254.169.254"),
             "egress policy refuses 169.254.169.254 (link-local)",
             "an IPv4-mapped address is the IPv4 address"
+        );
+        assert_eq!(
+            refusal(&p, "64:ff9b::a9fe:a9fe"),
+            "egress policy refuses 169.254.169.254 (link-local)",
+            "so is a NAT64 one"
         );
         assert_eq!(
             refusal(&p, "10.96.0.1"),
