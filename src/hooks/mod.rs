@@ -1,7 +1,8 @@
 //! Webhooks: a POST of `{name, namespace, phase, checksum, metadata}` to the hook's URL; any
 //! 2xx answer is a yes. Transport errors and other statuses are a no, reported with the status
-//! code and the start of the body so the event says why. Headers may come from a Secret
-//! (`secretRef`): their values are sent, never logged or reported.
+//! code and the start of the body (read up to a limit, credentials masked) so the event says
+//! why. Headers may come from a Secret (`secretRef`): their values are sent, never logged or
+//! reported.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
