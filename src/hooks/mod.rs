@@ -40,11 +40,7 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
 
 /// The settings every client of serin shares, for clients that add their own (a CA, a proxy).
 pub fn client_builder() -> reqwest::ClientBuilder {
-    // reqwest is built without a default TLS crypto provider; ring is serin's.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
+    outbound::client_builder()
 }
 
 /// Calls one hook, retrying transport errors and 5xx answers `retries` times with a doubling

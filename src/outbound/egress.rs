@@ -93,7 +93,7 @@ impl Policy {
 
     /// serin's client settings with this policy's resolver.
     pub fn client_builder(&self) -> reqwest::ClientBuilder {
-        let builder = crate::hooks::client_builder();
+        let builder = super::client_builder();
         if !self.is_enforced() {
             return builder;
         }

@@ -18,6 +18,17 @@ use std::time::Duration;
 /// refuses more and the call sites clamp to it.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The settings every HTTP client of serin shares: its user agent, and redirects not followed
+/// (a secret header must not travel to a host the user did not name, and a redirect usually
+/// means a wrong URL, better reported than silently chased).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    // reqwest is built without a default TLS crypto provider; ring is serin's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+}
+
 /// The timeout a spec asked for (or `default`), clamped to [`MAX_TIMEOUT`].
 pub fn timeout(requested: Option<Duration>, default: Duration) -> Duration {
     requested.unwrap_or(default).min(MAX_TIMEOUT)
