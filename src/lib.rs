@@ -6,6 +6,7 @@
 //! - [`engine`]: the pure rollout lifecycle (no I/O, no clock);
 //! - [`hooks`]: webhook calls;
 //! - [`judge`]: pure metric judgement;
+//! - [`outbound`]: limits every outgoing call respects (body size, timeouts, egress, redaction);
 //! - [`loadtester`]: `serin loadtester`, load generation and gates kept in a ConfigMap;
 //! - [`routing`]: traffic providers, each a pure function of the split to the objects expressing it;
 //! - [`sim`]: the engine over an in-memory cluster, scripted metrics and a virtual clock;
@@ -21,6 +22,7 @@ pub mod judge;
 pub mod loadtester;
 pub mod metrics;
 pub mod notify;
+pub mod outbound;
 pub mod routing;
 pub mod sim;
 pub mod workload;

@@ -410,3 +410,29 @@ async fn a_failing_service_is_retried_and_reported_without_the_url() {
         .unwrap_err();
     assert!(!error.contains("SECRET-PATH"), "{error}");
 }
+
+#[tokio::test]
+async fn a_huge_answer_is_not_buffered_and_echoed_credentials_are_masked() {
+    let server = mock::serve(|_| {
+        Reply::status(400, "bad request; token=xoxb-0123456789-secret ")
+            .filler(200 * 1024 * 1024)
+            .unannounced()
+    })
+    .await;
+    let error = destination(AlertProviderKind::Slack, &server.url)
+        .send(&kinds()[0])
+        .await
+        .unwrap_err();
+    assert!(
+        error.starts_with("alert to shop/alerts (Slack) failed: HTTP 400: bad request; token=***"),
+        "{error}"
+    );
+    assert!(!error.contains("xoxb"), "{error}");
+    assert!(error.chars().count() < 300, "{error}");
+    let peak = mock::peak_memory("self");
+    assert!(
+        peak < mock::MEMORY_BOUND,
+        "the answer was buffered: peak memory {} MiB",
+        peak >> 20
+    );
+}

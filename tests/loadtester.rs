@@ -290,3 +290,44 @@ async fn gates_are_kept_in_a_configmap_and_survive_a_restart() {
     let stored = configs.get("serin-loadtester-gates").await.unwrap();
     assert_eq!(stored.data.unwrap()["rollback.apps.api"], "open:rev-1");
 }
+
+#[tokio::test]
+async fn loads_of_large_answers_keep_the_testers_memory_bounded() {
+    let t = start("load-large").await;
+    // Every answer is 200 MB; four loads read them at the same time.
+    let target = mock::serve(|_| mock::Reply::ok("").filler(200 * 1024 * 1024)).await;
+    let names = ["big-a", "big-b", "big-c", "big-d"];
+    for name in names {
+        let metadata = json!({"url": format!("{}/", target.url), "rate": "2",
+            "concurrency": "1", "timeout": "2m"});
+        let (status, body) = t.post("/", name, json!({"metadata": metadata})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Until each load has read two whole answers.
+    eventually("two answers per load", Duration::from_secs(180), || async {
+        let loads = t.get_json("/loads").await;
+        let done = loads
+            .as_array()?
+            .iter()
+            .filter(|l| l["summary"]["succeeded"].as_u64().unwrap_or(0) >= 2)
+            .count();
+        (done == names.len()).then_some(())
+    })
+    .await;
+    for name in names {
+        let stop = t
+            .http
+            .post(t.url("/stop"))
+            .json(&json!({"name": name, "namespace": "apps"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stop.status().as_u16(), 200);
+    }
+    let peak = mock::peak_memory(&t.process.pid().to_string());
+    assert!(
+        peak < mock::MEMORY_BOUND,
+        "the tester held answers: peak memory {} MiB",
+        peak >> 20
+    );
+}

@@ -303,3 +303,79 @@ async fn tls_is_verified_unless_told_otherwise_and_a_custom_ca_is_trusted() {
     let bad = clients.get(&base, &setting(Some("not a certificate"), false));
     assert!(bad.is_err());
 }
+
+#[tokio::test]
+async fn an_answer_larger_than_the_limit_is_refused_without_being_read_whole() {
+    // Announced: refused on its content-length. Unannounced: refused at the limit while reading.
+    for unannounced in [false, true] {
+        let message = error_of(
+            instant(move |_| {
+                let reply = Reply::ok("").filler(200 * 1024 * 1024);
+                if unannounced {
+                    reply.unannounced()
+                } else {
+                    reply
+                }
+            })
+            .await,
+        );
+        assert_eq!(
+            message,
+            "the metrics server's answer is larger than 8 MiB; aggregate the query (e.g. with sum(...))"
+        );
+    }
+    let peak = mock::peak_memory("self");
+    assert!(
+        peak < mock::MEMORY_BOUND,
+        "the answer was buffered: peak memory {} MiB",
+        peak >> 20
+    );
+    assert_eq!(serin::metrics::prometheus::MAX_ANSWER, 8 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn an_answer_that_trickles_in_ends_at_the_timeout() {
+    let trickling = |_: &str| Reply {
+        trickle: Some(Duration::from_millis(300)),
+        ..Reply::ok(&vector("1"))
+    };
+    let message = error_of(instant(trickling).await);
+    assert_eq!(message, "metrics server did not answer within 2s");
+}
+
+#[tokio::test]
+async fn credentials_echoed_by_a_proxy_do_not_reach_the_error() {
+    let echo = |_: &str| {
+        Reply::status(
+            401,
+            "<html>401: request had authorization: Bearer sk-live-0123456789 and password=hunter2</html>",
+        )
+    };
+    let message = error_of(instant(echo).await);
+    assert!(
+        message.starts_with("metrics server answered HTTP 401: <html>401"),
+        "{message}"
+    );
+    assert!(!message.contains("sk-live-0123456789"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[tokio::test]
+async fn the_egress_policy_refuses_a_loopback_metrics_server_when_enabled() {
+    let (address, server) = mock(|_| Reply::ok(&vector("1")), None).await;
+    let policy = serin::outbound::egress::Policy {
+        mode: serin::outbound::egress::Mode::DenyInternal,
+        ..Default::default()
+    };
+    let endpoint = Endpoint {
+        client: policy.client_builder().build().unwrap(),
+        ..endpoint(&address.replace("127.0.0.1", "localhost"))
+    };
+    let sample = sample(&endpoint, &Queries::Instant("up".into()), Utc::now(), None).await;
+    let message = error_of(sample);
+    assert!(
+        message.contains("egress policy refuses") && message.contains("(loopback)"),
+        "{message}"
+    );
+    assert!(server.received().is_empty());
+}

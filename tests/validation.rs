@@ -305,3 +305,27 @@ fn judge_weights_steps_and_score_thresholds_are_checked() {
         "between 0 and 100, got 120",
     );
 }
+
+#[test]
+fn a_call_timeout_above_five_minutes_is_refused_for_hooks_and_templates() {
+    let analysis = "    stepWeight: 10\n    webhooks:\n      - name: smoke\n        url: http://tester/\n        timeout: 10m\n";
+    assert_problem(
+        analysis,
+        "",
+        "spec.analysis.webhooks[0].timeout",
+        "10m is above the maximum of 5m for one call",
+    );
+    let five = "    stepWeight: 10\n    webhooks:\n      - name: smoke\n        url: http://tester/\n        timeout: 5m\n";
+    assert_eq!(problems(five, ""), Vec::<String>::new());
+
+    let template: serin::api::MetricTemplate = from_yaml(
+        "apiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: t, namespace: n}\nspec:\n  provider: {type: prometheus, timeout: 1h}\n  query: up\n",
+        "",
+    )
+    .unwrap();
+    let errors = serin::api::validation::validate_template(&template.spec).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "spec.provider.timeout: 1h is above the maximum of 5m for one call (a tick waits for its checks)"
+    );
+}

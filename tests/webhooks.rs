@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use mock::Reply;
 use serin::api::canary::{HookKind, Webhook};
-use serin::hooks::{Payload, call, client};
+use serin::hooks::{Payload, call, client, refused};
+use serin::outbound::egress::{Mode, Policy};
 
 fn hook(url: &str, retries: i32, timeout: &str) -> Webhook {
     serde_json::from_value(serde_json::json!({
@@ -167,4 +168,115 @@ async fn an_invalid_certificate_fails_with_the_tls_reason() {
         outcome.message
     );
     assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_huge_failing_answer_is_read_only_as_far_as_its_preview() {
+    // 200 MB without content-length: only reading it would tell its size.
+    let server = mock::serve(|_| {
+        Reply::status(500, "broken: ")
+            .filler(200 * 1024 * 1024)
+            .unannounced()
+    })
+    .await;
+    let outcome = fire(&hook(&server.url, 0, "30s"), &BTreeMap::new()).await;
+    assert!(!outcome.passed);
+    assert!(
+        outcome
+            .message
+            .starts_with("smoke answered 500: broken: xxx"),
+        "{}",
+        outcome.message
+    );
+    assert!(outcome.message.chars().count() < 260, "{}", outcome.message);
+    let peak = mock::peak_memory("self");
+    assert!(
+        peak < mock::MEMORY_BOUND,
+        "the answer was buffered: peak memory {} MiB",
+        peak >> 20
+    );
+}
+
+#[tokio::test]
+async fn credentials_echoed_in_an_answer_do_not_reach_the_message() {
+    let server = mock::serve(|_| {
+        Reply::status(
+            401,
+            "denied; you sent Authorization: Bearer abc123secretvalue and ?token=t0p-s3cret",
+        )
+    })
+    .await;
+    let outcome = fire(&hook(&server.url, 0, "2s"), &BTreeMap::new()).await;
+    assert!(!outcome.passed);
+    assert!(
+        !outcome.message.contains("abc123secretvalue"),
+        "{}",
+        outcome.message
+    );
+    assert!(
+        !outcome.message.contains("t0p-s3cret"),
+        "{}",
+        outcome.message
+    );
+    assert!(
+        outcome.message.starts_with("smoke answered 401: denied;"),
+        "{}",
+        outcome.message
+    );
+}
+
+fn deny_internal(allow: &[&str]) -> Policy {
+    Policy {
+        mode: Mode::DenyInternal,
+        allow: allow.iter().map(|a| a.parse().unwrap()).collect(),
+        api_server: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn the_egress_policy_refuses_cloud_metadata_and_loopback_when_enabled() {
+    let policy = deny_internal(&[]);
+    let metadata = hook("http://169.254.169.254/latest/meta-data/iam/", 3, "2s");
+    let outcome = refused(&metadata, &policy).expect("a link-local address is refused");
+    assert!(!outcome.passed);
+    assert_eq!(
+        outcome.message,
+        "smoke not called: egress policy refuses 169.254.169.254 (link-local)"
+    );
+    assert!(
+        refused(&metadata, &Policy::default()).is_none(),
+        "allow-all, the default"
+    );
+
+    // A name resolving to loopback is refused by the client's resolver, before connecting.
+    let server = mock::serve(|_| Reply::ok("internal")).await;
+    let by_name = server.url.replace("127.0.0.1", "localhost");
+    let local = hook(&by_name, 2, "2s");
+    assert!(
+        refused(&local, &policy).is_none(),
+        "names are checked when resolved"
+    );
+    let http = policy.client_builder().build().unwrap();
+    let payload_metadata = BTreeMap::new();
+    let payload = Payload {
+        name: "podinfo",
+        namespace: "shop",
+        phase: "Progressing",
+        checksum: "c",
+        metadata: &payload_metadata,
+    };
+    let outcome = call(&http, &local, &payload, &BTreeMap::new()).await;
+    assert!(!outcome.passed);
+    assert!(
+        outcome.message.contains("egress policy refuses") && outcome.message.contains("(loopback)"),
+        "{}",
+        outcome.message
+    );
+    assert!(server.received().is_empty(), "nothing reached the server");
+
+    // An allowed range is reached.
+    let allowed = deny_internal(&["127.0.0.0/8", "::1/128"]);
+    let http = allowed.client_builder().build().unwrap();
+    let outcome = call(&http, &local, &payload, &BTreeMap::new()).await;
+    assert!(outcome.passed, "{}", outcome.message);
 }

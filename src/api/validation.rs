@@ -5,10 +5,13 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::outbound::MAX_TIMEOUT;
+
 use super::canary::{
     Analysis, CanarySpec, HttpMatch, MIN_INTERVAL, Metric, MetricJudge, ScoreThresholds,
     StringMatch, Webhook,
 };
+use super::metric_template::MetricTemplateSpec;
 
 /// Metrics serin computes without a MetricTemplate.
 pub const BUILTIN_METRICS: [&str; 2] = ["request-success-rate", "request-duration"];
@@ -461,15 +464,36 @@ fn webhooks(webhooks: &[Webhook], report: &mut Report) {
             &format!("{W}[{i}].url"),
             || format!("must be an http:// or https:// URL, got {:?}", hook.url),
         );
-        if let Some(timeout) = hook.timeout {
-            report.check(!timeout.is_zero(), &format!("{W}[{i}].timeout"), || {
-                "must be greater than 0".into()
-            });
-        }
+        call_timeout(hook.timeout, &format!("{W}[{i}].timeout"), report);
         report.check(
             hook.retries.is_none_or(|r| r >= 0),
             &format!("{W}[{i}].retries"),
             || "must not be negative".into(),
         );
+    }
+}
+
+/// A timeout of one outgoing call: above zero and at most serin's maximum for any call.
+fn call_timeout(timeout: Option<super::Duration>, field: &str, report: &mut Report) {
+    let Some(timeout) = timeout else { return };
+    report.check(!timeout.is_zero(), field, || {
+        "must be greater than 0".into()
+    });
+    report.check(timeout.as_std() <= MAX_TIMEOUT, field, || {
+        format!(
+            "{timeout} is above the maximum of {} for one call (a tick waits for its checks)",
+            super::Duration::from(MAX_TIMEOUT)
+        )
+    });
+}
+
+/// Validates a MetricTemplate spec (what its schema cannot express).
+pub fn validate_template(spec: &MetricTemplateSpec) -> Result<(), ValidationErrors> {
+    let mut report = Report { errors: Vec::new() };
+    call_timeout(spec.provider.timeout, "spec.provider.timeout", &mut report);
+    if report.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(report.errors))
     }
 }

@@ -207,6 +207,11 @@ pub fn check(documents: &[Document], default_provider: TrafficProvider) -> Repor
                         Ok(_) | Err(TemplateError::UnknownTemplateVariable(..)) => {}
                         Err(e) => fail("spec.query", e.to_string()),
                     }
+                    if let Err(errors) = crate::api::validation::validate_template(&t.spec) {
+                        for e in errors.0 {
+                            fail(&e.field, e.reason);
+                        }
+                    }
                     templates.insert((namespace, name.clone()), t);
                 }
                 Err(e) => fail(&e.field, e.reason),

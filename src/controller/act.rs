@@ -326,6 +326,7 @@ fn spawn_hooks(
         return;
     }
     let (http, client) = (ctx.http.clone(), ctx.client.clone());
+    let egress = ctx.clients.egress().clone();
     let (name, namespace) = (canary.name_any(), canary.namespace().unwrap_or_default());
     let (phase, checksum) = (phase.to_string(), checksum.to_string());
     tokio::spawn(async move {
@@ -338,7 +339,10 @@ fn spawn_hooks(
                 checksum: &checksum,
                 metadata: &hook.metadata,
             };
-            let outcome = hooks::call(&http, &hook, &payload, &headers).await;
+            let outcome = match hooks::refused(&hook, &egress) {
+                Some(refused) => refused,
+                None => hooks::call(&http, &hook, &payload, &headers).await,
+            };
             if outcome.passed {
                 tracing::info!(canary = %name, namespace = %namespace, hook = %hook.name, "{}", outcome.message);
             } else {

@@ -128,6 +128,12 @@ async fn destination(
             ));
         }
     };
+    ctx.clients.egress().check_url(&url).map_err(|refusal| {
+        format!(
+            "AlertProvider {provider_namespace}/{}: {refusal}",
+            reference.name
+        )
+    })?;
     let setting = Setting {
         proxy: pick("proxy", &spec.proxy),
         ..Setting::default()

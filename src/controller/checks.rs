@@ -39,6 +39,9 @@ pub async fn run(ctx: &Context, scene: &Scene, due: &DueChecks, revision: &str) 
                     checksum: revision,
                     metadata: &hook.metadata,
                 };
+                if let Some(refused) = hooks::refused(hook, ctx.clients.egress()) {
+                    return refused;
+                }
                 hooks::call(&ctx.http, hook, &payload, &headers).await
             }
         });

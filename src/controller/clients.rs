@@ -1,9 +1,11 @@
 //! HTTP clients by connection setting (an extra CA, skipped verification, a proxy), built once:
 //! a client holds a connection pool and a TLS configuration worth reusing across ticks. Metric
-//! providers and alert providers share them.
+//! providers and alert providers share them. Every client carries the egress policy.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+use crate::outbound::egress::Policy;
 
 /// What makes one client differ from the default one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -17,9 +19,25 @@ pub struct Setting {
 }
 
 #[derive(Default)]
-pub struct Clients(Mutex<HashMap<Setting, reqwest::Client>>);
+pub struct Clients {
+    egress: Policy,
+    built: Mutex<HashMap<Setting, reqwest::Client>>,
+}
 
 impl Clients {
+    /// Clients that resolve names through `egress`.
+    pub fn new(egress: Policy) -> Self {
+        Self {
+            egress,
+            built: Mutex::default(),
+        }
+    }
+
+    /// The policy, for URLs whose host is an IP address (no lookup to filter).
+    pub fn egress(&self) -> &Policy {
+        &self.egress
+    }
+
     /// The client for `setting`: `base` when it is the default.
     pub fn get(
         &self,
@@ -29,12 +47,14 @@ impl Clients {
         if *setting == Setting::default() {
             return Ok(base.clone());
         }
-        let mut clients = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut clients = self.built.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(client) = clients.get(setting) {
             return Ok(client.clone());
         }
-        let mut builder =
-            crate::hooks::client_builder().danger_accept_invalid_certs(setting.insecure);
+        let mut builder = self
+            .egress
+            .client_builder()
+            .danger_accept_invalid_certs(setting.insecure);
         if let Some(pem) = &setting.ca {
             let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
                 .map_err(|e| format!("ca.crt is not a PEM certificate bundle: {e}"))?;
@@ -47,6 +67,9 @@ impl Clients {
         }
         if let Some(proxy) = &setting.proxy {
             // The proxy URL may carry credentials: the error does not repeat it.
+            self.egress
+                .check_url(proxy)
+                .map_err(|r| format!("proxy: {r}"))?;
             let proxy = reqwest::Proxy::all(proxy)
                 .map_err(|_| "proxy is not a valid http:// or https:// URL".to_string())?;
             builder = builder.proxy(proxy);

@@ -1,6 +1,10 @@
 //! The Kubernetes side of metric checks: reading a metric's MetricTemplate and the provider's
 //! Secret, choosing the server address, and keeping one HTTP client per TLS setting. The
 //! queries themselves and the parsing of answers are `crate::metrics`.
+//!
+//! A template's credentials go only to the template's own `provider.address`: whoever writes
+//! a Canary chooses its `spec.metricsServer`, and a shared template's token must not follow
+//! that choice to a server of theirs.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,6 +18,7 @@ use crate::engine::input::{MetricSample, Sample};
 use crate::metrics::builtin::Source;
 use crate::metrics::prometheus::{Auth, Endpoint};
 use crate::metrics::{self, Queries};
+use crate::outbound;
 
 use super::clients::Setting;
 use super::context::{Context, get_required, read_secret};
@@ -69,6 +74,7 @@ async fn prepare(
         .unwrap_or_else(|| ctx.options.metrics_server.clone());
     let Some(reference) = &metric.template_ref else {
         let queries = metrics::queries(canary, metric, None, source)?;
+        refuse_literal(ctx, &default_address)?;
         let endpoint = Endpoint {
             client: ctx.http.clone(),
             address: default_address,
@@ -82,6 +88,12 @@ async fn prepare(
     let template: MetricTemplate = get_required(&ctx.client, &template_namespace, &reference.name)
         .await
         .map_err(|e| format!("metric {}: {e}", metric.name))?;
+    crate::api::validation::validate_template(&template.spec).map_err(|e| {
+        format!(
+            "MetricTemplate {template_namespace}/{}: {e}",
+            reference.name
+        )
+    })?;
     let provider = &template.spec.provider;
     let queries = metrics::queries(canary, metric, Some(&template.spec.query), source)?;
     let secret = match &provider.secret_ref {
@@ -100,18 +112,55 @@ async fn prepare(
         proxy: None,
     };
     let client = ctx.clients.get(&ctx.http, &setting)?;
+    let auth = auth(&secret);
+    let template_name = format!("{template_namespace}/{}", reference.name);
+    let address = address(
+        provider.address.as_deref(),
+        &auth,
+        &default_address,
+        &template_name,
+    )?;
+    refuse_literal(ctx, &address)?;
     let endpoint = Endpoint {
         client,
-        address: provider.address.clone().unwrap_or(default_address),
-        auth: auth(&secret),
+        address,
+        auth,
         headers: provider
             .headers
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        timeout: provider.timeout.map_or(DEFAULT_TIMEOUT, |t| t.as_std()),
+        timeout: outbound::timeout(provider.timeout.map(|t| t.as_std()), DEFAULT_TIMEOUT),
     };
     Ok((endpoint, queries))
+}
+
+/// Where a template's queries go: its own address, else the Canary's `spec.metricsServer` or
+/// `--metrics-server` (`fallback`) — but only without credentials. A template with credentials
+/// and no address of its own is refused rather than sending them where a Canary points.
+fn address(
+    own: Option<&str>,
+    auth: &Auth,
+    fallback: &str,
+    template: &str,
+) -> Result<String, String> {
+    match (own.filter(|a| !a.is_empty()), auth) {
+        (Some(own), _) => Ok(own.to_string()),
+        (None, Auth::None) => Ok(fallback.to_string()),
+        (None, _) => Err(format!(
+            "MetricTemplate {template} has credentials (secretRef) but no provider.address: \
+             its credentials are sent only to its own address, never to the Canary's \
+             spec.metricsServer or --metrics-server; set provider.address"
+        )),
+    }
+}
+
+/// The egress policy on an address that is an IP (names are checked when resolved).
+fn refuse_literal(ctx: &Context, address: &str) -> Result<(), String> {
+    ctx.clients
+        .egress()
+        .check_url(address)
+        .map_err(|refusal| format!("metrics server not queried: {refusal}"))
 }
 
 /// `token` is a bearer token; `username` and `password` are basic auth.
@@ -127,5 +176,35 @@ fn auth(secret: &BTreeMap<String, String>) -> Auth {
             password: password.clone(),
         },
         _ => Auth::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_follow_a_canary_chosen_metrics_server() {
+        let token = Auth::Bearer("t0ken".into());
+        let canary_choice = "http://attacker.example:9090";
+        let error = address(None, &token, canary_choice, "monitoring/shared").unwrap_err();
+        assert!(
+            error.starts_with("MetricTemplate monitoring/shared has credentials (secretRef) but no provider.address"),
+            "{error}"
+        );
+        assert_eq!(
+            address(Some("https://mimir.monitoring"), &token, canary_choice, "t").unwrap(),
+            "https://mimir.monitoring",
+            "the template's own address wins"
+        );
+        assert_eq!(
+            address(None, &Auth::None, canary_choice, "t").unwrap(),
+            canary_choice,
+            "a template without credentials may follow the Canary"
+        );
+        assert!(
+            address(Some(""), &token, canary_choice, "t").is_err(),
+            "an empty address is none"
+        );
     }
 }

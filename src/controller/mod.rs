@@ -40,8 +40,11 @@ use telemetry::{Health, Metrics};
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let default_provider = TrafficProvider::parse(&options.mesh_provider)
         .map_err(|e| anyhow::anyhow!("--mesh-provider: {e}"))?;
-    let client = Client::try_default()
+    let config = kube::Config::infer()
         .await
+        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let egress = egress_policy(&options, &config).await;
+    let client = Client::try_from(config)
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health {
@@ -108,8 +111,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             },
         ),
         metrics: metrics.clone(),
-        http: crate::hooks::client().context("building the HTTP client")?,
-        clients: Default::default(),
+        http: egress
+            .client_builder()
+            .build()
+            .context("building the HTTP client")?,
+        clients: clients::Clients::new(egress),
         alert_repeats: crate::notify::Repeats::new(options.alert_repeat_window.as_std()),
         written: Mutex::new(HashMap::new()),
         options,
@@ -171,4 +177,27 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+/// `--egress-policy` and `--egress-allow`, with the API server's addresses from the client's
+/// configuration (looked up once when it is a name).
+async fn egress_policy(
+    options: &Options,
+    config: &kube::Config,
+) -> crate::outbound::egress::Policy {
+    let url = &config.cluster_url;
+    let host = url
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let api_server = crate::outbound::egress::addresses(host, url.port_u16().unwrap_or(443)).await;
+    if options.egress_policy != crate::outbound::egress::Mode::AllowAll {
+        tracing::info!(policy = ?options.egress_policy, allow = ?options.egress_allow, ?api_server, "egress policy");
+    }
+    crate::outbound::egress::Policy {
+        mode: options.egress_policy,
+        allow: options.egress_allow.clone(),
+        api_server,
+    }
 }

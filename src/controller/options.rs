@@ -59,6 +59,20 @@ pub struct Options {
     /// Every event serin records is also POSTed here (besides per-Canary `event` webhooks).
     #[arg(long, env = "SERIN_EVENT_WEBHOOK", hide_env_values = true)]
     pub event_webhook: Option<String>,
+    /// Which addresses webhooks, AlertProviders and metrics servers may reach: allow-all,
+    /// deny-internal (link-local such as cloud metadata, loopback, the API server) or
+    /// deny-private (also private ranges). See docs/operations.md.
+    #[arg(
+        long,
+        env = "SERIN_EGRESS_POLICY",
+        value_enum,
+        default_value = "allow-all"
+    )]
+    pub egress_policy: crate::outbound::egress::Mode,
+    /// Ranges (CIDR, comma-separated or repeated) reached whatever --egress-policy refuses,
+    /// e.g. an in-cluster Prometheus under deny-private.
+    #[arg(long, env = "SERIN_EGRESS_ALLOW", value_delimiter = ',')]
+    pub egress_allow: Vec<ipnet::IpNet>,
     /// Address serving /metrics, /healthz and /readyz.
     #[arg(long, env = "SERIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,

@@ -1,7 +1,8 @@
 //! Webhooks: a POST of `{name, namespace, phase, checksum, metadata}` to the hook's URL; any
 //! 2xx answer is a yes. Transport errors and other statuses are a no, reported with the status
-//! code and the start of the body so the event says why. Headers may come from a Secret
-//! (`secretRef`): their values are sent, never logged or reported.
+//! code and the start of the body (read up to a limit, credentials masked) so the event says
+//! why. Headers may come from a Secret (`secretRef`): their values are sent, never logged or
+//! reported.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,11 +11,14 @@ use serde::Serialize;
 
 use crate::api::canary::Webhook;
 use crate::engine::input::HookOutcome;
+use crate::outbound::{self, egress, redact};
 
 /// How long a hook may take when its `timeout` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of a failing hook's body goes into the message.
 const BODY_PREVIEW: usize = 200;
+/// How much of a failing hook's body is read to find that preview; the rest is never read.
+const BODY_READ: usize = 4 * 1024;
 
 /// The JSON body every hook receives.
 #[derive(Debug, Clone, Serialize)]
@@ -36,11 +40,7 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
 
 /// The settings every client of serin shares, for clients that add their own (a CA, a proxy).
 pub fn client_builder() -> reqwest::ClientBuilder {
-    // reqwest is built without a default TLS crypto provider; ring is serin's.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
+    outbound::client_builder()
 }
 
 /// Calls one hook, retrying transport errors and 5xx answers `retries` times with a doubling
@@ -52,7 +52,7 @@ pub async fn call(
     headers: &BTreeMap<String, String>,
 ) -> HookOutcome {
     let attempts = 1 + hook.retries.unwrap_or(0).clamp(0, 10) as u32;
-    let timeout = hook.timeout.map_or(DEFAULT_TIMEOUT, |t| t.as_std());
+    let timeout = outbound::timeout(hook.timeout.map(|t| t.as_std()), DEFAULT_TIMEOUT);
     let mut pause = Duration::from_millis(250);
     let mut last = (false, String::new());
     for attempt in 1..=attempts {
@@ -71,6 +71,18 @@ pub async fn call(
         passed: last.0,
         message: last.1,
     }
+}
+
+/// A failed outcome when the egress policy refuses the hook's URL outright (an IP address
+/// the client would connect to without a lookup); names are checked by the client's resolver.
+pub fn refused(hook: &Webhook, egress: &egress::Policy) -> Option<HookOutcome> {
+    let refusal = egress.check_url(&hook.url).err()?;
+    Some(HookOutcome {
+        name: hook.name.clone(),
+        kind: hook.kind,
+        passed: false,
+        message: format!("{} not called: {refusal}", hook.name),
+    })
 }
 
 /// (passed, message, worth retrying)
@@ -103,19 +115,22 @@ async fn attempt_once(
                     .unwrap_or("nowhere")
                     .to_string();
                 let message = format!(
-                    "{} answered {} (a redirect to {location}): redirects are not followed; use the final URL",
+                    "{} answered {} (a redirect to {}): redirects are not followed; use the final URL",
                     hook.name,
-                    status.as_u16()
+                    status.as_u16(),
+                    redact::excerpt(&location, BODY_PREVIEW)
                 );
                 return (false, message, false);
             }
-            let body = response.text().await.unwrap_or_default();
-            let preview: String = body.chars().take(BODY_PREVIEW).collect();
+            let body = outbound::body::read_prefix(response, BODY_READ)
+                .await
+                .map(|prefix| prefix.text())
+                .unwrap_or_default();
             let message = format!(
                 "{} answered {}: {}",
                 hook.name,
                 status.as_u16(),
-                preview.trim()
+                redact::excerpt(&body, BODY_PREVIEW)
             );
             (false, message, status.is_server_error())
         }
@@ -128,10 +143,17 @@ async fn attempt_once(
                 "request failed".to_string()
             };
             // The URL is the user's own; reqwest's error text can include it but never headers.
+            // A refusal by the egress policy will not change on a retry.
+            let cause = root_cause(&error);
+            let retryable = !cause.starts_with("egress policy refuses");
             (
                 false,
-                format!("{} {what}: {}", hook.name, root_cause(&error)),
-                true,
+                format!(
+                    "{} {what}: {}",
+                    hook.name,
+                    redact::excerpt(&cause, BODY_PREVIEW)
+                ),
+                retryable,
             )
         }
     }

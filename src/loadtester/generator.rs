@@ -145,7 +145,7 @@ async fn drive(
     }
     // Let the requests in flight finish so the summary counts them.
     let _ = tokio::time::timeout(
-        spec.timeout + Duration::from_secs(1),
+        spec.timeout.min(crate::outbound::MAX_TIMEOUT) + Duration::from_secs(1),
         permits.acquire_many(spec.concurrency as u32),
     )
     .await;
@@ -155,7 +155,7 @@ async fn one_request(http: &reqwest::Client, spec: &LoadSpec, stats: &Stats) {
     let started = Instant::now();
     let mut request = http
         .request(spec.method.clone(), &spec.url)
-        .timeout(spec.timeout);
+        .timeout(spec.timeout.min(crate::outbound::MAX_TIMEOUT));
     for (name, value) in &spec.headers {
         request = request.header(name, value);
     }
@@ -166,7 +166,9 @@ async fn one_request(http: &reqwest::Client, spec: &LoadSpec, stats: &Stats) {
         Ok(response) => {
             let status = response.status().as_u16();
             // Read the body: a load test measures whole answers, and the connection is reused.
-            match response.bytes().await {
+            // Chunk by chunk, kept nowhere: only the summary matters, and a target serving
+            // large files must not make the tester hold them (4 loads of 200 MB answers).
+            match crate::outbound::body::drain(response).await {
                 Ok(_) => stats.answered(status, started.elapsed()),
                 Err(error) => stats.failed(kind(&error), started.elapsed()),
             }

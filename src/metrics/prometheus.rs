@@ -11,6 +11,16 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
+use crate::outbound::body::{self, BodyError, Size};
+use crate::outbound::redact;
+
+/// The largest answer read. A one-series range query at Prometheus' 11,000-point limit is
+/// about 400 KB; more means a query returning many series, refused anyway.
+pub const MAX_ANSWER: usize = 8 * 1024 * 1024;
+/// How much of an error answer is read (Prometheus' JSON errors are short).
+const ERROR_READ: usize = 64 * 1024;
+/// How much of an answer's text an error shows.
+const PREVIEW: usize = 200;
 /// How to reach one Prometheus-compatible server.
 #[derive(Clone)]
 pub struct Endpoint {
@@ -69,6 +79,8 @@ pub enum QueryError {
     ManySeries(usize),
     #[error("bad header {0:?}: {1}")]
     Header(String, String),
+    #[error("the metrics server's answer is larger than {}; aggregate the query (e.g. with sum(...))", Size(*.0))]
+    TooLarge(usize),
 }
 
 #[derive(Deserialize)]
@@ -115,14 +127,17 @@ pub fn parse_value(text: &str) -> Result<f64, QueryError> {
 
 fn data(body: &str) -> Result<Data, QueryError> {
     let envelope: Envelope = serde_json::from_str(body).map_err(|e| {
-        QueryError::Malformed(format!("{e} (body starts {:?})", snippet(body, 120)))
+        QueryError::Malformed(format!(
+            "{e} (body starts {:?})",
+            redact::excerpt(body, 120)
+        ))
     })?;
     if envelope.status != "success" {
         return Err(QueryError::Refused {
             kind: envelope
                 .error_type
                 .unwrap_or_else(|| envelope.status.clone()),
-            message: envelope.error.unwrap_or_default(),
+            message: redact::excerpt(&envelope.error.unwrap_or_default(), 4 * PREVIEW),
         });
     }
     envelope
@@ -187,10 +202,6 @@ pub fn parse_range(body: &str) -> Result<Answer<Vec<f64>>, QueryError> {
     }
 }
 
-fn snippet(text: &str, chars: usize) -> String {
-    text.chars().take(chars).collect()
-}
-
 /// Seconds since the epoch with millisecond precision, as the API accepts them.
 fn timestamp(t: DateTime<Utc>) -> String {
     format!("{:.3}", t.timestamp_millis() as f64 / 1000.0)
@@ -230,7 +241,7 @@ impl Endpoint {
             .get(url)
             .query(params)
             .headers(self.header_map()?)
-            .timeout(self.timeout);
+            .timeout(self.timeout.min(crate::outbound::MAX_TIMEOUT));
         let request = match &self.auth {
             Auth::None => request,
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
@@ -238,13 +249,20 @@ impl Endpoint {
         };
         let response = request.send().await.map_err(|e| self.transport(e))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| self.transport(e))?;
         if status.is_success() {
-            return Ok(body);
+            return match body::read(response, MAX_ANSWER).await {
+                Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+                Err(BodyError::TooLarge { limit }) => Err(QueryError::TooLarge(limit)),
+                Err(BodyError::Transport(error)) => Err(self.transport(error)),
+            };
         }
         // Prometheus refuses a query with 400/422 (503 when overloaded) and a JSON error: show
         // its message. Any other answer (a proxy's 502 page, a 401) is reported with the start
-        // of its body.
+        // of its body; an error page is not worth more than its start.
+        let body = body::read_prefix(response, ERROR_READ)
+            .await
+            .map_err(|e| self.transport(e))?
+            .text();
         if matches!(status.as_u16(), 400 | 422 | 503)
             && let Err(refused @ QueryError::Refused { .. }) = data(&body)
         {
@@ -252,7 +270,7 @@ impl Endpoint {
         }
         Err(QueryError::Status {
             status: status.as_u16(),
-            body: snippet(body.trim(), 200),
+            body: redact::excerpt(&body, PREVIEW),
         })
     }
 
@@ -285,7 +303,7 @@ impl Endpoint {
             }
             source = inner.source();
         }
-        QueryError::Transport(text)
+        QueryError::Transport(redact::excerpt(&text, 4 * PREVIEW))
     }
 }
 

@@ -15,6 +15,8 @@ use serde::Serialize;
 use crate::api::alert_provider::AlertProviderKind;
 use crate::api::canary::Severity;
 use crate::metrics::bounded::{self, Limits};
+use crate::outbound::body::{self, Prefix};
+use crate::outbound::redact;
 
 use payload::Sender;
 
@@ -22,6 +24,12 @@ use payload::Sender;
 pub const SLACK_POST_MESSAGE: &str = "https://slack.com/api/chat.postMessage";
 /// Attempts per alert: a chat service's hiccup should not lose a rollback alert.
 const ATTEMPTS: u32 = 3;
+/// How long one attempt may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of an answer read: chat services answer a few bytes (Slack's API a small JSON).
+const ANSWER_LIMIT: usize = 64 * 1024;
+/// How much of a failing answer the error shows.
+const ANSWER_PREVIEW: usize = 200;
 
 /// What happened, as every alert tells it.
 #[derive(Debug, Clone, Serialize)]
@@ -81,31 +89,33 @@ impl Destination {
         let mut pause = Duration::from_millis(500);
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
-            let mut request = self
-                .client
-                .post(&self.url)
-                .json(&body)
-                .timeout(Duration::from_secs(10));
+            let mut request = self.client.post(&self.url).json(&body).timeout(TIMEOUT);
             if let Some(token) = &self.token {
                 request = request.bearer_auth(token);
             }
             match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    let answer = response.text().await.unwrap_or_default();
+                    let answer =
+                        body::read_prefix(response, ANSWER_LIMIT)
+                            .await
+                            .unwrap_or(Prefix {
+                                bytes: Vec::new(),
+                                complete: false,
+                            });
                     if status.is_success() {
                         return self.slack_api_ok(&answer);
                     }
                     last = format!(
                         "HTTP {}: {}",
                         status.as_u16(),
-                        answer.trim().chars().take(200).collect::<String>()
+                        redact::excerpt(&answer.text(), ANSWER_PREVIEW)
                     );
                     if !(status.is_server_error() || status.as_u16() == 429) {
                         break;
                     }
                 }
-                Err(error) => last = error.without_url().to_string(),
+                Err(error) => last = transport_error(error),
             }
             if attempt < ATTEMPTS {
                 tokio::time::sleep(pause).await;
@@ -119,20 +129,43 @@ impl Destination {
     }
 
     /// Slack's Web API answers 200 with `{"ok": false, "error": ...}` on failure.
-    fn slack_api_ok(&self, answer: &str) -> Result<(), String> {
+    fn slack_api_ok(&self, answer: &Prefix) -> Result<(), String> {
         if self.kind != AlertProviderKind::Slack || self.token.is_none() {
             return Ok(());
         }
-        let reply: serde_json::Value = serde_json::from_str(answer).unwrap_or_default();
-        match reply["ok"].as_bool() {
-            Some(true) => Ok(()),
-            _ => Err(format!(
+        if !answer.complete {
+            return Err(format!(
+                "alert to {} (Slack chat.postMessage): the answer is larger than {} or was cut off",
+                self.id,
+                body::Size(ANSWER_LIMIT)
+            ));
+        }
+        let reply: serde_json::Value = serde_json::from_slice(&answer.bytes).unwrap_or_default();
+        match reply["error"].as_str() {
+            _ if reply["ok"].as_bool() == Some(true) => Ok(()),
+            error => Err(format!(
                 "alert to {} (Slack chat.postMessage) refused: {}",
                 self.id,
-                reply["error"].as_str().unwrap_or("no \"ok\" in the answer")
+                redact::excerpt(error.unwrap_or("no \"ok\" in the answer"), ANSWER_PREVIEW)
             )),
         }
     }
+}
+
+/// A transport error without the URL (it is a secret for most chat services), with its cause
+/// chain: an egress refusal or a TLS reason lives deep in it.
+fn transport_error(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(inner) = source {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text = format!("{text}: {part}");
+        }
+        source = inner.source();
+    }
+    redact::excerpt(&text, ANSWER_PREVIEW)
 }
 
 /// Remembers what was sent so the same alert (destination, canary, reason, revision and

@@ -40,6 +40,11 @@ pub struct Reply {
     pub delay: Duration,
     /// Send the head at once, then the body one byte per this interval.
     pub trickle: Option<Duration>,
+    /// This many bytes of `x` after the body, written from a small buffer: a large answer
+    /// without the server holding it.
+    pub filler: usize,
+    /// Leave out content-length: the body ends when the connection closes.
+    pub unannounced: bool,
 }
 
 impl Reply {
@@ -50,7 +55,21 @@ impl Reply {
             body: body.to_string(),
             delay: Duration::ZERO,
             trickle: None,
+            filler: 0,
+            unannounced: false,
         }
+    }
+
+    /// Appends `bytes` bytes of `x` to the body.
+    pub fn filler(mut self, bytes: usize) -> Self {
+        self.filler = bytes;
+        self
+    }
+
+    /// Sends no content-length.
+    pub fn unannounced(mut self) -> Self {
+        self.unannounced = true;
+        self
     }
 
     pub fn ok(body: &str) -> Self {
@@ -154,11 +173,13 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
     let reply = answer(&request);
     log.lock().unwrap().push(request);
     tokio::time::sleep(reply.delay).await;
-    let mut head = format!(
-        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
-        reply.status,
-        reply.body.len()
-    );
+    let mut head = format!("HTTP/1.1 {} X\r\nconnection: close\r\n", reply.status);
+    if !reply.unannounced {
+        head.push_str(&format!(
+            "content-length: {}\r\n",
+            reply.body.len() + reply.filler
+        ));
+    }
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -169,6 +190,15 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
     match reply.trickle {
         None => {
             let _ = stream.write_all(reply.body.as_bytes()).await;
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut left = reply.filler;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if stream.write_all(&chunk[..n]).await.is_err() {
+                    return;
+                }
+                left -= n;
+            }
         }
         Some(interval) => {
             for byte in reply.body.as_bytes() {
@@ -215,3 +245,23 @@ async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Request> {
         }
     }
 }
+
+/// The peak resident memory (VmHWM) of a process, in bytes: `self` or a pid.
+pub fn peak_memory(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM in /proc/<pid>/status");
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+/// 100 MiB: what a process that buffered one 200 MB answer cannot stay under.
+pub const MEMORY_BOUND: u64 = 100 * 1024 * 1024;
