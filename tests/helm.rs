@@ -367,6 +367,7 @@ fn notable_combinations_render_what_they_promise() {
         "--max-rate=200",
         "--max-concurrency=100",
         "--max-duration=1h",
+        "--max-loads=20",
         "--max-gates=1000",
     ] {
         assert!(

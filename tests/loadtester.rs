@@ -361,6 +361,8 @@ async fn loads_and_gates_beyond_the_testers_limits_are_refused_by_name() {
             "2m",
             "--max-gates",
             "2",
+            "--max-loads",
+            "1",
         ],
     )
     .await;
@@ -389,6 +391,20 @@ async fn loads_and_gates_beyond_the_testers_limits_are_refused_by_name() {
         assert_eq!((status, body.trim()), (400, expected));
     }
     assert!(target.received().is_empty(), "a refused load ran");
+    // One load at a time: it is renewed, a second is refused until the first is stopped.
+    let one = json!({"metadata": {"url": url, "rate": "5"}});
+    assert_eq!(t.post("/", "first", one.clone()).await.0, 200);
+    let (status, body) = t.post("/", "first", one.clone()).await;
+    assert_eq!(status, 200, "a renewal is no new load: {body}");
+    let (status, body) = t.post("/", "second", one.clone()).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains("1 loads are running already (--max-loads)"),
+        "{body}"
+    );
+    assert_eq!(t.post("/stop", "first", json!({})).await.0, 200);
+    assert_eq!(t.post("/", "second", one.clone()).await.0, 200);
+    assert_eq!(t.post("/stop", "second", json!({})).await.0, 200);
 
     // Two gates fit; a third new one is refused, known ones still open and close.
     assert_eq!(t.post("/gate/open", "a", json!({})).await.0, 200);

@@ -66,6 +66,10 @@ pub struct Options {
     /// Longest `duration` one load may ask for.
     #[arg(long, default_value = "1h")]
     pub max_duration: crate::api::duration::Duration,
+    /// Most loads running at once (each canary, method and URL is one load): the rate limit
+    /// bounds one load, this bounds their sum.
+    #[arg(long, default_value_t = 20)]
+    pub max_loads: usize,
     /// Most gates kept; a ConfigMap holds at most 1 MiB, so at most 2000.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=2000))]
     pub max_gates: u16,
@@ -98,6 +102,7 @@ struct Tester {
     /// None when started without Kubernetes access: load works, gates answer 503.
     gates: Option<gates::Store>,
     limits: spec::Limits,
+    max_loads: usize,
     idle: Duration,
 }
 
@@ -138,6 +143,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             max_concurrency: options.max_concurrency,
             max_duration: options.max_duration.as_std(),
         },
+        max_loads: options.max_loads,
         idle: options.idle_timeout.as_std(),
     });
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -256,7 +262,15 @@ async fn load(State(tester): State<Arc<Tester>>, payload: Json<Payload>) -> Resp
         Ok(spec) => spec,
         Err(error) => return refuse(StatusCode::BAD_REQUEST, error),
     };
-    let (load, started) = tester.start_or_renew(&payload, spec);
+    let Some((load, started)) = tester.start_or_renew(&payload, spec) else {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{} loads are running already (--max-loads): stop one (POST /stop) or wait for one to end",
+                tester.max_loads
+            ),
+        );
+    };
     if load.spec.wait {
         let summary = load.finished().await;
         tester.retire();
@@ -414,8 +428,9 @@ fn report(key: &Key, load: &Load) -> Report {
 }
 
 impl Tester {
-    /// Starts the load, or keeps the running one going; true when started.
-    fn start_or_renew(&self, payload: &Payload, spec: LoadSpec) -> (Arc<Load>, bool) {
+    /// Starts the load, or keeps the running one going; true when started. None when a new
+    /// load would exceed `max_loads`.
+    fn start_or_renew(&self, payload: &Payload, spec: LoadSpec) -> Option<(Arc<Load>, bool)> {
         self.retire();
         let key: Key = (
             payload.namespace.clone(),
@@ -430,16 +445,26 @@ impl Tester {
             .filter(|l| !l.is_finished() && l.spec == spec)
         {
             load.extend(until);
-            return (load.clone(), false);
+            return Some((load.clone(), false));
         }
         if let Some(old) = loads.remove(&key) {
             // The hook's metadata changed (another rate, say): the new load replaces the old.
             old.stop();
         }
+        // A stopped load may still be winding down; its deadline has passed, so it no
+        // longer counts.
+        let now = Instant::now();
+        let running = loads
+            .values()
+            .filter(|l| !l.is_finished() && l.deadline() > now)
+            .count();
+        if running >= self.max_loads {
+            return None;
+        }
         let label = format!("{}/{}", key.0, key.1);
         let load = Load::start(self.http.clone(), spec, until, label);
         loads.insert(key, load.clone());
-        (load, true)
+        Some((load, true))
     }
 
     /// Stops every load of a canary; their summaries.
