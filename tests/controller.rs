@@ -907,6 +907,22 @@ async fn a_template_in_another_namespace_is_refused_when_cross_namespace_refs_ar
             && message.contains("cross-namespace references are disabled"),
         "{message}"
     );
+    // The owner of the Canary also sees it as a Warning event naming the field.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
+    let warning = eventually("the Warning event", WAIT, || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items.into_iter().find(|e| {
+            e.type_.as_deref() == Some("Warning") && e.reason.as_deref() == Some("InvalidSpec")
+        })
+    })
+    .await;
+    assert!(
+        warning
+            .note
+            .unwrap_or_default()
+            .contains("templateRef.namespace"),
+        "the event names the field"
+    );
     assert_eq!(
         s.replicas("borrower").await,
         Some(2),
