@@ -31,7 +31,8 @@ pub struct TokenFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("--token-file {path}: {source}")]
+    /// The cause follows in the error chain.
+    #[error("--token-file {path}")]
     Read {
         path: String,
         source: std::io::Error,
@@ -95,7 +96,10 @@ pub async fn require_token(
         Ok(token) => token,
         Err(error) => {
             // The Secret went away or was emptied: nobody is let in, and the operator is told.
-            tracing::error!(%error, "cannot read the token; refusing every request");
+            let cause = std::error::Error::source(&error)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            tracing::error!(%error, %cause, "cannot read the token; refusing every request");
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the load tester cannot read its token file\n",
