@@ -10,7 +10,8 @@
 //! - `GET /loads`, `GET /gates`: what runs and what is open; `GET /healthz`.
 //!
 //! Everything but `/healthz` needs the bearer token of `--token-file` ([`auth`]), and every
-//! load stays within `--max-rate`, `--max-concurrency` and `--max-duration`.
+//! load stays within `--max-rate`, `--max-concurrency` and `--max-duration`, and their number
+//! within `--max-loads`.
 
 pub mod auth;
 pub mod gates;
@@ -130,6 +131,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     token.read()?;
     if !(options.max_rate > 0.0 && options.max_rate.is_finite()) {
         anyhow::bail!("--max-rate {}: must be above 0", options.max_rate);
+    }
+    if options.max_concurrency == 0 || options.max_loads == 0 {
+        anyhow::bail!("--max-concurrency and --max-loads must be at least 1");
     }
     let tester = Arc::new(Tester {
         http: crate::hooks::client_builder()
