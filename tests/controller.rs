@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use cluster::controller::{ControllerProcess, loadtester_kubeconfig};
+use cluster::controller::{ControllerProcess, LOADTESTER_TOKEN, loadtester_kubeconfig};
 use cluster::eventually;
 use cluster::prometheus::{Exporter, Prometheus};
 use cluster::workloads::{Readiness, set_version};
@@ -468,6 +468,81 @@ async fn a_config_change_alone_starts_a_rollout_and_reapplying_the_same_manifest
     );
 }
 
+/// `--secrets-access by-name` under the chart's by-name RBAC (no list or watch on Secrets):
+/// a tracked Secret is read by name, its change is noticed at the next tick and rolled out,
+/// and the primary gets the new copy.
+#[tokio::test]
+async fn with_secrets_read_by_name_a_secret_change_is_rolled_out_without_list_or_watch() {
+    let client = cluster::client().await;
+    cluster::controller::install_role_variant(&client, "serin-secrets-by-name", |rules| {
+        for rule in rules.iter_mut() {
+            if rule
+                .resources
+                .as_ref()
+                .is_some_and(|r| r.contains(&"secrets".to_string()))
+            {
+                rule.verbs.retain(|v| v != "list" && v != "watch");
+            }
+        }
+    })
+    .await;
+    let s = cluster::rollout::setup_as(
+        "secrets-by-name",
+        &["--secrets-access", "by-name"],
+        "serin-secrets-by-name",
+    )
+    .await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(s.client.clone(), &s.ns);
+    let secret = serde_json::from_value(json!({"metadata": {"name": "vault-creds"},
+        "stringData": {"PASSWORD": "one"}}))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let mut target = cluster::workloads::deployment("vault", "v1", 2, Readiness::Ready);
+    let pod = target
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap();
+    pod.containers[0].env_from = Some(vec![
+        serde_json::from_value(json!({"secretRef": {"name": "vault-creds"}})).unwrap(),
+    ]);
+    s.deployments()
+        .create(&PostParams::default(), &target)
+        .await
+        .unwrap();
+    s.create_canary("vault", steps(), json!({})).await;
+    s.wait_phase("vault", Phase::Initialized).await;
+    let copy = |data: &str| {
+        let secrets = secrets.clone();
+        let data = data.to_string();
+        async move {
+            let copy = secrets.get("vault-creds-primary").await.ok()?;
+            (copy.data?.get("PASSWORD")?.0 == data.as_bytes()).then_some(())
+        }
+    };
+    eventually("the primary's copy", WAIT, || copy("one")).await;
+    secrets
+        .patch(
+            "vault-creds",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"PASSWORD": "two"}})),
+        )
+        .await
+        .unwrap();
+    s.wait_phase("vault", Phase::Succeeded).await;
+    eventually("the promoted copy", WAIT, || copy("two")).await;
+    assert!(
+        !s.controller.logs().contains("secrets is forbidden"),
+        "the controller tried to list or watch Secrets"
+    );
+}
+
 #[tokio::test]
 async fn manual_requests_pause_resume_and_promote() {
     let s = setup("requests", &[]).await;
@@ -534,12 +609,13 @@ async fn abort_rolls_back_and_retry_runs_the_same_revision_again() {
 
 /// `serin loadtester` beside the controller, as the docs set it up: its load keeps the
 /// canary busy while the rollout runs and stops with it; its gate holds the promotion until a
-/// human opens it (through a restart of the tester); its rollback gate aborts a rollout.
+/// human opens it (through a restart of the tester); its rollback gate aborts a rollout. The
+/// controller authenticates with the token from the hooks' Secret; a call without it is refused.
 #[tokio::test]
 async fn loadtester_gates_hold_promotion_and_roll_back_and_its_load_follows_the_rollout() {
     let s = setup("loadtester", &[]).await;
     let kubeconfig = loadtester_kubeconfig(&s.client, &s.ns).await;
-    let mut tester = ControllerProcess::loadtester(&kubeconfig, &s.ns);
+    let mut tester = ControllerProcess::loadtester(&kubeconfig, &s.ns, &[]);
     let base = format!("http://{}", tester.listen);
     let http = serin::hooks::client().unwrap();
     let up = || async {
@@ -547,21 +623,38 @@ async fn loadtester_gates_hold_promotion_and_roll_back_and_its_load_follows_the_
         answer.status().is_success().then_some(())
     };
     eventually("load tester up", WAIT, up).await;
-    let gate = |path: &str, name: &str| {
-        let request = http
+    // The hooks' Secret: its key becomes the Authorization header of every call.
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "loadtester-token"},
+        "stringData": {"Authorization": format!("Bearer {LOADTESTER_TOKEN}")},
+    }))
+    .unwrap();
+    Api::namespaced(s.client.clone(), &s.ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let gate_as = |path: &str, name: &str, token: Option<&str>| {
+        let mut request = http
             .post(format!("{base}{path}"))
             .json(&json!({"name": name, "namespace": s.ns}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         async move { request.send().await.unwrap().status().as_u16() }
     };
+    let gate = |path: &str, name: &str| gate_as(path, name, Some(LOADTESTER_TOKEN));
     let target = mock::serve(|_| mock::Reply::ok("podinfo")).await;
     let load = json!({"url": format!("{}/", target.url), "rate": "20"});
 
     s.create_deployment("gated", Readiness::Ready).await;
     let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
     "webhooks": [
-        {"name": "load", "type": "rollout", "url": format!("{base}/"), "metadata": load},
-        {"name": "go-live", "type": "confirm-promotion", "url": format!("{base}/gate/check")},
-        {"name": "load-stop", "type": "post-rollout", "url": format!("{base}/"), "metadata": load},
+        {"name": "load", "type": "rollout", "url": format!("{base}/"), "metadata": load,
+         "secretRef": {"name": "loadtester-token"}},
+        {"name": "go-live", "type": "confirm-promotion", "url": format!("{base}/gate/check"),
+         "secretRef": {"name": "loadtester-token"}},
+        {"name": "load-stop", "type": "post-rollout", "url": format!("{base}/"), "metadata": load,
+         "secretRef": {"name": "loadtester-token"}},
     ]});
     s.create_canary("gated", analysis, json!({})).await;
     s.wait_phase("gated", Phase::Initialized).await;
@@ -585,6 +678,12 @@ async fn loadtester_gates_hold_promotion_and_roll_back_and_its_load_follows_the_
         target.received().len()
     );
 
+    // Only a caller with the token opens the gate.
+    assert_eq!(gate_as("/gate/open", "gated", None).await, 401);
+    assert_eq!(
+        gate_as("/gate/open", "gated", Some("guessed-token-0123456789")).await,
+        401
+    );
     // A human opens the gate; the tester is killed at once and comes back: the state is in
     // the ConfigMap, so the restarted tester lets the rollout through.
     assert_eq!(gate("/gate/open", "gated").await, 200);
@@ -606,8 +705,10 @@ async fn loadtester_gates_hold_promotion_and_roll_back_and_its_load_follows_the_
     s.create_deployment("doomed", Readiness::Ready).await;
     let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
     "webhooks": [
-        {"name": "go-live", "type": "confirm-promotion", "url": format!("{base}/gate/check")},
-        {"name": "kill-switch", "type": "rollback", "url": format!("{base}/rollback/check")},
+        {"name": "go-live", "type": "confirm-promotion", "url": format!("{base}/gate/check"),
+         "secretRef": {"name": "loadtester-token"}},
+        {"name": "kill-switch", "type": "rollback", "url": format!("{base}/rollback/check"),
+         "secretRef": {"name": "loadtester-token"}},
     ]});
     s.create_canary("doomed", analysis, json!({})).await;
     s.wait_phase("doomed", Phase::Initialized).await;
@@ -816,6 +917,53 @@ async fn the_provider_table_decides_for_the_controller_as_for_check() {
             }
         }
     }
+}
+
+/// A tenant cannot borrow another namespace's MetricTemplate (and the credentials in its
+/// Secret) when the controller runs with --no-cross-namespace-refs, as the chart installs it.
+#[tokio::test]
+async fn a_template_in_another_namespace_is_refused_when_cross_namespace_refs_are_off() {
+    let s = setup("tenants", &["--no-cross-namespace-refs"]).await;
+    s.create_deployment("borrower", Readiness::Ready).await;
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+        "metrics": [{"name": "errors", "thresholdRange": {"max": 1},
+            "templateRef": {"name": "errors", "namespace": "billing"}}]});
+    s.create_canary("borrower", analysis, json!({})).await;
+    let message = eventually("stalled", WAIT, || async {
+        let status = s.canaries().get("borrower").await.ok()?.status?;
+        let stalled = status
+            .conditions
+            .into_iter()
+            .find(|c| c.kind == "Stalled")?;
+        (stalled.status == "True" && stalled.reason == "InvalidSpec").then_some(stalled.message)
+    })
+    .await;
+    assert!(
+        message.contains("spec.analysis.metrics[0].templateRef.namespace")
+            && message.contains("cross-namespace references are disabled"),
+        "{message}"
+    );
+    // The owner of the Canary also sees it as a Warning event naming the field.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
+    let warning = eventually("the Warning event", WAIT, || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items.into_iter().find(|e| {
+            e.type_.as_deref() == Some("Warning") && e.reason.as_deref() == Some("InvalidSpec")
+        })
+    })
+    .await;
+    assert!(
+        warning
+            .note
+            .unwrap_or_default()
+            .contains("templateRef.namespace"),
+        "the event names the field"
+    );
+    assert_eq!(
+        s.replicas("borrower").await,
+        Some(2),
+        "the target is untouched"
+    );
 }
 
 #[tokio::test]

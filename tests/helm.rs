@@ -140,6 +140,10 @@ fn the_chart_carries_the_repositorys_crds_and_rbac_files() {
         ("charts/serin/crds/serin.yaml", "crds/serin.yaml"),
         ("charts/serin/files/rbac.yaml", "config/rbac.yaml"),
         (
+            "charts/serin/files/rbac-leader-election.yaml",
+            "config/rbac-leader-election.yaml",
+        ),
+        (
             "charts/serin/files/loadtester-rbac.yaml",
             "config/loadtester-rbac.yaml",
         ),
@@ -152,6 +156,49 @@ fn the_chart_carries_the_repositorys_crds_and_rbac_files() {
     }
 }
 
+/// (resource, verb) pairs a rules list grants.
+fn grants(rules: &Value) -> std::collections::BTreeSet<(String, String)> {
+    let mut pairs = std::collections::BTreeSet::new();
+    for rule in rules.as_array().unwrap() {
+        for resource in rule["resources"].as_array().unwrap() {
+            for verb in rule["verbs"].as_array().unwrap() {
+                let (r, v) = (resource.as_str().unwrap(), verb.as_str().unwrap());
+                pairs.insert((r.to_string(), v.to_string()));
+            }
+        }
+    }
+    pairs
+}
+
+/// Least privilege, kept honest: the permissions table of docs/operations.md (which says why
+/// each verb is needed) and the RBAC files grant exactly the same verbs, so a permission
+/// cannot be added without a reason, nor a documented one go missing.
+#[test]
+fn every_granted_permission_is_documented_with_its_reason_and_no_more() {
+    let docs = std::fs::read_to_string(format!("{ROOT}/docs/operations.md")).unwrap();
+    let section = docs
+        .split("## Permissions")
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .expect("docs/operations.md has a Permissions section");
+    let mut documented = std::collections::BTreeSet::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let resources = cells[1].split('`').skip(1).step_by(2);
+        let verbs: Vec<&str> = cells[2].split(',').map(str::trim).collect();
+        for resource in resources.filter(|r| !r.contains('.')) {
+            for verb in &verbs {
+                documented.insert((resource.to_string(), verb.to_string()));
+            }
+        }
+    }
+    let mut granted = grants(&yaml_file("config/rbac.yaml")["rules"]);
+    granted.extend(grants(
+        &yaml_file("config/rbac-leader-election.yaml")["rules"],
+    ));
+    assert_eq!(granted, documented);
+}
+
 #[test]
 fn lint_is_clean_for_the_defaults_and_each_notable_combination() {
     let combinations = [
@@ -161,7 +208,9 @@ fn lint_is_clean_for_the_defaults_and_each_notable_combination() {
         json!({"alerts": {"secretName": "slack", "channel": "releases", "severity": "warn"}, "clusterName": "prod-eu"}),
         json!({"serviceMonitor": {"enabled": true}, "dashboard": {"enabled": true}}),
         json!({"podMonitor": {"enabled": true, "labels": {"release": "prom"}}}),
-        json!({"loadtester": {"enabled": true}, "meshProvider": "gatewayapi"}),
+        json!({"loadtester": {"enabled": true, "tokenSecret": {"name": "loadtester-token"}},
+               "meshProvider": "gatewayapi"}),
+        json!({"secretsAccess": "by-name", "noCrossNamespaceRefs": false}),
         json!({"extraArgs": ["--concurrency=4"], "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
                "tolerations": [{"key": "infra", "operator": "Exists"}], "nodeSelector": {"pool": "system"},
                "affinity": {"podAntiAffinity": {}}, "image": {"tag": "0.1.1"}}),
@@ -203,6 +252,25 @@ fn the_default_install_is_hardened_and_runs_the_controller_with_the_rbac_file() 
     // The ClusterRole is config/rbac.yaml's, rule for rule.
     let role = find(&objects, "ClusterRole")[0];
     assert_eq!(role["rules"], yaml_file("config/rbac.yaml")["rules"]);
+    let leases = |rules: &Value| {
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resources"].to_string().contains("leases"))
+    };
+    assert!(!leases(&role["rules"]), "Leases only through the Role");
+    assert!(
+        find(&objects, "Role").is_empty(),
+        "no leader election, no Role"
+    );
+    // Tenants cannot borrow each other's templates; Secrets are watched.
+    let a = args(&objects);
+    assert!(
+        a.contains(&"--no-cross-namespace-refs".to_string()),
+        "{a:?}"
+    );
+    assert!(a.contains(&"--secrets-access=watch".to_string()), "{a:?}");
     let binding = find(&objects, "ClusterRoleBinding")[0];
     assert_eq!(binding["subjects"][0]["name"], "serin");
     assert_eq!(binding["subjects"][0]["namespace"], "serin-system");
@@ -225,6 +293,42 @@ fn notable_combinations_render_what_they_promise() {
         find(&objects, "PodDisruptionBudget")[0]["spec"]["minAvailable"],
         1
     );
+    // The Lease's Role, in the release's namespace only, with config/rbac-leader-election.yaml.
+    let roles = find(&objects, "Role");
+    assert_eq!(roles.len(), 1);
+    assert_eq!(roles[0]["metadata"]["namespace"], "serin-system");
+    assert_eq!(
+        roles[0]["rules"],
+        yaml_file("config/rbac-leader-election.yaml")["rules"]
+    );
+    assert_eq!(
+        find(&objects, "RoleBinding")[0]["roleRef"]["name"],
+        "serin-leader-election"
+    );
+
+    // Secrets read by name: the same rules without list and watch on Secrets.
+    let objects = render(json!({"secretsAccess": "by-name", "noCrossNamespaceRefs": false}));
+    let a = args(&objects);
+    assert!(a.contains(&"--secrets-access=by-name".to_string()), "{a:?}");
+    assert!(
+        !a.contains(&"--no-cross-namespace-refs".to_string()),
+        "{a:?}"
+    );
+    let rules = find(&objects, "ClusterRole")[0]["rules"].clone();
+    let secrets = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resources"] == json!(["secrets"]))
+        .unwrap();
+    assert_eq!(secrets["verbs"], json!(["get", "create", "patch"]));
+    let mut expected = yaml_file("config/rbac.yaml")["rules"].clone();
+    for rule in expected.as_array_mut().unwrap() {
+        if rule["resources"] == json!(["secrets"]) {
+            rule["verbs"] = json!(["get", "create", "patch"]);
+        }
+    }
+    assert_eq!(rules, expected, "only the Secrets rule differs");
 
     // Namespaced: a Role and RoleBinding in the watched namespace, nothing cluster-wide; the
     // Lease's Role in the release's namespace.
@@ -238,7 +342,10 @@ fn notable_combinations_render_what_they_promise() {
     assert_eq!(roles[0]["metadata"]["namespace"], "apps");
     assert_eq!(roles[0]["rules"], yaml_file("config/rbac.yaml")["rules"]);
     assert_eq!(roles[1]["metadata"]["namespace"], "serin-system");
-    assert_eq!(roles[1]["rules"][0]["resources"], json!(["leases"]));
+    assert_eq!(
+        roles[1]["rules"],
+        yaml_file("config/rbac-leader-election.yaml")["rules"]
+    );
     let a = args(&objects);
     assert!(
         a.contains(&"--namespace=apps".to_string())
@@ -288,15 +395,36 @@ fn notable_combinations_render_what_they_promise() {
     assert_eq!(json, file, "the ConfigMap ships the dashboard file");
     assert!(json["panels"].as_array().unwrap().len() >= 6);
 
-    // The load tester with its least-privilege Role.
-    let objects = render(json!({"loadtester": {"enabled": true}}));
+    // The load tester with its least-privilege Role, its token and its limits.
+    let objects = render(json!({"loadtester": {"enabled": true, "maxRate": 200,
+        "tokenSecret": {"name": "loadtester-token", "key": "bearer"}}}));
     let tester = find(&objects, "Deployment")
         .into_iter()
         .find(|d| d["metadata"]["name"] == "serin-loadtester")
         .unwrap();
+    let pod = &tester["spec"]["template"]["spec"];
+    let tester_args = &pod["containers"][0]["args"];
+    assert_eq!(tester_args[0], "loadtester");
+    for expected in [
+        "--token-file=/var/run/serin-loadtester/bearer",
+        "--max-rate=200",
+        "--max-concurrency=100",
+        "--max-duration=1h",
+        "--max-loads=20",
+        "--max-gates=1000",
+    ] {
+        assert!(
+            tester_args.as_array().unwrap().contains(&json!(expected)),
+            "{expected} not in {tester_args}"
+        );
+    }
     assert_eq!(
-        tester["spec"]["template"]["spec"]["containers"][0]["args"][0],
-        "loadtester"
+        pod["volumes"][0]["secret"]["secretName"],
+        "loadtester-token"
+    );
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"][0]["mountPath"],
+        "/var/run/serin-loadtester"
     );
     let role = find(&objects, "Role")[0];
     assert_eq!(
@@ -335,6 +463,12 @@ fn bad_values_are_refused_at_install_with_the_field_named() {
             "/alerts/repeatWindow",
         ),
         (json!({"service": {"port": "http"}}), "/service/port"),
+        (json!({"secretsAccess": "never"}), "/secretsAccess"),
+        (json!({"loadtester": {"enabled": true}}), "/loadtester"),
+        (
+            json!({"loadtester": {"enabled": true, "tokenSecret": {"name": "t"}, "maxGates": 5000}}),
+            "/loadtester/maxGates",
+        ),
     ];
     for (values, field) in cases {
         let error = helm("validate", &values, "serin-system", "serin")
@@ -352,8 +486,11 @@ async fn the_installed_chart_runs_a_rollout_as_its_service_account() {
     install(&client).await;
     let ns = namespace(&client, "helm").await;
     let release = format!("serin-{ns}");
+    // Leader election and Secrets read by name: the Lease's Role and the RBAC without list
+    // or watch on Secrets are the only permissions it runs with.
     let objects = render_in(
-        json!({"scope": {"namespace": ns}, "meshProvider": "gatewayapi"}),
+        json!({"scope": {"namespace": ns}, "meshProvider": "gatewayapi",
+            "leaderElection": {"enabled": true}, "secretsAccess": "by-name"}),
         &ns,
         &release,
     );

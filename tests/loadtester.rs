@@ -7,7 +7,7 @@ mod mock;
 
 use std::time::{Duration, Instant};
 
-use cluster::controller::{ControllerProcess, loadtester_kubeconfig};
+use cluster::controller::{ControllerProcess, LOADTESTER_TOKEN, loadtester_kubeconfig, work_dir};
 use cluster::{client, eventually, namespace};
 use serde_json::{Value, json};
 
@@ -18,16 +18,24 @@ struct Tester {
 }
 
 async fn start(name: &str) -> Tester {
+    start_with(name, &[]).await
+}
+
+async fn start_with(name: &str, flags: &[&str]) -> Tester {
     let client = client().await;
     let ns = namespace(&client, name).await;
     let kubeconfig = loadtester_kubeconfig(&client, &ns).await;
     let tester = Tester {
-        process: ControllerProcess::loadtester(&kubeconfig, &ns),
+        process: ControllerProcess::loadtester(&kubeconfig, &ns, flags),
         ns,
         http: serin::hooks::client().unwrap(),
     };
     tester.wait_up().await;
     tester
+}
+
+fn bearer() -> String {
+    format!("Bearer {LOADTESTER_TOKEN}")
 }
 
 impl Tester {
@@ -44,24 +52,39 @@ impl Tester {
     }
 
     async fn get_json(&self, path: &str) -> Value {
-        let answer = self.http.get(self.url(path)).send().await.unwrap();
+        let answer = self
+            .http
+            .get(self.url(path))
+            .header("authorization", bearer())
+            .send()
+            .await
+            .unwrap();
         answer.json().await.unwrap()
     }
 
-    /// POSTs a hook payload for canary `name`; (status, body).
+    /// POSTs a hook payload for canary `name` with the token; (status, body).
     async fn post(&self, path: &str, name: &str, extra: Value) -> (u16, String) {
+        self.post_as(Some(&bearer()), path, name, extra).await
+    }
+
+    /// POSTs a hook payload with `authorization` (none: no header); (status, body).
+    async fn post_as(
+        &self,
+        authorization: Option<&str>,
+        path: &str,
+        name: &str,
+        extra: Value,
+    ) -> (u16, String) {
         let mut payload = json!({"name": name, "namespace": "apps", "phase": "Progressing",
             "checksum": "rev-1", "metadata": {}});
         if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
             p.extend(e.clone());
         }
-        let answer = self
-            .http
-            .post(self.url(path))
-            .json(&payload)
-            .send()
-            .await
-            .unwrap();
+        let mut request = self.http.post(self.url(path)).json(&payload);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let answer = request.send().await.unwrap();
         (answer.status().as_u16(), answer.text().await.unwrap())
     }
 }
@@ -104,6 +127,7 @@ async fn the_generator_holds_the_requested_rate_and_stops_when_told() {
     let stop = t
         .http
         .post(t.url("/stop"))
+        .header("authorization", bearer())
         .json(&json!({"name": "rate", "namespace": "apps"}))
         .send()
         .await
@@ -315,14 +339,8 @@ async fn loads_of_large_answers_keep_the_testers_memory_bounded() {
     })
     .await;
     for name in names {
-        let stop = t
-            .http
-            .post(t.url("/stop"))
-            .json(&json!({"name": name, "namespace": "apps"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(stop.status().as_u16(), 200);
+        let (status, body) = t.post("/stop", name, json!({})).await;
+        assert_eq!(status, 200, "{body}");
     }
     let peak = mock::peak_memory(&t.process.pid().to_string());
     assert!(
@@ -330,4 +348,138 @@ async fn loads_of_large_answers_keep_the_testers_memory_bounded() {
         "the tester held answers: peak memory {} MiB",
         peak >> 20
     );
+}
+
+#[tokio::test]
+async fn an_unauthenticated_call_is_refused_and_healthz_stays_open() {
+    let t = start("load-auth").await;
+    let target = mock::serve(|_| mock::Reply::ok("ok")).await;
+    let load = json!({"metadata": {"url": format!("{}/", target.url), "rate": "5"}});
+    let wrong = "Bearer serin-tests-loadtester-token-0123456780";
+    for (path, extra) in [
+        ("/gate/open", json!({})),
+        ("/gate/check", json!({})),
+        ("/rollback/open", json!({})),
+        ("/", load.clone()),
+        ("/stop", json!({})),
+    ] {
+        for authorization in [None, Some(wrong), Some(LOADTESTER_TOKEN)] {
+            let (status, body) = t.post_as(authorization, path, "web", extra.clone()).await;
+            assert_eq!(status, 401, "{path} with {authorization:?}: {body}");
+            assert!(body.contains("Authorization: Bearer"), "{body}");
+        }
+    }
+    let answer = t.http.get(t.url("/gates")).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 401);
+    assert_eq!(
+        answer.headers()["www-authenticate"],
+        "Bearer realm=\"serin-loadtester\""
+    );
+    assert!(target.received().is_empty(), "a refused call sent load");
+    // Nothing was opened by the refused calls; the right token is let in.
+    let (status, body) = t.post("/gate/check", "web", json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    let health = t.http.get(t.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200, "/healthz needs no token");
+}
+
+#[tokio::test]
+async fn loads_and_gates_beyond_the_testers_limits_are_refused_by_name() {
+    let t = start_with(
+        "load-limits",
+        &[
+            "--max-rate",
+            "50",
+            "--max-concurrency",
+            "5",
+            "--max-duration",
+            "2m",
+            "--max-gates",
+            "2",
+            "--max-loads",
+            "1",
+        ],
+    )
+    .await;
+    let target = mock::serve(|_| mock::Reply::ok("ok")).await;
+    let url = format!("{}/", target.url);
+    for (metadata, expected) in [
+        (
+            json!({"url": url, "rate": "51"}),
+            "metadata.rate: 51 requests per second is above this tester's --max-rate 50",
+        ),
+        (
+            json!({"url": url, "concurrency": "6"}),
+            "metadata.concurrency: 6 requests in flight is above this tester's --max-concurrency 5",
+        ),
+        (
+            json!({"url": url, "duration": "3m"}),
+            "metadata.duration: 180s is above this tester's --max-duration of 120s",
+        ),
+        // hey's default -c is 50.
+        (
+            json!({"cmd": format!("hey -z 1m -q 1 {url}")}),
+            "metadata.cmd: 50 requests in flight is above this tester's --max-concurrency 5",
+        ),
+    ] {
+        let (status, body) = t.post("/", "big", json!({"metadata": metadata})).await;
+        assert_eq!((status, body.trim()), (400, expected));
+    }
+    assert!(target.received().is_empty(), "a refused load ran");
+    // One load at a time: it is renewed, a second is refused until the first is stopped.
+    let one = json!({"metadata": {"url": url, "rate": "5"}});
+    assert_eq!(t.post("/", "first", one.clone()).await.0, 200);
+    let (status, body) = t.post("/", "first", one.clone()).await;
+    assert_eq!(status, 200, "a renewal is no new load: {body}");
+    let (status, body) = t.post("/", "second", one.clone()).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains("1 loads are running already (--max-loads)"),
+        "{body}"
+    );
+    assert_eq!(t.post("/stop", "first", json!({})).await.0, 200);
+    assert_eq!(t.post("/", "second", one.clone()).await.0, 200);
+    assert_eq!(t.post("/stop", "second", json!({})).await.0, 200);
+
+    // Two gates fit; a third new one is refused, known ones still open and close.
+    assert_eq!(t.post("/gate/open", "a", json!({})).await.0, 200);
+    assert_eq!(t.post("/rollback/open", "b", json!({})).await.0, 200);
+    let (status, body) = t.post("/gate/open", "c", json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("holds 2 gates already (--max-gates)"),
+        "{body}"
+    );
+    assert_eq!(t.post("/gate/close", "a", json!({})).await.0, 200);
+    assert_eq!(t.post("/gate/close", "c", json!({})).await.0, 200);
+    let gates = t.get_json("/gates").await;
+    assert_eq!(
+        gates,
+        json!({"gate.apps.a": "closed", "rollback.apps.b": "open"})
+    );
+    // A name that cannot be a ConfigMap key is refused, not stored.
+    let (status, body) = t.post("/gate/open", "../etc", json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not a Kubernetes object name"), "{body}");
+}
+
+#[tokio::test]
+async fn without_kubernetes_access_the_tester_runs_load_and_gates_answer_503() {
+    let missing = work_dir().join("no-such-kubeconfig");
+    let process = ControllerProcess::loadtester(&missing, "apps", &[]);
+    let t = Tester {
+        process,
+        ns: "apps".into(),
+        http: serin::hooks::client().unwrap(),
+    };
+    t.wait_up().await;
+    let target = mock::serve(|_| mock::Reply::ok("ok")).await;
+    let metadata = json!({"url": format!("{}/", target.url), "rate": "20", "duration": "1s",
+        "wait": "true"});
+    let (status, body) = t.post("/", "offline", json!({"metadata": metadata})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!target.received().is_empty());
+    let (status, body) = t.post("/gate/check", "offline", json!({})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("without Kubernetes access"), "{body}");
 }

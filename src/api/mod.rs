@@ -7,6 +7,7 @@ pub mod canary;
 pub mod crds;
 pub mod duration;
 pub mod load;
+pub mod references;
 pub mod schema;
 pub mod status;
 pub mod validation;

@@ -15,6 +15,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// How serin reads Secrets (docs/operations.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecretsAccess {
+    /// Watch Secrets' metadata (list/watch in scope): a change of a tracked Secret starts a
+    /// rollout at once, and an unchanged one is never read again.
+    Watch,
+    /// No list/watch on Secrets: each Secret a Canary uses is read by name when it is
+    /// reconciled, so a change is noticed at the next analysis tick.
+    ByName,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Only handle Canaries in this namespace (default: all namespaces).
@@ -91,6 +102,20 @@ pub struct Options {
     /// Canaries reconciled at the same time.
     #[arg(long, env = "SERIN_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+    /// Refuse Canaries whose metrics' templateRef or alerts' providerRef name another
+    /// namespace (Flagger's flag): a tenant cannot borrow another namespace's templates and
+    /// the credentials in their Secrets. Off by default for compatibility; the chart sets it.
+    #[arg(long, env = "SERIN_NO_CROSS_NAMESPACE_REFS")]
+    pub no_cross_namespace_refs: bool,
+    /// watch: list/watch Secrets' metadata; by-name: read the Secrets Canaries use by name
+    /// only (RBAC without list/watch on secrets), noticing changes at the next tick.
+    #[arg(
+        long,
+        env = "SERIN_SECRETS_ACCESS",
+        value_enum,
+        default_value = "watch"
+    )]
+    pub secrets_access: SecretsAccess,
     /// Log format; the level comes from RUST_LOG (default `info`).
     #[arg(long, env = "SERIN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

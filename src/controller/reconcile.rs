@@ -74,6 +74,9 @@ async fn run(cached: &Canary, ctx: &Context) -> Result<Action> {
             .await;
         }
     };
+    if let Some(message) = refused_references(ctx, &canary) {
+        return stall(ctx, &canary, &status, Reason::InvalidSpec, &message).await;
+    }
     let scene = Scene::read(ctx, canary, plan.provider).await?;
     if let Some(owner) = scene.conflicting_owner() {
         let message = format!(
@@ -155,6 +158,17 @@ fn remember(ctx: &Context, canary: &Canary) {
         let mut map = ctx.written.lock().unwrap_or_else(|e| e.into_inner());
         map.insert(ObjectRef::from_obj(canary), version);
     }
+}
+
+/// With `--no-cross-namespace-refs`, the references to other namespaces' templates and
+/// providers, one line each naming the field; checked before any of them is read.
+fn refused_references(ctx: &Context, canary: &Canary) -> Option<String> {
+    if !ctx.options.no_cross_namespace_refs {
+        return None;
+    }
+    let namespace = canary.namespace().unwrap_or_default();
+    let errors = crate::api::references::cross_namespace(&canary.spec, &namespace);
+    (!errors.is_empty()).then(|| crate::api::validation::ValidationErrors(errors).to_string())
 }
 
 /// A provider that cannot express the strategy is a spec error, found before anything is

@@ -22,7 +22,7 @@ use crate::workload::configs::{ConfigKind, referenced};
 use crate::workload::primary::PRIMARY_SUFFIX;
 
 use super::configs::ConfigCache;
-use super::options::Options;
+use super::options::{Options, SecretsAccess};
 use super::scoped;
 
 type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
@@ -30,7 +30,8 @@ type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> 
 pub struct Streams {
     deployments: Events<Deployment>,
     configmaps: Events<PartialObjectMeta<ConfigMap>>,
-    secrets: Events<PartialObjectMeta<Secret>>,
+    /// None with `--secrets-access=by-name`: Secrets are then read by name at each reconcile.
+    secrets: Option<Events<PartialObjectMeta<Secret>>>,
     autoscalers: Option<(ApiResource, Events<DynamicObject>)>,
 }
 
@@ -52,8 +53,15 @@ pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Stream
         scoped::<PartialObjectMeta<ConfigMap>>(client, options),
         writer,
     );
+    // By name: the store stays empty, so every checksum is read afresh (configs.rs).
     let (secrets, writer) = reflector::store();
-    let secret_events = cached(scoped::<PartialObjectMeta<Secret>>(client, options), writer);
+    let secret_events = match options.secrets_access {
+        SecretsAccess::Watch => Some(cached(
+            scoped::<PartialObjectMeta<Secret>>(client, options),
+            writer,
+        )),
+        SecretsAccess::ByName => None,
+    };
     let (autoscaler_store, autoscaler_events) = match autoscaler_resource(client).await {
         Some(resource) => {
             let api: Api<DynamicObject> = match &options.namespace {
@@ -173,10 +181,12 @@ pub fn attach(
             move |c: PartialObjectMeta<ConfigMap>| {
                 by_configmap(c.namespace().unwrap_or_default(), c.name_any())
             },
-        )
-        .watches_stream(streams.secrets, move |s: PartialObjectMeta<Secret>| {
+        );
+    if let Some(secrets) = streams.secrets {
+        controller = controller.watches_stream(secrets, move |s: PartialObjectMeta<Secret>| {
             by_secret(s.namespace().unwrap_or_default(), s.name_any())
         });
+    }
     if let Some((resource, events)) = streams.autoscalers {
         let canaries = canaries.clone();
         controller = controller.watches_stream_with(

@@ -84,12 +84,47 @@ pub fn key(kind: Kind, namespace: &str, name: &str) -> String {
     format!("{}.{namespace}.{name}", kind.prefix())
 }
 
+/// A revision checksum longer than this is not one of serin's: refused rather than stored.
+pub const MAX_CHECKSUM_LEN: usize = 128;
+
+/// The key of a gate named in a request, after checking that namespace and name are
+/// Kubernetes names: the key must be a valid ConfigMap key, and unambiguous.
+pub fn checked_key(kind: Kind, namespace: &str, name: &str) -> Result<String, String> {
+    let label = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    if namespace.is_empty() || namespace.len() > 63 || !namespace.chars().all(label) {
+        return Err(format!(
+            "namespace {namespace:?} is not a Kubernetes namespace name"
+        ));
+    }
+    if name.is_empty() || name.len() > 253 || !name.chars().all(|c| label(c) || c == '.') {
+        return Err(format!("name {name:?} is not a Kubernetes object name"));
+    }
+    let key = key(kind, namespace, name);
+    if key.len() > 253 {
+        return Err(format!(
+            "{key:?} is longer than a ConfigMap key may be (253)"
+        ));
+    }
+    Ok(key)
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("gate state in ConfigMap {namespace}/{name}: {source}")]
-pub struct StoreError {
-    namespace: String,
-    name: String,
-    source: kube::Error,
+pub enum StoreError {
+    #[error("gate state in ConfigMap {namespace}/{name}: {source}")]
+    Api {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
+    /// A ConfigMap holds at most 1 MiB: the number of gates is bounded well below that.
+    #[error(
+        "ConfigMap {namespace}/{name} holds {max} gates already (--max-gates): close gates of finished rollouts, or remove their keys"
+    )]
+    Full {
+        namespace: String,
+        name: String,
+        max: usize,
+    },
 }
 
 /// The ConfigMap holding every gate.
@@ -98,19 +133,21 @@ pub struct Store {
     api: Api<ConfigMap>,
     namespace: String,
     name: String,
+    max_gates: usize,
 }
 
 impl Store {
-    pub fn new(client: kube::Client, namespace: &str, name: &str) -> Self {
+    pub fn new(client: kube::Client, namespace: &str, name: &str, max_gates: usize) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
             namespace: namespace.to_string(),
             name: name.to_string(),
+            max_gates,
         }
     }
 
     fn error(&self, source: kube::Error) -> StoreError {
-        StoreError {
+        StoreError::Api {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
             source,
@@ -128,12 +165,25 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// Sets a gate.
+    /// Sets a gate. A new gate beyond `max_gates` is refused; closing a gate never stored
+    /// stores nothing (a missing gate is closed).
     pub async fn set(&self, key: &str, state: State) -> Result<(), StoreError> {
+        let mut full = false;
         self.modify(|data| {
-            data.insert(key.to_string(), state.text());
+            full = admit(data, key, &state, self.max_gates) == Admission::Full;
+            if !full && (data.contains_key(key) || state != State::Closed) {
+                data.insert(key.to_string(), state.text());
+            }
         })
-        .await
+        .await?;
+        if full {
+            return Err(StoreError::Full {
+                namespace: self.namespace.clone(),
+                name: self.name.clone(),
+                max: self.max_gates,
+            });
+        }
+        Ok(())
     }
 
     /// Checks a gate for a revision, storing a binding or a reset.
@@ -201,9 +251,64 @@ impl Store {
     }
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum Admission {
+    Fits,
+    Full,
+}
+
+/// May `key` be set in `data`: a known gate always, a new open gate only below the bound.
+fn admit(data: &BTreeMap<String, String>, key: &str, state: &State, max: usize) -> Admission {
+    if data.contains_key(key) || *state == State::Closed || data.len() < max {
+        Admission::Fits
+    } else {
+        Admission::Full
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_gates_stop_at_the_bound_but_known_ones_still_change() {
+        let data: BTreeMap<String, String> = (0..3)
+            .map(|i| (format!("gate.apps.c{i}"), "open".to_string()))
+            .collect();
+        let open = State::Open { revision: None };
+        assert_eq!(admit(&data, "gate.apps.new", &open, 3), Admission::Full);
+        assert_eq!(admit(&data, "gate.apps.new", &open, 4), Admission::Fits);
+        assert_eq!(
+            admit(&data, "gate.apps.c1", &State::Closed, 3),
+            Admission::Fits
+        );
+        assert_eq!(admit(&data, "gate.apps.c1", &open, 3), Admission::Fits);
+    }
+
+    #[test]
+    fn gate_names_must_be_kubernetes_names() {
+        assert_eq!(
+            checked_key(Kind::Gate, "apps", "web").unwrap(),
+            "gate.apps.web"
+        );
+        assert!(
+            checked_key(Kind::Gate, "a.b", "web")
+                .unwrap_err()
+                .contains("namespace")
+        );
+        assert!(
+            checked_key(Kind::Gate, "apps", "Web/x")
+                .unwrap_err()
+                .contains("name")
+        );
+        assert!(checked_key(Kind::Gate, "apps", "").is_err());
+        let long = "a".repeat(250);
+        assert!(
+            checked_key(Kind::Rollback, "apps", &long)
+                .unwrap_err()
+                .contains("253")
+        );
+    }
 
     #[test]
     fn an_opened_gate_belongs_to_the_revision_it_first_approves() {

@@ -8,7 +8,12 @@
 //!   rollout over (phase Succeeded or Failed, e.g. a post-rollout hook), or on `POST /stop`.
 //! - `/gate/*` and `/rollback/*`: gates ([`gates`]) kept in a ConfigMap.
 //! - `GET /loads`, `GET /gates`: what runs and what is open; `GET /healthz`.
+//!
+//! Everything but `/healthz` needs the bearer token of `--token-file` ([`auth`]), and every
+//! load stays within `--max-rate`, `--max-concurrency` and `--max-duration`, and their number
+//! within `--max-loads`.
 
+pub mod auth;
 pub mod gates;
 pub mod generator;
 pub mod spec;
@@ -49,6 +54,26 @@ pub struct Options {
     /// canary was deleted, or the controller stopped calling).
     #[arg(long, default_value = "10m")]
     pub idle_timeout: crate::api::duration::Duration,
+    /// File holding the bearer token every caller but /healthz must send (mount it from a
+    /// Secret); read again at each request, so a rotation needs no restart.
+    #[arg(long, env = "SERIN_LOADTESTER_TOKEN_FILE")]
+    pub token_file: std::path::PathBuf,
+    /// Most requests per second one load may ask for.
+    #[arg(long, default_value_t = 1000.0)]
+    pub max_rate: f64,
+    /// Most requests in flight one load may ask for (hey's default `-c` is 50).
+    #[arg(long, default_value_t = 100)]
+    pub max_concurrency: usize,
+    /// Longest `duration` one load may ask for.
+    #[arg(long, default_value = "1h")]
+    pub max_duration: crate::api::duration::Duration,
+    /// Most loads running at once (each canary, method and URL is one load): the rate limit
+    /// bounds one load, this bounds their sum.
+    #[arg(long, default_value_t = 20)]
+    pub max_loads: usize,
+    /// Most gates kept; a ConfigMap holds at most 1 MiB, so at most 2000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=2000))]
+    pub max_gates: u16,
     /// Log lines as text or JSON.
     #[arg(long, env = "SERIN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: crate::controller::LogFormat,
@@ -75,7 +100,10 @@ struct Tester {
     loads: Mutex<HashMap<Key, Arc<Load>>>,
     /// The last finished loads, newest last, for `/loads`.
     finished: Mutex<Vec<Report>>,
-    gates: gates::Store,
+    /// None when started without Kubernetes access: load works, gates answer 503.
+    gates: Option<gates::Store>,
+    limits: spec::Limits,
+    max_loads: usize,
     idle: Duration,
 }
 
@@ -96,32 +124,65 @@ const KEEP_FINISHED: usize = 50;
 
 /// Runs the load tester until SIGTERM/SIGINT.
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG): gates live there")?;
-    let namespace = options
-        .namespace
-        .clone()
-        .unwrap_or_else(|| client.default_namespace().to_string());
+    let token = auth::TokenFile {
+        path: options.token_file.clone(),
+    };
+    // Refuse to start on a bad token file rather than refuse every request later.
+    token.read()?;
+    if !(options.max_rate > 0.0 && options.max_rate.is_finite()) {
+        anyhow::bail!("--max-rate {}: must be above 0", options.max_rate);
+    }
+    if options.max_concurrency == 0 || options.max_loads == 0 {
+        anyhow::bail!("--max-concurrency and --max-loads must be at least 1");
+    }
     let tester = Arc::new(Tester {
         http: crate::hooks::client_builder()
             .build()
             .context("building the HTTP client")?,
         loads: Mutex::new(HashMap::new()),
         finished: Mutex::new(Vec::new()),
-        gates: gates::Store::new(client, &namespace, &options.gates_configmap),
+        gates: gate_store(&options).await,
+        limits: spec::Limits {
+            max_rate: options.max_rate,
+            max_concurrency: options.max_concurrency,
+            max_duration: options.max_duration.as_std(),
+        },
+        max_loads: options.max_loads,
         idle: options.idle_timeout.as_std(),
     });
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("--listen {}", options.listen))?;
-    tracing::info!(address = %options.listen, %namespace, configmap = %options.gates_configmap,
-        "load tester serving hooks and gates");
-    axum::serve(listener, router(tester))
+    tracing::info!(address = %options.listen, "load tester serving hooks and gates");
+    axum::serve(listener, router(tester, token))
         .with_graceful_shutdown(shutdown())
         .await
         .context("serving")?;
     Ok(())
+}
+
+/// The gates' ConfigMap, when Kubernetes can be reached; without it the tester still runs
+/// load (e.g. outside a cluster), and says so at start.
+async fn gate_store(options: &Options) -> Option<gates::Store> {
+    match kube::Client::try_default().await {
+        Ok(client) => {
+            let namespace = options
+                .namespace
+                .clone()
+                .unwrap_or_else(|| client.default_namespace().to_string());
+            tracing::info!(%namespace, configmap = %options.gates_configmap, "gates kept in a ConfigMap");
+            Some(gates::Store::new(
+                client,
+                &namespace,
+                &options.gates_configmap,
+                usize::from(options.max_gates),
+            ))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no Kubernetes access: serving load only; gates answer 503");
+            None
+        }
+    }
 }
 
 async fn shutdown() {
@@ -138,7 +199,8 @@ async fn shutdown() {
     }
 }
 
-fn router(tester: Arc<Tester>) -> axum::Router {
+fn router(tester: Arc<Tester>, token: auth::TokenFile) -> axum::Router {
+    let open = axum::Router::new().route("/healthz", get(|| async { "ok\n" }));
     axum::Router::new()
         .route("/", post(load))
         .route("/stop", post(stop))
@@ -173,8 +235,12 @@ fn router(tester: Arc<Tester>) -> axum::Router {
             "/rollback/close",
             post(|s, p| set(s, p, gates::Kind::Rollback, false)),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route_layer(axum::middleware::from_fn_with_state(
+            token,
+            auth::require_token,
+        ))
         .with_state(tester)
+        .merge(open)
 }
 
 /// A 4xx answer is a "no" that serin does not retry; the text ends up in the event.
@@ -193,11 +259,22 @@ async fn load(State(tester): State<Arc<Tester>>, payload: Json<Payload>) -> Resp
         let stopped = tester.stop(&payload.namespace, &payload.name);
         return Json(json!({"stopped": stopped})).into_response();
     }
-    let spec = match LoadSpec::from_metadata(&payload.metadata) {
+    let from_cmd = payload.metadata.contains_key("cmd");
+    let spec = match LoadSpec::from_metadata(&payload.metadata)
+        .and_then(|spec| spec.within(&tester.limits, from_cmd).map(|()| spec))
+    {
         Ok(spec) => spec,
         Err(error) => return refuse(StatusCode::BAD_REQUEST, error),
     };
-    let (load, started) = tester.start_or_renew(&payload, spec);
+    let Some((load, started)) = tester.start_or_renew(&payload, spec) else {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{} loads are running already (--max-loads): stop one (POST /stop) or wait for one to end",
+                tester.max_loads
+            ),
+        );
+    };
     if load.spec.wait {
         let summary = load.finished().await;
         tester.retire();
@@ -250,8 +327,34 @@ async fn loads(State(tester): State<Arc<Tester>>) -> Response {
     Json(reports).into_response()
 }
 
+/// Why gates cannot be served without a ConfigMap.
+const NO_GATES: &str = "gates are unavailable: the load tester started without Kubernetes access (they are kept in a ConfigMap)";
+
+fn no_gates() -> Response {
+    refuse(StatusCode::SERVICE_UNAVAILABLE, NO_GATES)
+}
+
+/// The gate's store and key, or the answer refusing the request.
+fn gate<'a>(
+    tester: &'a Tester,
+    kind: gates::Kind,
+    namespace: &str,
+    name: &str,
+) -> Result<(&'a gates::Store, String), (StatusCode, String)> {
+    let key = gates::checked_key(kind, namespace, name)
+        .map_err(|reason| (StatusCode::BAD_REQUEST, reason))?;
+    let store = tester
+        .gates
+        .as_ref()
+        .ok_or_else(|| (StatusCode::SERVICE_UNAVAILABLE, NO_GATES.to_string()))?;
+    Ok((store, key))
+}
+
 async fn all_gates(State(tester): State<Arc<Tester>>) -> Response {
-    match tester.gates.all().await {
+    let Some(store) = &tester.gates else {
+        return no_gates();
+    };
+    match store.all().await {
         Ok(all) => Json(all).into_response(),
         Err(error) => refuse(StatusCode::SERVICE_UNAVAILABLE, error),
     }
@@ -262,8 +365,20 @@ async fn check(
     payload: Json<Payload>,
     kind: gates::Kind,
 ) -> Response {
-    let key = gates::key(kind, &payload.namespace, &payload.name);
-    match tester.gates.check(&key, &payload.checksum).await {
+    let (store, key) = match gate(&tester, kind, &payload.namespace, &payload.name) {
+        Ok(found) => found,
+        Err((status, message)) => return refuse(status, message),
+    };
+    if payload.checksum.len() > gates::MAX_CHECKSUM_LEN {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "checksum: longer than {} characters",
+                gates::MAX_CHECKSUM_LEN
+            ),
+        );
+    }
+    match store.check(&key, &payload.checksum).await {
         Ok(true) => (StatusCode::OK, format!("{key} is open\n")).into_response(),
         Ok(false) => refuse(
             StatusCode::FORBIDDEN,
@@ -283,18 +398,22 @@ async fn set(
     kind: gates::Kind,
     open: bool,
 ) -> Response {
-    let key = gates::key(kind, &canary.namespace, &canary.name);
+    let (store, key) = match gate(&tester, kind, &canary.namespace, &canary.name) {
+        Ok(found) => found,
+        Err((status, message)) => return refuse(status, message),
+    };
     let state = if open {
         gates::State::Open { revision: None }
     } else {
         gates::State::Closed
     };
-    match tester.gates.set(&key, state).await {
+    match store.set(&key, state).await {
         Ok(()) => {
             let word = if open { "opened" } else { "closed" };
             tracing::info!(gate = %key, "{word}");
             (StatusCode::OK, format!("{key} {word}\n")).into_response()
         }
+        Err(error @ gates::StoreError::Full { .. }) => refuse(StatusCode::CONFLICT, error),
         Err(error) => refuse(StatusCode::SERVICE_UNAVAILABLE, error),
     }
 }
@@ -313,8 +432,9 @@ fn report(key: &Key, load: &Load) -> Report {
 }
 
 impl Tester {
-    /// Starts the load, or keeps the running one going; true when started.
-    fn start_or_renew(&self, payload: &Payload, spec: LoadSpec) -> (Arc<Load>, bool) {
+    /// Starts the load, or keeps the running one going; true when started. None when a new
+    /// load would exceed `max_loads`.
+    fn start_or_renew(&self, payload: &Payload, spec: LoadSpec) -> Option<(Arc<Load>, bool)> {
         self.retire();
         let key: Key = (
             payload.namespace.clone(),
@@ -329,16 +449,26 @@ impl Tester {
             .filter(|l| !l.is_finished() && l.spec == spec)
         {
             load.extend(until);
-            return (load.clone(), false);
+            return Some((load.clone(), false));
         }
         if let Some(old) = loads.remove(&key) {
             // The hook's metadata changed (another rate, say): the new load replaces the old.
             old.stop();
         }
+        // A stopped load may still be winding down; its deadline has passed, so it no
+        // longer counts.
+        let now = Instant::now();
+        let running = loads
+            .values()
+            .filter(|l| !l.is_finished() && l.deadline() > now)
+            .count();
+        if running >= self.max_loads {
+            return None;
+        }
         let label = format!("{}/{}", key.0, key.1);
         let load = Load::start(self.http.clone(), spec, until, label);
         loads.insert(key, load.clone());
-        (load, true)
+        Some((load, true))
     }
 
     /// Stops every load of a canary; their summaries.

@@ -160,6 +160,52 @@ impl LoadSpec {
     }
 }
 
+/// The tester's own bounds on one load (`--max-rate`, `--max-concurrency`, `--max-duration`):
+/// whoever holds the token still cannot turn the tester against a service at full force.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub max_rate: f64,
+    pub max_concurrency: usize,
+    pub max_duration: Duration,
+}
+
+impl LoadSpec {
+    /// Refuses a load above the limits, naming the metadata key that asked for it (`cmd` for
+    /// Flagger's spelling) and the flag that bounds it.
+    pub fn within(&self, limits: &Limits, from_cmd: bool) -> Result<(), SpecError> {
+        let key = |own: &'static str| if from_cmd { "cmd" } else { own };
+        if self.rate > limits.max_rate {
+            return Err(error(
+                key("rate"),
+                format!(
+                    "{} requests per second is above this tester's --max-rate {}",
+                    self.rate, limits.max_rate
+                ),
+            ));
+        }
+        if self.concurrency > limits.max_concurrency {
+            return Err(error(
+                key("concurrency"),
+                format!(
+                    "{} requests in flight is above this tester's --max-concurrency {}",
+                    self.concurrency, limits.max_concurrency
+                ),
+            ));
+        }
+        if let Some(d) = self.duration.filter(|d| *d > limits.max_duration) {
+            return Err(error(
+                key("duration"),
+                format!(
+                    "{}s is above this tester's --max-duration of {}s",
+                    d.as_secs(),
+                    limits.max_duration.as_secs()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn number(text: &str, key: &str) -> Result<f64, SpecError> {
     text.trim()
         .parse::<f64>()
@@ -413,6 +459,48 @@ mod tests {
             ]
         );
         assert_eq!(spec.rate, 5.0);
+    }
+
+    #[test]
+    fn a_load_above_the_testers_limits_is_refused_naming_key_and_flag() {
+        let limits = Limits {
+            max_rate: 100.0,
+            max_concurrency: 8,
+            max_duration: Duration::from_secs(600),
+        };
+        let load = |pairs: &[(&str, &str)]| LoadSpec::from_metadata(&meta(pairs)).unwrap();
+        let fast = load(&[("url", "http://x/"), ("rate", "500")]);
+        assert_eq!(
+            fast.within(&limits, false).unwrap_err().to_string(),
+            "metadata.rate: 500 requests per second is above this tester's --max-rate 100"
+        );
+        let wide = load(&[("url", "http://x/"), ("concurrency", "9")]);
+        assert!(
+            wide.within(&limits, false)
+                .unwrap_err()
+                .to_string()
+                .starts_with("metadata.concurrency:")
+        );
+        let long = load(&[("url", "http://x/"), ("duration", "1h")]);
+        assert!(
+            long.within(&limits, false)
+                .unwrap_err()
+                .to_string()
+                .contains("--max-duration")
+        );
+        // Flagger's hey defaults to 50 workers: named through `cmd`.
+        let hey = load(&[("cmd", "hey -z 1m -q 1 http://x/")]);
+        assert!(
+            hey.within(&limits, true)
+                .unwrap_err()
+                .to_string()
+                .starts_with("metadata.cmd:")
+        );
+        assert!(
+            load(&[("url", "http://x/"), ("rate", "100"), ("duration", "10m")])
+                .within(&limits, false)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -77,11 +77,20 @@ pub async fn install(client: &Client) {
 }
 
 /// A kubeconfig authenticating as the ServiceAccount `serin` of `namespace`, bound to the
-/// `serin` ClusterRole.
+/// `serin` ClusterRole, and to the leader-election Role in `namespace` (Leases nowhere else).
 pub async fn service_account_kubeconfig(client: &Client, namespace: &str) -> PathBuf {
+    service_account_kubeconfig_as(client, namespace, "serin").await
+}
+
+/// The same, bound to the ClusterRole `cluster_role` (applied beforehand) instead.
+pub async fn service_account_kubeconfig_as(
+    client: &Client,
+    namespace: &str,
+    cluster_role: &str,
+) -> PathBuf {
     let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
         "metadata": {"name": format!("serin-{namespace}")},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "serin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
         "subjects": [{"kind": "ServiceAccount", "name": "serin", "namespace": namespace}],
     }))
     .unwrap();
@@ -89,32 +98,83 @@ pub async fn service_account_kubeconfig(client: &Client, namespace: &str) -> Pat
         .create(&PostParams::default(), &binding)
         .await
         .unwrap();
+    bind_role(
+        client,
+        namespace,
+        "config/rbac-leader-election.yaml",
+        "serin",
+    )
+    .await;
     account_kubeconfig(client, namespace, "serin", kubeconfig_path(namespace)).await
+}
+
+/// Applies the Role in `path` in `namespace` and binds it to the ServiceAccount `account`.
+async fn bind_role(client: &Client, namespace: &str, path: &str, account: &str) {
+    let params = PatchParams::apply("serin-tests").force();
+    let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
+    for role in documents::<Role>(path) {
+        let name = role.name_any();
+        roles
+            .patch(&name, &params, &Patch::Apply(&role))
+            .await
+            .unwrap_or_else(|e| panic!("applying the Role of {path}: {e}"));
+        let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+        }))
+        .unwrap();
+        Api::<RoleBinding>::namespaced(client.clone(), namespace)
+            .patch(&name, &params, &Patch::Apply(&binding))
+            .await
+            .unwrap_or_else(|e| panic!("binding the Role of {path}: {e}"));
+    }
+}
+
+/// config/rbac.yaml's ClusterRole under another name, with `change` made to its rules (e.g.
+/// the chart's secretsAccess: by-name variant); applied once per name.
+pub async fn install_role_variant(
+    client: &Client,
+    name: &str,
+    change: impl Fn(&mut Vec<k8s_openapi::api::rbac::v1::PolicyRule>),
+) {
+    let params = PatchParams::apply("serin-tests").force();
+    for mut role in documents::<ClusterRole>("config/rbac.yaml") {
+        role.metadata.name = Some(name.to_string());
+        change(role.rules.get_or_insert_with(Vec::new));
+        Api::<ClusterRole>::all(client.clone())
+            .patch(name, &params, &Patch::Apply(&role))
+            .await
+            .unwrap_or_else(|e| panic!("applying ClusterRole {name}: {e}"));
+    }
 }
 
 /// A kubeconfig for `serin loadtester` as the ServiceAccount `serin-loadtester`, bound to
 /// the Role in config/loadtester-rbac.yaml (applied in `namespace`).
 pub async fn loadtester_kubeconfig(client: &Client, namespace: &str) -> PathBuf {
-    let params = PatchParams::apply("serin-tests").force();
-    let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
-    for role in documents::<Role>("config/loadtester-rbac.yaml") {
-        roles
-            .patch(&role.name_any(), &params, &Patch::Apply(&role))
-            .await
-            .unwrap_or_else(|e| panic!("applying the load tester's Role: {e}"));
-    }
-    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "serin-loadtester"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "serin-loadtester"},
-        "subjects": [{"kind": "ServiceAccount", "name": "serin-loadtester", "namespace": namespace}],
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
+    bind_role(
+        client,
+        namespace,
+        "config/loadtester-rbac.yaml",
+        "serin-loadtester",
+    )
+    .await;
     let path = work_dir().join(format!("kubeconfig-{namespace}-loadtester"));
     account_kubeconfig(client, namespace, "serin-loadtester", path).await
+}
+
+/// The bearer token the tests' load testers accept.
+pub const LOADTESTER_TOKEN: &str = "serin-tests-loadtester-token-0123456789";
+
+/// A file holding [`LOADTESTER_TOKEN`], as a Secret mounted in the tester's pod would.
+pub fn loadtester_token_file() -> PathBuf {
+    // One file per call: tests run in parallel processes, and a file rewritten while a
+    // tester reads it would be empty for a moment.
+    static WRITTEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = WRITTEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = work_dir().join(format!("loadtester-token-{}-{n}", std::process::id()));
+    std::fs::write(&path, format!("{LOADTESTER_TOKEN}\n")).expect("writing the token file");
+    path
 }
 
 /// Creates the ServiceAccount `account` (unless it exists, e.g. made by the Helm chart) and
@@ -193,9 +253,13 @@ impl ControllerProcess {
         Self::start_command(kubeconfig, "controller", namespace, extra)
     }
 
-    /// Starts `serin loadtester` keeping its gates in `namespace`.
-    pub fn loadtester(kubeconfig: &Path, namespace: &str) -> Self {
-        Self::start_command(kubeconfig, "loadtester", namespace, &[])
+    /// Starts `serin loadtester` keeping its gates in `namespace`, accepting
+    /// [`LOADTESTER_TOKEN`], with extra flags.
+    pub fn loadtester(kubeconfig: &Path, namespace: &str, extra: &[&str]) -> Self {
+        let token = loadtester_token_file();
+        let mut args = vec!["--token-file", token.to_str().expect("UTF-8 path")];
+        args.extend_from_slice(extra);
+        Self::start_command(kubeconfig, "loadtester", namespace, &args)
     }
 
     /// Starts `serin` with exactly `args` (e.g. a Deployment's container args), listening on

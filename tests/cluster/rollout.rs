@@ -13,7 +13,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use serin::api::{Canary, Phase};
 
-use super::controller::{ControllerProcess, install, service_account_kubeconfig};
+use super::controller::{ControllerProcess, install, service_account_kubeconfig_as};
 use super::workloads::{Readiness, deployment};
 use super::{client, eventually, namespace};
 
@@ -26,10 +26,16 @@ pub struct Setup {
 }
 
 pub async fn setup(name: &str, extra: &[&str]) -> Setup {
+    setup_as(name, extra, "serin").await
+}
+
+/// `setup` with the controller bound to the ClusterRole `cluster_role` (a variant of
+/// config/rbac.yaml applied by the test).
+pub async fn setup_as(name: &str, extra: &[&str], cluster_role: &str) -> Setup {
     let client = client().await;
     install(&client).await;
     let ns = namespace(&client, name).await;
-    let kubeconfig = service_account_kubeconfig(&client, &ns).await;
+    let kubeconfig = service_account_kubeconfig_as(&client, &ns, cluster_role).await;
     let controller = ControllerProcess::start(&kubeconfig, &ns, extra);
     Setup {
         client,

@@ -28,7 +28,16 @@ app.kubernetes.io/component: controller
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* The controller's permissions: the rules of config/rbac.yaml (files/rbac.yaml). */}}
+{{/* The controller's permissions: the rules of config/rbac.yaml (files/rbac.yaml); with
+secretsAccess by-name, without list and watch on Secrets. */}}
 {{- define "serin.rules" -}}
-{{- (.Files.Get "files/rbac.yaml" | fromYaml).rules | toYaml -}}
+{{- $rules := list -}}
+{{- range (.Files.Get "files/rbac.yaml" | fromYaml).rules -}}
+{{- if and (eq $.Values.secretsAccess "by-name") (has "secrets" .resources) -}}
+{{- $rules = append $rules (dict "apiGroups" .apiGroups "resources" .resources "verbs" (without .verbs "list" "watch")) -}}
+{{- else -}}
+{{- $rules = append $rules . -}}
+{{- end -}}
+{{- end -}}
+{{- $rules | toYaml -}}
 {{- end -}}
