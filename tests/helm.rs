@@ -271,6 +271,15 @@ fn the_default_install_is_hardened_and_runs_the_controller_with_the_rbac_file() 
         "{a:?}"
     );
     assert!(a.contains(&"--secrets-access=watch".to_string()), "{a:?}");
+    // Cloud metadata, loopback and the API server are out of tenants' reach.
+    assert!(
+        a.contains(&"--egress-policy=deny-internal".to_string()),
+        "{a:?}"
+    );
+    assert!(
+        !a.iter().any(|arg| arg.starts_with("--egress-allow")),
+        "{a:?}"
+    );
     let binding = find(&objects, "ClusterRoleBinding")[0];
     assert_eq!(binding["subjects"][0]["name"], "serin");
     assert_eq!(binding["subjects"][0]["namespace"], "serin-system");
@@ -307,8 +316,19 @@ fn notable_combinations_render_what_they_promise() {
     );
 
     // Secrets read by name: the same rules without list and watch on Secrets.
-    let objects = render(json!({"secretsAccess": "by-name", "noCrossNamespaceRefs": false}));
+    let objects = render(
+        json!({"secretsAccess": "by-name", "noCrossNamespaceRefs": false,
+        "egress": {"policy": "deny-private", "allow": ["10.96.0.0/12", "fd00::/8"]}}),
+    );
     let a = args(&objects);
+    assert!(
+        a.contains(&"--egress-policy=deny-private".to_string()),
+        "{a:?}"
+    );
+    assert!(
+        a.contains(&"--egress-allow=10.96.0.0/12,fd00::/8".to_string()),
+        "{a:?}"
+    );
     assert!(a.contains(&"--secrets-access=by-name".to_string()), "{a:?}");
     assert!(
         !a.contains(&"--no-cross-namespace-refs".to_string()),
@@ -464,6 +484,11 @@ fn bad_values_are_refused_at_install_with_the_field_named() {
         ),
         (json!({"service": {"port": "http"}}), "/service/port"),
         (json!({"secretsAccess": "never"}), "/secretsAccess"),
+        (json!({"egress": {"policy": "deny-all"}}), "/egress/policy"),
+        (
+            json!({"egress": {"allow": ["10.0.0.1"]}}),
+            "/egress/allow/0",
+        ),
         (json!({"loadtester": {"enabled": true}}), "/loadtester"),
         (
             json!({"loadtester": {"enabled": true, "tokenSecret": {"name": "t"}, "maxGates": 5000}}),

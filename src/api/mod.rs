@@ -2,6 +2,7 @@
 //! AlertProvider resources, their generated CRDs, and the semantic validation the schema cannot
 //! express.
 
+pub mod access;
 pub mod alert_provider;
 pub mod canary;
 pub mod crds;

@@ -132,6 +132,33 @@ pub enum MetricSource {
     App,
 }
 
+/// A permission on one kind: its API group (`""` for the core group), plural resource and
+/// verbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub verbs: &'static [&'static str],
+}
+
+impl Access {
+    pub const fn new(
+        group: &'static str,
+        resource: &'static str,
+        verbs: &'static [&'static str],
+    ) -> Self {
+        Self {
+            group,
+            resource,
+            verbs,
+        }
+    }
+}
+
+/// A route serin creates or takes over: applied (which may create), read and annotated when
+/// taken over, and put back by update when the Canary is deleted.
+const ROUTE_VERBS: &[&str] = &["get", "create", "patch", "update"];
+
 /// One row of the provider table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Row {
@@ -145,6 +172,8 @@ pub struct Row {
     pub can: Capabilities,
     /// Whose metrics the built-in checks read.
     pub metrics: MetricSource,
+    /// The kinds its router writes (config/rbac.yaml grants them; `tests/rbac.rs`).
+    pub kinds: &'static [Access],
     /// Needs `service.gatewayRefs` (a route with no parent serves nobody).
     pub needs_gateway_refs: bool,
 }
@@ -165,6 +194,8 @@ pub const TABLE: &[Row] = &[
             route_fields: &[],
         },
         metrics: MetricSource::App,
+        // The apex Service, whose selector switches (also written for every provider).
+        kinds: &[Access::new("", "services", &["create", "patch"])],
         needs_gateway_refs: false,
     },
     Row {
@@ -187,9 +218,14 @@ pub const TABLE: &[Row] = &[
             mirroring: true,
             session_affinity: true,
             tcp: false,
-            route_fields: &[RouteField::Headers],
+            route_fields: &[RouteField::Headers, RouteField::Timeout],
         },
         metrics: MetricSource::App,
+        kinds: &[Access::new(
+            "gateway.networking.k8s.io",
+            "httproutes",
+            ROUTE_VERBS,
+        )],
         needs_gateway_refs: true,
     },
     Row {
@@ -213,6 +249,15 @@ pub const TABLE: &[Row] = &[
             route_fields: &RouteField::ALL,
         },
         metrics: MetricSource::Istio,
+        kinds: &[
+            Access::new("networking.istio.io", "virtualservices", ROUTE_VERBS),
+            // Always applied whole, never taken over.
+            Access::new(
+                "networking.istio.io",
+                "destinationrules",
+                &["create", "patch"],
+            ),
+        ],
         needs_gateway_refs: false,
     },
 ];

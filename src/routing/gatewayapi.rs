@@ -148,6 +148,12 @@ impl Router for GatewayApi {
             }
         }
         rules.push(rule(base_matches, filters, weighted));
+        if let Some(timeout) = service.timeout {
+            // Every rule serves the same requests, so each carries the request timeout.
+            for rule in &mut rules {
+                rule["timeouts"] = json!({"request": gateway_duration(timeout)});
+            }
+        }
         let mut spec = json!({"parentRefs": parent_refs, "rules": rules});
         if !service.hosts.is_empty() {
             spec["hostnames"] = json!(service.hosts);
@@ -162,6 +168,26 @@ impl Router for GatewayApi {
     fn taken_over(&self, inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)> {
         Some((http_route(), inputs.route_name()))
     }
+}
+
+/// A duration as Gateway API writes it (GEP-2257: `1h`, `1m30s`, `1s500ms`; no fractions),
+/// rounded down to the millisecond, its smallest unit.
+fn gateway_duration(duration: crate::api::Duration) -> String {
+    let total = duration.as_std().as_millis();
+    if total == 0 {
+        return "0s".to_string();
+    }
+    let parts = [
+        (total / 3_600_000, "h"),
+        (total / 60_000 % 60, "m"),
+        (total / 1_000 % 60, "s"),
+        (total % 1_000, "ms"),
+    ];
+    parts
+        .iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, unit)| format!("{count}{unit}"))
+        .collect()
 }
 
 fn rule(matches: Vec<Value>, filters: Vec<Value>, backends: Vec<Value>) -> Value {
@@ -306,6 +332,25 @@ mod tests {
 
     const SERVICE: &str =
         "{port: 9898, gatewayRefs: [{name: public, namespace: gw}], hosts: [app.example.com]}";
+
+    #[test]
+    fn the_service_timeout_is_every_rules_request_timeout() {
+        let spec = route(
+            "{port: 9898, gatewayRefs: [{name: public}], timeout: 90.5s}",
+            "{iterations: 5, match: [{headers: {x-canary: {exact: insider}}}]}",
+            Traffic {
+                matched_to_canary: true,
+                ..Traffic::PRIMARY
+            },
+        );
+        let rules = spec["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2);
+        for rule in rules {
+            assert_eq!(rule["timeouts"]["request"], "1m30s500ms");
+        }
+        let spec = route(SERVICE, "{stepWeight: 10}", Traffic::weights(90, 10));
+        assert!(spec["rules"][0].get("timeouts").is_none());
+    }
 
     #[test]
     fn weights_go_to_the_primary_and_canary_backends() {

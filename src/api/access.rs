@@ -1,0 +1,58 @@
+//! Every permission `serin controller` uses, and the call that needs it. config/rbac.yaml is
+//! exactly this list plus each traffic provider's kinds from the provider table
+//! (`tests/rbac.rs` fails on a kind a provider writes that the file does not grant, and on a
+//! granted verb nothing here uses); docs/operations.md explains each line to operators.
+
+use super::provider::{Access, TABLE};
+
+/// What the controller itself reads and writes, whatever the provider.
+pub const CONTROLLER: &[Access] = &[
+    // The watch, a fresh read before deciding, finalizers (merge patch).
+    Access::new("serin.dev", "canaries", &["get", "list", "watch", "patch"]),
+    // Status by server-side apply.
+    Access::new("serin.dev", "canaries/status", &["patch"]),
+    // Owner references with blockOwnerDeletion on objects serin creates for a Canary.
+    Access::new("serin.dev", "canaries/finalizers", &["update"]),
+    // Read by name when a Canary's metrics or alerts are checked.
+    Access::new("serin.dev", "metrictemplates", &["get"]),
+    Access::new("serin.dev", "alertproviders", &["get"]),
+    // Targets and primaries: watched, written by server-side apply (which may create).
+    Access::new("apps", "deployments", &["list", "watch", "create", "patch"]),
+    // The primary's ReplicaSets: the template a failed promotion reverts to.
+    Access::new("apps", "replicasets", &["list"]),
+    // Apex, primary and canary Services.
+    Access::new("", "services", &["create", "patch"]),
+    // Tracked configs: watched, read, copied to -primary. Secrets also hold credentials.
+    Access::new(
+        "",
+        "configmaps",
+        &["get", "list", "watch", "create", "patch"],
+    ),
+    Access::new("", "secrets", &["get", "list", "watch", "create", "patch"]),
+    // The primary's autoscaler.
+    Access::new(
+        "autoscaling",
+        "horizontalpodautoscalers",
+        &["list", "watch", "create", "patch"],
+    ),
+    // Events on Canaries (kube-runtime's recorder writes events.k8s.io/v1).
+    Access::new("events.k8s.io", "events", &["create", "patch"]),
+];
+
+/// Every (group, resource, verb) the controller needs: its own and every provider's.
+pub fn required() -> std::collections::BTreeSet<(String, String, String)> {
+    let providers = TABLE.iter().flat_map(|row| row.kinds.iter());
+    CONTROLLER
+        .iter()
+        .chain(providers)
+        .flat_map(|access| {
+            access.verbs.iter().map(|verb| {
+                (
+                    access.group.to_string(),
+                    access.resource.to_string(),
+                    (*verb).to_string(),
+                )
+            })
+        })
+        .collect()
+}
