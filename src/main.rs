@@ -91,6 +91,10 @@ enum Command {
         paths: Vec<PathBuf>,
         #[command(flatten)]
         provider: DefaultProvider,
+        /// Refuse templateRef/providerRef naming another namespace, as the controller does
+        /// with this flag (the chart's default).
+        #[arg(long, env = "SERIN_NO_CROSS_NAMESPACE_REFS")]
+        no_cross_namespace_refs: bool,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -257,10 +261,15 @@ fn main() -> ExitCode {
         Command::Check {
             paths,
             provider,
+            no_cross_namespace_refs,
             output,
-        } => provider
-            .parse()
-            .and_then(|provider| check(&paths, provider, output)),
+        } => provider.parse().and_then(|default_provider| {
+            let controller = serin::cli::check::Controller {
+                default_provider,
+                no_cross_namespace_refs,
+            };
+            check(&paths, controller, output)
+        }),
         Command::Migrate { paths } => migrate(&paths),
     };
     match result {
@@ -299,8 +308,12 @@ fn request(args: RequestArgs, action: RequestAction) -> anyhow::Result<ExitCode>
     })
 }
 
-fn check(paths: &[PathBuf], provider: TrafficProvider, output: Output) -> anyhow::Result<ExitCode> {
-    let report = serin::cli::check::run(paths, provider)?;
+fn check(
+    paths: &[PathBuf],
+    controller: serin::cli::check::Controller,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let report = serin::cli::check::run(paths, controller)?;
     match output {
         Output::Json => serin::outln!("{}", serde_json::to_string_pretty(&report)?),
         Output::Text => {

@@ -221,3 +221,27 @@ fn every_command_exits_quietly_when_its_reader_goes_away() {
         assert_eq!(out.status.code(), Some(141), "serin {args:?}: {stderr}");
     }
 }
+
+/// A pipeline linting for a cluster whose controller refuses cross-namespace references (the
+/// chart's default) sees the same refusal, naming the field.
+#[test]
+fn check_refuses_cross_namespace_references_when_the_controller_would() {
+    let dir = tempdir("cross-namespace");
+    let file = dir.join("canary.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {name: web, namespace: shop}\nspec:\n  provider: istio\n  targetRef: {name: web}\n  service: {port: 80}\n  analysis:\n    stepWeight: 10\n    metrics:\n      - {name: errors, templateRef: {name: errors, namespace: billing}, thresholdRange: {max: 1}}\n      - {name: latency, templateRef: {name: latency, namespace: shop}, thresholdRange: {max: 1}}\n---\napiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: billing}\nspec: {provider: {type: prometheus, address: \"http://p:9090\"}, query: \"1\"}\n---\napiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: latency, namespace: shop}\nspec: {provider: {type: prometheus, address: \"http://p:9090\"}, query: \"1\"}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let allowed = serin(&["check", path]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed.stdout));
+    let refused = serin(&["check", "--no-cross-namespace-refs", path]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stdout = text(&refused.stdout);
+    assert!(
+        stdout.contains("Canary web: spec.analysis.metrics[0].templateRef.namespace: \"billing\" is another namespace than the Canary's (\"shop\"): cross-namespace references are disabled"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+}

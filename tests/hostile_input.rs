@@ -35,7 +35,7 @@ fn read(path: &str) -> String {
 fn problems(file: &str) -> (check::Report, Vec<Problem>) {
     let report = check::run(
         &[hostile(&format!("manifests/{file}"))],
-        serin::api::provider::DEFAULT,
+        check::Controller::default(),
     )
     .unwrap();
     let problems = report.problems.clone();
@@ -407,7 +407,7 @@ proptest! {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("m.yaml");
         std::fs::write(&file, &text).unwrap();
-        let report = check::run(std::slice::from_ref(&file), serin::api::provider::DEFAULT).unwrap();
+        let report = check::run(std::slice::from_ref(&file), check::Controller::default()).unwrap();
         std::fs::remove_file(&file).unwrap();
         for problem in &report.problems {
             prop_assert!(problem.line >= 1 && problem.line <= text.lines().count().max(1) + 1, "{:?}", problem);

@@ -146,10 +146,27 @@ fn documents(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<Docume
     docs
 }
 
-/// Checks every document together (references resolve across files).
-/// A Canary without `spec.provider` is checked against `default_provider`, the controller's
-/// `--mesh-provider`.
-pub fn check(documents: &[Document], default_provider: TrafficProvider) -> Report {
+/// The controller's settings that decide whether it accepts a Canary, so `check` judges as
+/// the controller it speaks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Controller {
+    /// For Canaries without `spec.provider` (`--mesh-provider`).
+    pub default_provider: TrafficProvider,
+    /// `--no-cross-namespace-refs`.
+    pub no_cross_namespace_refs: bool,
+}
+
+impl Default for Controller {
+    fn default() -> Self {
+        Self {
+            default_provider: crate::api::provider::DEFAULT,
+            no_cross_namespace_refs: false,
+        }
+    }
+}
+
+/// Checks every document together (references resolve across files), as `controller` would.
+pub fn check(documents: &[Document], controller: Controller) -> Report {
     let mut report = Report::default();
     let mut canaries = Vec::new();
     let mut templates: BTreeMap<(Option<String>, String), MetricTemplate> = BTreeMap::new();
@@ -190,8 +207,17 @@ pub fn check(documents: &[Document], default_provider: TrafficProvider) -> Repor
         match kind {
             "Canary" => match from_value::<Canary>(&doc.value, "") {
                 Ok(canary) => {
-                    if let Err(errors) = Plan::from_spec(&canary.spec, default_provider) {
+                    if let Err(errors) = Plan::from_spec(&canary.spec, controller.default_provider)
+                    {
                         for e in errors.0 {
+                            fail(&e.field, e.reason);
+                        }
+                    }
+                    if controller.no_cross_namespace_refs {
+                        // A document without a namespace lands in the context's namespace:
+                        // any reference naming one is then a cross-namespace candidate.
+                        let own = namespace.as_deref().unwrap_or_default();
+                        for e in crate::api::references::cross_namespace(&canary.spec, own) {
                             fail(&e.field, e.reason);
                         }
                     }
@@ -356,9 +382,9 @@ pub fn read(paths: &[PathBuf]) -> anyhow::Result<(Vec<Document>, Vec<Problem>)> 
 }
 
 /// Reads and checks `paths`; the report, or an error when a path cannot be read.
-pub fn run(paths: &[PathBuf], default_provider: TrafficProvider) -> anyhow::Result<Report> {
+pub fn run(paths: &[PathBuf], controller: Controller) -> anyhow::Result<Report> {
     let (docs, mut problems) = read(paths)?;
-    let mut report = check(&docs, default_provider);
+    let mut report = check(&docs, controller);
     problems.append(&mut report.problems);
     report.problems = problems;
     Ok(report)
