@@ -170,6 +170,10 @@ fn an_ab_match_never_widens_to_all_traffic() {
         only_problem("ab-empty-condition.yaml"),
         "1 spec.analysis.match[0].headers.x-canary: set exactly one of exact, prefix, suffix or regex (found 0)"
     );
+    assert_eq!(
+        only_problem("ab-catch-all-condition.yaml"),
+        "1 spec.analysis.match[0].uri: matches every value, so every request would go to the canary: narrow it"
+    );
 }
 
 #[test]

@@ -329,3 +329,20 @@ fn a_call_timeout_above_five_minutes_is_refused_for_hooks_and_templates() {
         "spec.provider.timeout: 1h is above the maximum of 5m for one call (a tick waits for its checks)"
     );
 }
+
+#[test]
+fn a_template_variable_longer_than_a_kibibyte_is_refused_naming_it() {
+    let long = "x".repeat(2000);
+    let errors = problems(
+        &format!(
+            "    stepWeight: 10\n    metrics:\n      - name: errors\n        query: \"{{{{ variables.selector }}}}\"\n        thresholdRange: {{max: 1}}\n        templateVariables:\n          selector: {long}\n"
+        ),
+        "",
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "spec.analysis.metrics[0].templateVariables.selector: 2000 bytes, at most 1024"
+        )),
+        "{errors:?}"
+    );
+}

@@ -13,6 +13,10 @@ use super::canary::{
 };
 use super::metric_template::MetricTemplateSpec;
 
+/// Longest value of one `templateVariables` entry: queries are rendered with a bounded budget
+/// (`metrics::bounded`), and a long variable repeated in a query would spend it.
+pub const MAX_TEMPLATE_VARIABLE: usize = 1024;
+
 /// Metrics serin computes without a MetricTemplate.
 pub const BUILTIN_METRICS: [&str; 2] = ["request-success-rate", "request-duration"];
 
@@ -293,8 +297,23 @@ fn ab_matches(matches: &[HttpMatch], report: &mut Report) {
             report.check(set == 1, &format!("{field}.{name}"), || {
                 format!("set exactly one of exact, prefix, suffix or regex (found {set})")
             });
+            report.check(
+                !matches_everything(&name, condition),
+                &format!("{field}.{name}"),
+                || "matches every value, so every request would go to the canary: narrow it".into(),
+            );
         }
     }
+}
+
+/// Conditions that every request meets: an empty prefix, suffix or regex, a catch-all
+/// regex, a `/` path prefix (a missing templated value in GitOps renders exactly these).
+fn matches_everything(name: &str, condition: &StringMatch) -> bool {
+    let catch_all = |regex: &str| matches!(regex, "" | ".*" | "^.*" | ".*$" | "^.*$" | "(.*)");
+    condition.prefix.as_deref() == Some("")
+        || condition.suffix.as_deref() == Some("")
+        || condition.regex.as_deref().is_some_and(catch_all)
+        || (name == "uri" && condition.prefix.as_deref() == Some("/"))
 }
 
 fn increasing(
@@ -355,6 +374,18 @@ fn metrics(metrics: &[Metric], report: &mut Report) {
         );
         if let Some(judge) = &metric.judge {
             judge_settings(judge, &format!("{M}[{i}].judge"), report);
+        }
+        for (key, value) in &metric.template_variables {
+            report.check(
+                value.len() <= MAX_TEMPLATE_VARIABLE,
+                &format!("{M}[{i}].templateVariables.{key}"),
+                || {
+                    format!(
+                        "{} bytes, at most {MAX_TEMPLATE_VARIABLE}: a query variable is a label value or a window, not a document",
+                        value.len()
+                    )
+                },
+            );
         }
         match metric.threshold_range {
             None if metric.judge.is_some() => {}

@@ -76,7 +76,14 @@ pub enum BoundError {
     Deadline(Duration),
     #[error("rendering: {0}")]
     Render(String),
+    #[error("the template's variables are {0} bytes, over the limit of {1}")]
+    ContextTooLarge(usize, usize),
 }
+
+/// Concatenations (`~`, `+`) a template may hold: each can repeat a whole variable, so their
+/// number times the variables' size bounds what a rendering builds before the output cap sees
+/// it, and keeps the copying linear.
+const MAX_JOINS: usize = 16;
 
 /// Statements a template may use: conditionals bind nothing.
 const ALLOWED_STATEMENTS: [&str; 6] = ["if", "elif", "else", "endif", "raw", "endraw"];
@@ -88,6 +95,7 @@ pub fn screen(source: &str, limits: &Limits) -> Result<(), BoundError> {
     }
     let line_of = |at: usize| source[..at].matches('\n').count() + 1;
     let mut rest = 0;
+    let mut joins = 0;
     while let Some(open) = source[rest..].find('{').map(|i| rest + i) {
         let kind = source[open + 1..].chars().next();
         let close = match kind {
@@ -100,15 +108,23 @@ pub fn screen(source: &str, limits: &Limits) -> Result<(), BoundError> {
             }
         };
         let body_start = open + 2;
-        let (end, star) = match kind {
+        let (end, tag) = match kind {
             Some('#') => (
                 source[body_start..]
                     .find(close)
                     .map_or(source.len(), |i| body_start + i),
-                false,
+                Operators::default(),
             ),
             _ => scan_tag(source, body_start, close),
         };
+        joins += tag.joins;
+        if joins > MAX_JOINS {
+            return Err(BoundError::Refused {
+                line: line_of(open),
+                found: "~".into(),
+                why: "more than 16 concatenations (~ or +) in one template could multiply a long variable; join fewer pieces",
+            });
+        }
         let body = &source[body_start..end];
         if kind == Some('%') {
             let word: String = body
@@ -125,7 +141,7 @@ pub fn screen(source: &str, limits: &Limits) -> Result<(), BoundError> {
                 });
             }
         }
-        if star {
+        if tag.star {
             return Err(BoundError::Refused {
                 line: line_of(open),
                 found: "*".into(),
@@ -137,14 +153,23 @@ pub fn screen(source: &str, limits: &Limits) -> Result<(), BoundError> {
     Ok(())
 }
 
-/// Where a tag that starts at `from` ends (the index of its `close`), and whether a `*` occurs
-/// in it outside string literals. Like minijinja's lexer, a `}}` inside brackets (a dict
-/// literal) does not end the tag.
-fn scan_tag(source: &str, from: usize, close: &str) -> (usize, bool) {
+/// The operators of one tag that can grow a value, outside string literals.
+#[derive(Debug, Default, Clone, Copy)]
+struct Operators {
+    /// A `*` (repetition).
+    star: bool,
+    /// How many `~` and `+` (concatenation).
+    joins: usize,
+}
+
+/// Where a tag that starts at `from` ends (the index of its `close`), and the growing
+/// operators in it outside string literals. Like minijinja's lexer, a `}}` inside brackets (a
+/// dict literal) does not end the tag.
+fn scan_tag(source: &str, from: usize, close: &str) -> (usize, Operators) {
     let mut quote: Option<char> = None;
     let mut escaped = false;
     let mut depth = 0usize;
-    let mut star = false;
+    let mut found = Operators::default();
     for (i, c) in source[from..].char_indices() {
         let at = from + i;
         match quote {
@@ -152,17 +177,18 @@ fn scan_tag(source: &str, from: usize, close: &str) -> (usize, bool) {
             Some(_) if c == '\\' => escaped = true,
             Some(q) if c == q => quote = None,
             Some(_) => {}
-            None if depth == 0 && source[at..].starts_with(close) => return (at, star),
+            None if depth == 0 && source[at..].starts_with(close) => return (at, found),
             None => match c {
                 '"' | '\'' => quote = Some(c),
-                '*' => star = true,
+                '*' => found.star = true,
+                '~' | '+' => found.joins += 1,
                 '(' | '[' | '{' => depth += 1,
                 ')' | ']' | '}' => depth = depth.saturating_sub(1),
                 _ => {}
             },
         }
     }
-    (source.len(), star)
+    (source.len(), found)
 }
 
 /// Renders `source` with `context` under `limits`. The caller names the template and field in
@@ -173,6 +199,14 @@ pub fn render<S: Serialize>(
     limits: &Limits,
 ) -> Result<String, BoundError> {
     screen(source, limits)?;
+    // The variables come from users too (a Canary's templateVariables): never more than one
+    // output's worth, so concatenating them a bounded number of times stays bounded.
+    let size = serde_json::to_vec(&context)
+        .map_err(|e| BoundError::Render(e.to_string()))?
+        .len();
+    if size > limits.output {
+        return Err(BoundError::ContextTooLarge(size, limits.output));
+    }
     let deadline = Instant::now() + limits.deadline;
     let budget = Arc::new(Budget {
         left: AtomicUsize::new(limits.output.saturating_mul(4)),
@@ -355,6 +389,38 @@ mod tests {
             screen(source, &Limits::QUERY),
             Err(BoundError::Refused { .. })
         )
+    }
+
+    #[test]
+    fn long_variables_joined_many_times_are_refused_before_rendering() {
+        // 1 MiB of variable joined 1,000 times would build a gigabyte before the output cap.
+        let joined = vec!["variables.k"; 1_000].join(" ~ ");
+        let error = render(
+            &format!("{{{{ {joined} }}}}"),
+            serde_json::json!({"variables": {"k": "x"}}),
+            &Limits::QUERY,
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("more than 16 concatenations"),
+            "{error}"
+        );
+        let big = "x".repeat(1 << 20);
+        let error = render(
+            "{{ variables.k ~ variables.k }}",
+            serde_json::json!({"variables": {"k": big}}),
+            &Limits::QUERY,
+        )
+        .unwrap_err();
+        assert!(matches!(error, BoundError::ContextTooLarge(..)), "{error}");
+        // A few joins of ordinary variables render.
+        let query = render(
+            "{{ a ~ \"-\" ~ b }}",
+            serde_json::json!({"a": "web", "b": "primary"}),
+            &Limits::QUERY,
+        )
+        .unwrap();
+        assert_eq!(query, "web-primary");
     }
 
     #[test]
