@@ -379,3 +379,101 @@ async fn the_egress_policy_refuses_a_loopback_metrics_server_when_enabled() {
     );
     assert!(server.received().is_empty());
 }
+
+/// The `MetricsProvider` trait as the controller uses it: a `Connection` resolved from a
+/// template (credentials from the Secret's keys, headers, timeout) becomes the Prometheus
+/// implementation, which serves instant and range queries and a health probe.
+#[tokio::test]
+async fn the_prometheus_provider_serves_instant_range_and_probe_through_the_trait() {
+    use serin::api::metric_provider::MetricProviderKind;
+    use serin::metrics::provider::{Connection, Credentials, MetricsProvider};
+
+    let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"0.5"],[2,"NaN"]]}]}}"#;
+    let (address, seen) = mock(
+        move |line| {
+            if line.contains("/api/v1/query_range?") {
+                Reply::ok(matrix)
+            } else if line.contains("query=vector%281%29") {
+                Reply::ok(&vector("1"))
+            } else {
+                Reply::ok(&vector("42"))
+            }
+        },
+        None,
+    )
+    .await;
+    let secret = [("token", "tok-9"), ("ca.crt", "pem"), ("other", "x")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let connection = |address: &str| Connection {
+        client: http(),
+        address: address.to_string(),
+        credentials: Credentials::of(MetricProviderKind::Prometheus, &secret),
+        headers: vec![("X-Scope-OrgID".into(), "team-b".into())],
+        timeout: Duration::from_secs(2),
+    };
+    let server = Endpoint::connect(connection(&address));
+    assert_eq!(
+        MetricsProvider::instant(&server, "up").await,
+        Ok(Answer::Value(42.0))
+    );
+    let end = Utc::now();
+    let Ok(Answer::Value(values)) = MetricsProvider::range(
+        &server,
+        "up",
+        end - chrono::Duration::minutes(1),
+        end,
+        Duration::from_secs(30),
+    )
+    .await
+    else {
+        panic!("expected a series")
+    };
+    assert_eq!(values[0], 0.5);
+    assert!(values[1].is_nan(), "NaN kept for the judge");
+    assert_eq!(server.probe().await, Ok(()));
+    let seen = heads(&seen);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(
+        seen[1].contains("GET /api/v1/query_range?query=up&start="),
+        "{seen:?}"
+    );
+    assert!(
+        seen[2].contains("GET /api/v1/query?query=vector%281%29"),
+        "{seen:?}"
+    );
+    for head in &seen {
+        assert!(head.contains("authorization: Bearer tok-9"), "{head}");
+        assert!(head.contains("x-scope-orgid: team-b"), "{head}");
+    }
+
+    // A probe fails with the reason: a server refusing the credentials, one answering
+    // something other than 1, one that is gone.
+    let (denied, _denied) = mock(|_| Reply::status(401, "unauthorized"), None).await;
+    assert_eq!(
+        Endpoint::connect(connection(&denied))
+            .probe()
+            .await
+            .unwrap_err()
+            .to_string(),
+        "metrics server answered HTTP 401: unauthorized"
+    );
+    let (empty, _empty) = mock(
+        |_| Reply::ok(r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#),
+        None,
+    )
+    .await;
+    assert_eq!(
+        Endpoint::connect(connection(&empty))
+            .probe()
+            .await
+            .unwrap_err()
+            .to_string(),
+        "metrics server is not healthy: vector(1) answered NoData, not 1"
+    );
+    let gone = Endpoint::connect(connection(&mock::closed_url()))
+        .probe()
+        .await;
+    assert!(matches!(gone, Err(QueryError::Transport(_))), "{gone:?}");
+}

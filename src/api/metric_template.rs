@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Duration;
 use super::canary::SecretRef;
+pub use super::metric_provider::MetricProviderKind;
 
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -51,10 +52,4 @@ pub struct MetricProvider {
     /// How long one query may take. Default 10s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
-}
-
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum MetricProviderKind {
-    Prometheus,
 }

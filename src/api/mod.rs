@@ -20,5 +20,6 @@ pub use duration::Duration;
 pub use metric_template::{MetricTemplate, MetricTemplateSpec};
 pub use status::{CanaryStatus, Phase};
 
+pub mod metric_provider;
 pub mod metric_template;
 pub mod provider;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::load::{expect_type, from_value};
+use crate::api::metric_provider::judge_refusal;
 use crate::api::provider::TrafficProvider;
 use crate::api::yaml;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
@@ -291,6 +292,14 @@ pub fn check(documents: &[Document], controller: Controller) -> Report {
                     ),
                 ),
                 Some(t) => {
+                    if metric.judge.is_some()
+                        && let Some(reason) = judge_refusal(t.spec.provider.kind.row())
+                    {
+                        fail(
+                            format!("spec.analysis.metrics[{i}].judge"),
+                            format!("template {}: {reason}", reference.name),
+                        );
+                    }
                     // Syntax and unknown names are reported on the template itself; here only
                     // what depends on this Canary: the templateVariables it gives.
                     let vars = sample_vars(&metric.template_variables);

@@ -81,18 +81,8 @@ pub fn migrate(documents: &[Document]) -> Migration {
                 from_value::<Canary>(&value, "").and_then(|c| to_value(&c))
             }
             "MetricTemplate" => {
-                let provider = value
-                    .pointer("/spec/provider/type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                if provider != "prometheus" {
-                    notes.push((
-                        "spec.provider.type".to_string(),
-                        format!(
-                            "{provider:?} is not a metric provider serin has (prometheus and compatible servers: Thanos, Mimir, VictoriaMetrics); rewrite the query for Prometheus or keep this check outside serin"
-                        ),
-                    ));
-                }
+                // Decoding parses provider.type (`api::metric_provider`): a type serin
+                // lacks becomes a note on spec.provider.type saying so.
                 from_value::<MetricTemplate>(&value, "").and_then(|t| to_value(&t))
             }
             _ => from_value::<AlertProvider>(&value, "").and_then(|p| to_value(&p)),

@@ -12,11 +12,12 @@ use std::time::Duration;
 use kube::ResourceExt;
 
 use crate::api::canary::Metric;
+use crate::api::metric_provider::{CA_KEY, MetricProviderKind, judge_refusal};
 use crate::api::provider::TrafficProvider;
 use crate::api::{Canary, MetricTemplate};
 use crate::engine::input::{MetricSample, Sample};
 use crate::metrics::builtin::Source;
-use crate::metrics::prometheus::{Auth, Endpoint};
+use crate::metrics::provider::{Connection, Credentials};
 use crate::metrics::{self, Queries};
 use crate::outbound;
 
@@ -41,8 +42,8 @@ pub async fn sample_all(
     let now = chrono::Utc::now();
     let checks = canary.spec.analysis.metrics.iter().map(|metric| async move {
         let (value, query) = match prepare(ctx, canary, metric, source).await {
-            Ok((endpoint, queries)) => (
-                metrics::sample(&endpoint, &queries, now, since).await,
+            Ok((kind, connection, queries)) => (
+                metrics::provider::sample(kind, connection, &queries, now, since).await,
                 Some(queries.shown().to_string()),
             ),
             Err(error) => (Sample::Error(error), None),
@@ -59,13 +60,14 @@ pub async fn sample_all(
     futures::future::join_all(checks).await
 }
 
-/// The server and the rendered queries of one metric.
+/// The provider, the server and the rendered queries of one metric (a metric without a
+/// template is a Prometheus query).
 async fn prepare(
     ctx: &Context,
     canary: &Canary,
     metric: &Metric,
     source: Source,
-) -> Result<(Endpoint, Queries), String> {
+) -> Result<(MetricProviderKind, Connection, Queries), String> {
     let namespace = canary.namespace().unwrap_or_default();
     let default_address = canary
         .spec
@@ -75,14 +77,14 @@ async fn prepare(
     let Some(reference) = &metric.template_ref else {
         let queries = metrics::queries(canary, metric, None, source)?;
         refuse_literal(ctx, &default_address)?;
-        let endpoint = Endpoint {
+        let connection = Connection {
             client: ctx.http.clone(),
             address: default_address,
-            auth: Auth::None,
+            credentials: Credentials::default(),
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
         };
-        return Ok((endpoint, queries));
+        return Ok((MetricProviderKind::Prometheus, connection, queries));
     };
     let template_namespace = reference.namespace.clone().unwrap_or(namespace);
     let template: MetricTemplate = get_required(&ctx.client, &template_namespace, &reference.name)
@@ -95,6 +97,15 @@ async fn prepare(
         )
     })?;
     let provider = &template.spec.provider;
+    let template_name = format!("{template_namespace}/{}", reference.name);
+    if metric.judge.is_some()
+        && let Some(reason) = judge_refusal(provider.kind.row())
+    {
+        return Err(format!(
+            "metric {} (MetricTemplate {template_name}): {reason}",
+            metric.name
+        ));
+    }
     let queries = metrics::queries(canary, metric, Some(&template.spec.query), source)?;
     let secret = match &provider.secret_ref {
         Some(secret) => read_secret(&ctx.client, &template_namespace, &secret.name)
@@ -107,24 +118,23 @@ async fn prepare(
             "insecureSkipVerify: the metrics server's TLS certificate is not verified");
     }
     let setting = Setting {
-        ca: secret.get("ca.crt").cloned(),
+        ca: secret.get(CA_KEY).cloned(),
         insecure: provider.insecure_skip_verify,
         proxy: None,
     };
     let client = ctx.clients.get(&ctx.http, &setting)?;
-    let auth = auth(&secret);
-    let template_name = format!("{template_namespace}/{}", reference.name);
+    let credentials = Credentials::of(provider.kind, &secret);
     let address = address(
         provider.address.as_deref(),
-        &auth,
+        &credentials,
         &default_address,
         &template_name,
     )?;
     refuse_literal(ctx, &address)?;
-    let endpoint = Endpoint {
+    let connection = Connection {
         client,
         address,
-        auth,
+        credentials,
         headers: provider
             .headers
             .iter()
@@ -132,7 +142,7 @@ async fn prepare(
             .collect(),
         timeout: outbound::timeout(provider.timeout.map(|t| t.as_std()), DEFAULT_TIMEOUT),
     };
-    Ok((endpoint, queries))
+    Ok((provider.kind, connection, queries))
 }
 
 /// Where a template's queries go: its own address, else the Canary's `spec.metricsServer` or
@@ -140,14 +150,14 @@ async fn prepare(
 /// and no address of its own is refused rather than sending them where a Canary points.
 fn address(
     own: Option<&str>,
-    auth: &Auth,
+    credentials: &Credentials,
     fallback: &str,
     template: &str,
 ) -> Result<String, String> {
-    match (own.filter(|a| !a.is_empty()), auth) {
-        (Some(own), _) => Ok(own.to_string()),
-        (None, Auth::None) => Ok(fallback.to_string()),
-        (None, _) => Err(format!(
+    match own.filter(|a| !a.is_empty()) {
+        Some(own) => Ok(own.to_string()),
+        None if credentials.is_empty() => Ok(fallback.to_string()),
+        None => Err(format!(
             "MetricTemplate {template} has credentials (secretRef) but no provider.address: \
              its credentials are sent only to its own address, never to the Canary's \
              spec.metricsServer or --metrics-server; set provider.address"
@@ -163,29 +173,14 @@ fn refuse_literal(ctx: &Context, address: &str) -> Result<(), String> {
         .map_err(|refusal| format!("metrics server not queried: {refusal}"))
 }
 
-/// `token` is a bearer token; `username` and `password` are basic auth.
-fn auth(secret: &BTreeMap<String, String>) -> Auth {
-    match (
-        secret.get("token"),
-        secret.get("username"),
-        secret.get("password"),
-    ) {
-        (Some(token), _, _) => Auth::Bearer(token.clone()),
-        (None, Some(username), Some(password)) => Auth::Basic {
-            username: username.clone(),
-            password: password.clone(),
-        },
-        _ => Auth::None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn credentials_never_follow_a_canary_chosen_metrics_server() {
-        let token = Auth::Bearer("t0ken".into());
+        let secret = BTreeMap::from([("token".to_string(), "t0ken".to_string())]);
+        let token = Credentials::of(MetricProviderKind::Prometheus, &secret);
         let canary_choice = "http://attacker.example:9090";
         let error = address(None, &token, canary_choice, "monitoring/shared").unwrap_err();
         assert!(
@@ -198,7 +193,7 @@ mod tests {
             "the template's own address wins"
         );
         assert_eq!(
-            address(None, &Auth::None, canary_choice, "t").unwrap(),
+            address(None, &Credentials::default(), canary_choice, "t").unwrap(),
             canary_choice,
             "a template without credentials may follow the Canary"
         );

@@ -5,11 +5,14 @@
 //! - [`template`]: Flagger-compatible query variables, rendered with minijinja;
 //! - [`bounded`]: rendering any user template within fuel, size and time limits;
 //! - [`builtin`]: `request-success-rate` and `request-duration` per traffic provider;
-//! - [`prometheus`]: the HTTP API client and the parsing of its answers.
+//! - [`provider`]: the [`provider::MetricsProvider`] trait every metrics server implements,
+//!   and the one `match` that picks an implementation by `provider.type`;
+//! - [`prometheus`]: the Prometheus HTTP API client and the parsing of its answers.
 
 pub mod bounded;
 pub mod builtin;
 pub mod prometheus;
+pub mod provider;
 pub mod template;
 
 use std::time::Duration;
@@ -22,7 +25,7 @@ use crate::api::{Canary, Duration as SpecDuration};
 use crate::engine::input::Sample;
 
 use builtin::Source;
-use prometheus::{Answer, Endpoint};
+use provider::{Answer, MetricsProvider};
 use template::{Vars, render};
 
 /// Window of a metric without `interval` (Flagger's default).
@@ -123,7 +126,7 @@ pub fn queries(
 /// Asks the server. `since` is when the current rollout started: the judge never reads values
 /// older than that, which belong to a previous revision of the canary.
 pub async fn sample(
-    endpoint: &Endpoint,
+    endpoint: &impl MetricsProvider,
     queries: &Queries,
     now: DateTime<Utc>,
     since: Option<DateTime<Utc>>,

@@ -11,8 +11,11 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use crate::outbound::body::{self, BodyError, Size};
+use crate::outbound::body::{self, BodyError};
 use crate::outbound::redact;
+
+pub use super::provider::{Answer, QueryError};
+use super::provider::{Connection, Credentials, MetricsProvider};
 
 /// The largest answer read. A one-series range query at Prometheus' 11,000-point limit is
 /// about 400 KB; more means a query returning many series, refused anyway.
@@ -21,7 +24,11 @@ pub const MAX_ANSWER: usize = 8 * 1024 * 1024;
 const ERROR_READ: usize = 64 * 1024;
 /// How much of an answer's text an error shows.
 const PREVIEW: usize = 200;
-/// How to reach one Prometheus-compatible server.
+/// The query that [`MetricsProvider::probe`] sends.
+pub const PROBE_QUERY: &str = "vector(1)";
+
+/// How to reach one Prometheus-compatible server: the Prometheus implementation of
+/// [`MetricsProvider`].
 #[derive(Clone)]
 pub struct Endpoint {
     pub client: reqwest::Client,
@@ -52,35 +59,6 @@ impl std::fmt::Debug for Auth {
             Self::Bearer(_) => "bearer",
         })
     }
-}
-
-/// What a query answered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Answer<T> {
-    Value(T),
-    NoData,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QueryError {
-    #[error("metrics server did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("metrics server unreachable: {0}")]
-    Transport(String),
-    #[error("metrics server answered HTTP {status}: {body}")]
-    Status { status: u16, body: String },
-    #[error("query refused by the metrics server ({kind}): {message}")]
-    Refused { kind: String, message: String },
-    #[error("response is not Prometheus API JSON: {0}")]
-    Malformed(String),
-    #[error("expected {expected}, got a {got} result")]
-    WrongType { expected: &'static str, got: String },
-    #[error("the query returned {0} series; it must return one (aggregate it, e.g. with sum(...))")]
-    ManySeries(usize),
-    #[error("bad header {0:?}: {1}")]
-    Header(String, String),
-    #[error("the metrics server's answer is larger than {}; aggregate the query (e.g. with sum(...))", Size(*.0))]
-    TooLarge(usize),
 }
 
 #[derive(Deserialize)]
@@ -207,7 +185,63 @@ fn timestamp(t: DateTime<Utc>) -> String {
     format!("{:.3}", t.timestamp_millis() as f64 / 1000.0)
 }
 
+/// `token` is a bearer token; `username` and `password` are basic auth.
+pub fn auth(credentials: &Credentials) -> Auth {
+    match (
+        credentials.get("token"),
+        credentials.get("username"),
+        credentials.get("password"),
+    ) {
+        (Some(token), _, _) => Auth::Bearer(token.to_string()),
+        (None, Some(username), Some(password)) => Auth::Basic {
+            username: username.to_string(),
+            password: password.to_string(),
+        },
+        _ => Auth::None,
+    }
+}
+
+impl MetricsProvider for Endpoint {
+    async fn instant(&self, query: &str) -> Result<Answer<f64>, QueryError> {
+        Endpoint::instant(self, query).await
+    }
+
+    async fn range(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Answer<Vec<f64>>, QueryError> {
+        Endpoint::range(self, query, start, end, step).await
+    }
+
+    /// A trivial query rather than `/-/ready`: every Prometheus-compatible server answers
+    /// `/api/v1/query` under the configured path prefix (Mimir serves no `/-/ready`, and
+    /// VictoriaMetrics' health path differs), and it goes through the same credentials,
+    /// tenant headers and TLS the real queries use, which a readiness path may not check.
+    async fn probe(&self) -> Result<(), QueryError> {
+        match Endpoint::instant(self, PROBE_QUERY).await? {
+            Answer::Value(1.0) => Ok(()),
+            other => Err(QueryError::Unhealthy(format!(
+                "{PROBE_QUERY} answered {other:?}, not 1"
+            ))),
+        }
+    }
+}
+
 impl Endpoint {
+    /// The Prometheus client for a resolved connection.
+    pub fn connect(connection: Connection) -> Self {
+        Self {
+            auth: auth(&connection.credentials),
+            client: connection.client,
+            address: connection.address,
+            headers: connection.headers,
+            timeout: connection.timeout,
+        }
+    }
+
     /// `GET /api/v1/query?query=...`.
     pub async fn instant(&self, query: &str) -> Result<Answer<f64>, QueryError> {
         let body = self.get("api/v1/query", &[("query", query)]).await?;

@@ -1,0 +1,199 @@
+//! The metric provider of a MetricTemplate: `spec.provider.type` parsed once, when the template
+//! is decoded, into a [`MetricProviderKind`], and the table saying what each provider can
+//! answer and which Secret keys it reads. The controller, `serin check` and `serin migrate`
+//! decode templates the same way, so a type is refused by all of them with the same words.
+//!
+//! A new provider is one [`MetricProviderKind`] variant, its row in [`TABLE`], and its module
+//! in `crate::metrics` implementing `MetricsProvider`; the compiler asks for the one `match`
+//! that picks it (`metrics::provider::sample`).
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+// The metrics servers serin queries, serialized as `spec.provider.type`. (Plain comments, not
+// doc comments: schemars would put them into the CRD schema.)
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricProviderKind {
+    // The Prometheus HTTP API, and the servers that serve it.
+    Prometheus,
+}
+
+/// The Secret key every provider may read: a PEM CA bundle to trust. It is no credential: a
+/// CA certificate may go wherever the template's queries go.
+pub const CA_KEY: &str = "ca.crt";
+
+/// One row of the metric provider table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    pub kind: MetricProviderKind,
+    /// The name in `spec.provider.type`.
+    pub name: &'static str,
+    /// What it talks to, for people.
+    pub serves: &'static str,
+    /// Whether it answers range queries, which a metric's `judge` needs (it compares the
+    /// canary's and the primary's series over a window).
+    pub range_queries: bool,
+    /// The `secretRef` keys read as credentials, besides [`CA_KEY`]. Credentials are sent only
+    /// to the template's own `provider.address`.
+    pub credential_keys: &'static [&'static str],
+}
+
+/// The metric provider table: one row per provider serin queries.
+pub const TABLE: &[Row] = &[Row {
+    kind: MetricProviderKind::Prometheus,
+    name: "prometheus",
+    serves: "the Prometheus HTTP API (Prometheus, Thanos, Mimir, Cortex, VictoriaMetrics)",
+    range_queries: true,
+    credential_keys: &["token", "username", "password"],
+}];
+
+/// Flagger's metric providers serin does not query (yet), named as such rather than as
+/// unknown: a migrating user learns it is a gap, not a typo.
+pub const NOT_YET: &[&str] = &[
+    "datadog",
+    "cloudwatch",
+    "newrelic",
+    "graphite",
+    "stackdriver",
+    "influxdb",
+    "dynatrace",
+    "keptn",
+    "splunk",
+    "externalmetrics",
+];
+
+/// Why a `provider.type` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetricProviderError {
+    #[error("unknown metric provider {0:?}; serin queries {names}", names = names())]
+    Unknown(String),
+    #[error(
+        "{0:?} is a Flagger metric provider serin does not support yet; serin queries {names} \
+         (rewrite the query for a Prometheus-compatible server, or keep this check in a rollout webhook)",
+        names = names()
+    )]
+    NotYet(String),
+}
+
+fn names() -> String {
+    let names: Vec<&str> = TABLE.iter().map(|row| row.name).collect();
+    names.join(", ")
+}
+
+impl MetricProviderKind {
+    /// Reads `spec.provider.type` (exact, lowercase, as Flagger spells it).
+    pub fn parse(text: &str) -> Result<Self, MetricProviderError> {
+        let text = text.trim();
+        if let Some(row) = TABLE.iter().find(|row| row.name == text) {
+            return Ok(row.kind);
+        }
+        if NOT_YET.contains(&text) {
+            return Err(MetricProviderError::NotYet(text.to_string()));
+        }
+        Err(MetricProviderError::Unknown(text.to_string()))
+    }
+
+    /// This provider's row of [`TABLE`].
+    pub fn row(self) -> &'static Row {
+        // Every variant has a row: `every_kind_has_one_row` checks it.
+        TABLE
+            .iter()
+            .find(|row| row.kind == self)
+            .unwrap_or(&TABLE[0])
+    }
+}
+
+impl fmt::Display for MetricProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.row().name)
+    }
+}
+
+/// Decoding is parsing: a template with a type serin lacks never becomes a value, and the
+/// error (with its field path, from `api::load`) says why.
+impl<'de> Deserialize<'de> for MetricProviderKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why `row`'s provider cannot serve a metric with a `judge` block, or `None` when it can.
+pub fn judge_refusal(row: &Row) -> Option<String> {
+    (!row.range_queries).then(|| {
+        format!(
+            "the {} metric provider cannot answer range queries, which judge needs to compare \
+             the canary with the primary over a window; use thresholdRange instead",
+            row.name
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_row() {
+        for row in TABLE {
+            assert_eq!(TABLE.iter().filter(|r| r.kind == row.kind).count(), 1);
+            assert_eq!(row.kind.row(), row);
+            assert_eq!(MetricProviderKind::parse(row.name), Ok(row.kind));
+            assert!(!NOT_YET.contains(&row.name));
+        }
+        assert_eq!(MetricProviderKind::Prometheus.row().name, "prometheus");
+    }
+
+    #[test]
+    fn types_parse_once_and_refusals_say_why() {
+        assert_eq!(
+            MetricProviderKind::parse(" prometheus "),
+            Ok(MetricProviderKind::Prometheus)
+        );
+        let error = |name| MetricProviderKind::parse(name).unwrap_err().to_string();
+        for flagger in NOT_YET {
+            let message = error(flagger);
+            assert!(
+                message.starts_with(&format!(
+                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus"
+                )),
+                "{message}"
+            );
+        }
+        assert_eq!(
+            error("promethues"),
+            "unknown metric provider \"promethues\"; serin queries prometheus"
+        );
+        assert!(error("Prometheus").starts_with("unknown metric provider"));
+    }
+
+    #[test]
+    fn decoding_a_type_is_parsing_it() {
+        let kind: MetricProviderKind = serde_json::from_str(r#""prometheus""#).unwrap();
+        assert_eq!(kind, MetricProviderKind::Prometheus);
+        assert_eq!(serde_json::to_string(&kind).unwrap(), r#""prometheus""#);
+        let error = serde_json::from_str::<MetricProviderKind>(r#""datadog""#).unwrap_err();
+        assert!(
+            error.to_string().contains("does not support yet"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_judge_needs_range_queries() {
+        assert_eq!(judge_refusal(MetricProviderKind::Prometheus.row()), None);
+        let instant_only = Row {
+            name: "instant-only",
+            range_queries: false,
+            ..*MetricProviderKind::Prometheus.row()
+        };
+        let reason = judge_refusal(&instant_only).unwrap();
+        assert!(
+            reason.starts_with("the instant-only metric provider cannot answer range queries"),
+            "{reason}"
+        );
+    }
+}
