@@ -126,7 +126,7 @@ async fn prepare(
     let credentials = Credentials::of(provider.kind, &secret);
     let address = address(
         provider.address.as_deref(),
-        &credentials,
+        Carried::of(&credentials, &provider.headers),
         &default_address,
         &template_name,
     )?;
@@ -145,21 +145,49 @@ async fn prepare(
     Ok((provider.kind, connection, queries))
 }
 
+/// What a template would send along with its queries that belongs to its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Carried {
+    Nothing,
+    /// Credentials from its Secret.
+    Credentials,
+    /// `provider.headers`: an API key, a tenant id (`X-Scope-OrgID`), an Authorization header.
+    Headers,
+}
+
+impl Carried {
+    fn of(credentials: &Credentials, headers: &BTreeMap<String, String>) -> Self {
+        if !credentials.is_empty() {
+            Self::Credentials
+        } else if !headers.is_empty() {
+            Self::Headers
+        } else {
+            Self::Nothing
+        }
+    }
+}
+
 /// Where a template's queries go: its own address, else the Canary's `spec.metricsServer` or
-/// `--metrics-server` (`fallback`) — but only without credentials. A template with credentials
-/// and no address of its own is refused rather than sending them where a Canary points.
+/// `--metrics-server` (`fallback`) — but only when it carries nothing of its owner's. A
+/// template with credentials or headers and no address of its own is refused rather than
+/// sending them where a Canary points.
 fn address(
     own: Option<&str>,
-    credentials: &Credentials,
+    carried: Carried,
     fallback: &str,
     template: &str,
 ) -> Result<String, String> {
+    let what = match carried {
+        Carried::Nothing => "",
+        Carried::Credentials => "credentials (secretRef)",
+        Carried::Headers => "headers (provider.headers)",
+    };
     match own.filter(|a| !a.is_empty()) {
         Some(own) => Ok(own.to_string()),
-        None if credentials.is_empty() => Ok(fallback.to_string()),
+        None if carried == Carried::Nothing => Ok(fallback.to_string()),
         None => Err(format!(
-            "MetricTemplate {template} has credentials (secretRef) but no provider.address: \
-             its credentials are sent only to its own address, never to the Canary's \
+            "MetricTemplate {template} has {what} but no provider.address: \
+             they are sent only to its own address, never to the Canary's \
              spec.metricsServer or --metrics-server; set provider.address"
         )),
     }
@@ -180,26 +208,42 @@ mod tests {
     #[test]
     fn credentials_never_follow_a_canary_chosen_metrics_server() {
         let secret = BTreeMap::from([("token".to_string(), "t0ken".to_string())]);
-        let token = Credentials::of(MetricProviderKind::Prometheus, &secret);
+        let token = Carried::of(
+            &Credentials::of(MetricProviderKind::Prometheus, &secret),
+            &BTreeMap::new(),
+        );
         let canary_choice = "http://attacker.example:9090";
-        let error = address(None, &token, canary_choice, "monitoring/shared").unwrap_err();
+        let error = address(None, token, canary_choice, "monitoring/shared").unwrap_err();
         assert!(
             error.starts_with("MetricTemplate monitoring/shared has credentials (secretRef) but no provider.address"),
             "{error}"
         );
         assert_eq!(
-            address(Some("https://mimir.monitoring"), &token, canary_choice, "t").unwrap(),
+            address(Some("https://mimir.monitoring"), token, canary_choice, "t").unwrap(),
             "https://mimir.monitoring",
             "the template's own address wins"
         );
         assert_eq!(
-            address(None, &Credentials::default(), canary_choice, "t").unwrap(),
+            address(None, Carried::Nothing, canary_choice, "t").unwrap(),
             canary_choice,
             "a template without credentials may follow the Canary"
         );
         assert!(
-            address(Some(""), &token, canary_choice, "t").is_err(),
+            address(Some(""), token, canary_choice, "t").is_err(),
             "an empty address is none"
+        );
+        // A tenant header or API key header is the template owner's too.
+        let headers = BTreeMap::from([("X-Scope-OrgID".to_string(), "payments".to_string())]);
+        let error = address(
+            None,
+            Carried::of(&Credentials::default(), &headers),
+            canary_choice,
+            "monitoring/mimir",
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("MetricTemplate monitoring/mimir has headers (provider.headers) but no provider.address"),
+            "{error}"
         );
     }
 }
