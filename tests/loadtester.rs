@@ -7,7 +7,9 @@ mod mock;
 
 use std::time::{Duration, Instant};
 
-use cluster::controller::{ControllerProcess, LOADTESTER_TOKEN, loadtester_kubeconfig, work_dir};
+use cluster::controller::{
+    ControllerProcess, LOADTESTER_TOKEN, loadtester_kubeconfig, loadtester_token_file, work_dir,
+};
 use cluster::{client, eventually, namespace};
 use serde_json::{Value, json};
 use serin::loadtester::auth;
@@ -475,6 +477,38 @@ async fn a_namespace_token_reaches_only_its_namespace_and_the_key_lists_everythi
     let gates = t.get_json("/gates").await;
     assert_eq!(gates["gate.team-a.web"], "open:rev-1", "{gates}");
     assert_eq!(gates["rollback.team-b.web"], "open", "{gates}");
+}
+
+/// Operators mint a namespace's token with the binary, from the key file the tester reads.
+#[test]
+fn serin_loadtester_token_prints_the_namespaces_token_and_refuses_a_bad_namespace() {
+    let key = loadtester_token_file();
+    let mint = |namespace: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_serin"))
+            .args([
+                "loadtester",
+                "token",
+                "--namespace",
+                namespace,
+                "--token-file",
+            ])
+            .arg(&key)
+            .output()
+            .unwrap()
+    };
+    let out = mint("team-b");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{}\n", auth::namespace_token(LOADTESTER_TOKEN, "team-b"))
+    );
+    let out = mint("Team_B");
+    assert_eq!(out.status.code(), Some(2));
+    let error = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        error.contains("--namespace") && error.contains("not a Kubernetes namespace name"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
