@@ -35,7 +35,8 @@ enum Command {
     },
     /// Run the controller: watch Canaries and roll out every change of their targets.
     Controller(Box<serin::controller::Options>),
-    /// Serve webhooks that generate HTTP load for canaries, and gates kept in a ConfigMap.
+    /// Serve webhooks that generate HTTP load for canaries, and gates kept in a ConfigMap
+    /// (`serin loadtester token` prints a namespace's token).
     Loadtester(serin::loadtester::Options),
     /// Print the CustomResourceDefinitions (YAML).
     Crds,
@@ -209,7 +210,10 @@ fn main() -> ExitCode {
             .parse()
             .and_then(|provider| simulate(&scenario, provider, output)),
         Command::Controller(options) => serve(options.log_format, serin::controller::run(*options)),
-        Command::Loadtester(options) => serve(options.log_format, serin::loadtester::run(options)),
+        Command::Loadtester(options) => match &options.tool {
+            Some(tool) => tool.run().map(|()| ExitCode::SUCCESS),
+            None => serve(options.log_format, serin::loadtester::run(options)),
+        },
         Command::Crds => crds(),
         Command::Judge(args) => judge(&args),
         Command::Get {

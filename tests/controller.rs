@@ -610,7 +610,8 @@ async fn abort_rolls_back_and_retry_runs_the_same_revision_again() {
 /// `serin loadtester` beside the controller, as the docs set it up: its load keeps the
 /// canary busy while the rollout runs and stops with it; its gate holds the promotion until a
 /// human opens it (through a restart of the tester); its rollback gate aborts a rollout. The
-/// controller authenticates with the token from the hooks' Secret; a call without it is refused.
+/// controller authenticates with the namespace's token from the hooks' Secret; a call without
+/// it, or with another namespace's token, is refused.
 #[tokio::test]
 async fn loadtester_gates_hold_promotion_and_roll_back_and_its_load_follows_the_rollout() {
     let s = setup("loadtester", &[]).await;
@@ -623,10 +624,12 @@ async fn loadtester_gates_hold_promotion_and_roll_back_and_its_load_follows_the_
         answer.status().is_success().then_some(())
     };
     eventually("load tester up", WAIT, up).await;
-    // The hooks' Secret: its key becomes the Authorization header of every call.
+    // The hooks' Secret: its key becomes the Authorization header of every call. It holds
+    // the namespace's token, minted from the tester's key as `serin loadtester token` does.
+    let token = serin::loadtester::auth::namespace_token(LOADTESTER_TOKEN, &s.ns);
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
         "metadata": {"name": "loadtester-token"},
-        "stringData": {"Authorization": format!("Bearer {LOADTESTER_TOKEN}")},
+        "stringData": {"Authorization": format!("Bearer {token}")},
     }))
     .unwrap();
     Api::namespaced(s.client.clone(), &s.ns)
@@ -642,7 +645,7 @@ async fn loadtester_gates_hold_promotion_and_roll_back_and_its_load_follows_the_
         }
         async move { request.send().await.unwrap().status().as_u16() }
     };
-    let gate = |path: &str, name: &str| gate_as(path, name, Some(LOADTESTER_TOKEN));
+    let gate = |path: &str, name: &str| gate_as(path, name, Some(&token));
     let target = mock::serve(|_| mock::Reply::ok("podinfo")).await;
     let load = json!({"url": format!("{}/", target.url), "rate": "20"});
 
@@ -684,6 +687,9 @@ async fn loadtester_gates_hold_promotion_and_roll_back_and_its_load_follows_the_
         gate_as("/gate/open", "gated", Some("guessed-token-0123456789")).await,
         401
     );
+    // Another namespace's token does not open this namespace's gate.
+    let elsewhere = serin::loadtester::auth::namespace_token(LOADTESTER_TOKEN, "elsewhere");
+    assert_eq!(gate_as("/gate/open", "gated", Some(&elsewhere)).await, 401);
     // A human opens the gate; the tester is killed at once and comes back: the state is in
     // the ConfigMap, so the restarted tester lets the rollout through.
     assert_eq!(gate("/gate/open", "gated").await, 200);

@@ -451,6 +451,21 @@ fn notable_combinations_render_what_they_promise() {
         role["rules"],
         yaml_file("config/loadtester-rbac.yaml")["rules"]
     );
+    // The install notes tell how to give a namespace its own token, not to share the key.
+    let values = json!({"loadtester": {"enabled": true, "tokenSecret": {"name": "k"}}});
+    let out = helm("render", &values, "serin-system", "serin").unwrap();
+    let (_, notes) = out["manifests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(template, _)| template.ends_with("NOTES.txt"))
+        .unwrap();
+    let notes = notes.as_str().unwrap();
+    assert!(
+        notes.contains("Secret k holds its key")
+            && notes.contains("serin loadtester token --namespace <ns>"),
+        "{notes}"
+    );
 }
 
 #[test]

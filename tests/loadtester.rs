@@ -7,9 +7,12 @@ mod mock;
 
 use std::time::{Duration, Instant};
 
-use cluster::controller::{ControllerProcess, LOADTESTER_TOKEN, loadtester_kubeconfig, work_dir};
+use cluster::controller::{
+    ControllerProcess, LOADTESTER_TOKEN, loadtester_kubeconfig, loadtester_token_file, work_dir,
+};
 use cluster::{client, eventually, namespace};
 use serde_json::{Value, json};
+use serin::loadtester::auth;
 
 struct Tester {
     process: ControllerProcess,
@@ -60,6 +63,18 @@ impl Tester {
             .await
             .unwrap();
         answer.json().await.unwrap()
+    }
+
+    /// GETs `path` with `authorization`; (status, body).
+    async fn get_as(&self, authorization: &str, path: &str) -> (u16, String) {
+        let answer = self
+            .http
+            .get(self.url(path))
+            .header("authorization", authorization)
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
     }
 
     /// POSTs a hook payload for canary `name` with the token; (status, body).
@@ -381,6 +396,119 @@ async fn an_unauthenticated_call_is_refused_and_healthz_stays_open() {
     assert_eq!(status, 403, "{body}");
     let health = t.http.get(t.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200, "/healthz needs no token");
+}
+
+/// Tenants do not reach each other: a namespace's token drives that namespace's gates and
+/// loads only (refused with 401 elsewhere, nothing changed); the key drives every namespace
+/// and alone lists them.
+#[tokio::test]
+async fn a_namespace_token_reaches_only_its_namespace_and_the_key_lists_everything() {
+    let t = start("load-tenants").await;
+    let target = mock::serve(|_| mock::Reply::ok("ok")).await;
+    let token_of = |ns: &str| format!("Bearer {}", auth::namespace_token(LOADTESTER_TOKEN, ns));
+    let (team_a, team_b) = (token_of("team-a"), token_of("team-b"));
+    let load = |ns: &str| json!({"namespace": ns, "metadata": {"url": format!("{}/", target.url), "rate": "5"}});
+    let b = json!({"namespace": "team-b"});
+
+    for (path, extra) in [
+        ("/gate/open", b.clone()),
+        ("/gate/close", b.clone()),
+        ("/gate/check", b.clone()),
+        ("/rollback/open", b.clone()),
+        ("/gate/approve", b.clone()),
+        ("/", load("team-b")),
+        ("/stop", b.clone()),
+    ] {
+        let (status, body) = t.post_as(Some(&team_a), path, "web", extra).await;
+        assert_eq!(status, 401, "{path} of team-b with team-a's token: {body}");
+        assert!(
+            body.contains("does not grant namespace \"team-b\""),
+            "{body}"
+        );
+    }
+    assert!(target.received().is_empty(), "a refused call sent load");
+    // Nothing of team-b changed: its gate and rollback are still closed.
+    for path in ["/gate/check", "/rollback/check"] {
+        let (status, body) = t.post_as(Some(&team_b), path, "web", b.clone()).await;
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+
+    // In its own namespace the token works.
+    let a = json!({"namespace": "team-a"});
+    for path in [
+        "/gate/open",
+        "/rollback/open",
+        "/gate/check",
+        "/rollback/check",
+    ] {
+        let (status, body) = t.post_as(Some(&team_a), path, "web", a.clone()).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+
+    // team-b's load cannot be stopped with team-a's token, only with its own (or the key).
+    let (status, body) = t.post_as(Some(&team_b), "/", "web", load("team-b")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = t.post_as(Some(&team_a), "/stop", "web", b.clone()).await;
+    assert_eq!(status, 401);
+    let running = t.get_json("/loads").await;
+    assert_eq!(running[0]["namespace"], "team-b", "{running}");
+    assert_eq!(running[0]["running"], true, "{running}");
+    let (status, body) = t.post_as(Some(&team_b), "/stop", "web", b.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"namespace\":\"team-b\""),
+        "nothing stopped: {body}"
+    );
+
+    // The key drives any namespace.
+    let (status, body) = t.post("/rollback/open", "web", b.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    // The listings span every namespace: the key alone reads them.
+    for path in ["/gates", "/loads"] {
+        let (status, body) = t.get_as(&team_a, path).await;
+        assert_eq!(status, 401, "{path} with a namespace's token: {body}");
+        assert!(body.contains("only the load tester's key"), "{body}");
+        assert_eq!(
+            t.get_as(&bearer(), path).await.0,
+            200,
+            "{path} with the key"
+        );
+    }
+    let gates = t.get_json("/gates").await;
+    assert_eq!(gates["gate.team-a.web"], "open:rev-1", "{gates}");
+    assert_eq!(gates["rollback.team-b.web"], "open", "{gates}");
+}
+
+/// Operators mint a namespace's token with the binary, from the key file the tester reads.
+#[test]
+fn serin_loadtester_token_prints_the_namespaces_token_and_refuses_a_bad_namespace() {
+    let key = loadtester_token_file();
+    let mint = |namespace: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_serin"))
+            .args([
+                "loadtester",
+                "token",
+                "--namespace",
+                namespace,
+                "--token-file",
+            ])
+            .arg(&key)
+            .output()
+            .unwrap()
+    };
+    let out = mint("team-b");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{}\n", auth::namespace_token(LOADTESTER_TOKEN, "team-b"))
+    );
+    let out = mint("Team_B");
+    assert_eq!(out.status.code(), Some(2));
+    let error = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        error.contains("--namespace") && error.contains("not a Kubernetes namespace name"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

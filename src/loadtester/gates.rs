@@ -87,15 +87,24 @@ pub fn key(kind: Kind, namespace: &str, name: &str) -> String {
 /// A revision checksum longer than this is not one of serin's: refused rather than stored.
 pub const MAX_CHECKSUM_LEN: usize = 128;
 
-/// The key of a gate named in a request, after checking that namespace and name are
-/// Kubernetes names: the key must be a valid ConfigMap key, and unambiguous.
-pub fn checked_key(kind: Kind, namespace: &str, name: &str) -> Result<String, String> {
-    let label = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+fn label(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+}
+
+/// Is `namespace` a Kubernetes namespace name (a DNS label)?
+pub fn checked_namespace(namespace: &str) -> Result<(), String> {
     if namespace.is_empty() || namespace.len() > 63 || !namespace.chars().all(label) {
         return Err(format!(
             "namespace {namespace:?} is not a Kubernetes namespace name"
         ));
     }
+    Ok(())
+}
+
+/// The key of a gate named in a request, after checking that namespace and name are
+/// Kubernetes names: the key must be a valid ConfigMap key, and unambiguous.
+pub fn checked_key(kind: Kind, namespace: &str, name: &str) -> Result<String, String> {
+    checked_namespace(namespace)?;
     if name.is_empty() || name.len() > 253 || !name.chars().all(|c| label(c) || c == '.') {
         return Err(format!("name {name:?} is not a Kubernetes object name"));
     }

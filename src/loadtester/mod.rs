@@ -9,7 +9,8 @@
 //! - `/gate/*` and `/rollback/*`: gates ([`gates`]) kept in a ConfigMap.
 //! - `GET /loads`, `GET /gates`: what runs and what is open; `GET /healthz`.
 //!
-//! Everything but `/healthz` needs the bearer token of `--token-file` ([`auth`]), and every
+//! Everything but `/healthz` needs a bearer token ([`auth`]): the token of the namespace the
+//! payload names, or the key of `--token-file`, which alone lists everything. Every
 //! load stays within `--max-rate`, `--max-concurrency` and `--max-duration`, and their number
 //! within `--max-loads`.
 
@@ -39,7 +40,11 @@ use stats::Summary;
 
 /// `serin loadtester` flags.
 #[derive(clap::Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Options {
+    /// Without a subcommand the tester serves.
+    #[command(subcommand)]
+    pub tool: Option<Tool>,
     /// Address serving the hooks, gates and /healthz.
     #[arg(long, env = "SERIN_LOADTESTER_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
@@ -54,10 +59,11 @@ pub struct Options {
     /// canary was deleted, or the controller stopped calling).
     #[arg(long, default_value = "10m")]
     pub idle_timeout: crate::api::duration::Duration,
-    /// File holding the bearer token every caller but /healthz must send (mount it from a
-    /// Secret); read again at each request, so a rotation needs no restart.
-    #[arg(long, env = "SERIN_LOADTESTER_TOKEN_FILE")]
-    pub token_file: std::path::PathBuf,
+    /// File holding the key (mount it from a Secret): the admin token, and what each
+    /// namespace's token is derived from (`serin loadtester token`). Read again at each
+    /// request, so a rotation needs no restart.
+    #[arg(long, env = "SERIN_LOADTESTER_TOKEN_FILE", required = true)]
+    pub token_file: Option<std::path::PathBuf>,
     /// Most requests per second one load may ask for.
     #[arg(long, default_value_t = 1000.0)]
     pub max_rate: f64,
@@ -77,6 +83,42 @@ pub struct Options {
     /// Log lines as text or JSON.
     #[arg(long, env = "SERIN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: crate::controller::LogFormat,
+}
+
+/// What `serin loadtester` does besides serving.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Tool {
+    /// Print the bearer token of one namespace, derived from the key in --token-file; store it
+    /// in a Secret of that namespace for its Canaries' hooks (docs/webhooks.md).
+    Token {
+        /// The namespace the token grants.
+        #[arg(long)]
+        namespace: String,
+        /// File holding the load tester's key (the content of its --token-file).
+        #[arg(long, env = "SERIN_LOADTESTER_TOKEN_FILE")]
+        token_file: std::path::PathBuf,
+    },
+}
+
+impl Tool {
+    /// Runs the tool; what it prints goes to stdout.
+    pub fn run(&self) -> anyhow::Result<()> {
+        match self {
+            Tool::Token {
+                namespace,
+                token_file,
+            } => {
+                gates::checked_namespace(namespace)
+                    .map_err(|reason| anyhow::anyhow!("--namespace: {reason}"))?;
+                let key = auth::TokenFile {
+                    path: token_file.clone(),
+                }
+                .read()?;
+                println!("{}", auth::namespace_token(&key, namespace));
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The webhook payload (serin's and Flagger's); gate requests need only name and namespace.
@@ -124,9 +166,10 @@ const KEEP_FINISHED: usize = 50;
 
 /// Runs the load tester until SIGTERM/SIGINT.
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let token = auth::TokenFile {
-        path: options.token_file.clone(),
+    let Some(path) = options.token_file.clone() else {
+        anyhow::bail!("--token-file (or SERIN_LOADTESTER_TOKEN_FILE) is required");
     };
+    let token = auth::TokenFile { path };
     // Refuse to start on a bad token file rather than refuse every request later.
     token.read()?;
     if !(options.max_rate > 0.0 && options.max_rate.is_finite()) {
