@@ -346,3 +346,30 @@ fn a_template_variable_longer_than_a_kibibyte_is_refused_naming_it() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_route_timeout_must_be_a_real_timeout_and_a_taken_over_route_local() {
+    for timeout in ["0s", "500us", "25h"] {
+        let errors = problems("    stepWeight: 10\n", &format!("    timeout: {timeout}\n"));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("spec.service.timeout: must be between 1ms and 24h")),
+            "{timeout}: {errors:?}"
+        );
+    }
+    assert_eq!(
+        problems("    stepWeight: 10\n", "    timeout: 30s\n"),
+        Vec::<String>::new()
+    );
+    let errors = problems(
+        "    stepWeight: 10\n",
+        "  routeRef: {name: shared, namespace: other}\n",
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "spec.routeRef.namespace: the route is always taken from the Canary's own namespace"
+        )),
+        "{errors:?}"
+    );
+}

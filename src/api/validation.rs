@@ -115,6 +115,24 @@ fn target(spec: &CanarySpec, report: &mut Report) {
 
 fn service(spec: &CanarySpec, report: &mut Report) {
     report.range(Some(spec.service.port), "spec.service.port", 1, 65535);
+    if let Some(timeout) = spec.service.timeout {
+        // Zero means "no timeout" to Envoy and to Gateway API, the opposite of a timeout;
+        // routes count in milliseconds; a day is longer than any request.
+        report.check(
+            timeout.as_std() >= std::time::Duration::from_millis(1)
+                && timeout.as_std() <= std::time::Duration::from_secs(24 * 3600),
+            "spec.service.timeout",
+            || format!("must be between 1ms and 24h, got {timeout}"),
+        );
+    }
+    // The route serin takes over is looked up in the Canary's own namespace.
+    report.check(
+        spec.route_ref
+            .as_ref()
+            .is_none_or(|r| r.namespace.is_none()),
+        "spec.routeRef.namespace",
+        || "the route is always taken from the Canary's own namespace: remove namespace".into(),
+    );
 }
 
 fn analysis(analysis: &Analysis, report: &mut Report) {
