@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::api::canary::Metric;
 use crate::api::load::{expect_type, from_value};
 use crate::api::metric_provider::judge_refusal;
 use crate::api::provider::TrafficProvider;
+use crate::api::validation::FieldError;
 use crate::api::yaml;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
 use crate::engine::Plan;
@@ -168,167 +170,227 @@ impl Default for Controller {
 
 /// Checks every document together (references resolve across files), as `controller` would.
 pub fn check(documents: &[Document], controller: Controller) -> Report {
-    let mut report = Report::default();
-    let mut canaries = Vec::new();
-    let mut templates: BTreeMap<(Option<String>, String), MetricTemplate> = BTreeMap::new();
-    let mut providers: BTreeMap<(Option<String>, String), ()> = BTreeMap::new();
+    let mut checker = Checker {
+        controller,
+        report: Report::default(),
+        canaries: Vec::new(),
+        templates: BTreeMap::new(),
+        providers: BTreeMap::new(),
+    };
     for doc in documents {
+        checker.document(doc);
+    }
+    let canaries = std::mem::take(&mut checker.canaries);
+    for (doc, canary) in canaries {
+        checker.references(doc, &canary);
+    }
+    checker.report
+}
+
+type ByName<T> = BTreeMap<(Option<String>, String), T>;
+
+/// One pass over the documents: each object on its own first, then what Canaries reference
+/// once every template and provider is known.
+struct Checker<'a> {
+    controller: Controller,
+    report: Report,
+    canaries: Vec<(&'a Document, Canary)>,
+    templates: ByName<MetricTemplate>,
+    providers: ByName<()>,
+}
+
+impl<'a> Checker<'a> {
+    fn fail(&mut self, doc: &Document, object: String, field: &str, reason: String) {
+        self.report.problems.push(Problem {
+            file: doc.file.display().to_string(),
+            line: doc.line,
+            object,
+            field: field.to_string(),
+            reason,
+        });
+    }
+
+    /// A document on its own: its kind, version and name, then the object's own rules.
+    fn document(&mut self, doc: &'a Document) {
         let (kind, version) = (doc.text("/kind"), doc.text("/apiVersion"));
         let ours = version.starts_with("serin.dev/") || version.starts_with("flagger.app/");
         if !ours || !doc.is_serin_kind() {
-            report.skipped += 1;
-            continue;
+            self.report.skipped += 1;
+            return;
         }
-        report.checked += 1;
+        self.report.checked += 1;
         let name = doc.text("/metadata/name").to_string();
-        let namespace = Some(doc.text("/metadata/namespace"))
-            .filter(|ns| !ns.is_empty())
-            .map(str::to_string);
-        let mut fail = |field: &str, reason: String| {
-            report.problems.push(Problem {
-                file: doc.file.display().to_string(),
-                line: doc.line,
-                object: format!("{kind} {name}").trim().to_string(),
-                field: field.to_string(),
-                reason,
-            });
-        };
+        let object = format!("{kind} {name}").trim().to_string();
         if let Err(e) = expect_type(&doc.value, API_VERSION, kind) {
             let reason = if version.starts_with("flagger.app/") {
                 format!("{} (`serin migrate` converts it)", e.reason)
             } else {
                 e.reason
             };
-            fail(&e.field, reason);
-            continue;
+            self.fail(doc, object, &e.field, reason);
+            return;
         }
         if name.is_empty() {
-            fail("metadata.name", "missing".into());
+            self.fail(doc, object.clone(), "metadata.name", "missing".into());
         }
-        match kind {
-            "Canary" => match from_value::<Canary>(&doc.value, "") {
-                Ok(canary) => {
-                    if let Err(errors) = Plan::from_spec(&canary.spec, controller.default_provider)
-                    {
-                        for e in errors.0 {
-                            fail(&e.field, e.reason);
-                        }
-                    }
-                    if controller.no_cross_namespace_refs {
-                        // A document without a namespace lands in the context's namespace:
-                        // any reference naming one is then a cross-namespace candidate.
-                        let own = namespace.as_deref().unwrap_or_default();
-                        for e in crate::api::references::cross_namespace(&canary.spec, own) {
-                            fail(&e.field, e.reason);
-                        }
-                    }
-                    canaries.push((doc, canary));
-                }
-                Err(e) => fail(&e.field, e.reason),
-            },
-            "MetricTemplate" => match from_value::<MetricTemplate>(&doc.value, "") {
-                Ok(t) => {
-                    // The query alone: syntax and variable names (templateVariables are
-                    // checked per Canary below, with the keys that Canary gives).
-                    match template::render(&t.spec.query, &sample_vars(&BTreeMap::new())) {
-                        Ok(_) | Err(TemplateError::UnknownTemplateVariable(..)) => {}
-                        Err(e) => fail("spec.query", e.to_string()),
-                    }
-                    if let Err(errors) = crate::api::validation::validate_template(&t.spec) {
-                        for e in errors.0 {
-                            fail(&e.field, e.reason);
-                        }
-                    }
-                    templates.insert((namespace, name.clone()), t);
-                }
-                Err(e) => fail(&e.field, e.reason),
-            },
-            _ => match from_value::<AlertProvider>(&doc.value, "") {
-                Ok(provider) => {
-                    if let Some(text) = &provider.spec.template
-                        && let Err(e) = bounded::render(text, sample_notice(), &Limits::ALERT)
-                    {
-                        fail("spec.template", format!("alert template: {e}"));
-                    }
-                    providers.insert((namespace, name.clone()), ());
-                }
-                Err(e) => fail(&e.field, e.reason),
-            },
+        let key = (
+            Some(doc.text("/metadata/namespace"))
+                .filter(|ns| !ns.is_empty())
+                .map(str::to_string),
+            name,
+        );
+        let problems = match kind {
+            "Canary" => self.canary(doc, &key.0),
+            "MetricTemplate" => self.metric_template(doc, key),
+            _ => self.alert_provider(doc, key),
+        };
+        for e in problems {
+            self.fail(doc, object.clone(), &e.field, e.reason);
         }
     }
-    for (doc, canary) in canaries {
-        let own_ns = canary.metadata.namespace.clone();
-        let name = canary.metadata.name.clone().unwrap_or_default();
-        let mut fail = |field: String, reason: String| {
-            report.problems.push(Problem {
-                file: doc.file.display().to_string(),
-                line: doc.line,
-                object: format!("Canary {name}"),
-                field,
-                reason,
-            });
+
+    /// A Canary's own problems: the controller's validation, its provider, its references'
+    /// namespaces when the controller refuses cross-namespace ones.
+    fn canary(&mut self, doc: &'a Document, namespace: &Option<String>) -> Vec<FieldError> {
+        let canary = match from_value::<Canary>(&doc.value, "") {
+            Ok(canary) => canary,
+            Err(e) => return vec![e],
         };
+        let mut problems = Plan::from_spec(&canary.spec, self.controller.default_provider)
+            .err()
+            .map_or_else(Vec::new, |errors| errors.0);
+        if self.controller.no_cross_namespace_refs {
+            // A document without a namespace lands in the context's namespace: any reference
+            // naming one is then a cross-namespace candidate.
+            let own = namespace.as_deref().unwrap_or_default();
+            problems.extend(crate::api::references::cross_namespace(&canary.spec, own));
+        }
+        self.canaries.push((doc, canary));
+        problems
+    }
+
+    fn metric_template(
+        &mut self,
+        doc: &Document,
+        key: (Option<String>, String),
+    ) -> Vec<FieldError> {
+        let template = match from_value::<MetricTemplate>(&doc.value, "") {
+            Ok(template) => template,
+            Err(e) => return vec![e],
+        };
+        let mut problems = Vec::new();
+        // The query alone: syntax and variable names (templateVariables are checked per
+        // Canary, with the keys that Canary gives).
+        match template::render(&template.spec.query, &sample_vars(&BTreeMap::new())) {
+            Ok(_) | Err(TemplateError::UnknownTemplateVariable(..)) => {}
+            Err(e) => problems.push(FieldError::new("spec.query", e.to_string())),
+        }
+        if let Err(errors) = crate::api::validation::validate_template(&template.spec) {
+            problems.extend(errors.0);
+        }
+        self.templates.insert(key, template);
+        problems
+    }
+
+    fn alert_provider(&mut self, doc: &Document, key: (Option<String>, String)) -> Vec<FieldError> {
+        let provider = match from_value::<AlertProvider>(&doc.value, "") {
+            Ok(provider) => provider,
+            Err(e) => return vec![e],
+        };
+        let mut problems = Vec::new();
+        if let Some(text) = &provider.spec.template
+            && let Err(e) = bounded::render(text, sample_notice(), &Limits::ALERT)
+        {
+            problems.push(FieldError::new(
+                "spec.template",
+                format!("alert template: {e}"),
+            ));
+        }
+        self.providers.insert(key, ());
+        problems
+    }
+
+    /// What a Canary names: its metrics' templates (and the variables it gives them), its
+    /// inline queries, its alert providers.
+    fn references(&mut self, doc: &Document, canary: &Canary) {
+        let own_ns = canary.metadata.namespace.clone();
+        let object = format!(
+            "Canary {}",
+            canary.metadata.name.clone().unwrap_or_default()
+        );
         let analysis = &canary.spec.analysis;
+        let mut problems = Vec::new();
         for (i, metric) in analysis.metrics.iter().enumerate() {
-            let Some(reference) = &metric.template_ref else {
-                // An inline query runs in the controller as much as a template's does.
-                if let Some(query) = &metric.query
-                    && let Err(e) =
-                        template::render(query, &sample_vars(&metric.template_variables))
-                {
-                    fail(format!("spec.analysis.metrics[{i}].query"), e.to_string());
-                }
-                continue;
-            };
-            let ns = reference.namespace.clone().or_else(|| own_ns.clone());
-            let found = lookup(&templates, &ns, &reference.name);
-            let field = format!("spec.analysis.metrics[{i}].templateRef");
-            match found {
-                None => fail(
-                    field,
-                    format!(
-                        "MetricTemplate {:?} is not among the files checked (pass the file that defines it)",
-                        reference.name
-                    ),
-                ),
-                Some(t) => {
-                    if metric.judge.is_some()
-                        && let Some(reason) = judge_refusal(t.spec.provider.kind.row())
-                    {
-                        fail(
-                            format!("spec.analysis.metrics[{i}].judge"),
-                            format!("template {}: {reason}", reference.name),
-                        );
-                    }
-                    // Syntax and unknown names are reported on the template itself; here only
-                    // what depends on this Canary: the templateVariables it gives.
-                    let vars = sample_vars(&metric.template_variables);
-                    if let Err(e @ TemplateError::UnknownTemplateVariable(..)) =
-                        template::render(&t.spec.query, &vars)
-                    {
-                        fail(
-                            format!("spec.analysis.metrics[{i}].templateVariables"),
-                            format!("template {}: {e}", reference.name),
-                        );
-                    }
-                }
-            }
+            problems.extend(self.metric_reference(i, metric, &own_ns));
         }
         for (i, alert) in analysis.alerts.iter().enumerate() {
             let reference = &alert.provider_ref;
             let ns = reference.namespace.clone().or_else(|| own_ns.clone());
-            if lookup(&providers, &ns, &reference.name).is_none() {
-                fail(
+            if lookup(&self.providers, &ns, &reference.name).is_none() {
+                problems.push(FieldError::new(
                     format!("spec.analysis.alerts[{i}].providerRef"),
                     format!(
                         "AlertProvider {:?} is not among the files checked (pass the file that defines it)",
                         reference.name
                     ),
-                );
+                ));
             }
         }
+        for e in problems {
+            self.fail(doc, object.clone(), &e.field, e.reason);
+        }
     }
-    report
+
+    fn metric_reference(
+        &self,
+        i: usize,
+        metric: &Metric,
+        own_ns: &Option<String>,
+    ) -> Vec<FieldError> {
+        let field = |name: &str| format!("spec.analysis.metrics[{i}].{name}");
+        let Some(reference) = &metric.template_ref else {
+            // An inline query runs in the controller as much as a template's does.
+            return match &metric.query {
+                Some(query) => template::render(query, &sample_vars(&metric.template_variables))
+                    .err()
+                    .map(|e| FieldError::new(field("query"), e.to_string()))
+                    .into_iter()
+                    .collect(),
+                None => Vec::new(),
+            };
+        };
+        let ns = reference.namespace.clone().or_else(|| own_ns.clone());
+        let Some(found) = lookup(&self.templates, &ns, &reference.name) else {
+            return vec![FieldError::new(
+                field("templateRef"),
+                format!(
+                    "MetricTemplate {:?} is not among the files checked (pass the file that defines it)",
+                    reference.name
+                ),
+            )];
+        };
+        let mut problems = Vec::new();
+        if metric.judge.is_some()
+            && let Some(reason) = judge_refusal(found.spec.provider.kind.row())
+        {
+            problems.push(FieldError::new(
+                field("judge"),
+                format!("template {}: {reason}", reference.name),
+            ));
+        }
+        // Syntax and unknown names are reported on the template itself; here only what depends
+        // on this Canary: the templateVariables it gives.
+        let vars = sample_vars(&metric.template_variables);
+        if let Err(e @ TemplateError::UnknownTemplateVariable(..)) =
+            template::render(&found.spec.query, &vars)
+        {
+            problems.push(FieldError::new(
+                field("templateVariables"),
+                format!("template {}: {e}", reference.name),
+            ));
+        }
+        problems
+    }
 }
 
 /// Finds an object by namespace and name; objects written without a namespace (applied with
