@@ -32,35 +32,10 @@ impl Router for GatewayApi {
         if service.gateway_refs.is_empty() {
             return Err(RouteError::NoGateway);
         }
-        let parent_refs: Vec<Value> = service
-            .gateway_refs
-            .iter()
-            .map(|g| {
-                let mut parent = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": g.name});
-                if let Some(ns) = &g.namespace {
-                    parent["namespace"] = json!(ns);
-                }
-                if let Some(section) = &g.section_name {
-                    parent["sectionName"] = json!(section);
-                }
-                if let Some(port) = g.port {
-                    parent["port"] = json!(port);
-                }
-                parent
-            })
-            .collect();
-        let port = service.port;
-        let backend = |role: ServiceRole, weight: i64| json!({"group": "", "kind": "Service", "name": inputs.service(role), "port": port, "weight": weight});
         let (primary, canary) = weights(traffic);
         let mut filters = header_filters(inputs);
         if let Some(percent) = traffic.mirror {
-            filters.push(json!({
-                "type": "RequestMirror",
-                "requestMirror": {
-                    "backendRef": {"group": "", "kind": "Service", "name": inputs.service(ServiceRole::Canary), "port": port},
-                    "percent": percent.clamp(0, 100),
-                },
-            }));
+            filters.push(mirror_filter(inputs, percent));
         }
         let base_matches = if service.matches.is_empty() {
             vec![json!({"path": {"type": "PathPrefix", "value": "/"}})]
@@ -71,7 +46,7 @@ impl Router for GatewayApi {
         if traffic.matched_to_canary {
             // Each Flagger match is an AND of its conditions; Gateway API ORs the matches of a
             // rule and ANDs inside one, so the shapes map one to one.
-            let matches: Vec<Value> = inputs
+            let matches = inputs
                 .spec
                 .analysis
                 .matches
@@ -81,71 +56,21 @@ impl Router for GatewayApi {
             rules.push(rule(
                 matches,
                 header_filters(inputs),
-                vec![
-                    backend(ServiceRole::Primary, 0),
-                    backend(ServiceRole::Canary, 100),
-                ],
+                all_to(inputs, ServiceRole::Canary),
             ));
         }
         let mut weighted = vec![
-            backend(ServiceRole::Primary, primary),
-            backend(ServiceRole::Canary, canary),
+            backend(inputs, ServiceRole::Primary, primary),
+            backend(inputs, ServiceRole::Canary, canary),
         ];
         if let Some(cookies) = affinity::cookies(inputs.spec) {
-            // Sticky rules carry one header match more than the weighted rule, which gives
-            // them precedence in Gateway API's matching order.
-            let with_cookie = |name: &str| -> Vec<Value> {
-                base_matches
-                    .iter()
-                    .map(|m| {
-                        let mut m = m.clone();
-                        let cookie = json!({"type": "RegularExpression", "name": "Cookie", "value": affinity::carries(name)});
-                        match m["headers"].as_array_mut() {
-                            Some(headers) => headers.push(cookie),
-                            None => m["headers"] = json!([cookie]),
-                        }
-                        m
-                    })
-                    .collect()
-            };
-            if canary > 0 {
-                rules.push(rule(
-                    with_cookie(cookies.canary),
-                    header_filters(inputs),
-                    vec![
-                        backend(ServiceRole::Primary, 0),
-                        backend(ServiceRole::Canary, 100),
-                    ],
-                ));
-                set_cookie_on(
-                    &mut weighted[1],
-                    &affinity::set(cookies.canary, cookies.max_age),
-                );
-                if let Some(name) = cookies.primary {
-                    rules.push(rule(
-                        with_cookie(name),
-                        header_filters(inputs),
-                        vec![
-                            backend(ServiceRole::Primary, 100),
-                            backend(ServiceRole::Canary, 0),
-                        ],
-                    ));
-                    set_cookie_on(&mut weighted[0], &affinity::set(name, cookies.max_age));
-                }
-            } else {
-                for name in std::iter::once(cookies.canary).chain(cookies.primary) {
-                    let mut expiring = header_filters(inputs);
-                    add_response_header(&mut expiring, "Set-Cookie", &affinity::expire(name));
-                    rules.push(rule(
-                        with_cookie(name),
-                        expiring,
-                        vec![
-                            backend(ServiceRole::Primary, 100),
-                            backend(ServiceRole::Canary, 0),
-                        ],
-                    ));
-                }
-            }
+            rules.extend(sticky_rules(
+                inputs,
+                &cookies,
+                &base_matches,
+                canary,
+                &mut weighted,
+            ));
         }
         rules.push(rule(base_matches, filters, weighted));
         if let Some(timeout) = service.timeout {
@@ -154,7 +79,7 @@ impl Router for GatewayApi {
                 rule["timeouts"] = json!({"request": gateway_duration(timeout)});
             }
         }
-        let mut spec = json!({"parentRefs": parent_refs, "rules": rules});
+        let mut spec = json!({"parentRefs": parent_refs(inputs), "rules": rules});
         if !service.hosts.is_empty() {
             spec["hostnames"] = json!(service.hosts);
         }
@@ -168,6 +93,114 @@ impl Router for GatewayApi {
     fn taken_over(&self, inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)> {
         Some((http_route(), inputs.route_name()))
     }
+}
+
+/// The route's parents: the Gateways of `service.gatewayRefs`.
+fn parent_refs(inputs: &RouteInputs<'_>) -> Vec<Value> {
+    inputs
+        .spec
+        .service
+        .gateway_refs
+        .iter()
+        .map(|g| {
+            let mut parent =
+                json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": g.name});
+            if let Some(ns) = &g.namespace {
+                parent["namespace"] = json!(ns);
+            }
+            if let Some(section) = &g.section_name {
+                parent["sectionName"] = json!(section);
+            }
+            if let Some(port) = g.port {
+                parent["port"] = json!(port);
+            }
+            parent
+        })
+        .collect()
+}
+
+/// A backendRef to the service of `role` with `weight`.
+fn backend(inputs: &RouteInputs<'_>, role: ServiceRole, weight: i64) -> Value {
+    json!({"group": "", "kind": "Service", "name": inputs.service(role), "port": inputs.spec.service.port, "weight": weight})
+}
+
+/// Both backends, with every request going to `role`.
+fn all_to(inputs: &RouteInputs<'_>, role: ServiceRole) -> Vec<Value> {
+    let share = |r: ServiceRole| if r == role { 100 } else { 0 };
+    vec![
+        backend(inputs, ServiceRole::Primary, share(ServiceRole::Primary)),
+        backend(inputs, ServiceRole::Canary, share(ServiceRole::Canary)),
+    ]
+}
+
+/// Blue/green mirroring: `percent` of requests copied to the canary.
+fn mirror_filter(inputs: &RouteInputs<'_>, percent: i32) -> Value {
+    json!({
+        "type": "RequestMirror",
+        "requestMirror": {
+            "backendRef": {"group": "", "kind": "Service", "name": inputs.service(ServiceRole::Canary), "port": inputs.spec.service.port},
+            "percent": percent.clamp(0, 100),
+        },
+    })
+}
+
+/// Session affinity: rules matching the cookies in front of the weighted one. While the canary
+/// has traffic, its cookie pins users to it (set by the canary's backendRef in `weighted`) and
+/// the primary's, if named, to the primary; afterwards the cookies are expired.
+fn sticky_rules(
+    inputs: &RouteInputs<'_>,
+    cookies: &affinity::Cookies<'_>,
+    base_matches: &[Value],
+    canary: i64,
+    weighted: &mut [Value],
+) -> Vec<Value> {
+    // Sticky rules carry one header match more than the weighted rule, which gives them
+    // precedence in Gateway API's matching order.
+    let with_cookie = |name: &str| -> Vec<Value> {
+        base_matches
+            .iter()
+            .map(|m| {
+                let mut m = m.clone();
+                let cookie = json!({"type": "RegularExpression", "name": "Cookie", "value": affinity::carries(name)});
+                match m["headers"].as_array_mut() {
+                    Some(headers) => headers.push(cookie),
+                    None => m["headers"] = json!([cookie]),
+                }
+                m
+            })
+            .collect()
+    };
+    let mut rules = Vec::new();
+    if canary == 0 {
+        for name in std::iter::once(cookies.canary).chain(cookies.primary) {
+            let mut expiring = header_filters(inputs);
+            add_response_header(&mut expiring, "Set-Cookie", &affinity::expire(name));
+            rules.push(rule(
+                with_cookie(name),
+                expiring,
+                all_to(inputs, ServiceRole::Primary),
+            ));
+        }
+        return rules;
+    }
+    rules.push(rule(
+        with_cookie(cookies.canary),
+        header_filters(inputs),
+        all_to(inputs, ServiceRole::Canary),
+    ));
+    set_cookie_on(
+        &mut weighted[1],
+        &affinity::set(cookies.canary, cookies.max_age),
+    );
+    if let Some(name) = cookies.primary {
+        rules.push(rule(
+            with_cookie(name),
+            header_filters(inputs),
+            all_to(inputs, ServiceRole::Primary),
+        ));
+        set_cookie_on(&mut weighted[0], &affinity::set(name, cookies.max_age));
+    }
+    rules
 }
 
 /// A duration as Gateway API writes it (GEP-2257: `1h`, `1m30s`, `1s500ms`; no fractions),
