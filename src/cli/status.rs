@@ -11,7 +11,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 
 use super::{Format, Style, age, print_structured, short, table};
 use crate::api::canary::Webhook;
-use crate::api::status::{CheckKind, CheckResult, CheckStatus};
+use crate::api::status::{CanaryStatus, CheckKind, CheckResult, CheckStatus};
 use crate::api::{Canary, HookKind};
 use crate::engine::Plan;
 use crate::engine::plan::Strategy;
@@ -96,6 +96,37 @@ fn event_time(event: &Event) -> Option<DateTime<Utc>> {
 pub fn render(canary: &Canary, events: &[Event], now: DateTime<Utc>, style: Style) -> String {
     let mut out = String::new();
     let status = canary.status.clone().unwrap_or_default();
+    summary(&mut out, canary, &status, style);
+    let (gates, checks): (Vec<&CheckStatus>, Vec<&CheckStatus>) = status
+        .checks
+        .iter()
+        .partition(|c| c.kind == CheckKind::Webhook && is_gate(canary, &c.name));
+    section(
+        &mut out,
+        style,
+        "Gates",
+        &["NAME", "TYPE", "STATE", "CHECKED", "MESSAGE"],
+        &gate_rows(canary, &gates, now, style),
+    );
+    section(
+        &mut out,
+        style,
+        "Checks",
+        &["NAME", "RESULT", "VALUE", "BOUNDS", "CHECKED", "DETAIL"],
+        &check_rows(&checks, now, style),
+    );
+    section(
+        &mut out,
+        style,
+        "Events",
+        &["AGE", "TYPE", "REASON", "MESSAGE"],
+        &event_rows(events, now, style),
+    );
+    out
+}
+
+/// The head: name and phase, target and revisions, strategy and progress, conditions.
+fn summary(out: &mut String, canary: &Canary, status: &CanaryStatus, style: Style) {
     let name = canary.metadata.name.as_deref().unwrap_or_default();
     let namespace = canary.metadata.namespace.as_deref().unwrap_or_default();
     let _ = writeln!(
@@ -114,11 +145,10 @@ pub fn render(canary: &Canary, events: &[Event], now: DateTime<Utc>, style: Styl
         short(status.last_promoted_spec.as_deref())
     );
     // The controller's default provider is not known here; the Canary's own or the usual one.
-    let plan = Plan::from_spec(&canary.spec, crate::api::provider::DEFAULT);
-    match &plan {
+    match &Plan::from_spec(&canary.spec, crate::api::provider::DEFAULT) {
         Ok(plan) => {
             let _ = writeln!(out, "Strategy     {}", strategy(plan));
-            let _ = writeln!(out, "Progress     {}", progress(plan, &status));
+            let _ = writeln!(out, "Progress     {}", progress(plan, status));
             let _ = writeln!(
                 out,
                 "Failed       {} of {} allowed",
@@ -133,24 +163,26 @@ pub fn render(canary: &Canary, events: &[Event], now: DateTime<Utc>, style: Styl
         }
     }
     for condition in &status.conditions {
+        let message = if condition.message.is_empty() {
+            String::new()
+        } else {
+            format!("— {}", condition.message)
+        };
         let _ = writeln!(
             out,
-            "{:<12} {} {} {}",
-            condition.kind,
-            condition.status,
-            condition.reason,
-            if condition.message.is_empty() {
-                String::new()
-            } else {
-                format!("— {}", condition.message)
-            }
+            "{:<12} {} {} {message}",
+            condition.kind, condition.status, condition.reason,
         );
     }
-    let (gates, checks): (Vec<&CheckStatus>, Vec<&CheckStatus>) = status
-        .checks
-        .iter()
-        .partition(|c| c.kind == CheckKind::Webhook && is_gate(canary, &c.name));
-    let gate_rows: Vec<Vec<String>> = gates
+}
+
+fn gate_rows(
+    canary: &Canary,
+    gates: &[&CheckStatus],
+    now: DateTime<Utc>,
+    style: Style,
+) -> Vec<Vec<String>> {
+    gates
         .iter()
         .map(|g| {
             let state = if g.result == CheckResult::Pass {
@@ -167,15 +199,11 @@ pub fn render(canary: &Canary, events: &[Event], now: DateTime<Utc>, style: Styl
                 g.message.clone(),
             ]
         })
-        .collect();
-    section(
-        &mut out,
-        style,
-        "Gates",
-        &["NAME", "TYPE", "STATE", "CHECKED", "MESSAGE"],
-        &gate_rows,
-    );
-    let check_rows: Vec<Vec<String>> = checks
+        .collect()
+}
+
+fn check_rows(checks: &[&CheckStatus], now: DateTime<Utc>, style: Style) -> Vec<Vec<String>> {
+    checks
         .iter()
         .map(|c| {
             vec![
@@ -187,15 +215,11 @@ pub fn render(canary: &Canary, events: &[Event], now: DateTime<Utc>, style: Styl
                 detail(c),
             ]
         })
-        .collect();
-    section(
-        &mut out,
-        style,
-        "Checks",
-        &["NAME", "RESULT", "VALUE", "BOUNDS", "CHECKED", "DETAIL"],
-        &check_rows,
-    );
-    let event_rows: Vec<Vec<String>> = events
+        .collect()
+}
+
+fn event_rows(events: &[Event], now: DateTime<Utc>, style: Style) -> Vec<Vec<String>> {
+    events
         .iter()
         .map(|e| {
             let kind = e.type_.clone().unwrap_or_default();
@@ -210,15 +234,7 @@ pub fn render(canary: &Canary, events: &[Event], now: DateTime<Utc>, style: Styl
                 e.message.clone().unwrap_or_default(),
             ]
         })
-        .collect();
-    section(
-        &mut out,
-        style,
-        "Events",
-        &["AGE", "TYPE", "REASON", "MESSAGE"],
-        &event_rows,
-    );
-    out
+        .collect()
 }
 
 /// A titled, indented table; nothing when there are no rows.
