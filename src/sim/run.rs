@@ -114,22 +114,7 @@ pub fn run(scenario: &Scenario) -> Report {
         if !matches!(decision.reason, Reason::UpToDate | Reason::WaitingForPods) {
             last_decisive = (decision.reason, decision.message.clone(), now);
         }
-        let entry = Entry {
-            at: Duration::from((now - start).to_std().unwrap_or_default()),
-            phase: decision.status.phase,
-            weight: decision.status.canary_weight,
-            failed_checks: decision.status.failed_checks,
-            reason: decision.reason.as_str().to_string(),
-            message: decision.message.clone(),
-            checks: decision
-                .status
-                .checks
-                .iter()
-                .filter(|c| c.time == now)
-                .cloned()
-                .collect(),
-            happened,
-        };
+        let entry = entry(&decision, happened, now - start, now);
         if is_news(&entry, timeline.last()) {
             timeline.push(entry);
         }
@@ -155,12 +140,52 @@ pub fn run(scenario: &Scenario) -> Report {
         }
         now = next;
     }
-    let phase = status.phase;
-    let expected = file.expect.as_ref().map(|e| {
-        Some(e.phase) == phase
-            && e.reason
-                .as_deref()
-                .is_none_or(|r| r == last_decisive.0.as_str())
+    let (reason, message, at) = last_decisive;
+    let outcome = Outcome {
+        phase: status.phase,
+        reason: reason.as_str().to_string(),
+        message,
+        at: Duration::from((at - start).to_std().unwrap_or_default()),
+        expected: None,
+    };
+    report(scenario, timeline, outcome, reconciles)
+}
+
+/// The timeline entry of one reconcile at `elapsed` into the run.
+fn entry(
+    decision: &engine::Decision,
+    happened: Vec<String>,
+    elapsed: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Entry {
+    Entry {
+        at: Duration::from(elapsed.to_std().unwrap_or_default()),
+        phase: decision.status.phase,
+        weight: decision.status.canary_weight,
+        failed_checks: decision.status.failed_checks,
+        reason: decision.reason.as_str().to_string(),
+        message: decision.message.clone(),
+        checks: decision
+            .status
+            .checks
+            .iter()
+            .filter(|c| c.time == now)
+            .cloned()
+            .collect(),
+        happened,
+    }
+}
+
+/// The report, with the outcome held against what the scenario expects.
+fn report(
+    scenario: &Scenario,
+    timeline: Vec<Entry>,
+    mut outcome: Outcome,
+    reconciles: usize,
+) -> Report {
+    let file = &scenario.file;
+    outcome.expected = file.expect.as_ref().map(|e| {
+        Some(e.phase) == outcome.phase && e.reason.as_deref().is_none_or(|r| r == outcome.reason)
     });
     Report {
         name: file
@@ -169,13 +194,7 @@ pub fn run(scenario: &Scenario) -> Report {
             .unwrap_or_else(|| scenario.canary.metadata.name.clone().unwrap_or_default()),
         strategy: scenario.plan.strategy.name().to_string(),
         timeline,
-        outcome: Outcome {
-            phase,
-            reason: last_decisive.0.as_str().to_string(),
-            message: last_decisive.1,
-            at: Duration::from((last_decisive.2 - start).to_std().unwrap_or_default()),
-            expected,
-        },
+        outcome,
         reconciles,
     }
 }
