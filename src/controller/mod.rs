@@ -52,16 +52,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         ready: AtomicBool::new(false),
         live: AtomicBool::new(true),
     });
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .with_context(|| format!("--listen {}", options.listen))?;
-    tracing::info!(address = %options.listen, "serving /metrics, /healthz and /readyz");
-    let server = axum::serve(listener, telemetry::router(health.clone()));
-    tokio::spawn(async move {
-        if let Err(error) = server.await {
-            tracing::error!(%error, "metrics server stopped");
-        }
-    });
+    serve_health(&options, health.clone()).await?;
 
     let mut shutdown = Box::pin(shutdown_signal());
     let _lease = if options.leader_election {
@@ -87,14 +78,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let controller = Controller::new(canaries, watch_config)
         .with_config(controller::Config::default().concurrency(options.concurrency));
     let canary_store = controller.store();
-    // One waiter on the store's readiness, broadcast to every reconcile: kube-runtime's
-    // `Store::wait_until_ready` wakes only the last of several concurrent waiters.
-    let (ready_tx, deployments_ready) = tokio::sync::watch::channel(false);
-    let deployment_store = stores.deployments.clone();
-    tokio::spawn(async move {
-        let _ = deployment_store.wait_until_ready().await;
-        let _ = ready_tx.send(true);
-    });
+    let deployments_ready = broadcast_ready(stores.deployments.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         default_provider,
@@ -123,19 +107,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let controller = watches::attach(controller, streams, &ctx);
     health.ready.store(true, Ordering::Relaxed);
     tracing::info!("controller started");
-    let totals_ctx = ctx.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
-            let mut per_namespace: BTreeMap<String, i64> = BTreeMap::new();
-            for canary in totals_ctx.canaries.state() {
-                *per_namespace
-                    .entry(kube::ResourceExt::namespace(&*canary).unwrap_or_default())
-                    .or_default() += 1;
-            }
-            totals_ctx.metrics.set_totals(per_namespace);
-        }
-    });
+    count_canaries(ctx.clone());
     controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
@@ -149,6 +121,50 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .await;
     tracing::info!("controller stopped");
     Ok(())
+}
+
+/// Serves /metrics, /healthz and /readyz on `--listen` in the background.
+async fn serve_health(options: &Options, health: Arc<Health>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("--listen {}", options.listen))?;
+    tracing::info!(address = %options.listen, "serving /metrics, /healthz and /readyz");
+    let server = axum::serve(listener, telemetry::router(health));
+    tokio::spawn(async move {
+        if let Err(error) = server.await {
+            tracing::error!(%error, "metrics server stopped");
+        }
+    });
+    Ok(())
+}
+
+/// One waiter on the store's readiness, broadcast to every reconcile: kube-runtime's
+/// `Store::wait_until_ready` wakes only the last of several concurrent waiters.
+fn broadcast_ready(
+    store: kube::runtime::reflector::Store<k8s_openapi::api::apps::v1::Deployment>,
+) -> tokio::sync::watch::Receiver<bool> {
+    let (ready_tx, ready) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = store.wait_until_ready().await;
+        let _ = ready_tx.send(true);
+    });
+    ready
+}
+
+/// Keeps the per-namespace Canary totals of /metrics current (every 15 s).
+fn count_canaries(ctx: Arc<Context>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+            let mut per_namespace: BTreeMap<String, i64> = BTreeMap::new();
+            for canary in ctx.canaries.state() {
+                *per_namespace
+                    .entry(kube::ResourceExt::namespace(&*canary).unwrap_or_default())
+                    .or_default() += 1;
+            }
+            ctx.metrics.set_totals(per_namespace);
+        }
+    });
 }
 
 /// The API of `K` in the controller's namespace, or in all namespaces.
