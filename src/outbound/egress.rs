@@ -114,16 +114,27 @@ pub async fn addresses(host: &str, port: u16) -> Vec<IpAddr> {
     }
 }
 
-/// The IPv4 address an IPv6 address stands for, when it does: IPv4-mapped (`::ffff:a.b.c.d`)
-/// and NAT64 (`64:ff9b::a.b.c.d`, which a NAT64 gateway forwards to the IPv4 address).
+/// The IPv4 address an IPv6 address stands for, when it does: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-translated (`::ffff:0:a.b.c.d`, RFC 2765) and the well-known NAT64 prefix
+/// (`64:ff9b::a.b.c.d`, RFC 6052), which a gateway forwards to the IPv4 address. The local-use
+/// NAT64 prefix (`64:ff9b:1::/48`, RFC 8215) is not unwrapped: where its IPv4 address sits
+/// depends on the prefix length the network chose, so [`internal`] refuses the whole range.
 fn embedded_ipv4(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(ip) if ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] => {
-            let [.., a, b, c, d] = ip.octets();
+    let IpAddr::V6(ip) = address else {
+        return address;
+    };
+    let [.., a, b, c, d] = ip.octets();
+    match ip.segments() {
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => {
             IpAddr::V4(Ipv4Addr::new(a, b, c, d))
         }
-        other => other.to_canonical(),
+        _ => address.to_canonical(),
     }
+}
+
+/// In the local-use NAT64 prefix `64:ff9b:1::/48`.
+fn local_nat64(ip: Ipv6Addr) -> bool {
+    ip.segments()[..3] == [0x64, 0xff9b, 1]
 }
 
 fn internal(address: IpAddr) -> Option<&'static str> {
@@ -134,6 +145,7 @@ fn internal(address: IpAddr) -> Option<&'static str> {
         ip if ip.is_unspecified() => Some("unspecified"),
         ip if ip.is_multicast() => Some("multicast"),
         IpAddr::V4(ip) if ip == Ipv4Addr::BROADCAST => Some("broadcast"),
+        IpAddr::V6(ip) if local_nat64(ip) => Some("local-use NAT64, any IPv4 address behind it"),
         _ => None,
     }
 }
@@ -247,6 +259,25 @@ mod tests {
             "egress policy refuses 10.1.2.3 (private)"
         );
         assert_eq!(
+            refusal(&p, "::ffff:0:a9fe:a9fe"),
+            "egress policy refuses 169.254.169.254 (link-local)",
+            "so is an IPv4-translated one (RFC 2765)"
+        );
+        assert_eq!(
+            refusal(&p, "::ffff:0:a60:1"),
+            "egress policy refuses 10.96.0.1 (the Kubernetes API server)"
+        );
+        assert_eq!(
+            refusal(&p, "64:ff9b:1::a9fe:a9fe"),
+            "egress policy refuses 64:ff9b:1::a9fe:a9fe (local-use NAT64, any IPv4 address behind it)",
+            "where the local-use NAT64 prefix carries the IPv4 address depends on the network"
+        );
+        assert_eq!(
+            refusal(&p, "64:ff9b:1:a9fe:a9:fe00::"),
+            "egress policy refuses 64:ff9b:1:a9fe:a9:fe00:: (local-use NAT64, any IPv4 address behind it)",
+            "a /48 prefix carries 169.254.169.254 here"
+        );
+        assert_eq!(
             refusal(&p, "192.168.1.1"),
             "egress policy refuses 192.168.1.1 (private)"
         );
@@ -257,6 +288,15 @@ mod tests {
         assert_eq!(
             refusal(&p, "100.64.0.9"),
             "egress policy refuses 100.64.0.9 (shared address space)"
+        );
+        assert_eq!(
+            refusal(&p, "::ffff:0:a01:203"),
+            "egress policy refuses 10.1.2.3 (private)"
+        );
+        assert_eq!(
+            refusal(&p, "::ffff:0:5db8:d70e"),
+            "allowed",
+            "a public IPv4"
         );
         assert_eq!(refusal(&p, "10.96.100.7"), "allowed", "--egress-allow");
         let services = Policy {
