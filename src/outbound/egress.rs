@@ -44,13 +44,27 @@ pub struct Policy {
     /// `--egress-allow`: ranges reached whatever the mode says (an in-cluster Prometheus, say),
     /// the API server's addresses excepted.
     pub allow: Vec<IpNet>,
-    /// Where the controller's Kubernetes client connects.
+    /// Where the controller's Kubernetes client connects: the address its configuration names
+    /// (in a cluster, the `kubernetes` Service's), not the API server's own endpoints behind
+    /// a Service.
     pub api_server: Vec<IpAddr>,
 }
 
 impl Policy {
     pub fn is_enforced(&self) -> bool {
         self.mode != Mode::AllowAll
+    }
+
+    /// What an operator should know at start-up about this policy, if anything: an enforcing
+    /// policy that knows no API server address (its name did not resolve) leaves the API
+    /// server reachable unless another rule refuses it.
+    pub fn warning(&self, api_host: &str) -> Option<String> {
+        (self.is_enforced() && self.api_server.is_empty()).then(|| {
+            format!(
+                "the API server's address {api_host:?} did not resolve: the egress policy \
+                 refuses it only where another rule does (deny-private for a private address)"
+            )
+        })
     }
 
     /// Whether `address` may be reached, and if not why.
@@ -244,6 +258,25 @@ mod tests {
             "so is a NAT64 one"
         );
         assert_eq!(
+            refusal(&p, "::ffff:0:a9fe:a9fe"),
+            "egress policy refuses 169.254.169.254 (link-local)",
+            "so is an IPv4-translated one (RFC 2765)"
+        );
+        assert_eq!(
+            refusal(&p, "::ffff:0:a60:1"),
+            "egress policy refuses 10.96.0.1 (the Kubernetes API server)"
+        );
+        assert_eq!(
+            refusal(&p, "64:ff9b:1::a9fe:a9fe"),
+            "egress policy refuses 64:ff9b:1::a9fe:a9fe (local-use NAT64, any IPv4 address behind it)",
+            "where the local-use NAT64 prefix carries the IPv4 address depends on the network"
+        );
+        assert_eq!(
+            refusal(&p, "64:ff9b:1:a9fe:a9:fe00::"),
+            "egress policy refuses 64:ff9b:1:a9fe:a9:fe00:: (local-use NAT64, any IPv4 address behind it)",
+            "a /48 prefix carries 169.254.169.254 here"
+        );
+        assert_eq!(
             refusal(&p, "10.96.0.1"),
             "egress policy refuses 10.96.0.1 (the Kubernetes API server)"
         );
@@ -329,6 +362,25 @@ mod tests {
             p.check_url("http://prometheus.monitoring:9090/").is_ok(),
             "names resolve later"
         );
+    }
+
+    #[test]
+    fn an_enforcing_policy_without_the_api_servers_address_is_reported() {
+        let unknown = Policy {
+            api_server: Vec::new(),
+            ..policy(Mode::DenyInternal)
+        };
+        let warning = unknown.warning("api.example").expect("a warning");
+        assert!(
+            warning.contains("\"api.example\" did not resolve"),
+            "{warning}"
+        );
+        assert_eq!(policy(Mode::DenyInternal).warning("api.example"), None);
+        let open = Policy {
+            api_server: Vec::new(),
+            ..policy(Mode::AllowAll)
+        };
+        assert_eq!(open.warning("api.example"), None, "nothing is enforced");
     }
 
     #[tokio::test]
