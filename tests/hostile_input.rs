@@ -146,6 +146,17 @@ fn deep_nesting_is_refused_before_parsing() {
 }
 
 #[test]
+fn brackets_in_a_quoted_scalar_over_lines_do_not_hide_nesting() {
+    for file in ["quoted-brackets-double.yaml", "quoted-brackets-single.yaml"] {
+        let expected = if file.contains("double") { 4 } else { 3 };
+        assert_eq!(
+            only_problem(file),
+            format!("{expected} (yaml): nested more than 64 levels deep")
+        );
+    }
+}
+
+#[test]
 fn an_alias_bomb_is_refused_not_expanded() {
     assert_eq!(
         only_problem("alias-bomb.yaml"),
