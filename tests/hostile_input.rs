@@ -146,6 +146,17 @@ fn deep_nesting_is_refused_before_parsing() {
 }
 
 #[test]
+fn brackets_in_a_quoted_scalar_over_lines_do_not_hide_nesting() {
+    for file in ["quoted-brackets-double.yaml", "quoted-brackets-single.yaml"] {
+        let expected = if file.contains("double") { 4 } else { 3 };
+        assert_eq!(
+            only_problem(file),
+            format!("{expected} (yaml): nested more than 64 levels deep")
+        );
+    }
+}
+
+#[test]
 fn an_alias_bomb_is_refused_not_expanded() {
     assert_eq!(
         only_problem("alias-bomb.yaml"),
@@ -293,6 +304,27 @@ fn hostile_prometheus_answers_are_errors() {
 
 // ---- generated input ----
 
+/// A directory of its own under Cargo's scratch space for tests, removed when dropped (also
+/// when an assertion fails), so runs leave nothing behind.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("serin-hostile-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
@@ -407,12 +439,10 @@ proptest! {
     fn manifests_are_read_or_refused(
         text in "(apiVersion: serin.dev/v1beta1\nkind: Canary\n)?([a-zA-Z<>&*!:{}\\[\\], .#|-]{0,12}\n?){0,20}",
     ) {
-        let dir = std::env::temp_dir().join(format!("serin-hostile-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("m.yaml");
+        let dir = Scratch::new();
+        let file = dir.0.join("m.yaml");
         std::fs::write(&file, &text).unwrap();
         let report = check::run(std::slice::from_ref(&file), check::Controller::default()).unwrap();
-        std::fs::remove_file(&file).unwrap();
         for problem in &report.problems {
             prop_assert!(problem.line >= 1 && problem.line <= text.lines().count().max(1) + 1, "{:?}", problem);
         }

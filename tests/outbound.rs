@@ -11,6 +11,9 @@ use serde_json::json;
 use serin::api::status::CheckStatus;
 use serin::api::{MetricTemplate, Phase};
 
+use std::time::Duration;
+
+use cluster::eventually;
 use cluster::rollout::{Setup, setup, steps};
 
 /// The check `name` of the Canary's status once it failed.
@@ -53,11 +56,18 @@ async fn with_deny_internal_a_webhook_to_cloud_metadata_is_refused_and_rolls_bac
         "metadata not called: egress policy refuses 169.254.169.254 (link-local)"
     );
     assert_eq!(s.primary_version("web").await.as_deref(), Some("v1"));
-    assert!(
-        event_notes(&s)
-            .await
-            .contains("egress policy refuses 169.254.169.254 (link-local)")
-    );
+    // The event may be recorded after the status write that made the Canary Failed.
+    eventually(
+        "the refusal in an event",
+        Duration::from_secs(30),
+        || async {
+            event_notes(&s)
+                .await
+                .contains("egress policy refuses 169.254.169.254 (link-local)")
+                .then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

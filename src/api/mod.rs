@@ -8,6 +8,7 @@ pub mod canary;
 pub mod crds;
 pub mod duration;
 pub mod load;
+pub mod nesting;
 pub mod references;
 pub mod schema;
 pub mod status;

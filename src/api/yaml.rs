@@ -8,6 +8,9 @@
 use serde_json::{Map, Number, Value as Json};
 use serde_yaml_ng::Value as Yaml;
 
+/// Counted over the text before libyaml parses it (see [`super::nesting`]).
+pub use super::nesting::check_depth;
+
 /// Deepest nesting of mappings and lists accepted. A Canary is about 8 levels deep; the
 /// deepest Kubernetes objects (a pod template's affinity terms) about 15.
 pub const MAX_DEPTH: usize = 64;
@@ -60,81 +63,6 @@ pub fn split_documents(text: &str) -> Vec<(usize, String)> {
         }
     }
     chunks
-}
-
-/// Refuses nesting deeper than [`MAX_DEPTH`], counted cheaply over the text: open flow
-/// brackets plus the stack of block indentations (each `- ` of a compact list counting as one).
-/// It may count a little more than the parser would (never less), which only matters far
-/// beyond any real manifest.
-pub fn check_depth(text: &str) -> Result<(), YamlError> {
-    let mut indents: Vec<usize> = Vec::new();
-    let mut flow = 0usize;
-    for (index, line) in without_bom(text).lines().enumerate() {
-        let content = line.trim_start_matches(' ');
-        if flow == 0 && !(content.is_empty() || content.starts_with('#')) {
-            let mut indent = line.len() - content.len();
-            let mut rest = content;
-            // `- - - x`: every dash opens a list nested in the one before.
-            loop {
-                while indents.last().is_some_and(|top| *top > indent) {
-                    indents.pop();
-                }
-                if indents.last() != Some(&indent) {
-                    indents.push(indent);
-                }
-                match rest.strip_prefix("- ") {
-                    Some(after) => {
-                        let spaces = after.len() - after.trim_start_matches(' ').len();
-                        indent += 2 + spaces;
-                        rest = &after[spaces..];
-                    }
-                    None => break,
-                }
-            }
-        }
-        flow = flow_depth(content, flow, indents.len(), index + 1)?;
-        if indents.len() + flow > MAX_DEPTH {
-            return Err(too_deep(index + 1));
-        }
-    }
-    Ok(())
-}
-
-/// The open flow brackets (`[`, `{`) after `line`, quoted text and comments aside.
-fn flow_depth(
-    line: &str,
-    mut flow: usize,
-    block: usize,
-    number: usize,
-) -> Result<usize, YamlError> {
-    let mut quote: Option<char> = None;
-    let mut previous = ' ';
-    for c in line.chars() {
-        match (quote, c) {
-            (Some(q), _) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') if previous == ' ' || "[{,:".contains(previous) => quote = Some(c),
-            (None, '#') if previous == ' ' || previous == '\t' => break,
-            (None, '[' | '{') => {
-                flow += 1;
-                if block + flow > MAX_DEPTH {
-                    return Err(too_deep(number));
-                }
-            }
-            (None, ']' | '}') => flow = flow.saturating_sub(1),
-            _ => {}
-        }
-        previous = c;
-    }
-    Ok(flow)
-}
-
-fn too_deep(line: usize) -> YamlError {
-    YamlError {
-        line: Some(line),
-        field: "(yaml)".into(),
-        reason: format!("nested more than {MAX_DEPTH} levels deep"),
-    }
 }
 
 /// Parses one YAML document as a YAML value with merge keys applied.

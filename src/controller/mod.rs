@@ -196,7 +196,9 @@ async fn shutdown_signal() {
 }
 
 /// `--egress-policy` and `--egress-allow`, with the API server's addresses from the client's
-/// configuration (looked up once when it is a name).
+/// configuration (looked up once when it is a name; in a cluster that is the `kubernetes`
+/// Service's address, not the endpoints behind it). An enforcing policy that found none says
+/// so: the API server is then refused only where another rule refuses its address.
 async fn egress_policy(
     options: &Options,
     config: &kube::Config,
@@ -211,9 +213,13 @@ async fn egress_policy(
     if options.egress_policy != crate::outbound::egress::Mode::AllowAll {
         tracing::info!(policy = ?options.egress_policy, allow = ?options.egress_allow, ?api_server, "egress policy");
     }
-    crate::outbound::egress::Policy {
+    let policy = crate::outbound::egress::Policy {
         mode: options.egress_policy,
         allow: options.egress_allow.clone(),
         api_server,
+    };
+    if let Some(warning) = policy.warning(host) {
+        tracing::warn!("{warning}");
     }
+    policy
 }

@@ -142,27 +142,11 @@ async fn attempt_once(
             } else {
                 "request failed".to_string()
             };
-            // The URL is the user's own; reqwest's error text can include it but never headers.
+            // The hook's name says which URL; the causes say why (a TLS reason, a refusal).
             // A refusal by the egress policy will not change on a retry.
-            let cause = root_cause(&error);
-            let retryable = !cause.starts_with("egress policy refuses");
-            (
-                false,
-                format!(
-                    "{} {what}: {}",
-                    hook.name,
-                    redact::excerpt(&cause, BODY_PREVIEW)
-                ),
-                retryable,
-            )
+            let cause = outbound::error_text(&error.without_url(), BODY_PREVIEW);
+            let retryable = !cause.contains("egress policy refuses");
+            (false, format!("{} {what}: {cause}", hook.name), retryable)
         }
     }
-}
-
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut source = error;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    source.to_string()
 }

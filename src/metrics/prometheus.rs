@@ -326,18 +326,10 @@ impl Endpoint {
         if error.is_timeout() {
             return QueryError::Timeout(self.timeout);
         }
-        let error = error.without_url();
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(inner) = source {
-            let part = inner.to_string();
-            if !text.contains(&part) {
-                text.push_str(": ");
-                text.push_str(&part);
-            }
-            source = inner.source();
-        }
-        QueryError::Transport(redact::excerpt(&text, 4 * PREVIEW))
+        QueryError::Transport(crate::outbound::error_text(
+            &error.without_url(),
+            4 * PREVIEW,
+        ))
     }
 }
 

@@ -16,7 +16,7 @@ use crate::api::alert_provider::AlertProviderKind;
 use crate::api::canary::Severity;
 use crate::metrics::bounded::{self, Limits};
 use crate::outbound::body::{self, Prefix};
-use crate::outbound::redact;
+use crate::outbound::{self, redact};
 
 use payload::Sender;
 
@@ -155,17 +155,7 @@ impl Destination {
 /// A transport error without the URL (it is a secret for most chat services), with its cause
 /// chain: an egress refusal or a TLS reason lives deep in it.
 fn transport_error(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(inner) = source {
-        let part = inner.to_string();
-        if !text.contains(&part) {
-            text = format!("{text}: {part}");
-        }
-        source = inner.source();
-    }
-    redact::excerpt(&text, ANSWER_PREVIEW)
+    outbound::error_text(&error.without_url(), ANSWER_PREVIEW)
 }
 
 /// Remembers what was sent so the same alert (destination, canary, reason, revision and

@@ -44,13 +44,27 @@ pub struct Policy {
     /// `--egress-allow`: ranges reached whatever the mode says (an in-cluster Prometheus, say),
     /// the API server's addresses excepted.
     pub allow: Vec<IpNet>,
-    /// Where the controller's Kubernetes client connects.
+    /// Where the controller's Kubernetes client connects: the address its configuration names
+    /// (in a cluster, the `kubernetes` Service's), not the API server's own endpoints behind
+    /// a Service.
     pub api_server: Vec<IpAddr>,
 }
 
 impl Policy {
     pub fn is_enforced(&self) -> bool {
         self.mode != Mode::AllowAll
+    }
+
+    /// What an operator should know at start-up about this policy, if anything: an enforcing
+    /// policy that knows no API server address (its name did not resolve) leaves the API
+    /// server reachable unless another rule refuses it.
+    pub fn warning(&self, api_host: &str) -> Option<String> {
+        (self.is_enforced() && self.api_server.is_empty()).then(|| {
+            format!(
+                "the API server's address {api_host:?} did not resolve: the egress policy \
+                 refuses it only where another rule does (deny-private for a private address)"
+            )
+        })
     }
 
     /// Whether `address` may be reached, and if not why.
@@ -114,16 +128,27 @@ pub async fn addresses(host: &str, port: u16) -> Vec<IpAddr> {
     }
 }
 
-/// The IPv4 address an IPv6 address stands for, when it does: IPv4-mapped (`::ffff:a.b.c.d`)
-/// and NAT64 (`64:ff9b::a.b.c.d`, which a NAT64 gateway forwards to the IPv4 address).
+/// The IPv4 address an IPv6 address stands for, when it does: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-translated (`::ffff:0:a.b.c.d`, RFC 2765) and the well-known NAT64 prefix
+/// (`64:ff9b::a.b.c.d`, RFC 6052), which a gateway forwards to the IPv4 address. The local-use
+/// NAT64 prefix (`64:ff9b:1::/48`, RFC 8215) is not unwrapped: where its IPv4 address sits
+/// depends on the prefix length the network chose, so [`internal`] refuses the whole range.
 fn embedded_ipv4(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(ip) if ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] => {
-            let [.., a, b, c, d] = ip.octets();
+    let IpAddr::V6(ip) = address else {
+        return address;
+    };
+    let [.., a, b, c, d] = ip.octets();
+    match ip.segments() {
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => {
             IpAddr::V4(Ipv4Addr::new(a, b, c, d))
         }
-        other => other.to_canonical(),
+        _ => address.to_canonical(),
     }
+}
+
+/// In the local-use NAT64 prefix `64:ff9b:1::/48`.
+fn local_nat64(ip: Ipv6Addr) -> bool {
+    ip.segments()[..3] == [0x64, 0xff9b, 1]
 }
 
 fn internal(address: IpAddr) -> Option<&'static str> {
@@ -134,6 +159,7 @@ fn internal(address: IpAddr) -> Option<&'static str> {
         ip if ip.is_unspecified() => Some("unspecified"),
         ip if ip.is_multicast() => Some("multicast"),
         IpAddr::V4(ip) if ip == Ipv4Addr::BROADCAST => Some("broadcast"),
+        IpAddr::V6(ip) if local_nat64(ip) => Some("local-use NAT64, any IPv4 address behind it"),
         _ => None,
     }
 }
@@ -232,6 +258,25 @@ mod tests {
             "so is a NAT64 one"
         );
         assert_eq!(
+            refusal(&p, "::ffff:0:a9fe:a9fe"),
+            "egress policy refuses 169.254.169.254 (link-local)",
+            "so is an IPv4-translated one (RFC 2765)"
+        );
+        assert_eq!(
+            refusal(&p, "::ffff:0:a60:1"),
+            "egress policy refuses 10.96.0.1 (the Kubernetes API server)"
+        );
+        assert_eq!(
+            refusal(&p, "64:ff9b:1::a9fe:a9fe"),
+            "egress policy refuses 64:ff9b:1::a9fe:a9fe (local-use NAT64, any IPv4 address behind it)",
+            "where the local-use NAT64 prefix carries the IPv4 address depends on the network"
+        );
+        assert_eq!(
+            refusal(&p, "64:ff9b:1:a9fe:a9:fe00::"),
+            "egress policy refuses 64:ff9b:1:a9fe:a9:fe00:: (local-use NAT64, any IPv4 address behind it)",
+            "a /48 prefix carries 169.254.169.254 here"
+        );
+        assert_eq!(
             refusal(&p, "10.96.0.1"),
             "egress policy refuses 10.96.0.1 (the Kubernetes API server)"
         );
@@ -247,6 +292,25 @@ mod tests {
             "egress policy refuses 10.1.2.3 (private)"
         );
         assert_eq!(
+            refusal(&p, "::ffff:0:a9fe:a9fe"),
+            "egress policy refuses 169.254.169.254 (link-local)",
+            "so is an IPv4-translated one (RFC 2765)"
+        );
+        assert_eq!(
+            refusal(&p, "::ffff:0:a60:1"),
+            "egress policy refuses 10.96.0.1 (the Kubernetes API server)"
+        );
+        assert_eq!(
+            refusal(&p, "64:ff9b:1::a9fe:a9fe"),
+            "egress policy refuses 64:ff9b:1::a9fe:a9fe (local-use NAT64, any IPv4 address behind it)",
+            "where the local-use NAT64 prefix carries the IPv4 address depends on the network"
+        );
+        assert_eq!(
+            refusal(&p, "64:ff9b:1:a9fe:a9:fe00::"),
+            "egress policy refuses 64:ff9b:1:a9fe:a9:fe00:: (local-use NAT64, any IPv4 address behind it)",
+            "a /48 prefix carries 169.254.169.254 here"
+        );
+        assert_eq!(
             refusal(&p, "192.168.1.1"),
             "egress policy refuses 192.168.1.1 (private)"
         );
@@ -257,6 +321,15 @@ mod tests {
         assert_eq!(
             refusal(&p, "100.64.0.9"),
             "egress policy refuses 100.64.0.9 (shared address space)"
+        );
+        assert_eq!(
+            refusal(&p, "::ffff:0:a01:203"),
+            "egress policy refuses 10.1.2.3 (private)"
+        );
+        assert_eq!(
+            refusal(&p, "::ffff:0:5db8:d70e"),
+            "allowed",
+            "a public IPv4"
         );
         assert_eq!(refusal(&p, "10.96.100.7"), "allowed", "--egress-allow");
         let services = Policy {
@@ -289,6 +362,25 @@ mod tests {
             p.check_url("http://prometheus.monitoring:9090/").is_ok(),
             "names resolve later"
         );
+    }
+
+    #[test]
+    fn an_enforcing_policy_without_the_api_servers_address_is_reported() {
+        let unknown = Policy {
+            api_server: Vec::new(),
+            ..policy(Mode::DenyInternal)
+        };
+        let warning = unknown.warning("api.example").expect("a warning");
+        assert!(
+            warning.contains("\"api.example\" did not resolve"),
+            "{warning}"
+        );
+        assert_eq!(policy(Mode::DenyInternal).warning("api.example"), None);
+        let open = Policy {
+            api_server: Vec::new(),
+            ..policy(Mode::AllowAll)
+        };
+        assert_eq!(open.warning("api.example"), None, "nothing is enforced");
     }
 
     #[tokio::test]

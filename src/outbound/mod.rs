@@ -29,6 +29,24 @@ pub fn client_builder() -> reqwest::ClientBuilder {
         .redirect(reqwest::redirect::Policy::none())
 }
 
+/// An error as one line for a status, an event or a log: its message and each cause's
+/// (`error sending request: client error (Connect): tcp connect error: ...`; a TLS reason
+/// lives deep in the chain), a cause whose text is already there said once, stripped of
+/// credentials and cut to `max_chars` (see [`redact::excerpt`]).
+pub fn error_text(error: &(dyn std::error::Error + 'static), max_chars: usize) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = inner.source();
+    }
+    redact::excerpt(&text, max_chars)
+}
+
 /// The timeout a spec asked for (or `default`), clamped to [`MAX_TIMEOUT`].
 pub fn timeout(requested: Option<Duration>, default: Duration) -> Duration {
     requested.unwrap_or(default).min(MAX_TIMEOUT)
@@ -37,6 +55,53 @@ pub fn timeout(requested: Option<Duration>, default: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error with a message and an optional cause.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn an_errors_text_has_each_cause_once_without_credentials_and_cut() {
+        let chain = Layer(
+            "error sending request",
+            Some(Box::new(Layer(
+                "client error (Connect)",
+                Some(Box::new(Layer(
+                    "client error (Connect)",
+                    Some(Box::new(Layer(
+                        "invalid peer certificate: UnknownIssuer",
+                        None,
+                    ))),
+                ))),
+            ))),
+        );
+        assert_eq!(
+            error_text(&chain, 200),
+            "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
+        );
+        let secret = Layer(
+            "connect to https://user:hunter2@example.com failed",
+            Some(Box::new(Layer("refused", None))),
+        );
+        let text = error_text(&secret, 200);
+        assert!(
+            !text.contains("hunter2") && text.ends_with(": refused"),
+            "{text}"
+        );
+        assert_eq!(error_text(&chain, 10), "error send…");
+    }
 
     #[test]
     fn a_timeout_above_the_maximum_is_clamped_and_a_missing_one_takes_the_default() {
