@@ -485,9 +485,10 @@ fn unsupported_matches(
             ("headers", !m.headers.is_empty(), can.headers),
             ("uri", m.uri.is_some(), can.uri),
             ("method", m.method.is_some(), can.method),
+            // Only where methods match at all: otherwise the line above refuses it once.
             (
                 "method",
-                m.method.as_ref().is_some_and(is_pattern),
+                can.method && m.method.as_ref().is_some_and(is_pattern),
                 can.method_patterns,
             ),
             ("queryParams", !m.query_params.is_empty(), can.query_params),
@@ -575,6 +576,13 @@ mod tests {
             ),
         );
         assert_eq!(refused[0].field, "spec.analysis.match[0].headers");
+        let refused = admit(
+            kubernetes,
+            &spec(
+                "{targetRef: {name: a}, service: {port: 80}, analysis: {iterations: 3, match: [{method: {regex: P.*}}]}}",
+            ),
+        );
+        assert_eq!(refused.len(), 1, "one refusal per field: {refused:?}");
         let blue_green = spec(
             "{targetRef: {name: a}, service: {port: 80, timeout: 5s}, analysis: {iterations: 3}}",
         );

@@ -11,6 +11,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 
 use super::{Format, Style, age, print_structured, short, table};
 use crate::api::canary::Webhook;
+use crate::api::provider::{ProviderKind, TrafficProvider};
 use crate::api::status::{CanaryStatus, CheckKind, CheckResult, CheckStatus};
 use crate::api::{Canary, HookKind};
 use crate::engine::Plan;
@@ -144,8 +145,11 @@ fn summary(out: &mut String, canary: &Canary, status: &CanaryStatus, style: Styl
         short(status.last_applied_spec.as_deref()),
         short(status.last_promoted_spec.as_deref())
     );
-    // The controller's default provider is not known here; the Canary's own or the usual one.
-    match &Plan::from_spec(&canary.spec, crate::api::provider::DEFAULT) {
+    // The controller's --mesh-provider is not known here, so a Canary naming no provider is
+    // shown with one that can carry out every strategy: whether the controller's default can
+    // is its to say, in the Stalled condition printed below, not a guess of ours.
+    let any = TrafficProvider::of(ProviderKind::Istio);
+    match &Plan::from_spec(&canary.spec, any) {
         Ok(plan) => {
             let _ = writeln!(out, "Strategy     {}", strategy(plan));
             let _ = writeln!(out, "Progress     {}", progress(plan, status));
