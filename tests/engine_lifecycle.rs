@@ -430,3 +430,30 @@ fn post_rollout_hooks_run_after_promotion() {
             .contains(&Action::RunHooks(HookKind::PostRollout))
     );
 }
+
+#[test]
+fn a_reconcile_failure_shown_on_a_settled_canary_clears_once_a_reconcile_succeeds() {
+    let mut world = World::initialized(plan(CANARY));
+    assert_eq!(world.phase(), Some(Phase::Initialized));
+    // What the controller writes when RBAC forbids a write: the phase stays, Stalled says why.
+    world.status = serin::engine::stalled(
+        &world.status,
+        world.obs.generation,
+        serin::engine::Reason::Forbidden,
+        "applying Service team/podinfo-canary: forbidden",
+        world.now,
+    );
+    assert_eq!(conditions::status_of(&world.status, STALLED), Some("True"));
+    world.advance(30);
+    let decision = world.tick(CheckResults::default()).clone();
+    assert_eq!(decision.status.phase, Some(Phase::Initialized));
+    assert_eq!(
+        conditions::status_of(&decision.status, STALLED),
+        Some("False")
+    );
+    assert_eq!(conditions::status_of(&decision.status, READY), Some("True"));
+    // And then it is idle again: the next tick writes nothing.
+    world.advance(30);
+    let before = world.status.clone();
+    assert_eq!(world.tick(CheckResults::default()).status, before);
+}

@@ -22,7 +22,7 @@ use crate::workload::primary::{
 use crate::workload::services::{ServiceRole, desired_service};
 
 use super::configs::copy_to_primary;
-use super::context::{Context, Error, MANAGER, Result};
+use super::context::{Context, Error, MANAGER, Result, Step};
 use super::scene::Scene;
 
 /// The revision being applied and the one to fall back to, from the engine's decision.
@@ -58,10 +58,13 @@ pub async fn apply(
 
 fn target_of(scene: &Scene) -> Result<&Deployment> {
     scene.target.as_ref().ok_or_else(|| {
-        Error::Workload(format!(
-            "the target Deployment {}/{} disappeared",
-            scene.namespace, scene.canary.spec.target_ref.name
-        ))
+        Error::missing(
+            Step::Apply,
+            format!(
+                "the target Deployment {}/{}",
+                scene.namespace, scene.canary.spec.target_ref.name
+            ),
+        )
     })
 }
 
@@ -83,7 +86,7 @@ fn primary_for(scene: &Scene, revision: &str) -> Result<Deployment> {
         )),
         owner: Some(scene.owner.clone()),
     })
-    .map_err(|e| Error::Workload(e.to_string()))
+    .map_err(|e| Error::unbuildable(Step::Apply, "building the primary Deployment", e))
 }
 
 async fn ensure_primary(ctx: &Context, scene: &Scene, revision: &str) -> Result<()> {
@@ -106,7 +109,9 @@ async fn ensure_primary(ctx: &Context, scene: &Scene, revision: &str) -> Result<
             &scene.namespace,
             Some(scene.owner.clone()),
         )
-        .map_err(|e| Error::Workload(e.to_string()))?;
+        .map_err(|e| {
+            Error::unbuildable(Step::Apply, format!("building the {role:?} Service"), e)
+        })?;
         ctx.apply(&service).await?;
     }
     sync_autoscaler(ctx, scene).await
@@ -142,9 +147,10 @@ pub async fn scale(
         &Patch::Apply(&patch),
     )
     .await
-    .map_err(Error::api(format!(
-        "scaling {namespace}/{name} to {replicas}"
-    )))?;
+    .map_err(Error::api(
+        Step::Apply,
+        format!("scaling {namespace}/{name} to {replicas}"),
+    ))?;
     Ok(())
 }
 
@@ -175,7 +181,7 @@ async fn revert(ctx: &Context, scene: &Scene, revision: Option<&str>) -> Result<
     let sets = api
         .list(&ListParams::default().labels(&labels))
         .await
-        .map_err(Error::api("listing the primary's ReplicaSets"))?;
+        .map_err(Error::api(Step::Apply, "listing the primary's ReplicaSets"))?;
     let previous = sets.items.into_iter().find_map(|rs| {
         let mut template = rs.spec?.template?;
         let meta = template.metadata.as_mut()?;
@@ -186,9 +192,13 @@ async fn revert(ctx: &Context, scene: &Scene, revision: Option<&str>) -> Result<
         Some(template)
     });
     let Some(template) = previous else {
-        return Err(Error::Workload(format!(
-            "cannot revert the primary: no ReplicaSet of revision {revision} is left"
-        )));
+        return Err(Error::missing(
+            Step::Apply,
+            format!(
+                "a ReplicaSet of revision {revision} to revert the primary to (in {})",
+                scene.namespace
+            ),
+        ));
     };
     if let Some(spec) = desired.spec.as_mut() {
         spec.template = template;
@@ -224,15 +234,17 @@ pub async fn sync_autoscaler(ctx: &Context, scene: &Scene) -> Result<()> {
 
 async fn route(ctx: &Context, scene: &Scene, traffic: Traffic) -> Result<()> {
     let Some(selector) = scene.target_selector() else {
-        return Err(Error::Workload(
-            "the target Deployment has no selector".into(),
+        return Err(Error::unbuildable(
+            Step::Apply,
+            "routing traffic",
+            "the target Deployment has no selector",
         ));
     };
     let inputs = scene.route_inputs(selector);
     let router = crate::routing::router_for(scene.provider.kind);
     let mut objects = router
         .objects(&inputs, traffic)
-        .map_err(|e: RouteError| Error::Workload(e.to_string()))?;
+        .map_err(|e: RouteError| Error::unbuildable(Step::Apply, "building the routes", e))?;
     if let Some((resource, name)) = router.taken_over(&inputs)
         && take_over(ctx, &resource, &scene.namespace, &name, &scene.owner.uid).await?
     {
@@ -268,10 +280,10 @@ async fn take_over(
     canary_uid: &str,
 ) -> Result<bool> {
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, resource);
-    let live = api.get_opt(name).await.map_err(Error::api(format!(
-        "reading {} {namespace}/{name}",
-        resource.kind
-    )))?;
+    let live = api.get_opt(name).await.map_err(Error::api(
+        Step::Observe,
+        format!("reading {} {namespace}/{name}", resource.kind),
+    ))?;
     let Some(live) = live else {
         return Ok(false);
     };
@@ -292,10 +304,10 @@ async fn take_over(
         &Patch::Merge(&patch),
     )
     .await
-    .map_err(Error::api(format!(
-        "taking over {} {namespace}/{name}",
-        resource.kind
-    )))?;
+    .map_err(Error::api(
+        Step::Apply,
+        format!("taking over {} {namespace}/{name}", resource.kind),
+    ))?;
     Ok(true)
 }
 

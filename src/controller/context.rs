@@ -17,6 +17,7 @@ use crate::api::Canary;
 use crate::api::provider::TrafficProvider;
 
 use super::configs::ConfigCache;
+pub use super::error::{Error, Result, Step};
 use super::options::Options;
 use super::telemetry::Metrics;
 
@@ -45,30 +46,6 @@ pub struct Context {
     /// another version may be older than what serin already decided, so it is read afresh.
     pub written: Mutex<HashMap<ObjectRef<Canary>, String>>,
 }
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{what}: {source}")]
-    Api {
-        what: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("{0}")]
-    Workload(String),
-    /// `Kind namespace/name` of an object that must exist.
-    #[error("{0} not found")]
-    NotFound(String),
-}
-
-impl Error {
-    pub fn api(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
-        let what = what.into();
-        move |source| Self::Api { what, source }
-    }
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Context {
     /// Server-side apply of a typed object, taking ownership of the fields it sets.
@@ -111,10 +88,13 @@ impl Context {
             &Patch::Apply(object),
         )
         .await
-        .map_err(Error::api(format!(
-            "applying {kind} {}/{name}",
-            object.namespace().unwrap_or_default()
-        )))
+        .map_err(Error::api(
+            Step::Apply,
+            format!(
+                "applying {kind} {}/{name}",
+                object.namespace().unwrap_or_default()
+            ),
+        ))
     }
 
     /// Reads one object; a missing object is None, not an error.
@@ -128,10 +108,13 @@ impl Context {
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
         let _timer = self.metrics.api_timer("get");
-        api.get_opt(name).await.map_err(Error::api(format!(
-            "reading {} {namespace}/{name}",
-            K::kind(&K::DynamicType::default())
-        )))
+        api.get_opt(name).await.map_err(Error::api(
+            Step::Observe,
+            format!(
+                "reading {} {namespace}/{name}",
+                K::kind(&K::DynamicType::default())
+            ),
+        ))
     }
 }
 
@@ -149,8 +132,11 @@ where
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     api.get_opt(name)
         .await
-        .map_err(Error::api(format!("reading {kind} {namespace}/{name}")))?
-        .ok_or_else(|| Error::NotFound(format!("{kind} {namespace}/{name}")))
+        .map_err(Error::api(
+            Step::Observe,
+            format!("reading {kind} {namespace}/{name}"),
+        ))?
+        .ok_or_else(|| Error::missing(Step::Observe, format!("{kind} {namespace}/{name}")))
 }
 
 /// A Secret's values as text (trimmed: values are often written with a trailing newline).

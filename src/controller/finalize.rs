@@ -18,7 +18,7 @@ use crate::workload::observe::workload_state;
 use crate::workload::services::{ServiceRole, desired_service};
 
 use super::act::{self, publish};
-use super::context::{Context, Error, Result};
+use super::context::{Context, Error, Result, Step};
 use super::scene::Scene;
 
 pub const FINALIZER: &str = "serin.dev/finalizer";
@@ -54,10 +54,10 @@ async fn set_finalizers(ctx: &Context, canary: &Canary, finalizers: Vec<String>)
         &Patch::Merge(&patch),
     )
     .await
-    .map_err(Error::api(format!(
-        "updating the finalizers of {}",
-        canary.name_any()
-    )))?;
+    .map_err(Error::api(
+        Step::Status,
+        format!("updating the finalizers of {}", canary.name_any()),
+    ))?;
     Ok(())
 }
 
@@ -102,7 +102,7 @@ pub async fn revert(ctx: &Context, scene: &Scene) -> Result<Action> {
             &scene.namespace,
             None,
         )
-        .map_err(|e| Error::Workload(e.to_string()))?;
+        .map_err(|e| Error::unbuildable(Step::Finalize, "building the apex Service", e))?;
         if let Some(spec) = apex.spec.as_mut() {
             spec.selector = selector.match_labels.clone();
         }
@@ -143,10 +143,10 @@ async fn restore_route(ctx: &Context, scene: &Scene) -> Result<()> {
     };
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &scene.namespace, &resource);
-    let Some(mut live) = api
-        .get_opt(&name)
-        .await
-        .map_err(Error::api(format!("reading {} {name}", resource.kind)))?
+    let Some(mut live) = api.get_opt(&name).await.map_err(Error::api(
+        Step::Finalize,
+        format!("reading {} {name}", resource.kind),
+    ))?
     else {
         return Ok(());
     };
@@ -158,6 +158,9 @@ async fn restore_route(ctx: &Context, scene: &Scene) -> Result<()> {
     live.metadata.managed_fields = None;
     api.replace(&name, &PostParams::default(), &live)
         .await
-        .map_err(Error::api(format!("restoring {} {name}", resource.kind)))?;
+        .map_err(Error::api(
+            Step::Finalize,
+            format!("restoring {} {name}", resource.kind),
+        ))?;
     Ok(())
 }

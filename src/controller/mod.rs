@@ -9,6 +9,7 @@ pub mod checks;
 pub mod clients;
 pub mod configs;
 pub mod context;
+pub mod error;
 pub mod finalize;
 mod leader;
 pub mod metrics;

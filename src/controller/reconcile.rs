@@ -20,25 +20,54 @@ use crate::routing::RouteError;
 
 use super::act::{self, Revisions, publish};
 use super::checks;
-use super::context::{Context, Error, MANAGER, Result};
+use super::context::{Context, Error, MANAGER, Result, Step};
+use super::error::Failure;
 use super::finalize;
 use super::scene::Scene;
 
 pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
     let result = run(&cached, &ctx).await;
+    if let Err(error) = &result
+        && let Some(failure) = error.failure()
+    {
+        show_failure(&ctx, &cached, &failure).await;
+    }
     ctx.metrics.reconciled(
         &cached.name_any(),
         &cached.namespace().unwrap_or_default(),
         started,
-        result.is_ok(),
+        result.as_ref().err().map(Error::label),
     );
     result
 }
 
+/// A transient error is retried soon; a failure waits for a person (a granted permission or
+/// an installed CRD raises no event serin watches, so it is retried on a slower timer).
 pub fn error_policy(canary: Arc<Canary>, error: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(canary = %canary.name_any(), namespace = %canary.namespace().unwrap_or_default(), %error, "reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(5))
+    tracing::warn!(canary = %canary.name_any(), namespace = %canary.namespace().unwrap_or_default(), step = error.step.as_str(), reason = error.label(), %error, "reconcile failed; retrying");
+    match error.failure() {
+        Some(_) => Action::requeue(Duration::from_secs(30)),
+        None => Action::requeue(Duration::from_secs(5)),
+    }
+}
+
+/// Puts a failure a person must act on where they look: the Stalled condition (which
+/// `serin status`, `kubectl get` and GitOps health checks read) and one Warning event when
+/// it first appears. The phase stays: nothing was decided.
+async fn show_failure(ctx: &Context, cached: &Canary, failure: &Failure) {
+    let canary = match fresh(cached, ctx).await {
+        Ok(Some(canary)) => canary,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::warn!(canary = %cached.name_any(), %error, "reading the Canary to report a failure");
+            return;
+        }
+    };
+    let status = canary.status.clone().unwrap_or_default();
+    if let Err(error) = stall(ctx, &canary, &status, failure.reason, &failure.message).await {
+        tracing::warn!(canary = %canary.name_any(), %error, "reporting a failure on the Canary");
+    }
 }
 
 async fn run(cached: &Canary, ctx: &Context) -> Result<Action> {
@@ -140,10 +169,10 @@ async fn fresh(cached: &Canary, ctx: &Context) -> Result<Option<Canary>> {
         Some(version) if cached.resource_version().as_deref() != Some(version.as_str()) => {
             let api: Api<Canary> =
                 Api::namespaced(ctx.client.clone(), &cached.namespace().unwrap_or_default());
-            let current = api
-                .get_opt(&cached.name_any())
-                .await
-                .map_err(Error::api(format!("reading Canary {}", cached.name_any())))?;
+            let current = api.get_opt(&cached.name_any()).await.map_err(Error::api(
+                Step::Observe,
+                format!("reading Canary {}", cached.name_any()),
+            ))?;
             if let Some(current) = &current {
                 remember(ctx, current);
             }
@@ -242,10 +271,10 @@ async fn write_status(
             &Patch::Apply(&patch),
         )
         .await
-        .map_err(Error::api(format!(
-            "writing the status of Canary {}",
-            canary.name_any()
-        )))?;
+        .map_err(Error::api(
+            Step::Status,
+            format!("writing the status of Canary {}", canary.name_any()),
+        ))?;
     remember(ctx, &written);
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::workload::observe;
 use crate::workload::primary::PRIMARY_SUFFIX;
 
 use super::configs;
-use super::context::{Context, Error, Result};
+use super::context::{Context, Error, Result, Step};
 
 pub struct Scene {
     pub canary: Canary,
@@ -34,9 +34,13 @@ impl Scene {
     pub async fn read(ctx: &Context, canary: Canary, provider: TrafficProvider) -> Result<Self> {
         let namespace = canary.namespace().unwrap_or_default();
         // Only None for an object without a uid, which no Canary read from the API lacks.
-        let owner = canary
-            .controller_owner_ref(&())
-            .ok_or_else(|| Error::Workload(format!("Canary {} has no uid", canary.name_any())))?;
+        let owner = canary.controller_owner_ref(&()).ok_or_else(|| {
+            Error::unbuildable(
+                Step::Observe,
+                format!("Canary {}", canary.name_any()),
+                "it has no uid",
+            )
+        })?;
         let target_name = &canary.spec.target_ref.name;
         let find = |name: &str| {
             ctx.deployments

@@ -37,6 +37,8 @@ pub struct MetricLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: String,
+    /// Why a reconcile failed (a `Reason` name, or `Transient`); empty for a success.
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -153,7 +155,9 @@ impl Metrics {
         self.duration.remove(&labels);
     }
 
-    pub fn reconciled(&self, name: &str, namespace: &str, started: Instant, ok: bool) {
+    /// One reconcile's duration, and its outcome: `failed` is the error's label (its failure
+    /// reason, or `Transient`), None for a success.
+    pub fn reconciled(&self, name: &str, namespace: &str, started: Instant, failed: Option<&str>) {
         self.duration
             .get_or_create(&CanaryLabels {
                 name: name.into(),
@@ -162,7 +166,8 @@ impl Metrics {
             .observe(started.elapsed().as_secs_f64());
         self.reconciles
             .get_or_create(&ResultLabels {
-                result: if ok { "success" } else { "error" }.into(),
+                result: if failed.is_none() { "success" } else { "error" }.into(),
+                reason: failed.unwrap_or_default().into(),
             })
             .inc();
     }

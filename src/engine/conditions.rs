@@ -92,3 +92,13 @@ pub fn status_of<'a>(status: &'a CanaryStatus, kind: &str) -> Option<&'a str> {
         .find(|c| c.kind == kind)
         .map(|c| c.status.as_str())
 }
+
+/// Whether a condition still shows a reconcile failure (`Reason::RECONCILE_FAILURES`), which
+/// the next successful reconcile must clear even when it decides nothing.
+pub fn carries_failure(status: &CanaryStatus) -> bool {
+    status.conditions.iter().any(|c| {
+        Reason::RECONCILE_FAILURES
+            .iter()
+            .any(|r| r.as_str() == c.reason)
+    })
+}

@@ -79,7 +79,10 @@ impl<'a> Tick<'a> {
 
     pub(super) fn finish(mut self) -> Decision {
         // A settled canary re-derives nothing: an idle canary must cost no status write.
-        if self.reason != Reason::UpToDate || self.next.conditions.is_empty() {
+        if self.reason != Reason::UpToDate
+            || self.next.conditions.is_empty()
+            || conditions::carries_failure(&self.next)
+        {
             conditions::derive(
                 &mut self.next,
                 self.reason,

@@ -86,6 +86,32 @@ reasons! {
     Reverting,
     /// A steady state: nothing to do.
     UpToDate,
+    // Reconcile failures a person must act on (`controller::error`): the Stalled condition
+    // carries them until a reconcile succeeds.
+    /// RBAC forbids a request serin makes.
+    Forbidden,
+    /// The API server does not serve a kind serin writes (its CRD is not installed).
+    KindNotServed,
+    /// Another writer keeps changing what serin writes.
+    FieldConflict,
+    /// The API server or an admission webhook rejected an object serin wrote.
+    ObjectRejected,
+    /// An object a step needs does not exist.
+    ObjectMissing,
+    /// An object to write cannot be built from the Canary and its target.
+    CannotBuildObject,
+}
+
+impl Reason {
+    /// The reasons of [`Reason`]'s reconcile failures, which a successful reconcile clears.
+    pub const RECONCILE_FAILURES: [Reason; 6] = [
+        Self::Forbidden,
+        Self::KindNotServed,
+        Self::FieldConflict,
+        Self::ObjectRejected,
+        Self::ObjectMissing,
+        Self::CannotBuildObject,
+    ];
 }
 
 impl std::fmt::Display for Reason {
