@@ -185,3 +185,42 @@ async fn serin_status(s: &Setup, name: &str) -> String {
     .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[tokio::test]
+async fn a_failing_event_hook_and_an_alert_that_cannot_be_sent_are_warnings_on_the_canary() {
+    let s = cluster::rollout::setup("background-failures", &[]).await;
+    s.create_deployment("shop", Readiness::Ready).await;
+    // Port 9 (discard) of a host nothing listens on: the hook cannot be reached.
+    let mut analysis = steps();
+    analysis["webhooks"] = serde_json::json!([
+        {"name": "audit", "type": "event", "url": "http://127.0.0.1:9/events"}
+    ]);
+    analysis["alerts"] = serde_json::json!([
+        {"name": "on-call", "severity": "info", "providerRef": {"name": "no-such-provider"}}
+    ]);
+    s.create_canary("shop", analysis, serde_json::json!({}))
+        .await;
+    s.wait_phase("shop", Phase::Initialized).await;
+    let hooks = eventually("a HookFailed Warning event", WAIT, || async {
+        let notes = warnings(&s, "HookFailed").await;
+        (!notes.is_empty()).then_some(notes)
+    })
+    .await;
+    assert!(hooks[0].starts_with("event hook audit:"), "{hooks:?}");
+    assert!(
+        !hooks[0].contains("127.0.0.1:9/events"),
+        "no URL in events: {hooks:?}"
+    );
+
+    // A release sends alerts; the provider does not exist.
+    s.gitops_apply("shop", "v2").await;
+    let alerts = eventually("an AlertNotSent Warning event", WAIT, || async {
+        let notes = warnings(&s, "AlertNotSent").await;
+        (!notes.is_empty()).then_some(notes)
+    })
+    .await;
+    assert!(
+        alerts[0].contains("on-call") && alerts[0].contains("no-such-provider"),
+        "{alerts:?}"
+    );
+}

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::api::canary::{HookKind, Webhook};
 use crate::engine::action::Event;
-use crate::engine::{Action, Traffic};
+use crate::engine::{Action, Reason, Traffic};
 use crate::hooks::{self, Payload};
 use crate::routing::{ORIGINAL_ANNOTATION, RouteError};
 use crate::workload::autoscaler::desired_primary_hpa;
@@ -24,6 +24,7 @@ use crate::workload::services::{ServiceRole, desired_service};
 use super::configs::copy_to_primary;
 use super::context::{Context, Error, MANAGER, Result, Step};
 use super::scene::Scene;
+use super::warnings::Warnings;
 
 /// The revision being applied and the one to fall back to, from the engine's decision.
 pub struct Revisions<'a> {
@@ -341,6 +342,7 @@ fn spawn_hooks(
     let egress = ctx.clients.egress().clone();
     let (name, namespace) = (canary.name_any(), canary.namespace().unwrap_or_default());
     let (phase, checksum) = (phase.to_string(), checksum.to_string());
+    let warnings = Warnings::of(&ctx.recorder, canary);
     tokio::spawn(async move {
         for hook in hooks {
             let headers = secret_headers(&client, &namespace, &hook).await;
@@ -359,6 +361,13 @@ fn spawn_hooks(
                 tracing::info!(canary = %name, namespace = %namespace, hook = %hook.name, "{}", outcome.message);
             } else {
                 tracing::warn!(canary = %name, namespace = %namespace, hook = %hook.name, "{}", outcome.message);
+                let note = format!(
+                    "{} hook {}: {}",
+                    hook.kind.as_str(),
+                    hook.name,
+                    outcome.message
+                );
+                warnings.warn(Reason::HookFailed, &note).await;
             }
         }
     });

@@ -16,6 +16,8 @@ use crate::notify::{Destination, Notice, SLACK_POST_MESSAGE};
 use super::clients::Setting;
 use super::context::{Context, get_required, read_secret};
 use super::scene::Scene;
+use super::warnings::Warnings;
+use crate::engine::Reason;
 
 /// Resolves the destinations of `alert` and sends it to each in the background.
 pub async fn dispatch(ctx: &Context, scene: &Scene, alert: &Alert, revision: &str, phase: &str) {
@@ -31,6 +33,7 @@ pub async fn dispatch(ctx: &Context, scene: &Scene, alert: &Alert, revision: &st
         message: alert.message.clone(),
         time: chrono::Utc::now(),
     };
+    let warnings = Warnings::of(&ctx.recorder, canary);
     let entries = &canary.spec.analysis.alerts;
     let mut destinations = Vec::new();
     if entries.is_empty() {
@@ -44,7 +47,9 @@ pub async fn dispatch(ctx: &Context, scene: &Scene, alert: &Alert, revision: &st
             match destination(ctx, &scene.namespace, entry).await {
                 Ok(destination) => destinations.push(destination),
                 Err(error) => {
-                    tracing::warn!(canary = %notice.name, namespace = %notice.namespace, alert = %entry.name, %error, "alert not sent")
+                    tracing::warn!(canary = %notice.name, namespace = %notice.namespace, alert = %entry.name, %error, "alert not sent");
+                    let note = format!("alert {} not sent: {error}", entry.name);
+                    warnings.warn(Reason::AlertNotSent, &note).await;
                 }
             }
         }
@@ -58,13 +63,16 @@ pub async fn dispatch(ctx: &Context, scene: &Scene, alert: &Alert, revision: &st
             continue;
         }
         let notice = notice.clone();
+        let warnings = warnings.clone();
         tokio::spawn(async move {
             match destination.send(&notice).await {
                 Ok(()) => {
                     tracing::info!(canary = %notice.name, namespace = %notice.namespace, destination = %destination.id, reason = %notice.reason, "alert sent")
                 }
                 Err(error) => {
-                    tracing::warn!(canary = %notice.name, namespace = %notice.namespace, %error, "alert not sent")
+                    tracing::warn!(canary = %notice.name, namespace = %notice.namespace, %error, "alert not sent");
+                    let note = format!("alert to {} not sent: {error}", destination.id);
+                    warnings.warn(Reason::AlertNotSent, &note).await;
                 }
             }
         });

@@ -17,6 +17,7 @@ pub mod options;
 pub mod reconcile;
 pub mod scene;
 pub mod telemetry;
+pub mod warnings;
 mod watches;
 
 use std::collections::{BTreeMap, HashMap};

@@ -86,6 +86,10 @@ reasons! {
     Reverting,
     /// A steady state: nothing to do.
     UpToDate,
+    /// An alert could not be sent (its provider, Secret or service failed).
+    AlertNotSent,
+    /// A post-rollout or event webhook failed (these report, they do not decide).
+    HookFailed,
     // Reconcile failures a person must act on (`controller::error`): the Stalled condition
     // carries them until a reconcile succeeds.
     /// RBAC forbids a request serin makes.
