@@ -12,6 +12,7 @@ pub mod nesting;
 pub mod references;
 pub mod schema;
 pub mod status;
+pub mod target;
 pub mod validation;
 pub mod yaml;
 

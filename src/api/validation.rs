@@ -103,14 +103,17 @@ fn target(spec: &CanarySpec, report: &mut Report) {
     report.check(!target.name.is_empty(), "spec.targetRef.name", || {
         "required: the name of the Deployment to roll out".into()
     });
-    report.check(target.kind == "Deployment", "spec.targetRef.kind", || {
-        format!("only Deployment is supported, got {:?}", target.kind)
-    });
-    report.check(
-        target.api_version == "apps/v1",
-        "spec.targetRef.apiVersion",
-        || format!("expected apps/v1, got {:?}", target.api_version),
-    );
+    match super::target::TargetKind::of(target) {
+        Ok(kind) => {
+            let expected = kind.row().api_version;
+            report.check(
+                target.api_version == expected,
+                "spec.targetRef.apiVersion",
+                || format!("expected {expected}, got {:?}", target.api_version),
+            );
+        }
+        Err(reason) => report.check(false, "spec.targetRef.kind", || reason),
+    }
 }
 
 fn service(spec: &CanarySpec, report: &mut Report) {

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Resource, ResourceExt};
@@ -16,10 +15,9 @@ use crate::engine::{Action, Reason, Traffic};
 use crate::hooks::{self, Payload};
 use crate::routing::{ORIGINAL_ANNOTATION, RouteError};
 use crate::workload::autoscaler::desired_primary_hpa;
-use crate::workload::primary::{
-    PRIMARY_SUFFIX, PrimaryInputs, REVISION_ANNOTATION, desired_primary, primary_replicas,
-};
+use crate::workload::primary::{PRIMARY_SUFFIX, PrimaryInputs, primary_replicas};
 use crate::workload::services::{ServiceRole, desired_service};
+use crate::workload::target::{Workload, desired_primary, template_of_revision};
 
 use super::configs::copy_to_primary;
 use super::context::{Context, Error, MANAGER, Result, Step};
@@ -34,9 +32,9 @@ pub struct Revisions<'a> {
     pub phase: &'a str,
 }
 
-pub async fn apply(
+pub async fn apply<W: Workload>(
     ctx: &Context,
-    scene: &Scene,
+    scene: &Scene<W>,
     actions: &[Action],
     revisions: &Revisions<'_>,
 ) -> Result<()> {
@@ -57,23 +55,21 @@ pub async fn apply(
     Ok(())
 }
 
-fn target_of(scene: &Scene) -> Result<&Deployment> {
+fn target_of<W: Workload>(scene: &Scene<W>) -> Result<&W> {
     scene.target.as_ref().ok_or_else(|| {
         Error::missing(
             Step::Apply,
             format!(
-                "the target Deployment {}/{}",
-                scene.namespace, scene.canary.spec.target_ref.name
+                "the target {} {}/{}",
+                W::kind(&()),
+                scene.namespace,
+                scene.canary.spec.target_ref.name
             ),
         )
     })
 }
 
-fn spec_replicas(deployment: Option<&Deployment>) -> Option<i32> {
-    deployment?.spec.as_ref()?.replicas
-}
-
-fn primary_for(scene: &Scene, revision: &str) -> Result<Deployment> {
+fn primary_for<W: Workload>(scene: &Scene<W>, revision: &str) -> Result<W> {
     let target = target_of(scene)?;
     let tracked = scene.tracked();
     desired_primary(&PrimaryInputs {
@@ -81,26 +77,32 @@ fn primary_for(scene: &Scene, revision: &str) -> Result<Deployment> {
         revision,
         tracked: &tracked,
         replicas: Some(primary_replicas(
-            spec_replicas(Some(target)),
-            spec_replicas(scene.primary.as_ref()),
+            target.replicas(),
+            scene.primary.as_ref().and_then(W::replicas),
             scene.canary.spec.autoscaler_ref.is_some(),
         )),
         owner: Some(scene.owner.clone()),
     })
-    .map_err(|e| Error::unbuildable(Step::Apply, "building the primary Deployment", e))
+    .map_err(|e| {
+        Error::unbuildable(
+            Step::Apply,
+            format!("building the primary {}", W::kind(&())),
+            e,
+        )
+    })
 }
 
-async fn ensure_primary(ctx: &Context, scene: &Scene, revision: &str) -> Result<()> {
+async fn ensure_primary<W: Workload>(
+    ctx: &Context,
+    scene: &Scene<W>,
+    revision: &str,
+) -> Result<()> {
     let target = target_of(scene)?;
     copy_to_primary(ctx, &scene.namespace, &scene.tracked(), &scene.owner).await?;
     if scene.primary.is_none() {
         ctx.apply(&primary_for(scene, revision)?).await?;
     }
-    let selector = target
-        .spec
-        .as_ref()
-        .map(|s| s.selector.clone())
-        .unwrap_or_default();
+    let selector = target.selector().cloned().unwrap_or_default();
     for role in ServiceRole::ALL {
         let service = desired_service(
             &scene.canary.spec,
@@ -118,29 +120,24 @@ async fn ensure_primary(ctx: &Context, scene: &Scene, revision: &str) -> Result<
     sync_autoscaler(ctx, scene).await
 }
 
-async fn scale_target(ctx: &Context, scene: &Scene, replicas: i32) -> Result<()> {
+async fn scale_target<W: Workload>(ctx: &Context, scene: &Scene<W>, replicas: i32) -> Result<()> {
     scale(ctx, &scene.namespace, target_of(scene)?, replicas).await
 }
 
-/// Sets a Deployment's `spec.replicas`, the only field of the target serin owns; no write when
-/// it already has that count.
-pub async fn scale(
+/// Sets a workload's replica count, the only field of the target serin owns; no write when it
+/// already has that count.
+pub async fn scale<W: Workload>(
     ctx: &Context,
     namespace: &str,
-    deployment: &Deployment,
+    workload: &W,
     replicas: i32,
 ) -> Result<()> {
-    if deployment.spec.as_ref().and_then(|s| s.replicas) == Some(replicas) {
+    if workload.replicas() == Some(replicas) {
         return Ok(());
     }
-    let name = deployment.name_any();
-    let patch = json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"replicas": replicas},
-    });
-    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    let name = workload.name_any();
+    let patch = W::scale_body(&name, namespace, replicas);
+    let api: Api<W> = Api::namespaced(ctx.client.clone(), namespace);
     let _timer = ctx.metrics.api_timer("apply");
     api.patch(
         &name,
@@ -155,44 +152,42 @@ pub async fn scale(
     Ok(())
 }
 
-async fn promote(ctx: &Context, scene: &Scene, revision: &str) -> Result<()> {
+async fn promote<W: Workload>(ctx: &Context, scene: &Scene<W>, revision: &str) -> Result<()> {
     copy_to_primary(ctx, &scene.namespace, &scene.tracked(), &scene.owner).await?;
     ctx.apply(&primary_for(scene, revision)?).await?;
     sync_autoscaler(ctx, scene).await
 }
 
-/// Gives the primary back the template of `revision`, found in the primary's ReplicaSet
-/// history (what `kubectl rollout undo` reads), so nothing extra has to be stored.
-async fn revert(ctx: &Context, scene: &Scene, revision: Option<&str>) -> Result<()> {
+/// Gives the primary back the template of `revision`, found in the kind's history of the
+/// primary (its ReplicaSets for a Deployment: what `kubectl rollout undo` reads), so nothing
+/// extra has to be stored.
+async fn revert<W: Workload>(
+    ctx: &Context,
+    scene: &Scene<W>,
+    revision: Option<&str>,
+) -> Result<()> {
     let Some(revision) = revision else {
         return Ok(());
     };
     let mut desired = primary_for(scene, revision)?;
     let selector = desired
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.clone())
+        .selector()
+        .and_then(|s| s.match_labels.clone())
         .unwrap_or_default();
     let labels = selector
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",");
-    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &scene.namespace);
-    let sets = api
+    let api: Api<W::History> = Api::namespaced(ctx.client.clone(), &scene.namespace);
+    let history = api
         .list(&ListParams::default().labels(&labels))
         .await
-        .map_err(Error::api(Step::Apply, "listing the primary's ReplicaSets"))?;
-    let previous = sets.items.into_iter().find_map(|rs| {
-        let mut template = rs.spec?.template?;
-        let meta = template.metadata.as_mut()?;
-        (meta.annotations.as_ref()?.get(REVISION_ANNOTATION)? == revision).then_some(())?;
-        if let Some(labels) = meta.labels.as_mut() {
-            labels.remove("pod-template-hash");
-        }
-        Some(template)
-    });
-    let Some(template) = previous else {
+        .map_err(Error::api(
+            Step::Apply,
+            format!("listing the primary's {}s", W::History::kind(&())),
+        ))?;
+    let Some(template) = template_of_revision::<W>(&history.items, revision) else {
         return Err(Error::missing(
             Step::Apply,
             format!(
@@ -201,16 +196,14 @@ async fn revert(ctx: &Context, scene: &Scene, revision: Option<&str>) -> Result<
             ),
         ));
     };
-    if let Some(spec) = desired.spec.as_mut() {
-        spec.template = template;
-    }
+    desired.set_template(template);
     ctx.apply(&desired).await?;
     Ok(())
 }
 
 /// Keeps `<hpa>-primary` equal to the target's HPA (scaling the primary), writing only when
 /// they differ.
-pub async fn sync_autoscaler(ctx: &Context, scene: &Scene) -> Result<()> {
+pub async fn sync_autoscaler<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<()> {
     let (Some(reference), Some((resource, store))) =
         (&scene.canary.spec.autoscaler_ref, &ctx.autoscalers)
     else {
@@ -233,12 +226,12 @@ pub async fn sync_autoscaler(ctx: &Context, scene: &Scene) -> Result<()> {
     Ok(())
 }
 
-async fn route(ctx: &Context, scene: &Scene, traffic: Traffic) -> Result<()> {
+async fn route<W: Workload>(ctx: &Context, scene: &Scene<W>, traffic: Traffic) -> Result<()> {
     let Some(selector) = scene.target_selector() else {
         return Err(Error::unbuildable(
             Step::Apply,
             "routing traffic",
-            "the target Deployment has no selector",
+            format!("the target {} has no selector", W::kind(&())),
         ));
     };
     let inputs = scene.route_inputs(selector);
@@ -313,7 +306,7 @@ async fn take_over(
 }
 
 /// Post-rollout hooks report and never decide: they run in the background.
-fn run_hooks(ctx: &Context, scene: &Scene, kind: HookKind, revisions: &Revisions<'_>) {
+fn run_hooks<W>(ctx: &Context, scene: &Scene<W>, kind: HookKind, revisions: &Revisions<'_>) {
     let hooks: Vec<Webhook> = scene
         .canary
         .spec

@@ -20,7 +20,13 @@ use super::warnings::Warnings;
 use crate::engine::Reason;
 
 /// Resolves the destinations of `alert` and sends it to each in the background.
-pub async fn dispatch(ctx: &Context, scene: &Scene, alert: &Alert, revision: &str, phase: &str) {
+pub async fn dispatch<W>(
+    ctx: &Context,
+    scene: &Scene<W>,
+    alert: &Alert,
+    revision: &str,
+    phase: &str,
+) {
     let canary = &scene.canary;
     let notice = Notice {
         name: canary.name_any(),

@@ -11,7 +11,12 @@ use super::act::secret_headers;
 use super::context::Context;
 use super::scene::Scene;
 
-pub async fn run(ctx: &Context, scene: &Scene, due: &DueChecks, revision: &str) -> CheckResults {
+pub async fn run<W>(
+    ctx: &Context,
+    scene: &Scene<W>,
+    due: &DueChecks,
+    revision: &str,
+) -> CheckResults {
     if due.is_empty() {
         return CheckResults::default();
     }

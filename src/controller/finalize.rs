@@ -14,8 +14,8 @@ use crate::api::Canary;
 use crate::engine::Reason;
 use crate::engine::action::Event;
 use crate::routing::ORIGINAL_ANNOTATION;
-use crate::workload::observe::workload_state;
 use crate::workload::services::{ServiceRole, desired_service};
+use crate::workload::target::Workload;
 
 use super::act::{self, publish};
 use super::context::{Context, Error, Result, Step};
@@ -62,19 +62,18 @@ async fn set_finalizers(ctx: &Context, canary: &Canary, finalizers: Vec<String>)
 }
 
 /// One step of the revert of a deleted Canary; requeues until the target is ready.
-pub async fn revert(ctx: &Context, scene: &Scene) -> Result<Action> {
+pub async fn revert<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Action> {
     let canary = &scene.canary;
     if !canary.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
     if let Some(target) = &scene.target {
-        let replicas = target.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        let replicas = target.replicas().unwrap_or(0);
         if replicas == 0 {
             let wanted = scene
                 .primary
                 .as_ref()
-                .and_then(|p| p.spec.as_ref())
-                .and_then(|s| s.replicas)
+                .and_then(W::replicas)
                 .unwrap_or(1)
                 .max(1);
             act::scale(ctx, &scene.namespace, target, wanted).await?;
@@ -86,14 +85,10 @@ pub async fn revert(ctx: &Context, scene: &Scene) -> Result<Action> {
             .deletion_timestamp
             .as_ref()
             .map_or(0, |t| Utc::now().timestamp() - t.0.as_second());
-        if !workload_state(target).is_ready(100) && deleting_for < deadline {
+        if !target.state().is_ready(100) && deleting_for < deadline {
             return Ok(Action::requeue(POLL));
         }
-        let selector = target
-            .spec
-            .as_ref()
-            .map(|s| s.selector.clone())
-            .unwrap_or_default();
+        let selector = target.selector().cloned().unwrap_or_default();
         let mut apex = desired_service(
             &canary.spec,
             ServiceRole::Apex,
@@ -131,7 +126,7 @@ pub async fn revert(ctx: &Context, scene: &Scene) -> Result<Action> {
 }
 
 /// Puts a taken-over route's original spec back.
-async fn restore_route(ctx: &Context, scene: &Scene) -> Result<()> {
+async fn restore_route<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<()> {
     let Some(selector) = scene.target_selector() else {
         return Ok(());
     };

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod options;
 pub mod reconcile;
 pub mod scene;
+pub mod targets;
 pub mod telemetry;
 pub mod warnings;
 mod watches;

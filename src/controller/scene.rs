@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -15,22 +14,25 @@ use crate::routing::RouteInputs;
 use crate::workload::configs::{ConfigRef, tracked_checksums};
 use crate::workload::observe;
 use crate::workload::primary::PRIMARY_SUFFIX;
+use crate::workload::target::{self, Workload};
 
 use super::configs;
 use super::context::{Context, Error, Result, Step};
+use super::targets::Watched;
 
-pub struct Scene {
+/// What one reconcile of a Canary targeting a `W` sees.
+pub struct Scene<W> {
     pub canary: Canary,
     pub namespace: String,
     pub owner: OwnerReference,
     pub provider: TrafficProvider,
-    pub target: Option<Deployment>,
-    pub primary: Option<Deployment>,
+    pub target: Option<W>,
+    pub primary: Option<W>,
     /// Tracked configs of the target and their checksums.
     pub configs: BTreeMap<ConfigRef, String>,
 }
 
-impl Scene {
+impl<W: Watched> Scene<W> {
     pub async fn read(ctx: &Context, canary: Canary, provider: TrafficProvider) -> Result<Self> {
         let namespace = canary.namespace().unwrap_or_default();
         // Only None for an object without a uid, which no Canary read from the API lacks.
@@ -42,8 +44,9 @@ impl Scene {
             )
         })?;
         let target_name = &canary.spec.target_ref.name;
+        let store = W::store(ctx);
         let find = |name: &str| {
-            ctx.deployments
+            store
                 .get(&ObjectRef::new(name).within(&namespace))
                 .map(|d| (*d).clone())
         };
@@ -51,8 +54,8 @@ impl Scene {
         let primary = find(&format!("{target_name}{PRIMARY_SUFFIX}"));
         let pod = target
             .as_ref()
-            .and_then(|t| t.spec.as_ref())
-            .and_then(|s| s.template.spec.as_ref());
+            .and_then(W::pod_template)
+            .and_then(|t| t.spec.as_ref());
         let configs = match pod {
             Some(pod) => configs::checksums(ctx, &namespace, pod).await?,
             None => BTreeMap::new(),
@@ -67,15 +70,17 @@ impl Scene {
             configs,
         })
     }
+}
 
+impl<W: Workload> Scene<W> {
     pub fn observations(&self) -> Observations {
         Observations {
             generation: self.canary.metadata.generation.unwrap_or(0),
             target: self
                 .target
                 .as_ref()
-                .map(|t| observe::target(t, tracked_checksums(&self.configs))),
-            primary: self.primary.as_ref().map(observe::workload_state),
+                .map(|t| target::observe(t, tracked_checksums(&self.configs))),
+            primary: self.primary.as_ref().map(W::state),
             request: self
                 .canary
                 .metadata
@@ -90,7 +95,7 @@ impl Scene {
     }
 
     pub fn target_selector(&self) -> Option<&LabelSelector> {
-        self.target.as_ref()?.spec.as_ref().map(|s| &s.selector)
+        self.target.as_ref()?.selector()
     }
 
     pub fn route_inputs<'a>(&'a self, selector: &'a LabelSelector) -> RouteInputs<'a> {

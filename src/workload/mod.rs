@@ -1,9 +1,12 @@
-//! Workloads as serin shapes them, as pure functions the controller applies: the revision of a
-//! target, the configs it references, the `-primary` Deployment and the three Services.
+//! Workloads as serin shapes them, as pure functions the controller applies: the workload seam
+//! (`target`: a kind's revision, readiness, primary, scale and history) and its kinds
+//! (`deployment`), the configs a target references, and the three Services.
 
 pub mod autoscaler;
 pub mod configs;
+pub mod deployment;
 pub mod observe;
 pub mod primary;
 pub mod revision;
 pub mod services;
+pub mod target;

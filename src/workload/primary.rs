@@ -1,35 +1,35 @@
-//! The `<target>-primary` Deployment: a copy of the target whose selector and pod labels carry
-//! a `-primary` suffix (so primary and canary pods never match each other's selectors) and
-//! whose config references point at the `-primary` copies. Pure: the controller applies what
-//! this returns with server-side apply.
+//! The `<target>-primary` copy of a target, for every kind: its name, metadata, selector and
+//! pod template. Selector and pod labels carry a `-primary` suffix (so primary and canary pods
+//! never match each other's selectors) and config references point at the `-primary` copies.
+//! Each kind (`super::deployment`, ...) wraps these parts in its own spec. Pure: the
+//! controller applies what this returns with server-side apply.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 
 use super::configs::{ConfigRef, rewrite_to_primary};
+pub use super::target::desired_primary;
 
-/// Annotation carrying the revision a primary Deployment runs.
+/// Annotation carrying the revision a primary runs.
 pub const REVISION_ANNOTATION: &str = "serin.dev/revision";
 pub const PRIMARY_SUFFIX: &str = "-primary";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    #[error("the target Deployment {0} has no spec")]
+    #[error("the target {0} has no spec")]
     NoSpec(String),
-    #[error(
-        "the target Deployment {0} has a selector with matchExpressions; serin needs matchLabels only"
-    )]
+    #[error("the target {0} has a selector with matchExpressions; serin needs matchLabels only")]
     SelectorExpressions(String),
-    #[error("the target Deployment {0} has an empty selector")]
+    #[error("the target {0} has an empty selector")]
     EmptySelector(String),
 }
 
 /// What the primary copies from the target, beyond the pod template.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PrimaryInputs<'a> {
-    pub target: &'a Deployment,
+pub struct PrimaryInputs<'a, W> {
+    pub target: &'a W,
     /// The revision being promoted (written to the primary and its pods).
     pub revision: &'a str,
     /// Configs copied to `-primary`; references to them are rewritten.
@@ -39,20 +39,28 @@ pub struct PrimaryInputs<'a> {
     pub owner: Option<OwnerReference>,
 }
 
-/// The desired primary Deployment.
-pub fn desired_primary(inputs: &PrimaryInputs<'_>) -> Result<Deployment, TargetError> {
-    let target = inputs.target;
-    let name = target.metadata.name.clone().unwrap_or_default();
-    let spec = target
-        .spec
-        .as_ref()
-        .ok_or_else(|| TargetError::NoSpec(name.clone()))?;
-    let selector = primary_selector(&name, &spec.selector)?;
-    let mut template = spec.template.clone();
+/// The parts of a primary every kind shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrimaryParts {
+    pub metadata: ObjectMeta,
+    pub selector: LabelSelector,
+    pub template: PodTemplateSpec,
+}
+
+/// The shared parts of the primary of a target with `metadata`, `selector` and `template`.
+pub fn primary_parts<W>(
+    inputs: &PrimaryInputs<'_, W>,
+    metadata: &ObjectMeta,
+    selector: &LabelSelector,
+    template: &PodTemplateSpec,
+) -> Result<PrimaryParts, TargetError> {
+    let name = metadata.name.clone().unwrap_or_default();
+    let primary_selector = primary_selector(&name, selector)?;
+    let mut template = template.clone();
     let template_meta = template.metadata.get_or_insert_with(ObjectMeta::default);
     template_meta.labels = Some(primary_labels(
         template_meta.labels.take().unwrap_or_default(),
-        &spec.selector,
+        selector,
     ));
     template_meta
         .annotations
@@ -61,13 +69,13 @@ pub fn desired_primary(inputs: &PrimaryInputs<'_>) -> Result<Deployment, TargetE
     if let Some(pod) = template.spec.as_mut() {
         rewrite_to_primary(pod, inputs.tracked);
     }
-    Ok(Deployment {
+    Ok(PrimaryParts {
         metadata: ObjectMeta {
             name: Some(format!("{name}{PRIMARY_SUFFIX}")),
-            namespace: target.metadata.namespace.clone(),
+            namespace: metadata.namespace.clone(),
             labels: Some(primary_labels(
-                target.metadata.labels.clone().unwrap_or_default(),
-                &spec.selector,
+                metadata.labels.clone().unwrap_or_default(),
+                selector,
             )),
             annotations: Some(BTreeMap::from([(
                 REVISION_ANNOTATION.to_string(),
@@ -76,17 +84,8 @@ pub fn desired_primary(inputs: &PrimaryInputs<'_>) -> Result<Deployment, TargetE
             owner_references: inputs.owner.clone().map(|o| vec![o]),
             ..ObjectMeta::default()
         },
-        spec: Some(DeploymentSpec {
-            replicas: inputs.replicas,
-            selector,
-            template,
-            strategy: spec.strategy.clone(),
-            min_ready_seconds: spec.min_ready_seconds,
-            revision_history_limit: spec.revision_history_limit,
-            progress_deadline_seconds: spec.progress_deadline_seconds,
-            paused: None,
-        }),
-        status: None,
+        selector: primary_selector,
+        template,
     })
 }
 
@@ -144,6 +143,7 @@ fn suffixed(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::workload::configs::{ConfigKind, referenced};
+    use k8s_openapi::api::apps::v1::Deployment;
 
     fn target() -> Deployment {
         serde_json::from_value(serde_json::json!({

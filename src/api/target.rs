@@ -1,0 +1,99 @@
+//! The target kinds serin rolls out: `spec.targetRef.kind` parsed once into a [`TargetKind`],
+//! and the table saying which API version each is served under. The controller picks the
+//! kind's implementation of the workload seam (`crate::workload::target::Workload`) from it;
+//! `serin check` and `simulate` refuse the same kinds with the same words.
+//!
+//! A new kind is one [`TargetKind`] variant, its row in [`TABLE`], its module in
+//! `crate::workload`, and its arm in the controller's dispatch (`controller::targets`).
+
+use std::fmt;
+
+use super::canary::TargetRef;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    Deployment,
+}
+
+/// One row of the target table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    pub kind: TargetKind,
+    /// The name in `targetRef.kind`.
+    pub name: &'static str,
+    /// The `targetRef.apiVersion` it is served under.
+    pub api_version: &'static str,
+}
+
+pub const TABLE: &[Row] = &[Row {
+    kind: TargetKind::Deployment,
+    name: "Deployment",
+    api_version: "apps/v1",
+}];
+
+/// Kinds Flagger rolls out that serin does not (yet), named as such rather than as unknown:
+/// a migrating user learns it is a gap, not a typo.
+pub const NOT_YET: &[&str] = &["DaemonSet", "StatefulSet", "Service"];
+
+impl TargetKind {
+    pub fn row(self) -> &'static Row {
+        TABLE
+            .iter()
+            .find(|row| row.kind == self)
+            .expect("every target kind has a row")
+    }
+
+    /// The kind a `targetRef` names, or why serin cannot roll it out.
+    pub fn of(target: &TargetRef) -> Result<Self, String> {
+        if let Some(row) = TABLE.iter().find(|row| row.name == target.kind) {
+            return Ok(row.kind);
+        }
+        let supported = TABLE.iter().map(|r| r.name).collect::<Vec<_>>().join(", ");
+        let why = if NOT_YET.contains(&target.kind.as_str()) {
+            format!("serin does not roll out {} targets yet", target.kind)
+        } else {
+            "an unknown kind".to_string()
+        };
+        Err(format!(
+            "only {supported} is supported, got {:?}: {why}",
+            target.kind
+        ))
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.row().name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(kind: &str) -> TargetRef {
+        TargetRef {
+            api_version: "apps/v1".into(),
+            kind: kind.into(),
+            name: "podinfo".into(),
+        }
+    }
+
+    #[test]
+    fn every_row_parses_back_to_its_kind() {
+        for row in TABLE {
+            assert_eq!(TargetKind::of(&reference(row.name)), Ok(row.kind));
+        }
+    }
+
+    #[test]
+    fn flaggers_other_kinds_are_named_as_not_yet_supported() {
+        let error = TargetKind::of(&reference("DaemonSet")).unwrap_err();
+        assert!(
+            error.contains("does not roll out DaemonSet targets yet"),
+            "{error}"
+        );
+        let error = TargetKind::of(&reference("Deploymnet")).unwrap_err();
+        assert!(error.contains("an unknown kind"), "{error}");
+    }
+}

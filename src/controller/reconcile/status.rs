@@ -1,0 +1,116 @@
+//! Write status: the Canary's status is written with server-side apply, only when it changed,
+//! and the Canary is read afresh when serin wrote a status its cache has not caught up with
+//! (a decision must never be made twice from an older status).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use serde_json::json;
+
+use crate::api::Canary;
+use crate::api::status::CanaryStatus;
+use crate::engine::action::Event;
+use crate::engine::{self, Reason};
+
+use crate::controller::act::publish;
+use crate::controller::context::{Context, Error, MANAGER, Result, Step};
+
+/// The Canary to decide from: the cached one, unless serin wrote a status the cache has not
+/// caught up with (a decision must never be made twice from an older status).
+pub async fn fresh(cached: &Canary, ctx: &Context) -> Result<Option<Canary>> {
+    let key = ObjectRef::from_obj(cached);
+    let written = {
+        let map = ctx.written.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&key).cloned()
+    };
+    match written {
+        Some(version) if cached.resource_version().as_deref() != Some(version.as_str()) => {
+            let api: Api<Canary> =
+                Api::namespaced(ctx.client.clone(), &cached.namespace().unwrap_or_default());
+            let current = api.get_opt(&cached.name_any()).await.map_err(Error::api(
+                Step::Observe,
+                format!("reading Canary {}", cached.name_any()),
+            ))?;
+            if let Some(current) = &current {
+                remember(ctx, current);
+            }
+            Ok(current)
+        }
+        _ => Ok(Some(cached.clone())),
+    }
+}
+
+fn remember(ctx: &Context, canary: &Canary) {
+    if let Some(version) = canary.resource_version() {
+        let mut map = ctx.written.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(ObjectRef::from_obj(canary), version);
+    }
+}
+
+/// Stalls the Canary for `reason`: the conditions say why, one Warning event when it first
+/// appears; the phase stays.
+pub async fn stall(
+    ctx: &Context,
+    canary: &Canary,
+    status: &CanaryStatus,
+    reason: Reason,
+    message: &str,
+) -> Result<Action> {
+    let generation = canary.metadata.generation.unwrap_or(0);
+    let next = engine::stalled(status, generation, reason, message, Utc::now());
+    if &next != status {
+        publish(
+            ctx,
+            canary,
+            &Event {
+                warning: true,
+                reason,
+                message: message.to_string(),
+            },
+        )
+        .await;
+    }
+    write_status(ctx, canary, status, &next).await?;
+    // A spec change or a change of the other Canary triggers the next reconcile; the slow
+    // requeue only covers what no watch sees.
+    Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// Server-side apply of the status subresource, only when it changed: an unchanged status is
+/// never written (a write would wake this Canary's watch for nothing).
+pub async fn write_status(
+    ctx: &Context,
+    canary: &Canary,
+    before: &CanaryStatus,
+    after: &CanaryStatus,
+) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    let api: Api<Canary> =
+        Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": "serin.dev/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": canary.name_any()},
+        "status": after,
+    });
+    let _timer = ctx.metrics.api_timer("apply_status");
+    let written = api
+        .patch_status(
+            &canary.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(Error::api(
+            Step::Status,
+            format!("writing the status of Canary {}", canary.name_any()),
+        ))?;
+    remember(ctx, &written);
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! The controller's side of the workload seam: where each target kind's objects are cached,
+//! and the one `match` that runs a reconcile with the kind a Canary targets. A new kind is an
+//! arm here and a [`Watched`] impl naming its store (besides its `crate::workload` module and
+//! its watch in `watches`).
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::runtime::reflector::Store;
+
+use crate::api::target::TargetKind;
+use crate::workload::target::Workload;
+
+use super::context::Context;
+
+/// A workload kind whose objects the controller watches and caches.
+pub trait Watched: Workload {
+    fn store(ctx: &Context) -> &Store<Self>;
+}
+
+impl Watched for Deployment {
+    fn store(ctx: &Context) -> &Store<Self> {
+        &ctx.deployments
+    }
+}
+
+/// Awaits `$run::<Kind>($args...)` with the workload type of `$kind` (a [`TargetKind`]): the
+/// shell is generic over [`Watched`], and this is the one place a kind becomes a type.
+macro_rules! with_target_kind {
+    ($kind:expr, $run:ident ( $($arg:expr),* $(,)? )) => {
+        match $kind {
+            $crate::api::target::TargetKind::Deployment => {
+                $run::<k8s_openapi::api::apps::v1::Deployment>($($arg),*).await
+            }
+        }
+    };
+}
+pub(crate) use with_target_kind;
+
+/// The kind of a Canary's target; a kind serin does not roll out has been refused by
+/// validation before any reconcile gets here, so this falls back to Deployment only for
+/// objects that were never validated (a deleted Canary being finalized).
+pub fn kind_of(canary: &crate::api::Canary) -> TargetKind {
+    TargetKind::of(&canary.spec.target_ref).unwrap_or(TargetKind::Deployment)
+}

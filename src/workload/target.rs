@@ -1,0 +1,113 @@
+//! The workload seam: what serin needs of a target kind, so the controller's shell is typed to
+//! no kind. A kind reads its revision (pod template plus tracked configs) and readiness, builds
+//! its `-primary` copy (on initialization, and again with the new template on promotion),
+//! scales, and names the objects that keep its past pod templates (what a revert gives back).
+//! Pure: the controller fetches and writes, these translate. Deployment
+//! (`super::deployment`) is the first implementation; a new kind is one module implementing
+//! [`Workload`], one row in `crate::api::target::TABLE`, and its arm in the controller's
+//! dispatch (`controller::targets`).
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::Resource;
+use kube::core::NamespaceResourceScope;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::engine::{Target, WorkloadState};
+
+use super::primary::{PrimaryInputs, REVISION_ANNOTATION, TargetError};
+use super::revision;
+
+/// A Kubernetes object kind serin can roll out.
+pub trait Workload:
+    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// The objects in which the kind keeps its past pod templates (ReplicaSets for a
+    /// Deployment, ControllerRevisions for DaemonSets and StatefulSets).
+    type History: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static;
+
+    fn pod_template(&self) -> Option<&PodTemplateSpec>;
+
+    fn selector(&self) -> Option<&LabelSelector>;
+
+    /// The replica count its spec asks for; None when the kind has no count, or it is unset.
+    fn replicas(&self) -> Option<i32>;
+
+    /// Its rollout state as its status reports it. A status older than the spec
+    /// (observedGeneration behind) is not current: the engine never trusts it for readiness.
+    fn state(&self) -> WorkloadState;
+
+    /// The `-primary` copy of `inputs.target`, running `inputs.revision`.
+    fn primary(inputs: &PrimaryInputs<'_, Self>) -> Result<Self, TargetError>;
+
+    /// Gives a desired object another pod template (a revert to an older revision).
+    fn set_template(&mut self, template: PodTemplateSpec);
+
+    /// The server-side apply body setting its replica count, the only field of the target
+    /// serin owns.
+    fn scale_body(name: &str, namespace: &str, replicas: i32) -> serde_json::Value;
+
+    /// The pod template one history object keeps, with the labels its controller adds (e.g.
+    /// `pod-template-hash`) taken out so the template can be applied again.
+    fn history_template(history: &Self::History) -> Option<PodTemplateSpec>;
+}
+
+/// The target as the engine sees it. `config_checksums` holds the checksum of every tracked
+/// config (`configmap/NAME` keys); they are part of the revision, so a config change alone is a
+/// new release.
+pub fn observe<W: Workload>(target: &W, config_checksums: BTreeMap<String, String>) -> Target {
+    Target {
+        revision: revision::of(&target.pod_template(), &config_checksums),
+        configs: config_checksums,
+        state: target.state(),
+    }
+}
+
+/// The desired `-primary` copy of a target.
+pub fn desired_primary<W: Workload>(inputs: &PrimaryInputs<'_, W>) -> Result<W, TargetError> {
+    W::primary(inputs)
+}
+
+/// The pod template of `revision` among a primary's history objects.
+pub fn template_of_revision<W: Workload>(
+    history: &[W::History],
+    revision: &str,
+) -> Option<PodTemplateSpec> {
+    history.iter().find_map(|object| {
+        let template = W::history_template(object)?;
+        let stamped = template
+            .metadata
+            .as_ref()?
+            .annotations
+            .as_ref()?
+            .get(REVISION_ANNOTATION)?;
+        (stamped == revision).then_some(template)
+    })
+}
+
+/// The revision a workload's metadata says it runs (stamped by serin on primaries).
+pub fn stamped_revision<W: Workload>(workload: &W) -> Option<String> {
+    workload
+        .meta()
+        .annotations
+        .as_ref()?
+        .get(REVISION_ANNOTATION)
+        .cloned()
+}
