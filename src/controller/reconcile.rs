@@ -15,7 +15,7 @@ use crate::api::Canary;
 use crate::api::provider;
 use crate::api::status::CanaryStatus;
 use crate::engine::action::Event;
-use crate::engine::{self, Plan, Reason, Traffic};
+use crate::engine::{self, Plan, Reason};
 use crate::routing::RouteError;
 
 use super::act::{self, Revisions, publish};
@@ -118,10 +118,6 @@ async fn run(cached: &Canary, ctx: &Context) -> Result<Action> {
         phase: decision.status.phase.map_or("", |p| p.as_str()),
     };
     act::apply(ctx, &scene, &decision.actions, &revisions).await?;
-    if decision.actions.is_empty() {
-        // HPAs are kept in sync at all times, not only when the engine acts.
-        act::sync_autoscaler(ctx, &scene).await?;
-    }
     write_status(ctx, &scene.canary, &status, &decision.status).await?;
     ctx.metrics
         .observe_canary(&scene.canary.name_any(), &scene.namespace, &decision.status);
@@ -178,13 +174,8 @@ fn routable(scene: &Scene, plan: &Plan) -> Result<(), RouteError> {
         return Ok(());
     };
     let inputs = scene.route_inputs(selector);
-    let mut sample = match &plan.strategy {
-        engine::Strategy::Canary { .. } => Traffic::weights(50, 50),
-        _ => Traffic::PRIMARY,
-    };
-    sample.matched_to_canary = matches!(plan.strategy, engine::Strategy::AbTesting { .. });
     crate::routing::router_for(scene.provider.kind)
-        .objects(&inputs, sample)
+        .objects(&inputs, engine::sample_traffic(plan))
         .map(|_| ())
 }
 

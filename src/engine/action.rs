@@ -24,6 +24,10 @@ pub enum Action {
     RevertPrimary,
     /// Run fire-and-report hooks (post-rollout); results are reported, never decide.
     RunHooks(HookKind),
+    /// Bring the primary's HPA in line with the target's (written only when they differ).
+    /// Emitted on a reconcile that takes no other action, so an HPA edited between rollouts
+    /// reaches the primary; `EnsurePrimary` and `PromoteTemplate` sync it as part of their work.
+    SyncAutoscaler,
     Alert(Alert),
     Event(Event),
 }

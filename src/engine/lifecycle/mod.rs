@@ -100,6 +100,10 @@ impl<'a> Tick<'a> {
                 self.now,
             );
         }
+        // The primary's HPA follows the target's at all times, not only when a rollout moves.
+        if self.actions.is_empty() && self.plan.autoscaler {
+            self.actions.push(Action::SyncAutoscaler);
+        }
         let requeue_after = self.requeue_after();
         Decision {
             status: self.next,
