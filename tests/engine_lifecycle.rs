@@ -7,7 +7,7 @@ use serin::api::canary::HookKind;
 use serin::engine::conditions::{self, PROMOTED, READY, RECONCILING, STALLED};
 use serin::engine::input::Sample;
 use serin::engine::{Action, CheckResults, Traffic};
-use support::{CANARY, World, not_ready, plan, ready};
+use support::{CANARY, World, not_ready, plan, plan_with, ready};
 
 fn traffic_changes(world: &World) -> Vec<i32> {
     world
@@ -456,4 +456,50 @@ fn a_reconcile_failure_shown_on_a_settled_canary_clears_once_a_reconcile_succeed
     world.advance(30);
     let before = world.status.clone();
     assert_eq!(world.tick(CheckResults::default()).status, before);
+}
+
+const WITH_AUTOSCALER: &str =
+    "  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: podinfo}";
+
+#[test]
+fn an_idle_canary_with_an_autoscaler_only_keeps_the_primarys_in_line() {
+    let mut world = World::initialized(plan_with(CANARY, WITH_AUTOSCALER));
+    world.release("v2");
+    world.run_until(Phase::Succeeded, 20);
+    world.advance(60);
+    world.tick_passing();
+    let settled = world.status.clone();
+    for _ in 0..3 {
+        world.advance(60);
+        let decision = world.tick_passing();
+        assert_eq!(decision.actions, vec![Action::SyncAutoscaler]);
+        assert_eq!(decision.status, settled, "syncing is no status write");
+    }
+}
+
+#[test]
+fn a_tick_that_acts_leaves_the_autoscaler_to_its_actions() {
+    let mut world = World::initialized(plan_with(CANARY, WITH_AUTOSCALER));
+    world.release("v2");
+    let started = world.tick_passing().clone();
+    assert!(
+        started
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::ScaleCanary { .. })),
+        "a new revision scales the canary up: {:?}",
+        started.actions
+    );
+    assert!(
+        !started.actions.contains(&Action::SyncAutoscaler),
+        "{:?}",
+        started.actions
+    );
+}
+
+#[test]
+fn without_an_autoscaler_an_idle_canary_has_nothing_to_sync() {
+    let mut world = World::initialized(plan(CANARY));
+    world.advance(60);
+    assert!(world.tick_passing().actions.is_empty());
 }

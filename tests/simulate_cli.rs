@@ -231,3 +231,30 @@ fn a_marginal_judge_score_pauses_until_a_human_promotes() {
     );
     assert_eq!(timeline[promoted]["at"], "15m");
 }
+
+#[test]
+fn an_autoscaler_does_not_keep_a_settled_simulation_running() {
+    let report = |path: &Path| -> serde_json::Value {
+        let out = serin(&["simulate", path.to_str().unwrap(), "--output", "json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let plain = report(Path::new("examples/podinfo-promote.yaml"));
+    let scaled = write_scenario(
+        "autoscaled.yaml",
+        &broken(
+            "    service:\n",
+            "    autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: podinfo}\n    service:\n",
+        ),
+    );
+    let scaled = report(&scaled);
+    assert_eq!(scaled["outcome"]["phase"], "Succeeded");
+    assert_eq!(
+        scaled["reconciles"], plain["reconciles"],
+        "the simulation ends when the rollout settles, autoscaler or not"
+    );
+}

@@ -434,7 +434,7 @@ pub struct Metric {
 pub struct MetricJudge {
     /// Which change is a regression: increase (default), decrease or either.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub direction: Option<crate::judge::compare::Direction>,
+    pub direction: Option<Direction>,
     /// Relative change of the mean tolerated even when significant. Default 0.1 (10%).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_change: Option<f64>,
@@ -457,6 +457,19 @@ pub struct MetricJudge {
     /// How far back the range queries look, never before the rollout started. Default 10m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookback: Option<Duration>,
+}
+
+/// Which change of the metric is a regression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Higher is worse (latency, errors).
+    #[default]
+    Increase,
+    /// Lower is worse (throughput, success rate).
+    Decrease,
+    /// Any change is suspect.
+    Either,
 }
 
 /// serin: how the judged metrics add up (Kayenta's score thresholds): the weighted percentage

@@ -46,6 +46,7 @@ pub async fn apply<W: Workload>(
             Action::PromoteTemplate => promote(ctx, scene, revisions.target).await?,
             Action::RevertPrimary => revert(ctx, scene, revisions.promoted).await?,
             Action::RunHooks(kind) => run_hooks(ctx, scene, *kind, revisions),
+            Action::SyncAutoscaler => sync_autoscaler(ctx, scene).await?,
             Action::Alert(alert) => {
                 super::alerts::dispatch(ctx, scene, alert, revisions.target, revisions.phase).await
             }

@@ -4,7 +4,7 @@
 //! for itself (primary, copies, canary services, generated routes) go with the Canary through
 //! their owner references.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::api::Canary;
 use crate::engine::Reason;
 use crate::engine::action::Event;
+use crate::engine::deletion::{Deleting, RevertStep, revert_step};
 use crate::routing::ORIGINAL_ANNOTATION;
 use crate::workload::services::{ServiceRole, desired_service};
 use crate::workload::target::Workload;
@@ -68,25 +69,23 @@ pub async fn revert<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Acti
         return Ok(Action::await_change());
     }
     if let Some(target) = &scene.target {
-        let replicas = target.replicas().unwrap_or(0);
-        if replicas == 0 {
-            let wanted = scene
-                .primary
+        let deleting = Deleting {
+            target_replicas: target.replicas(),
+            target: target.state(),
+            primary_replicas: scene.primary.as_ref().and_then(W::replicas),
+            deleted_at: canary
+                .meta()
+                .deletion_timestamp
                 .as_ref()
-                .and_then(W::replicas)
-                .unwrap_or(1)
-                .max(1);
-            act::scale(ctx, &scene.namespace, target, wanted).await?;
-            return Ok(Action::requeue(POLL));
-        }
-        let deadline = canary.spec.progress_deadline().as_std().as_secs() as i64;
-        let deleting_for = canary
-            .meta()
-            .deletion_timestamp
-            .as_ref()
-            .map_or(0, |t| Utc::now().timestamp() - t.0.as_second());
-        if !target.state().is_ready(100) && deleting_for < deadline {
-            return Ok(Action::requeue(POLL));
+                .and_then(|t| DateTime::from_timestamp(t.0.as_second(), 0)),
+        };
+        match revert_step(&deleting, canary.spec.progress_deadline(), Utc::now()) {
+            RevertStep::ScaleTarget { replicas } => {
+                act::scale(ctx, &scene.namespace, target, replicas).await?;
+                return Ok(Action::requeue(POLL));
+            }
+            RevertStep::WaitForTarget => return Ok(Action::requeue(POLL)),
+            RevertStep::Restore => {}
         }
         let selector = target.selector().cloned().unwrap_or_default();
         let mut apex = desired_service(

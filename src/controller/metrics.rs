@@ -16,6 +16,7 @@ use crate::api::metric_provider::{CA_KEY, MetricProviderKind, judge_refusal};
 use crate::api::provider::TrafficProvider;
 use crate::api::{Canary, MetricTemplate};
 use crate::engine::input::{MetricSample, Sample};
+use crate::engine::judge_window;
 use crate::metrics::builtin::Source;
 use crate::metrics::provider::{Connection, Credentials};
 use crate::metrics::{self, Queries};
@@ -34,11 +35,7 @@ pub async fn sample_all(
     provider: TrafficProvider,
 ) -> Vec<MetricSample> {
     let source = provider.row().metrics;
-    let since = canary
-        .status
-        .as_ref()
-        .filter(|s| s.phase == Some(crate::api::Phase::Progressing))
-        .and_then(|s| s.last_transition_time);
+    let since = canary.status.as_ref().and_then(judge_window::since);
     let now = chrono::Utc::now();
     let checks = canary.spec.analysis.metrics.iter().map(|metric| async move {
         let (value, query) = match prepare(ctx, canary, metric, source).await {

@@ -4,6 +4,7 @@
 
 use crate::api::canary::{HookKind, Severity};
 
+use super::plan::{Plan, Strategy};
 use super::reasons::Reason;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,10 @@ pub enum Action {
     RevertPrimary,
     /// Run fire-and-report hooks (post-rollout); results are reported, never decide.
     RunHooks(HookKind),
+    /// Bring the primary's HPA in line with the target's (written only when they differ).
+    /// Emitted on a reconcile that takes no other action, so an HPA edited between rollouts
+    /// reaches the primary; `EnsurePrimary` and `PromoteTemplate` sync it as part of their work.
+    SyncAutoscaler,
     Alert(Alert),
     Event(Event),
 }
@@ -51,6 +56,21 @@ impl Traffic {
     }
 }
 
+/// The traffic a provider is asked to express before anything is written, to find a provider
+/// that cannot carry the plan's strategy (weights with the kubernetes provider, Gateway API
+/// without a gateway): a split for weighted canaries, the primary alone otherwise, with matched
+/// requests going to the canary for A/B testing.
+pub fn sample_traffic(plan: &Plan) -> Traffic {
+    match plan.strategy {
+        Strategy::Canary { .. } => Traffic::weights(50, 50),
+        Strategy::AbTesting { .. } => Traffic {
+            matched_to_canary: true,
+            ..Traffic::PRIMARY
+        },
+        Strategy::BlueGreen { .. } => Traffic::PRIMARY,
+    }
+}
+
 impl std::fmt::Display for Traffic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "primary {}% canary {}%", self.primary, self.canary)?;
@@ -76,4 +96,45 @@ pub struct Event {
     pub warning: bool,
     pub reason: Reason,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Canary;
+    use crate::api::load::from_yaml;
+    use crate::api::provider::ProviderKind;
+    use crate::api::provider::TrafficProvider;
+
+    fn plan(analysis: &str) -> Plan {
+        let yaml = format!(
+            "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: web}}\nspec:\n  provider: istio\n  targetRef: {{name: web}}\n  service: {{port: 80}}\n  analysis: {analysis}\n"
+        );
+        let canary: Canary = from_yaml(&yaml, "").unwrap();
+        Plan::from_spec(&canary.spec, TrafficProvider::of(ProviderKind::Istio)).unwrap()
+    }
+
+    #[test]
+    fn a_weighted_canary_is_checked_with_a_split() {
+        let sample = sample_traffic(&plan("{stepWeight: 10, maxWeight: 50}"));
+        assert_eq!(sample, Traffic::weights(50, 50));
+    }
+
+    #[test]
+    fn ab_testing_is_checked_with_matched_requests_to_the_canary() {
+        let sample = sample_traffic(&plan(
+            "{iterations: 5, match: [{headers: {x-canary: {exact: insider}}}]}",
+        ));
+        assert_eq!((sample.primary, sample.canary), (100, 0));
+        assert!(sample.matched_to_canary);
+    }
+
+    #[test]
+    fn blue_green_is_checked_with_the_primary_alone() {
+        assert_eq!(sample_traffic(&plan("{iterations: 5}")), Traffic::PRIMARY);
+        assert_eq!(
+            sample_traffic(&plan("{iterations: 5, mirror: true, mirrorWeight: 50}")),
+            Traffic::PRIMARY
+        );
+    }
 }

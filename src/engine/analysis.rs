@@ -185,7 +185,7 @@ fn judge_metric(metric: &MetricPlan, value: &Sample, now: DateTime<Utc>) -> Judg
                     ),
                 ),
                 (_, false, Some(mean)) if has_bounds => {
-                    let (result, bounds) = threshold::judge(&Sample::Value(mean), metric.range);
+                    let (result, bounds) = threshold::judge(mean, metric.range);
                     (
                         result,
                         format!("{}; canary mean {bounds}", comparison.reason),
@@ -206,12 +206,12 @@ fn judge_metric(metric: &MetricPlan, value: &Sample, now: DateTime<Utc>) -> Judg
             CheckResult::Error,
             "got canary and primary samples for a metric checked against bounds only".to_string(),
         ),
-        (_, sample) => {
-            if let Sample::Value(v) = sample {
-                status.value = v.is_finite().then_some(*v);
-            }
-            threshold::judge(sample, metric.range)
+        (_, Sample::Value(v)) => {
+            status.value = v.is_finite().then_some(*v);
+            threshold::judge(*v, metric.range)
         }
+        (_, Sample::NoData) => (CheckResult::NoData, "no values found".into()),
+        (_, Sample::Error(error)) => (CheckResult::Error, error.clone()),
     };
     status.result = result;
     status.message = message;
@@ -279,4 +279,59 @@ pub fn any_passed(plan: &Plan, kind: HookKind, found: &CheckResults) -> bool {
         .hooks
         .iter()
         .any(|h| h.kind == kind && h.passed && plan.hooks_of(kind).contains(&h.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::canary::ThresholdRange;
+
+    fn bounded(min: Option<f64>, max: Option<f64>) -> MetricPlan {
+        MetricPlan {
+            name: "request-success-rate".into(),
+            range: ThresholdRange { min, max },
+            on_no_data: OnNoData::Fail,
+            judge: None,
+        }
+    }
+
+    fn result_of(metric: &MetricPlan, sample: Sample) -> (CheckResult, String) {
+        let judged = judge_metric(metric, &sample, DateTime::<Utc>::UNIX_EPOCH);
+        (judged.status.result, judged.status.message)
+    }
+
+    #[test]
+    fn errors_and_empty_results_never_pass() {
+        let unbounded = bounded(None, None);
+        assert_eq!(
+            result_of(&unbounded, Sample::NoData),
+            (CheckResult::NoData, "no values found".to_string())
+        );
+        assert_eq!(
+            result_of(&unbounded, Sample::Error("timeout".into())),
+            (CheckResult::Error, "timeout".to_string())
+        );
+    }
+
+    #[test]
+    fn a_value_is_checked_against_the_bounds_and_shown() {
+        let metric = bounded(Some(99.0), None);
+        let judged = judge_metric(&metric, &Sample::Value(98.5), DateTime::<Utc>::UNIX_EPOCH);
+        assert_eq!(judged.status.result, CheckResult::Fail);
+        assert_eq!(judged.status.message, "98.5 < 99 (min)");
+        assert_eq!(judged.status.value, Some(98.5));
+    }
+
+    #[test]
+    fn two_samples_for_a_metric_with_bounds_only_are_an_error() {
+        let (result, message) = result_of(
+            &bounded(Some(99.0), None),
+            Sample::Compared {
+                canary: vec![1.0],
+                primary: vec![1.0],
+            },
+        );
+        assert_eq!(result, CheckResult::Error);
+        assert!(message.contains("bounds only"), "{message}");
+    }
 }

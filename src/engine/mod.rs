@@ -5,7 +5,9 @@
 pub mod action;
 pub mod analysis;
 pub mod conditions;
+pub mod deletion;
 pub mod input;
+pub mod judge_window;
 mod lifecycle;
 pub mod plan;
 pub mod reasons;
@@ -16,7 +18,7 @@ use crate::api::Duration;
 use crate::api::canary::HookKind;
 use crate::api::status::{CanaryStatus, Phase};
 
-pub use action::{Action, Traffic};
+pub use action::{Action, Traffic, sample_traffic};
 pub use input::{CheckResults, ManualRequest, Observations, Target, WorkloadState};
 pub use lifecycle::short;
 pub use plan::{Plan, Strategy};

@@ -35,6 +35,8 @@ pub struct Plan {
     /// Hook names whose failures are not alerted.
     pub muted_hooks: Vec<String>,
     pub alert_severities: Vec<Severity>,
+    /// The target has an `autoscalerRef`: the primary's copy of that HPA follows it.
+    pub autoscaler: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +149,7 @@ impl Plan {
                 .map(|w| w.name.clone())
                 .collect(),
             alert_severities: analysis.alerts.iter().map(|a| a.severity).collect(),
+            autoscaler: spec.autoscaler_ref.is_some(),
         })
     }
 

@@ -5,23 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+// The API owns the direction (it is a field of `analysis.metrics[].judge`); the judge reads it.
+pub use crate::api::canary::Direction;
+
 use super::rank_sum::{RankSum, mann_whitney_sorted};
 use super::shift::{Shift, hodges_lehmann};
-
-/// Which change of the metric is a regression.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Higher is worse (latency, errors).
-    #[default]
-    Increase,
-    /// Lower is worse (throughput, success rate).
-    Decrease,
-    /// Any change is suspect.
-    Either,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JudgeConfig {

@@ -2,33 +2,27 @@
 
 use crate::api::canary::ThresholdRange;
 use crate::api::status::CheckResult;
-use crate::engine::input::Sample;
 
-/// Judges one sample. NaN counts as no data: Prometheus returns it for 0/0, e.g. a success
-/// rate over a window without requests. Infinities are compared like any other value.
-pub fn judge(sample: &Sample, range: ThresholdRange) -> (CheckResult, String) {
-    match sample {
-        Sample::NoData => (CheckResult::NoData, "no values found".into()),
-        Sample::Error(error) => (CheckResult::Error, error.clone()),
-        Sample::Compared { .. } => (
-            CheckResult::Error,
-            "expected one value, got two samples".into(),
+/// Judges one value. NaN counts as no data: Prometheus returns it for 0/0, e.g. a success
+/// rate over a window without requests. Infinities are compared like any other value. (Empty
+/// answers and query errors never reach here: the engine reports them before asking.)
+pub fn judge(value: f64, range: ThresholdRange) -> (CheckResult, String) {
+    if value.is_nan() {
+        return (CheckResult::NoData, "no values found (NaN)".into());
+    }
+    match (range.min, range.max) {
+        (Some(min), _) if value < min => (
+            CheckResult::Fail,
+            format!("{} < {} (min)", show(value), show(min)),
         ),
-        Sample::Value(v) if v.is_nan() => (CheckResult::NoData, "no values found (NaN)".into()),
-        Sample::Value(v) => match (range.min, range.max) {
-            (Some(min), _) if *v < min => (
-                CheckResult::Fail,
-                format!("{} < {} (min)", show(*v), show(min)),
-            ),
-            (_, Some(max)) if *v > max => (
-                CheckResult::Fail,
-                format!("{} > {} (max)", show(*v), show(max)),
-            ),
-            _ => (
-                CheckResult::Pass,
-                format!("{} within {}", show(*v), bounds(range)),
-            ),
-        },
+        (_, Some(max)) if value > max => (
+            CheckResult::Fail,
+            format!("{} > {} (max)", show(value), show(max)),
+        ),
+        _ => (
+            CheckResult::Pass,
+            format!("{} within {}", show(value), bounds(range)),
+        ),
     }
 }
 
@@ -62,21 +56,21 @@ mod tests {
 
     #[test]
     fn a_value_below_min_fails_and_says_by_how_much() {
-        let (result, message) = judge(&Sample::Value(98.5), range(Some(99.0), None));
+        let (result, message) = judge(98.5, range(Some(99.0), None));
         assert_eq!(result, CheckResult::Fail);
         assert_eq!(message, "98.5 < 99 (min)");
     }
 
     #[test]
     fn a_value_above_max_fails() {
-        let (result, _) = judge(&Sample::Value(612.0), range(None, Some(500.0)));
+        let (result, _) = judge(612.0, range(None, Some(500.0)));
         assert_eq!(result, CheckResult::Fail);
     }
 
     #[test]
     fn bounds_are_inclusive() {
         assert_eq!(
-            judge(&Sample::Value(99.0), range(Some(99.0), Some(99.0))).0,
+            judge(99.0, range(Some(99.0), Some(99.0))).0,
             CheckResult::Pass
         );
     }
@@ -84,28 +78,16 @@ mod tests {
     #[test]
     fn nan_is_no_data_and_infinity_is_compared() {
         assert_eq!(
-            judge(&Sample::Value(f64::NAN), range(Some(1.0), None)).0,
+            judge(f64::NAN, range(Some(1.0), None)).0,
             CheckResult::NoData
         );
         assert_eq!(
-            judge(&Sample::Value(f64::INFINITY), range(None, Some(500.0))).0,
+            judge(f64::INFINITY, range(None, Some(500.0))).0,
             CheckResult::Fail
         );
         assert_eq!(
-            judge(&Sample::Value(f64::NEG_INFINITY), range(Some(0.0), None)).0,
+            judge(f64::NEG_INFINITY, range(Some(0.0), None)).0,
             CheckResult::Fail
-        );
-    }
-
-    #[test]
-    fn errors_and_empty_results_never_pass() {
-        assert_eq!(
-            judge(&Sample::NoData, range(None, None)).0,
-            CheckResult::NoData
-        );
-        assert_eq!(
-            judge(&Sample::Error("timeout".into()), range(None, None)).0,
-            CheckResult::Error
         );
     }
 }

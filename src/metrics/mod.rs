@@ -23,6 +23,7 @@ use kube::ResourceExt;
 use crate::api::canary::Metric;
 use crate::api::{Canary, Duration as SpecDuration};
 use crate::engine::input::Sample;
+use crate::engine::judge_window;
 
 use builtin::Source;
 use provider::{Answer, MetricsProvider};
@@ -34,8 +35,6 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_STEP: Duration = Duration::from_secs(15);
 /// How far back the judge looks without `judge.lookback`.
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(600);
-/// Prometheus refuses a range query of more than 11,000 points per series.
-const MAX_POINTS: u32 = 11_000;
 
 /// The rendered queries of one metric.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,8 +122,8 @@ pub fn queries(
     })
 }
 
-/// Asks the server. `since` is when the current rollout started: the judge never reads values
-/// older than that, which belong to a previous revision of the canary.
+/// Asks the server. `since` bounds the judge's window (see [`judge_window`]): it never reads
+/// values older than the canary's current traffic.
 pub async fn sample(
     endpoint: &impl MetricsProvider,
     queries: &Queries,
@@ -143,7 +142,7 @@ pub async fn sample(
             step,
             lookback,
         } => {
-            let start = window_start(now, since, *step, *lookback);
+            let start = judge_window::start(now, since, *step, *lookback);
             let (canary, primary) = futures::join!(
                 endpoint.range(canary, start, now, *step),
                 endpoint.range(primary, start, now, *step),
@@ -162,18 +161,6 @@ pub async fn sample(
             }
         }
     }
-}
-
-/// `now - lookback`, but not before `since`, and never more points than Prometheus serves.
-pub fn window_start(
-    now: DateTime<Utc>,
-    since: Option<DateTime<Utc>>,
-    step: Duration,
-    lookback: Duration,
-) -> DateTime<Utc> {
-    let lookback = lookback.min(step * MAX_POINTS);
-    let earliest = now - chrono::Duration::from_std(lookback).unwrap_or(chrono::Duration::zero());
-    since.map_or(earliest, |since| since.clamp(earliest, now))
 }
 
 #[cfg(test)]
@@ -240,30 +227,5 @@ mod tests {
         );
         let error = queries(&canary, &metric, Some("x{{ nmspace }}"), Source::App).unwrap_err();
         assert!(error.contains(r#"unknown variable "nmspace""#), "{error}");
-    }
-
-    #[test]
-    fn the_window_starts_at_the_rollout_and_respects_the_point_limit() {
-        let now = DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z")
-            .unwrap()
-            .to_utc();
-        let minutes = |m| chrono::Duration::minutes(m);
-        let step = Duration::from_secs(15);
-        let ten = Duration::from_secs(600);
-        assert_eq!(window_start(now, None, step, ten), now - minutes(10));
-        assert_eq!(
-            window_start(now, Some(now - minutes(3)), step, ten),
-            now - minutes(3)
-        );
-        assert_eq!(
-            window_start(now, Some(now - minutes(30)), step, ten),
-            now - minutes(10)
-        );
-        let day = Duration::from_secs(86_400);
-        let one_second = Duration::from_secs(1);
-        assert_eq!(
-            window_start(now, None, one_second, day),
-            now - chrono::Duration::seconds(11_000)
-        );
     }
 }

@@ -203,7 +203,8 @@ impl Cluster {
             Action::Alert(alert) => {
                 Some(format!("alert ({:?}): {}", alert.severity, alert.message))
             }
-            Action::Event(_) => None,
+            // The simulated cluster has no autoscalers.
+            Action::Event(_) | Action::SyncAutoscaler => None,
         }
     }
 }

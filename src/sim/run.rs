@@ -118,7 +118,11 @@ pub fn run(scenario: &Scenario) -> Report {
         if is_news(&entry, timeline.last()) {
             timeline.push(entry);
         }
-        let quiet = decision.actions.is_empty();
+        // Keeping the autoscaler in line is upkeep, not a step of the rollout.
+        let quiet = decision
+            .actions
+            .iter()
+            .all(|a| matches!(a, engine::Action::SyncAutoscaler));
         status = decision.status;
         let settled = status.phase.is_some_and(Phase::is_settled);
         let readiness = cluster.next_readiness_change(now);

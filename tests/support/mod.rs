@@ -311,7 +311,7 @@ impl World {
                 // The old template's pods are known to work.
                 *primary = ready(primary.replicas, before.as_deref());
             }
-            Action::RunHooks(_) | Action::Alert(_) | Action::Event(_) => {}
+            Action::RunHooks(_) | Action::Alert(_) | Action::Event(_) | Action::SyncAutoscaler => {}
         }
     }
 }

@@ -81,10 +81,6 @@ async fn run_for<W: Watched>(ctx: &Context, canary: Canary) -> Result<Action> {
     }
     let decided = decide::decide(ctx, &scene, &plan, &before).await;
     act::apply(ctx, &scene, &decided.decision.actions, &decided.revisions()).await?;
-    if decided.decision.actions.is_empty() {
-        // HPAs are kept in sync at all times, not only when the engine acts.
-        act::sync_autoscaler(ctx, &scene).await?;
-    }
     let after = &decided.decision.status;
     status::write_status(ctx, &scene.canary, &before, after).await?;
     ctx.metrics

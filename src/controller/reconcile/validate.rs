@@ -5,7 +5,7 @@
 use kube::ResourceExt;
 
 use crate::api::Canary;
-use crate::engine::{self, Plan, Reason, Traffic};
+use crate::engine::{self, Plan, Reason};
 use crate::workload::target::Workload;
 
 use crate::controller::context::Context;
@@ -45,12 +45,8 @@ pub fn blocked<W: Workload>(scene: &Scene<W>, plan: &Plan) -> Option<(Reason, St
     }
     let selector = scene.target_selector()?;
     let inputs = scene.route_inputs(selector);
-    let mut sample = match &plan.strategy {
-        engine::Strategy::Canary { .. } => Traffic::weights(50, 50),
-        _ => Traffic::PRIMARY,
-    };
-    sample.matched_to_canary = matches!(plan.strategy, engine::Strategy::AbTesting { .. });
-    let routed = crate::routing::router_for(scene.provider.kind).objects(&inputs, sample);
+    let routed = crate::routing::router_for(scene.provider.kind)
+        .objects(&inputs, engine::sample_traffic(plan));
     routed
         .err()
         .map(|error| (Reason::InvalidSpec, error.to_string()))

@@ -1,0 +1,133 @@
+//! Manual requests (promote, abort, retry, pause, resume) and freezing by suspend or pause.
+
+use crate::api::status::Phase;
+use crate::engine::input::{RequestAction, Target};
+use crate::engine::reasons::Reason;
+
+use super::Tick;
+
+impl Tick<'_> {
+    /// Acts on a new manual request. True when it decided this tick.
+    pub(super) fn handle_request(&mut self, target: &Target) -> bool {
+        let Some(request) = &self.obs.request else {
+            return false;
+        };
+        if self.next.last_handled_request.as_deref() == Some(request.id.as_str()) {
+            return false;
+        }
+        self.next.last_handled_request = Some(request.id.clone());
+        let phase = self.next.phase;
+        let in_analysis = matches!(
+            phase,
+            Some(Phase::Waiting | Phase::Progressing | Phase::WaitingPromotion)
+        );
+        let action = match &request.action {
+            Ok(action) => *action,
+            Err(unknown) => {
+                self.warn(
+                    Reason::RequestIgnored,
+                    format!("unknown request {unknown:?}: expected promote, abort, retry, pause or resume"),
+                );
+                return false;
+            }
+        };
+        match action {
+            RequestAction::Pause => {
+                self.next.paused = true;
+                self.decide(Reason::Paused, "paused by request".into());
+                false
+            }
+            RequestAction::Resume => {
+                self.next.paused = false;
+                self.decide(Reason::Resumed, "resumed by request".into());
+                false
+            }
+            RequestAction::Promote if in_analysis => {
+                self.unfreeze_for_request();
+                self.decide(
+                    Reason::PromotedByRequest,
+                    "promotion requested: skipping the rest of the analysis".into(),
+                );
+                self.promote();
+                true
+            }
+            RequestAction::Abort
+                if in_analysis || matches!(phase, Some(Phase::Promoting | Phase::Finalising)) =>
+            {
+                self.unfreeze_for_request();
+                self.rollback(Reason::AbortedByRequest, "aborted by request".into());
+                true
+            }
+            RequestAction::Retry
+                if phase == Some(Phase::Failed) && !self.is_revert_target(target) =>
+            {
+                self.unfreeze_for_request();
+                self.start_rollout(target, Reason::Retried);
+                true
+            }
+            other => {
+                let phase = phase.map_or("(new)", Phase::as_str);
+                self.warn(
+                    Reason::RequestIgnored,
+                    format!(
+                        "{} request ignored: it does not apply in phase {phase}",
+                        other.as_str()
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    pub(super) fn unfreeze_for_request(&mut self) {
+        self.next.paused = false;
+        self.next.frozen_since = None;
+    }
+
+    /// Suspend (spec) and pause (request) freeze the rollout; when it thaws, every timer is
+    /// shifted by the frozen time so no deadline or pause expires while frozen.
+    pub(super) fn frozen(&mut self) -> bool {
+        let frozen = self.plan.suspend || self.next.paused;
+        match (frozen, self.next.frozen_since) {
+            (true, None) => {
+                self.next.frozen_since = Some(self.now);
+                if self.plan.suspend {
+                    self.decide(
+                        Reason::Suspended,
+                        "spec.suspend is set: the rollout is frozen".into(),
+                    );
+                }
+                true
+            }
+            (true, Some(_)) => {
+                if self.reason == Reason::UpToDate {
+                    let why = if self.plan.suspend {
+                        Reason::Suspended
+                    } else {
+                        Reason::Paused
+                    };
+                    self.note(why, "the rollout is frozen");
+                }
+                true
+            }
+            (false, Some(since)) => {
+                let shift = self.now - since;
+                let next = &mut self.next;
+                for timer in [
+                    &mut next.step_started_at,
+                    &mut next.last_analysis_time,
+                    &mut next.waiting_since,
+                    &mut next.no_data_since,
+                    &mut next.last_transition_time,
+                ] {
+                    if let Some(t) = timer.as_mut() {
+                        *t += shift;
+                    }
+                }
+                next.frozen_since = None;
+                false
+            }
+            (false, None) => false,
+        }
+    }
+}
