@@ -503,3 +503,48 @@ fn without_an_autoscaler_an_idle_canary_has_nothing_to_sync() {
     world.advance(60);
     assert!(world.tick_passing().actions.is_empty());
 }
+
+#[test]
+fn a_readiness_message_names_what_is_missing_not_only_the_ready_count() {
+    // All pods available, but the status describes an older spec: "2/2 ready" alone would
+    // explain nothing.
+    let behind = serin::engine::WorkloadState {
+        current: false,
+        ..ready(2, Some("v1"))
+    };
+    let message = behind.progress();
+    assert!(message.starts_with("2/2 ready; "), "{message}");
+    assert!(message.contains("observedGeneration behind"), "{message}");
+    let rolling = serin::engine::WorkloadState {
+        updated: 1,
+        ..ready(2, Some("v1"))
+    };
+    assert!(
+        rolling
+            .progress()
+            .contains("1/2 updated to the latest template"),
+        "{}",
+        rolling.progress()
+    );
+    assert_eq!(ready(2, None).progress(), "2/2 ready");
+}
+
+#[test]
+fn a_primary_still_on_the_old_revision_at_the_deadline_says_so() {
+    let mut world = World::initialized(plan(CANARY));
+    world.release("v2");
+    world.primary_pods_ready = false;
+    world.run_until(Phase::Promoting, 20);
+    // The primary's pods are all there, but still run the old revision.
+    world.obs.primary = Some(ready(3, Some("v1-revision")));
+    world.advance(601);
+    let decision = world.tick(CheckResults::default()).clone();
+    assert_eq!(decision.reason.as_str(), "ProgressDeadlineExceeded");
+    assert!(
+        decision
+            .message
+            .contains("3/3 ready; it still runs revision"),
+        "{}",
+        decision.message
+    );
+}

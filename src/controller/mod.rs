@@ -79,6 +79,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let canaries: kube::Api<Canary> = scoped(&client, &options);
     let (streams, stores) = watches::start(&client, &options).await?;
     let controller = Controller::new(canaries, watch_config)
+        .trigger_backoff(watches::WatchBackoff::default())
         .with_config(controller::Config::default().concurrency(options.concurrency));
     let canary_store = controller.store();
     let deployments_ready = broadcast_ready(stores.deployments.clone());

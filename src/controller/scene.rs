@@ -72,6 +72,38 @@ impl<W: Watched> Scene<W> {
     }
 }
 
+impl<W: Watched> Scene<W> {
+    /// The scene with its target and primary read from the API server instead of the watch
+    /// cache, when either differs from the cached one (None when the cache was current).
+    pub async fn reread(&self, ctx: &Context) -> Result<Option<Self>> {
+        let name = &self.canary.spec.target_ref.name;
+        let target: Option<W> = ctx.get_opt(&self.namespace, name).await?;
+        let primary: Option<W> = ctx
+            .get_opt(&self.namespace, &format!("{name}{PRIMARY_SUFFIX}"))
+            .await?;
+        let version = |w: &Option<W>| w.as_ref().and_then(|w| w.meta().resource_version.clone());
+        if version(&target) == version(&self.target) && version(&primary) == version(&self.primary)
+        {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            canary: self.canary.clone(),
+            namespace: self.namespace.clone(),
+            owner: self.owner.clone(),
+            provider: self.provider,
+            target: target.map(stripped),
+            primary: primary.map(stripped),
+            configs: self.configs.clone(),
+        }))
+    }
+}
+
+/// An object as the watch cache keeps it (without managedFields).
+fn stripped<W: Workload>(mut object: W) -> W {
+    object.meta_mut().managed_fields = None;
+    object
+}
+
 impl<W: Workload> Scene<W> {
     pub fn observations(&self) -> Observations {
         Observations {

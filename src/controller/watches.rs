@@ -4,6 +4,7 @@
 //! stays in microseconds for thousands of Canaries) instead of keeping an index in sync.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -12,6 +13,7 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::discovery::Discovery;
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
+use kube::runtime::utils::{Backoff, ResetTimerBackoff};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -39,6 +41,65 @@ pub struct Stores {
     pub deployments: Store<Deployment>,
     pub configs: ConfigCache,
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
+}
+
+/// How a broken watch is retried: from 100 ms, doubling up to 3 s, with jitter, and back to
+/// 100 ms after 30 s without an error. kube-runtime's default (800 ms up to 30 s, reset after
+/// 120 s) compounds across an API server restart: the connection errors while it is down and
+/// the "too old resourceVersion" answers of its fresh watch cache pushed each retry further
+/// out, and the controller saw no Deployment event for minutes. A relist costs the API server
+/// one list per watch; a few seconds of delay are plenty to spare it.
+pub struct WatchBackoff(ResetTimerBackoff<Exponential>);
+
+pub struct Exponential {
+    builder: backon::ExponentialBuilder,
+    delays: backon::ExponentialBackoff,
+}
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        use backon::BackoffBuilder;
+        let builder = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(3))
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times();
+        let exponential = Exponential {
+            delays: builder.build(),
+            builder,
+        };
+        Self(ResetTimerBackoff::new(exponential, Duration::from_secs(30)))
+    }
+}
+
+impl Iterator for Exponential {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        self.delays.next()
+    }
+}
+
+impl Backoff for Exponential {
+    fn reset(&mut self) {
+        use backon::BackoffBuilder;
+        self.delays = self.builder.build();
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        self.0.next()
+    }
+}
+
+impl Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.0.reset();
+    }
 }
 
 fn strip<K: Resource>(object: &mut K) {
@@ -94,14 +155,14 @@ pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Stream
 }
 
 /// The watch of `api` feeding `writer`'s store (managedFields stripped), as a stream of the
-/// objects touched, with kube-runtime's default backoff on errors.
+/// objects touched, retried with [`WatchBackoff`].
 fn cached<K>(api: Api<K>, writer: Writer<K>) -> Events<K>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
     watcher(api, watcher::Config::default())
-        .default_backoff()
+        .backoff(WatchBackoff::default())
         .modify(strip)
         .reflect(writer)
         .touched_objects()

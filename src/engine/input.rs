@@ -52,13 +52,34 @@ impl WorkloadState {
             && i64::from(self.available) * 100 >= i64::from(self.replicas) * i64::from(threshold)
     }
 
-    /// "2/3 ready", for messages.
+    /// "2/3 ready", and what else keeps it from being ready, for messages: pods not yet
+    /// updated to the latest template, or a status not yet observed for the latest spec
+    /// ("2/2 ready" alone must never explain "not ready").
     pub fn progress(&self) -> String {
-        format!(
+        let ready = format!(
             "{}/{} ready",
             self.available.min(self.replicas),
             self.replicas
-        )
+        );
+        let mut missing = Vec::new();
+        if !self.current {
+            missing.push(
+                "its status does not describe the latest spec yet (observedGeneration behind)"
+                    .to_string(),
+            );
+        }
+        if self.updated < self.replicas {
+            missing.push(format!(
+                "{}/{} updated to the latest template",
+                self.updated.max(0),
+                self.replicas
+            ));
+        }
+        if missing.is_empty() {
+            ready
+        } else {
+            format!("{ready}; {}", missing.join("; "))
+        }
     }
 }
 

@@ -107,6 +107,14 @@ reasons! {
 }
 
 impl Reason {
+    /// Decisions that cannot be taken back and that a stale view of the workloads could cause:
+    /// a rollback because pods did not become ready in time. The controller confirms them from
+    /// a fresh read of the target and primary before acting; a stale cache delays such a
+    /// decision, never makes it.
+    pub const fn needs_fresh_view(self) -> bool {
+        matches!(self, Self::ProgressDeadlineExceeded)
+    }
+
     /// The reasons of [`Reason`]'s reconcile failures, which a successful reconcile clears.
     pub const RECONCILE_FAILURES: [Reason; 6] = [
         Self::Forbidden,

@@ -75,11 +75,11 @@ async fn run_for<W: Watched>(ctx: &Context, canary: Canary) -> Result<Action> {
             return status::stall(ctx, &canary, &before, Reason::InvalidSpec, &message).await;
         }
     };
-    let scene = Scene::<W>::read(ctx, canary, plan.provider).await?;
+    let mut scene = Scene::<W>::read(ctx, canary, plan.provider).await?;
     if let Some((reason, message)) = validate::blocked(&scene, &plan) {
         return status::stall(ctx, &scene.canary, &before, reason, &message).await;
     }
-    let decided = decide::decide(ctx, &scene, &plan, &before).await;
+    let decided = decide::decide(ctx, &mut scene, &plan, &before).await?;
     act::apply(ctx, &scene, &decided.decision.actions, &decided.revisions()).await?;
     let after = &decided.decision.status;
     status::write_status(ctx, &scene.canary, &before, after).await?;

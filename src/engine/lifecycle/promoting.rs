@@ -132,7 +132,7 @@ impl Tick<'_> {
             return true;
         }
         let since = *self.next.waiting_since.get_or_insert(self.now);
-        let progress = self.primary_progress();
+        let progress = self.primary_progress_to(&revision);
         if self.deadline_passed(Some(since)) {
             self.rollback(
                 Reason::ProgressDeadlineExceeded,

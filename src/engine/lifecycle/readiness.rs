@@ -26,4 +26,23 @@ impl Tick<'_> {
             .as_ref()
             .map_or("not created yet".into(), |p| p.progress())
     }
+
+    /// The primary's progress towards running `revision`: its pods, and the revision it
+    /// runs when that is another one.
+    pub(super) fn primary_progress_to(&self, revision: &str) -> String {
+        let progress = self.primary_progress();
+        match self
+            .obs
+            .primary
+            .as_ref()
+            .and_then(|p| p.revision.as_deref())
+        {
+            Some(running) if running != revision => format!(
+                "{progress}; it still runs revision {}, not {}",
+                super::short(running),
+                super::short(revision)
+            ),
+            _ => progress,
+        }
+    }
 }
