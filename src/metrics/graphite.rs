@@ -132,6 +132,11 @@ pub fn params(
     } else {
         vec![("target".to_string(), query)]
     };
+    for (key, value) in &mut params {
+        if key == "from" || key == "until" {
+            *value = graphite_offset(value);
+        }
+    }
     params.retain(|(key, _)| {
         key != "format" && !(window.is_some() && (key == "from" || key == "until"))
     });
@@ -150,6 +155,26 @@ pub fn params(
         params.push(("until".into(), end.timestamp().to_string()));
     }
     Ok(params)
+}
+
+/// A relative time as Graphite spells it: serin renders `{{ interval }}` as `1m` or `1h30m`,
+/// and Graphite reads `m` as no unit (it wants `min`), so a minute is spelled out. Anything
+/// else (`-1h`, `now`, `20260101`) is left as it was.
+fn graphite_offset(value: &str) -> String {
+    let (sign, rest) = value.split_at(usize::from(value.starts_with(['-', '+'])));
+    let mut out = String::from(sign);
+    let mut chars = rest.chars().peekable();
+    while chars.peek().is_some() {
+        let digits: String = std::iter::from_fn(|| chars.next_if(char::is_ascii_digit)).collect();
+        let unit: String =
+            std::iter::from_fn(|| chars.next_if(char::is_ascii_alphabetic)).collect();
+        if digits.is_empty() || unit.is_empty() {
+            return value.to_string();
+        }
+        out.push_str(&digits);
+        out.push_str(if unit == "m" { "min" } else { &unit });
+    }
+    out
 }
 
 /// `key=...` with a parameter name first: the render API's query string (a target expression
@@ -329,6 +354,16 @@ mod tests {
                 ("target", "sumSeries(app.{web,api}.errors)"),
                 ("format", "json")
             ]
+        );
+        let minutes = super::params("target=a.b&from=-1h30m&until=-1m", None).unwrap();
+        assert_eq!(
+            pairs(&minutes)[1..3],
+            [("from", "-1h30min"), ("until", "-1min")]
+        );
+        let kept = super::params("target=a.b&from=now-5m&until=20260101", None).unwrap();
+        assert_eq!(
+            pairs(&kept)[1..3],
+            [("from", "now-5m"), ("until", "20260101")]
         );
         let error = super::params("from=-1min", None).unwrap_err().to_string();
         assert!(error.contains("the query has no target"), "{error}");
