@@ -62,7 +62,9 @@ pub enum QueryError {
 fn retry_hint(after: Option<Duration>) -> String {
     match after {
         Some(after) => {
-            format!(", Retry-After {after:?}; serin waits at most once, within the query's timeout")
+            format!(
+                "; it asked to retry after {after:?}, and serin waits at most once, within the query's timeout"
+            )
         }
         None => " without a Retry-After in seconds".to_string(),
     }

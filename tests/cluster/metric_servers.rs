@@ -51,8 +51,18 @@ impl Drop for Process {
     }
 }
 
-/// A fresh directory for one server of one test (the cluster module sweeps those of dead
-/// test processes).
+/// A server's directory, removed when the server is dropped (after its processes: it is the
+/// last field of each server).
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh directory for one server of one test (the cluster module sweeps those of test
+/// processes that died before removing them).
 fn directory(server: &str) -> PathBuf {
     static STARTED: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -120,6 +130,7 @@ pub struct Graphite {
     authorization: Option<String>,
     _web: Process,
     _carbon: Process,
+    _dir: Dir,
 }
 
 impl Graphite {
@@ -220,6 +231,7 @@ impl Graphite {
             authorization,
             _web: web,
             _carbon: carbon,
+            _dir: Dir(dir),
         }
     }
 
@@ -290,6 +302,7 @@ pub struct InfluxDb {
     address: String,
     authorization: String,
     _influxd: Process,
+    _dir: Dir,
 }
 
 impl InfluxDb {
@@ -326,6 +339,7 @@ impl InfluxDb {
             address,
             authorization: basic(username, password),
             _influxd: process,
+            _dir: Dir(dir),
         };
         let user =
             format!("CREATE USER \"{username}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES");
@@ -381,6 +395,7 @@ pub struct VictoriaMetrics {
     address: String,
     authorization: String,
     _process: Process,
+    _dir: Dir,
 }
 
 impl VictoriaMetrics {
@@ -410,6 +425,7 @@ impl VictoriaMetrics {
             address,
             authorization: basic(username, password),
             _process: process,
+            _dir: Dir(dir),
         }
     }
 

@@ -101,13 +101,20 @@ fn tables(body: &str) -> Result<BTreeMap<(String, String), Vec<Point>>, QueryErr
                 _ => {}
             }
         } else if block.header.is_none() {
-            block.header = Some(record);
+            block.header = Some(header(record)?);
         } else if block.column("error").is_some() {
             let message = block.cell(&record, "error").unwrap_or_default();
             return Err(QueryError::Refused {
                 kind: "flux".into(),
                 message: redact::excerpt(message, 800),
             });
+        } else if record.len() != block.header.as_ref().map_or(0, Vec::len) {
+            // A row cut short: the answer was truncated (or is not Flux CSV).
+            return Err(malformed(format!(
+                "a row of {} cells under a header of {}",
+                record.len(),
+                block.header.as_ref().map_or(0, Vec::len)
+            )));
         } else {
             let key = (
                 block
@@ -122,11 +129,25 @@ fn tables(body: &str) -> Result<BTreeMap<(String, String), Vec<Point>>, QueryErr
     Ok(tables)
 }
 
+/// A table's header row: the annotation column (empty) first, then `_value` (or `error` for
+/// a query error). Anything else is no Flux table (an HTML page, another format).
+fn header(record: Vec<String>) -> Result<Vec<String>, QueryError> {
+    let named = |name: &str| record.iter().any(|c| c == name);
+    if record.first().is_some_and(String::is_empty) && (named("_value") || named("error")) {
+        return Ok(record);
+    }
+    Err(malformed(format!(
+        "a table header without _value: {:?}",
+        redact::excerpt(&record.join(","), 120)
+    )))
+}
+
 /// The `_time` and `_value` of one row.
 fn point(block: &Block, row: &[String]) -> Result<Point, QueryError> {
     let at = block
         .column("_value")
         .ok_or_else(|| malformed("a table without a _value column".into()))?;
+
     let datatype = block.datatypes.get(at).map(String::as_str).unwrap_or("");
     if matches!(datatype, "string" | "boolean") || datatype.starts_with("dateTime") {
         return Err(QueryError::WrongType {
@@ -295,6 +316,12 @@ mod tests {
         );
         let no_value = ",result,table,_time\r\n,,0,2026-01-01T00:00:00Z\r\n";
         assert!(last_value(no_value).is_err());
+        let cut = table(&[",,0,2026-01-01T00:00:00Z"]);
+        let message = last_value(&cut).unwrap_err().to_string();
+        assert!(
+            message.contains("a row of 4 cells under a header of 6"),
+            "{message}"
+        );
     }
 
     #[test]
