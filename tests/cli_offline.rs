@@ -206,6 +206,11 @@ fn metric_provider_types_serin_lacks_are_refused_by_check_and_migrate() {
             template("serin.dev/v1beta1", "dd", "datadog"),
             template("serin.dev/v1beta1", "typo", "promethus"),
             template("serin.dev/v1beta1", "ok", "prometheus"),
+            template("serin.dev/v1beta1", "graphite", "graphite"),
+            template("serin.dev/v1beta1", "influx", "influxdb"),
+            // Graphite and InfluxDB are no Prometheus-compatible server: a template of theirs
+            // names its own.
+            "apiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: nowhere, namespace: prod}\nspec:\n  provider: {type: graphite}\n  query: target=a.b\n".to_string(),
         ]
         .join("---\n"),
     )
@@ -218,10 +223,16 @@ fn metric_provider_types_serin_lacks_are_refused_by_check_and_migrate() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("MetricTemplate typo: spec.provider.type: unknown metric provider \"promethus\"; serin queries prometheus"),
+        stdout.contains("MetricTemplate typo: spec.provider.type: unknown metric provider \"promethus\"; serin queries prometheus, graphite, influxdb"),
         "{stdout}"
     );
-    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(
+        stdout.contains(
+            "spec.provider.address: the graphite metric provider needs its server's address"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
 
     let flagger = dir.join("flagger.yaml");
     std::fs::write(

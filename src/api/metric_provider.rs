@@ -44,6 +44,9 @@ pub struct Row {
     /// The `secretRef` keys read as credentials, besides [`CA_KEY`]. Credentials are sent only
     /// to the template's own `provider.address`.
     pub credential_keys: &'static [&'static str],
+    /// Whether a template without `provider.address` may query the Canary's
+    /// `spec.metricsServer` or `--metrics-server`, which are Prometheus-compatible servers.
+    pub default_server: bool,
 }
 
 /// The metric provider table: one row per provider serin queries.
@@ -54,6 +57,7 @@ pub const TABLE: &[Row] = &[
         serves: "the Prometheus HTTP API (Prometheus, Thanos, Mimir, Cortex, VictoriaMetrics)",
         range_queries: true,
         credential_keys: &["token", "username", "password"],
+        default_server: true,
     },
     Row {
         kind: MetricProviderKind::Graphite,
@@ -61,6 +65,7 @@ pub const TABLE: &[Row] = &[
         serves: "Graphite's render API (graphite-web, carbonapi)",
         range_queries: true,
         credential_keys: &["username", "password"],
+        default_server: false,
     },
     Row {
         kind: MetricProviderKind::InfluxDb,
@@ -69,6 +74,7 @@ pub const TABLE: &[Row] = &[
         range_queries: true,
         // `org` and `database` are no secrets, but Flagger reads `org` from the Secret.
         credential_keys: &["token", "username", "password", "org", "database"],
+        default_server: false,
     },
 ];
 
