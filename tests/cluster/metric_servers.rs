@@ -137,87 +137,15 @@ impl Graphite {
     /// Starts carbon-cache (1-second resolution for an hour) and graphite-web; with
     /// `basic_auth`, /render wants those credentials.
     pub fn start(basic_auth: Option<(&str, &str)>) -> Self {
-        let carbon_cache = binary("carbon-cache", "graphite-carbon");
         assert!(
             Path::new(DEBIAN_PYTHON).exists()
                 && Path::new("/usr/lib/python3/dist-packages/graphite/wsgi.py").exists(),
             "graphite-web is not installed: `apt-get install graphite-web` (tests/run.sh installs it)"
         );
         let dir = directory("graphite");
-        let whisper = dir.join("storage/whisper");
-        std::fs::create_dir_all(&whisper).unwrap();
-        std::fs::create_dir_all(dir.join("log")).unwrap();
-        let ports = [
-            free_port().unwrap(),
-            free_port().unwrap(),
-            free_port().unwrap(),
-        ];
-        let [line, pickle, cache] = ports;
-        let d = dir.display();
-        std::fs::write(
-            dir.join("carbon.conf"),
-            format!(
-                "[cache]\nSTORAGE_DIR = {d}/storage/\nLOCAL_DATA_DIR = {d}/storage/whisper/\n\
-                 WHITELISTS_DIR = {d}/storage/lists/\nCONF_DIR = {d}/\nLOG_DIR = {d}/log/\n\
-                 PID_DIR = {d}/\nDATABASE = whisper\nENABLE_LOGROTATION = False\n\
-                 MAX_CACHE_SIZE = inf\nMAX_UPDATES_PER_SECOND = 10000\nMAX_CREATES_PER_MINUTE = inf\n\
-                 LINE_RECEIVER_INTERFACE = 127.0.0.1\nLINE_RECEIVER_PORT = {line}\n\
-                 ENABLE_UDP_LISTENER = False\nPICKLE_RECEIVER_INTERFACE = 127.0.0.1\n\
-                 PICKLE_RECEIVER_PORT = {pickle}\nCACHE_QUERY_INTERFACE = 127.0.0.1\n\
-                 CACHE_QUERY_PORT = {cache}\nWHISPER_AUTOFLUSH = True\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("storage-schemas.conf"),
-            "[default]\npattern = .*\nretentions = 1s:1h\n",
-        )
-        .unwrap();
-        let mut carbon = Command::new(carbon_cache);
-        carbon.arg(format!("--config={d}/carbon.conf")).args([
-            &format!("--pidfile={d}/carbon.pid"),
-            "--nodaemon",
-            &format!("--logfile={d}/log/carbon.log"),
-            "start",
-        ]);
-        let carbon = Process::start(carbon, dir.join("carbon.out"));
-        let line_receiver = format!("127.0.0.1:{line}");
-        wait_until("carbon-cache", &[&carbon], || {
-            TcpStream::connect(&line_receiver).is_ok()
-        });
-
-        // graphite-web reads its settings from GRAPHITE_SETTINGS_MODULE: one per test, so
-        // its whisper directory, carbon link and SQLite file are this test's.
-        std::fs::write(
-            dir.join("serin_graphite_settings.py"),
-            format!(
-                "SECRET_KEY = 'serin-test'\nSTORAGE_DIR = '{d}/storage'\n\
-                 WHISPER_DIR = '{d}/storage/whisper/'\nLOG_DIR = '{d}/log/'\n\
-                 INDEX_FILE = '{d}/storage/index'\nCARBONLINK_HOSTS = ['127.0.0.1:{cache}']\n\
-                 DATABASES = {{'default': {{'NAME': '{d}/graphite.db', 'ENGINE': 'django.db.backends.sqlite3'}}}}\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.join("serve_graphite.py"), SERVE_GRAPHITE).unwrap();
-        let web_port = free_port().unwrap();
-        // /usr/bin/python3 serve_graphite.py <port>, with PYTHONPATH=<dir>,
-        // GRAPHITE_SETTINGS_MODULE=serin_graphite_settings and
-        // DJANGO_SETTINGS_MODULE=graphite.settings.
+        let (carbon, line_receiver, cache) = start_carbon(&dir);
         let authorization = basic_auth.map(|(u, p)| basic(u, p));
-        let mut web = Command::new(DEBIAN_PYTHON);
-        web.arg(dir.join("serve_graphite.py"))
-            .arg(web_port.to_string())
-            .arg(authorization.clone().unwrap_or_default());
-        let web = spawn_with_env(
-            web,
-            &[
-                ("PYTHONPATH", d.to_string()),
-                ("GRAPHITE_SETTINGS_MODULE", "serin_graphite_settings".into()),
-                ("DJANGO_SETTINGS_MODULE", "graphite.settings".into()),
-            ],
-            dir.join("graphite-web.log"),
-        );
-        let address = format!("127.0.0.1:{web_port}");
+        let (web, address) = start_graphite_web(&dir, cache, authorization.as_deref());
         wait_until("graphite-web", &[&web, &carbon], || {
             http(
                 &address,
@@ -264,6 +192,84 @@ impl Graphite {
             });
         }
     }
+}
+
+/// carbon-cache in `dir`, 1-second resolution for an hour: the process, its plaintext
+/// receiver's address and its cache query port (graphite-web reads unwritten points there).
+fn start_carbon(dir: &Path) -> (Process, String, u16) {
+    let carbon_cache = binary("carbon-cache", "graphite-carbon");
+    std::fs::create_dir_all(dir.join("storage/whisper")).unwrap();
+    std::fs::create_dir_all(dir.join("log")).unwrap();
+    let [line, pickle, cache] = [(); 3].map(|()| free_port().unwrap());
+    let d = dir.display();
+    std::fs::write(
+        dir.join("carbon.conf"),
+        format!(
+            "[cache]\nSTORAGE_DIR = {d}/storage/\nLOCAL_DATA_DIR = {d}/storage/whisper/\n\
+             WHITELISTS_DIR = {d}/storage/lists/\nCONF_DIR = {d}/\nLOG_DIR = {d}/log/\n\
+             PID_DIR = {d}/\nDATABASE = whisper\nENABLE_LOGROTATION = False\n\
+             MAX_CACHE_SIZE = inf\nMAX_UPDATES_PER_SECOND = 10000\nMAX_CREATES_PER_MINUTE = inf\n\
+             LINE_RECEIVER_INTERFACE = 127.0.0.1\nLINE_RECEIVER_PORT = {line}\n\
+             ENABLE_UDP_LISTENER = False\nPICKLE_RECEIVER_INTERFACE = 127.0.0.1\n\
+             PICKLE_RECEIVER_PORT = {pickle}\nCACHE_QUERY_INTERFACE = 127.0.0.1\n\
+             CACHE_QUERY_PORT = {cache}\nWHISPER_AUTOFLUSH = True\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("storage-schemas.conf"),
+        "[default]\npattern = .*\nretentions = 1s:1h\n",
+    )
+    .unwrap();
+    let mut carbon = Command::new(carbon_cache);
+    carbon.arg(format!("--config={d}/carbon.conf")).args([
+        &format!("--pidfile={d}/carbon.pid"),
+        "--nodaemon",
+        &format!("--logfile={d}/log/carbon.log"),
+        "start",
+    ]);
+    let carbon = Process::start(carbon, dir.join("carbon.out"));
+    let line_receiver = format!("127.0.0.1:{line}");
+    wait_until("carbon-cache", &[&carbon], || {
+        TcpStream::connect(&line_receiver).is_ok()
+    });
+    (carbon, line_receiver, cache)
+}
+
+/// graphite-web on a free port, reading `dir`'s whisper files and carbon's cache on
+/// `cache`: the process and its address. The command is
+/// `PYTHONPATH=<dir> GRAPHITE_SETTINGS_MODULE=serin_graphite_settings
+/// DJANGO_SETTINGS_MODULE=graphite.settings /usr/bin/python3 serve_graphite.py <port> [<Authorization>]`.
+fn start_graphite_web(dir: &Path, cache: u16, authorization: Option<&str>) -> (Process, String) {
+    let d = dir.display();
+    // graphite-web reads its settings from GRAPHITE_SETTINGS_MODULE: one per test, so its
+    // whisper directory, carbon link and SQLite file are this test's.
+    std::fs::write(
+        dir.join("serin_graphite_settings.py"),
+        format!(
+            "SECRET_KEY = 'serin-test'\nSTORAGE_DIR = '{d}/storage'\n\
+             WHISPER_DIR = '{d}/storage/whisper/'\nLOG_DIR = '{d}/log/'\n\
+             INDEX_FILE = '{d}/storage/index'\nCARBONLINK_HOSTS = ['127.0.0.1:{cache}']\n\
+             DATABASES = {{'default': {{'NAME': '{d}/graphite.db', 'ENGINE': 'django.db.backends.sqlite3'}}}}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("serve_graphite.py"), SERVE_GRAPHITE).unwrap();
+    let port = free_port().unwrap();
+    let mut web = Command::new(DEBIAN_PYTHON);
+    web.arg(dir.join("serve_graphite.py"))
+        .arg(port.to_string())
+        .arg(authorization.unwrap_or_default());
+    let web = spawn_with_env(
+        web,
+        &[
+            ("PYTHONPATH", d.to_string()),
+            ("GRAPHITE_SETTINGS_MODULE", "serin_graphite_settings".into()),
+            ("DJANGO_SETTINGS_MODULE", "graphite.settings".into()),
+        ],
+        dir.join("graphite-web.log"),
+    );
+    (web, format!("127.0.0.1:{port}"))
 }
 
 /// graphite-web's WSGI application under Python's wsgiref server, optionally behind a basic
