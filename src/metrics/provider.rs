@@ -1,7 +1,8 @@
 //! What every metric provider answers: an instant query (a value checked against bounds), a
 //! range query (the judge's series) and a health probe, from a [`Connection`] the controller
 //! resolved (address, credentials, headers, TLS client, timeout). Prometheus
-//! (`super::prometheus`) is the first implementation; [`sample`] holds the one `match` that
+//! (`super::prometheus`), Graphite (`super::graphite`) and InfluxDB (`super::influxdb`)
+//! implement it; [`sample`] holds the one `match` that
 //! picks an implementation by the template's `provider.type`.
 //!
 //! The trait is static (generic functions, no `dyn`): each provider is one concrete type, and
