@@ -306,3 +306,18 @@ fn check_refuses_cross_namespace_references_when_the_controller_would() {
     );
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
 }
+
+/// Graphite and InfluxDB answer series, so `serin check` accepts a judged metric on their
+/// templates as on Prometheus'.
+#[test]
+fn check_accepts_judged_metrics_on_graphite_and_influxdb_templates() {
+    let dir = tempdir("judged-providers");
+    let file = dir.join("canary.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {name: web, namespace: shop}\nspec:\n  provider: istio\n  targetRef: {name: web}\n  service: {port: 80}\n  analysis:\n    stepWeight: 10\n    metrics:\n      - {name: errors, templateRef: {name: errors}, judge: {step: 10s}}\n      - {name: latency, templateRef: {name: latency}, judge: {step: 10s}}\n---\napiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: shop}\nspec: {provider: {type: graphite, address: \"http://graphite\"}, query: \"target=apps.{{ workload }}.errors\"}\n---\napiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: latency, namespace: shop}\nspec: {provider: {type: influxdb, address: \"http://influxdb:8086\"}, query: \"SELECT mean(v) FROM latency WHERE w = '{{ workload }}' AND time > now() - 10m GROUP BY time(10s)\"}\n",
+    )
+    .unwrap();
+    let out = serin(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
