@@ -119,7 +119,9 @@ pub fn params(
 ) -> Result<Vec<(String, String)>, QueryError> {
     let query = query.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut params: Vec<(String, String)> = if is_query_string(&query) {
-        // The query string as a URL would carry it, decoded once.
+        // The query string as a URL would carry it, decoded once (a `#` is the target's, not
+        // the start of a fragment).
+        let query = query.replace('#', "%23");
         let url = reqwest::Url::parse(&format!("http://graphite/render?{query}")).map_err(|e| {
             QueryError::Refused {
                 kind: "query".into(),
@@ -355,6 +357,8 @@ mod tests {
                 ("format", "json")
             ]
         );
+        let hashed = super::params("target=aliasByNode(a.#.b, 1)&from=-1min", None).unwrap();
+        assert_eq!(pairs(&hashed)[0], ("target", "aliasByNode(a.#.b, 1)"));
         let minutes = super::params("target=a.b&from=-1h30m&until=-1m", None).unwrap();
         assert_eq!(
             pairs(&minutes)[1..3],
