@@ -3,18 +3,26 @@
 //! what the controller does for each metric at each analysis tick. Also one judge check: two
 //! range queries of 600 points each and the comparison.
 //!
+//! Then the same threshold check through each other provider against its local server:
+//! Graphite (carbon-cache + graphite-web), InfluxDB 1.x (InfluxQL), VictoriaMetrics (the
+//! Prometheus provider) and a Flux answer from the scriptable server of tests/mock.
+//!
 //! Run: `cargo bench --bench metrics` (results go to docs/benchmarks.md by hand).
 
 #[path = "../tests/cluster/mod.rs"]
 mod cluster;
+#[path = "../tests/mock/mod.rs"]
+mod mock;
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use cluster::prometheus::{Exporter, Prometheus, canary, endpoint};
+use serin::api::metric_provider::MetricProviderKind;
 use serin::engine::input::Sample;
 use serin::judge::compare::{JudgeConfig, compare};
 use serin::metrics::builtin::Source;
+use serin::metrics::provider::{Connection, Credentials};
 use serin::metrics::{queries, sample};
 
 const ROUNDS: usize = 200;
@@ -38,8 +46,104 @@ where
     times
 }
 
+/// A template metric of the Canary `web`, checked `ROUNDS` times through `kind` at `address`:
+/// render, request, parse. Prints p50 and p99.
+async fn provider_round_trips(
+    what: &str,
+    kind: MetricProviderKind,
+    address: &str,
+    secret: &[(&str, &str)],
+    template: &str,
+) {
+    let web = canary(
+        "      - name: errors\n        templateRef: {name: errors}\n        interval: 1m\n        thresholdRange: {max: 5}\n",
+    );
+    let metric = &web.spec.analysis.metrics[0];
+    let secret = secret
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let connection = Connection {
+        client: serin::hooks::client().unwrap(),
+        address: address.to_string(),
+        credentials: Credentials::of(kind, &secret),
+        headers: Vec::new(),
+        timeout: Duration::from_secs(10),
+    };
+    let times = timed(ROUNDS, || async {
+        let rendered = queries(&web, metric, Some(template), Source::App).unwrap();
+        let value =
+            serin::metrics::provider::sample(kind, connection.clone(), &rendered, Utc::now(), None)
+                .await;
+        assert!(matches!(value, Sample::Value(_)), "{what}: {value:?}");
+    })
+    .await;
+    println!(
+        "{what}, {ROUNDS} rounds: p50 {:?}, p99 {:?}",
+        percentile(&times, 0.5),
+        percentile(&times, 0.99)
+    );
+}
+
+async fn other_providers() {
+    use cluster::metric_servers::{Graphite, InfluxDb, VictoriaMetrics};
+    let now = Utc::now().timestamp();
+    let graphite = Graphite::start(None);
+    let points: Vec<_> = (0..60)
+        .map(|i| ("apps.web.errors", 1.0, now - 59 + i))
+        .collect();
+    graphite.feed(&points);
+    provider_round_trips(
+        "graphite: render, GET /render (graphite-web under wsgiref), parse",
+        MetricProviderKind::Graphite,
+        &graphite.url,
+        &[],
+        "target=sumSeries(apps.{{ target }}.errors)&from=-{{ interval }}",
+    )
+    .await;
+    let influx = InfluxDb::start("serin", "s3cret", "apps");
+    let lines: String = (0..60)
+        .map(|i| format!("errors,workload=web value=1 {}\n", now - 59 + i))
+        .collect();
+    influx.write("apps", &lines);
+    provider_round_trips(
+        "influxdb InfluxQL: render, GET /query (influxd 1.6), parse",
+        MetricProviderKind::InfluxDb,
+        &influx.url,
+        &[("username", "serin"), ("password", "s3cret"), ("database", "apps")],
+        "SELECT last(\"value\") FROM \"errors\" WHERE \"workload\" = '{{ target }}' AND time > now() - {{ interval }}",
+    )
+    .await;
+    let victoria = VictoriaMetrics::start("serin", "s3cret");
+    let lines: String = (0..60)
+        .map(|i| format!("errors{{workload=\"web\"}} 1 {}\n", (now - 59 + i) * 1000))
+        .collect();
+    victoria.import(&lines);
+    provider_round_trips(
+        "prometheus on VictoriaMetrics: render, GET /api/v1/query, parse",
+        MetricProviderKind::Prometheus,
+        &victoria.url,
+        &[("username", "serin"), ("password", "s3cret")],
+        "sum(errors{workload=\"{{ target }}\"})",
+    )
+    .await;
+    let answer = "#datatype,string,long,dateTime:RFC3339,double\r\n#group,false,false,false,false\r\n#default,_result,,,\r\n,result,table,_time,_value\r\n,,0,2026-01-01T00:00:00Z,1\r\n\r\n";
+    let flux = mock::serve(move |_| mock::Reply::ok(answer)).await;
+    provider_round_trips(
+        "influxdb Flux: render, POST /api/v2/query (scriptable server), parse CSV",
+        MetricProviderKind::InfluxDb,
+        &flux.url,
+        &[("token", "t"), ("org", "acme")],
+        "from(bucket: \"apps\") |> range(start: -{{ interval }}) |> filter(fn: (r) => r.workload == \"{{ target }}\") |> sum()",
+    )
+    .await;
+}
+
 #[tokio::main]
 async fn main() {
+    if std::env::args().any(|a| a == "providers") {
+        return other_providers().await;
+    }
     let canary_pods = Exporter::start("shop", "web-5d8f7c9b4-x2x7q", 0.01, 1);
     let primary_pods = Exporter::start("shop", "web-primary-6c4b9d7f8-k9m2p", 0.01, 2);
     let prometheus = Prometheus::start(&[&canary_pods, &primary_pods]);
@@ -88,4 +192,5 @@ async fn main() {
         percentile(&times, 0.5),
         percentile(&times, 0.99)
     );
+    other_providers().await;
 }

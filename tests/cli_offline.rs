@@ -206,6 +206,11 @@ fn metric_provider_types_serin_lacks_are_refused_by_check_and_migrate() {
             template("serin.dev/v1beta1", "dd", "datadog"),
             template("serin.dev/v1beta1", "typo", "promethus"),
             template("serin.dev/v1beta1", "ok", "prometheus"),
+            template("serin.dev/v1beta1", "graphite", "graphite"),
+            template("serin.dev/v1beta1", "influx", "influxdb"),
+            // Graphite and InfluxDB are no Prometheus-compatible server: a template of theirs
+            // names its own.
+            "apiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: nowhere, namespace: prod}\nspec:\n  provider: {type: graphite}\n  query: target=a.b\n".to_string(),
         ]
         .join("---\n"),
     )
@@ -218,10 +223,16 @@ fn metric_provider_types_serin_lacks_are_refused_by_check_and_migrate() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("MetricTemplate typo: spec.provider.type: unknown metric provider \"promethus\"; serin queries prometheus"),
+        stdout.contains("MetricTemplate typo: spec.provider.type: unknown metric provider \"promethus\"; serin queries prometheus, graphite, influxdb"),
         "{stdout}"
     );
-    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(
+        stdout.contains(
+            "spec.provider.address: the graphite metric provider needs its server's address"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
 
     let flagger = dir.join("flagger.yaml");
     std::fs::write(
@@ -294,4 +305,19 @@ fn check_refuses_cross_namespace_references_when_the_controller_would() {
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
+}
+
+/// Graphite and InfluxDB answer series, so `serin check` accepts a judged metric on their
+/// templates as on Prometheus'.
+#[test]
+fn check_accepts_judged_metrics_on_graphite_and_influxdb_templates() {
+    let dir = tempdir("judged-providers");
+    let file = dir.join("canary.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {name: web, namespace: shop}\nspec:\n  provider: istio\n  targetRef: {name: web}\n  service: {port: 80}\n  analysis:\n    stepWeight: 10\n    metrics:\n      - {name: errors, templateRef: {name: errors}, judge: {step: 10s}}\n      - {name: latency, templateRef: {name: latency}, judge: {step: 10s}}\n---\napiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: shop}\nspec: {provider: {type: graphite, address: \"http://graphite\"}, query: \"target=apps.{{ workload }}.errors\"}\n---\napiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: latency, namespace: shop}\nspec: {provider: {type: influxdb, address: \"http://influxdb:8086\"}, query: \"SELECT mean(v) FROM latency WHERE w = '{{ workload }}' AND time > now() - 10m GROUP BY time(10s)\"}\n",
+    )
+    .unwrap();
+    let out = serin(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }

@@ -371,6 +371,116 @@ async fn metrics_from_prometheus_roll_back_a_failing_canary_and_pass_a_fixed_one
     assert_eq!(s.primary_version("shop").await.as_deref(), Some("v2"));
 }
 
+/// Seconds of history fed to Graphite and InfluxDB: `value` every second up to now.
+fn graphite_points(path: &str, value: f64) -> Vec<(&str, f64, i64)> {
+    let now = chrono::Utc::now().timestamp();
+    (0..60).map(|i| (path, value, now - 59 + i)).collect()
+}
+
+fn influx_lines(workload: &str, value: f64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    (0..60)
+        .map(|i| {
+            format!(
+                "errors,workload={workload} value={value} {}\n",
+                now - 59 + i
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_from_graphite_and_influxdb_roll_back_a_failing_canary() {
+    use cluster::metric_servers::{Graphite, InfluxDb};
+    let s = setup("graphite", &[]).await;
+    let graphite = Graphite::start(None);
+    let influx = InfluxDb::start("serin", "s3cret", "apps");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(s.client.clone(), &s.ns);
+    let secret = serde_json::from_value(json!({
+        "metadata": {"name": "influx"},
+        "stringData": {"username": "serin", "password": "s3cret", "database": "apps"},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let templates: Api<serin::api::MetricTemplate> = Api::namespaced(s.client.clone(), &s.ns);
+    for template in [
+        json!({"metadata": {"name": "graphite-errors"},
+               "spec": {"provider": {"type": "graphite", "address": graphite.url},
+                        "query": "target=sumSeries(apps.{{ target }}.errors)&from=-{{ interval }}"}}),
+        json!({"metadata": {"name": "influx-errors"},
+               "spec": {"provider": {"type": "influxdb", "address": influx.url, "secretRef": {"name": "influx"}},
+                        "query": "SELECT last(\"value\") FROM \"errors\" WHERE \"workload\" = '{{ target }}' AND time > now() - {{ interval }}"}}),
+    ] {
+        let mut template = template;
+        template["apiVersion"] = json!("serin.dev/v1beta1");
+        template["kind"] = json!("MetricTemplate");
+        let template = serde_json::from_value(template).unwrap();
+        templates
+            .create(&PostParams::default(), &template)
+            .await
+            .unwrap();
+    }
+    s.create_deployment("store", Readiness::Ready).await;
+    let mut analysis = steps();
+    analysis["metrics"] = json!([
+        {"name": "graphite-errors", "templateRef": {"name": "graphite-errors"}, "interval": "1m", "thresholdRange": {"max": 1}},
+        {"name": "influx-errors", "templateRef": {"name": "influx-errors"}, "interval": "1m", "thresholdRange": {"max": 1}},
+    ]);
+    s.create_canary("store", analysis, json!({})).await;
+    s.wait_phase("store", Phase::Initialized).await;
+    // Graphite says the new revision fails 7 requests a second; InfluxDB says none.
+    graphite.feed(&graphite_points("apps.store.errors", 7.0));
+    influx.write("apps", &influx_lines("store", 0.0));
+    s.gitops_apply("store", "v2").await;
+    s.wait_phase("store", Phase::Failed).await;
+    let status = s.canaries().get("store").await.unwrap().status.unwrap();
+    let check = |name: &str| {
+        status
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap()
+    };
+    let bad = check("graphite-errors");
+    assert_eq!(bad.value, Some(7.0), "{bad:?}");
+    assert!(bad.message.ends_with("> 1 (max)"), "{bad:?}");
+    assert_eq!(
+        bad.query.as_deref(),
+        Some("target=sumSeries(apps.store.errors)&from=-1m")
+    );
+    let good = check("influx-errors");
+    assert_eq!(good.value, Some(0.0), "{good:?}");
+    assert_eq!(s.primary_version("store").await.as_deref(), Some("v1"));
+    assert_eq!(s.weights("store").await, Some((100, 0)));
+
+    // Retried with the roles swapped: Graphite now sees no errors, InfluxDB sees 9 a second.
+    graphite.feed(&graphite_points("apps.store.errors", 0.0));
+    influx.write("apps", &influx_lines("store", 9.0));
+    s.request("store", "retry", "influx-turn").await;
+    let failed = eventually("the InfluxDB check fails the retry", WAIT, || async {
+        let status = s.canaries().get("store").await.ok()?.status?;
+        let influx = status.checks.iter().find(|c| c.name == "influx-errors")?;
+        (status.phase == Some(Phase::Failed) && influx.value == Some(9.0)).then(|| status.clone())
+    })
+    .await;
+    let check = |name: &str| {
+        failed
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap()
+    };
+    let bad = check("influx-errors");
+    assert!(bad.message.ends_with("> 1 (max)"), "{bad:?}");
+    assert_eq!(check("graphite-errors").value, Some(0.0));
+    assert_eq!(s.primary_version("store").await.as_deref(), Some("v1"));
+}
+
 #[tokio::test]
 async fn a_canary_that_never_becomes_ready_rolls_back_at_the_deadline() {
     let s = setup("deadline", &[]).await;

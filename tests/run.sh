@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README tells a newcomer to run it and as CI runs it.
-# Installs what is missing (cargo-nextest; prometheus and python3-venv from Debian; Helm's engine
+# Installs what is missing (cargo-nextest; prometheus, graphite-carbon, graphite-web, influxdb,
+# victoria-metrics and python3-venv from Debian; Helm's engine
 # from PyPI; the control plane's binaries via
 # tests/cluster/setup.sh, built once and cached), then: formatting, lints, every test tier,
 # and the release build the container image would hold.
@@ -26,6 +27,18 @@ if ! command -v prometheus >/dev/null 2>&1; then
   # no recommends (node exporter and friends are not needed).
   step "installing prometheus"
   apt_install prometheus
+fi
+
+# The metric provider tests run real Graphite (carbon-cache, and graphite-web under Debian's
+# Python), InfluxDB 1.x and VictoriaMetrics (tests/cluster/metric_servers.rs).
+METRIC_SERVERS=()
+command -v carbon-cache >/dev/null 2>&1 || METRIC_SERVERS+=(graphite-carbon)
+[[ -f /usr/lib/python3/dist-packages/graphite/wsgi.py ]] || METRIC_SERVERS+=(graphite-web)
+command -v influxd >/dev/null 2>&1 || METRIC_SERVERS+=(influxdb)
+command -v victoria-metrics >/dev/null 2>&1 || METRIC_SERVERS+=(victoria-metrics)
+if [[ ${#METRIC_SERVERS[@]} -gt 0 ]]; then
+  step "installing ${METRIC_SERVERS[*]}"
+  apt_install "${METRIC_SERVERS[@]}"
 fi
 
 if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then

@@ -19,6 +19,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub enum MetricProviderKind {
     // The Prometheus HTTP API, and the servers that serve it.
     Prometheus,
+    // Graphite's render API.
+    Graphite,
+    // InfluxDB: Flux on the v2 API, InfluxQL on the 1.x API.
+    #[serde(rename = "influxdb")]
+    InfluxDb,
 }
 
 /// The Secret key every provider may read: a PEM CA bundle to trust. It is no credential: a
@@ -39,16 +44,39 @@ pub struct Row {
     /// The `secretRef` keys read as credentials, besides [`CA_KEY`]. Credentials are sent only
     /// to the template's own `provider.address`.
     pub credential_keys: &'static [&'static str],
+    /// Whether a template without `provider.address` may query the Canary's
+    /// `spec.metricsServer` or `--metrics-server`, which are Prometheus-compatible servers.
+    pub default_server: bool,
 }
 
 /// The metric provider table: one row per provider serin queries.
-pub const TABLE: &[Row] = &[Row {
-    kind: MetricProviderKind::Prometheus,
-    name: "prometheus",
-    serves: "the Prometheus HTTP API (Prometheus, Thanos, Mimir, Cortex, VictoriaMetrics)",
-    range_queries: true,
-    credential_keys: &["token", "username", "password"],
-}];
+pub const TABLE: &[Row] = &[
+    Row {
+        kind: MetricProviderKind::Prometheus,
+        name: "prometheus",
+        serves: "the Prometheus HTTP API (Prometheus, Thanos, Mimir, Cortex, VictoriaMetrics)",
+        range_queries: true,
+        credential_keys: &["token", "username", "password"],
+        default_server: true,
+    },
+    Row {
+        kind: MetricProviderKind::Graphite,
+        name: "graphite",
+        serves: "Graphite's render API (graphite-web, carbonapi)",
+        range_queries: true,
+        credential_keys: &["username", "password"],
+        default_server: false,
+    },
+    Row {
+        kind: MetricProviderKind::InfluxDb,
+        name: "influxdb",
+        serves: "InfluxDB: Flux (v2 API) and InfluxQL (1.x API)",
+        range_queries: true,
+        // `org` and `database` are no secrets, but Flagger reads `org` from the Secret.
+        credential_keys: &["token", "username", "password", "org", "database"],
+        default_server: false,
+    },
+];
 
 /// Flagger's metric providers serin does not query (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
@@ -56,9 +84,7 @@ pub const NOT_YET: &[&str] = &[
     "datadog",
     "cloudwatch",
     "newrelic",
-    "graphite",
     "stackdriver",
-    "influxdb",
     "dynatrace",
     "keptn",
     "splunk",
@@ -145,6 +171,9 @@ mod tests {
             assert!(!NOT_YET.contains(&row.name));
         }
         assert_eq!(MetricProviderKind::Prometheus.row().name, "prometheus");
+        assert_eq!(MetricProviderKind::InfluxDb.row().name, "influxdb");
+        let kind: MetricProviderKind = serde_json::from_str(r#""influxdb""#).unwrap();
+        assert_eq!(serde_json::to_string(&kind).unwrap(), r#""influxdb""#);
     }
 
     #[test]
@@ -158,14 +187,14 @@ mod tests {
             let message = error(flagger);
             assert!(
                 message.starts_with(&format!(
-                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus"
+                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb"
                 )),
                 "{message}"
             );
         }
         assert_eq!(
             error("promethues"),
-            "unknown metric provider \"promethues\"; serin queries prometheus"
+            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb"
         );
         assert!(error("Prometheus").starts_with("unknown metric provider"));
     }

@@ -33,14 +33,17 @@ pub struct MetricTemplateSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricProvider {
-    /// prometheus (and Prometheus-compatible servers: Thanos, Mimir, VictoriaMetrics).
+    /// prometheus (and Prometheus-compatible servers: Thanos, Mimir, VictoriaMetrics),
+    /// graphite or influxdb.
     #[serde(rename = "type")]
     pub kind: MetricProviderKind,
-    /// Base URL; defaults to the controller's `--metrics-server`.
+    /// Base URL; for prometheus it defaults to the Canary's `spec.metricsServer`, then the
+    /// controller's `--metrics-server`; graphite and influxdb need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// A Secret (in the template's namespace) with `username` and `password` for basic auth or
-    /// `token` for a bearer token, and optionally `ca.crt`: a PEM CA bundle to trust.
+    /// `token` for a bearer token (influxdb: also `org` and `database`), and optionally
+    /// `ca.crt`: a PEM CA bundle to trust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretRef>,
     /// Skip TLS verification. Opt-in and logged as a warning.

@@ -543,6 +543,23 @@ fn call_timeout(timeout: Option<super::Duration>, field: &str, report: &mut Repo
 pub fn validate_template(spec: &MetricTemplateSpec) -> Result<(), ValidationErrors> {
     let mut report = Report { errors: Vec::new() };
     call_timeout(spec.provider.timeout, "spec.provider.timeout", &mut report);
+    let row = spec.provider.kind.row();
+    let has_address = spec
+        .provider
+        .address
+        .as_deref()
+        .is_some_and(|a| !a.trim().is_empty());
+    report.check(
+        row.default_server || has_address,
+        "spec.provider.address",
+        || {
+            format!(
+                "the {} metric provider needs its server's address (the Canary's metricsServer and \
+             --metrics-server are Prometheus-compatible servers)",
+                row.name
+            )
+        },
+    );
     if report.errors.is_empty() {
         Ok(())
     } else {

@@ -1,5 +1,5 @@
-//! Metric providers: which query a Canary's metric stands for, and asking a Prometheus-compatible
-//! server for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
+//! Metric providers: which query a Canary's metric stands for, and asking a metrics server
+//! (Prometheus-compatible, Graphite, InfluxDB) for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
 //! takes what they found and returns the engine's [`Sample`].
 //!
 //! - [`template`]: Flagger-compatible query variables, rendered with minijinja;
@@ -7,10 +7,17 @@
 //! - [`builtin`]: `request-success-rate` and `request-duration` per traffic provider;
 //! - [`provider`]: the [`provider::MetricsProvider`] trait every metrics server implements,
 //!   and the one `match` that picks an implementation by `provider.type`;
-//! - [`prometheus`]: the Prometheus HTTP API client and the parsing of its answers.
+//! - [`exchange`]: one HTTP exchange with a metrics server, the same for every provider
+//!   (credentials, headers, timeout, bounded answers, rate limits, error messages);
+//! - [`prometheus`]: the Prometheus HTTP API client and the parsing of its answers;
+//! - [`graphite`]: Graphite's render API;
+//! - [`influxdb`]: InfluxDB's Flux (v2) and InfluxQL (1.x) APIs.
 
 pub mod bounded;
 pub mod builtin;
+pub mod exchange;
+pub mod graphite;
+pub mod influxdb;
 pub mod prometheus;
 pub mod provider;
 pub mod template;

@@ -8,22 +8,18 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use crate::outbound::body::{self, BodyError};
 use crate::outbound::redact;
 
+pub use super::exchange::Auth;
+use super::exchange::{Call, PREVIEW, Server};
 pub use super::provider::{Answer, QueryError};
 use super::provider::{Connection, Credentials, MetricsProvider};
 
 /// The largest answer read. A one-series range query at Prometheus' 11,000-point limit is
 /// about 400 KB; more means a query returning many series, refused anyway.
 pub const MAX_ANSWER: usize = 8 * 1024 * 1024;
-/// How much of an error answer is read (Prometheus' JSON errors are short).
-const ERROR_READ: usize = 64 * 1024;
-/// How much of an answer's text an error shows.
-const PREVIEW: usize = 200;
 /// The query that [`MetricsProvider::probe`] sends.
 pub const PROBE_QUERY: &str = "vector(1)";
 
@@ -37,28 +33,6 @@ pub struct Endpoint {
     pub auth: Auth,
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
-}
-
-/// Credentials from the provider's secretRef. Never logged: Debug prints the kind only.
-#[derive(Clone, Default)]
-pub enum Auth {
-    #[default]
-    None,
-    Basic {
-        username: String,
-        password: String,
-    },
-    Bearer(String),
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::None => "none",
-            Self::Basic { .. } => "basic",
-            Self::Bearer(_) => "bearer",
-        })
-    }
 }
 
 #[derive(Deserialize)]
@@ -99,13 +73,20 @@ pub fn parse_value(text: &str) -> Result<f64, QueryError> {
             .parse::<f64>()
             .ok()
             .filter(|v| v.is_finite())
-            .ok_or_else(|| QueryError::Malformed(format!("sample value {text:?} is not a number"))),
+            .ok_or_else(|| malformed(format!("sample value {text:?} is not a number"))),
+    }
+}
+
+fn malformed(detail: String) -> QueryError {
+    QueryError::Malformed {
+        service: "Prometheus API JSON",
+        detail,
     }
 }
 
 fn data(body: &str) -> Result<Data, QueryError> {
     let envelope: Envelope = serde_json::from_str(body).map_err(|e| {
-        QueryError::Malformed(format!(
+        malformed(format!(
             "{e} (body starts {:?})",
             redact::excerpt(body, 120)
         ))
@@ -120,7 +101,7 @@ fn data(body: &str) -> Result<Data, QueryError> {
     }
     envelope
         .data
-        .ok_or_else(|| QueryError::Malformed("status success without data".into()))
+        .ok_or_else(|| malformed("status success without data".into()))
 }
 
 /// An instant query's answer: one value from a one-series vector or a scalar. NaN (0/0, e.g. a
@@ -130,12 +111,12 @@ pub fn parse_instant(body: &str) -> Result<Answer<f64>, QueryError> {
     let value = match data.result_type.as_str() {
         "scalar" => {
             let (_, value): (f64, String) = serde_json::from_value(data.result)
-                .map_err(|e| QueryError::Malformed(format!("scalar result: {e}")))?;
+                .map_err(|e| malformed(format!("scalar result: {e}")))?;
             parse_value(&value)?
         }
         "vector" => {
             let series: Vec<InstantSeries> = serde_json::from_value(data.result)
-                .map_err(|e| QueryError::Malformed(format!("vector result: {e}")))?;
+                .map_err(|e| malformed(format!("vector result: {e}")))?;
             match series.as_slice() {
                 [] => return Ok(Answer::NoData),
                 [one] => parse_value(&one.value.1)?,
@@ -167,7 +148,7 @@ pub fn parse_range(body: &str) -> Result<Answer<Vec<f64>>, QueryError> {
         });
     }
     let series: Vec<RangeSeries> = serde_json::from_value(data.result)
-        .map_err(|e| QueryError::Malformed(format!("matrix result: {e}")))?;
+        .map_err(|e| malformed(format!("matrix result: {e}")))?;
     match series.as_slice() {
         [] => Ok(Answer::NoData),
         [one] => Ok(Answer::Value(
@@ -187,17 +168,9 @@ fn timestamp(t: DateTime<Utc>) -> String {
 
 /// `token` is a bearer token; `username` and `password` are basic auth.
 pub fn auth(credentials: &Credentials) -> Auth {
-    match (
-        credentials.get("token"),
-        credentials.get("username"),
-        credentials.get("password"),
-    ) {
-        (Some(token), _, _) => Auth::Bearer(token.to_string()),
-        (None, Some(username), Some(password)) => Auth::Basic {
-            username: username.to_string(),
-            password: password.to_string(),
-        },
-        _ => Auth::None,
+    match credentials.get("token") {
+        Some(token) => Auth::Bearer(token.to_string()),
+        None => Auth::basic(credentials).unwrap_or_default(),
     }
 }
 
@@ -269,67 +242,28 @@ impl Endpoint {
     }
 
     async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<String, QueryError> {
-        let url = format!("{}/{path}", self.address.trim_end_matches('/'));
-        let request = self
-            .client
-            .get(url)
-            .query(params)
-            .headers(self.header_map()?)
-            .timeout(self.timeout.min(crate::outbound::MAX_TIMEOUT));
-        let request = match &self.auth {
-            Auth::None => request,
-            Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
-            Auth::Bearer(token) => request.header(AUTHORIZATION, format!("Bearer {token}")),
+        let server = Server {
+            client: &self.client,
+            address: &self.address,
+            auth: &self.auth,
+            headers: &self.headers,
+            timeout: self.timeout,
         };
-        let response = request.send().await.map_err(|e| self.transport(e))?;
-        let status = response.status();
-        if status.is_success() {
-            return match body::read(response, MAX_ANSWER).await {
-                Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
-                Err(BodyError::TooLarge { limit }) => Err(QueryError::TooLarge(limit)),
-                Err(BodyError::Transport(error)) => Err(self.transport(error)),
-            };
-        }
-        // Prometheus refuses a query with 400/422 (503 when overloaded) and a JSON error: show
-        // its message. Any other answer (a proxy's 502 page, a 401) is reported with the start
-        // of its body; an error page is not worth more than its start.
-        let body = body::read_prefix(response, ERROR_READ)
-            .await
-            .map_err(|e| self.transport(e))?
-            .text();
-        if matches!(status.as_u16(), 400 | 422 | 503)
-            && let Err(refused @ QueryError::Refused { .. }) = data(&body)
-        {
-            return Err(refused);
-        }
-        Err(QueryError::Status {
-            status: status.as_u16(),
-            body: redact::excerpt(&body, PREVIEW),
-        })
+        let call = Call {
+            path,
+            params,
+            body: None,
+            limit: MAX_ANSWER,
+        };
+        server.send(&call, refusal).await
     }
+}
 
-    fn header_map(&self) -> Result<HeaderMap, QueryError> {
-        let mut map = HeaderMap::new();
-        for (name, value) in &self.headers {
-            let header = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| QueryError::Header(name.clone(), e.to_string()))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|e| QueryError::Header(name.clone(), e.to_string()))?;
-            map.insert(header, value);
-        }
-        Ok(map)
-    }
-
-    /// A transport error with its cause chain (TLS reasons live deep in it), without the URL:
-    /// an address may carry credentials.
-    fn transport(&self, error: reqwest::Error) -> QueryError {
-        if error.is_timeout() {
-            return QueryError::Timeout(self.timeout);
-        }
-        QueryError::Transport(crate::outbound::error_text(
-            &error.without_url(),
-            4 * PREVIEW,
-        ))
+/// Prometheus refuses a query with 400/422 (503 when overloaded) and a JSON error: its message.
+fn refusal(status: u16, body: &str) -> Option<QueryError> {
+    match (status, data(body)) {
+        (400 | 422 | 503, Err(refused @ QueryError::Refused { .. })) => Some(refused),
+        _ => None,
     }
 }
 
@@ -378,11 +312,11 @@ mod tests {
         ));
         assert!(matches!(
             parse_instant("<html>502</html>"),
-            Err(QueryError::Malformed(_))
+            Err(QueryError::Malformed { .. })
         ));
         assert!(matches!(
             parse_instant(&vector(&["fast"])),
-            Err(QueryError::Malformed(_))
+            Err(QueryError::Malformed { .. })
         ));
         let refused =
             r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#;
@@ -405,14 +339,5 @@ mod tests {
             parse_range(&vector(&["1"])),
             Err(QueryError::WrongType { .. })
         ));
-    }
-
-    #[test]
-    fn credentials_are_not_debug_printed() {
-        let auth = Auth::Basic {
-            username: "u".into(),
-            password: "hunter2".into(),
-        };
-        assert_eq!(format!("{auth:?}"), "basic");
     }
 }

@@ -1,7 +1,8 @@
 //! What every metric provider answers: an instant query (a value checked against bounds), a
 //! range query (the judge's series) and a health probe, from a [`Connection`] the controller
 //! resolved (address, credentials, headers, TLS client, timeout). Prometheus
-//! (`super::prometheus`) is the first implementation; [`sample`] holds the one `match` that
+//! (`super::prometheus`), Graphite (`super::graphite`) and InfluxDB (`super::influxdb`)
+//! implement it; [`sample`] holds the one `match` that
 //! picks an implementation by the template's `provider.type`.
 //!
 //! The trait is static (generic functions, no `dyn`): each provider is one concrete type, and
@@ -38,8 +39,12 @@ pub enum QueryError {
     Status { status: u16, body: String },
     #[error("query refused by the metrics server ({kind}): {message}")]
     Refused { kind: String, message: String },
-    #[error("response is not Prometheus API JSON: {0}")]
-    Malformed(String),
+    #[error("response is not {service}: {detail}")]
+    Malformed {
+        /// What the answer should have been, e.g. `Prometheus API JSON`.
+        service: &'static str,
+        detail: String,
+    },
     #[error("expected {expected}, got a {got} result")]
     WrongType { expected: &'static str, got: String },
     #[error("the query returned {0} series; it must return one (aggregate it, e.g. with sum(...))")]
@@ -50,6 +55,20 @@ pub enum QueryError {
     TooLarge(usize),
     #[error("metrics server is not healthy: {0}")]
     Unhealthy(String),
+    #[error("metrics server is rate limiting (HTTP 429){}", retry_hint(*.0))]
+    RateLimited(Option<Duration>),
+}
+
+/// What a 429's Retry-After asked for.
+fn retry_hint(after: Option<Duration>) -> String {
+    match after {
+        Some(after) => {
+            format!(
+                "; it asked to retry after {after:?}, and serin waits at most once, within the query's timeout"
+            )
+        }
+        None => " without a Retry-After in seconds".to_string(),
+    }
 }
 
 /// The `secretRef` keys a provider reads as credentials ([`Row::credential_keys`]), found in
@@ -131,6 +150,14 @@ pub async fn sample(
     match kind {
         MetricProviderKind::Prometheus => {
             let server = super::prometheus::Endpoint::connect(connection);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::Graphite => {
+            let server = super::graphite::Graphite::connect(connection);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::InfluxDb => {
+            let server = super::influxdb::InfluxDb::connect(connection);
             super::sample(&server, queries, now, since).await
         }
     }

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod controller;
+pub mod metric_servers;
 pub mod pods;
 pub mod prometheus;
 pub mod rollout;

@@ -1,0 +1,403 @@
+//! Every fault of a metrics server, the same for every provider: one row per provider (its
+//! query language and answer format), one check per fault, against the scriptable server of
+//! tests/mock. A fault is an error with its reason or no data — never a value, never a panic.
+
+mod mock;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use mock::Reply;
+use serin::api::metric_provider::MetricProviderKind;
+use serin::engine::input::Sample;
+use serin::metrics::Queries;
+use serin::metrics::provider::{Connection, Credentials, sample};
+
+/// One provider as the fault table sees it.
+struct Provider {
+    name: &'static str,
+    kind: MetricProviderKind,
+    query: &'static str,
+    secret: &'static [(&'static str, &'static str)],
+    /// An answer with one series of one point, its value spelled so.
+    one: fn(&str) -> String,
+    /// How the format spells NaN and +Inf, when it can at all.
+    specials: Option<(&'static str, &'static str)>,
+    /// An answer without series.
+    empty: &'static str,
+    /// An answer with two series.
+    two: &'static str,
+    /// The service refusing a query: status, its body, and the error serin reports.
+    refusal: (u16, &'static str, &'static str),
+}
+
+fn prometheus(value: &str) -> String {
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1.0,"{value}"]}}]}}}}"#
+    )
+}
+
+fn graphite(value: &str) -> String {
+    format!(r#"[{{"target":"errors","tags":{{}},"datapoints":[[{value},20]]}}]"#)
+}
+
+fn influxql(value: &str) -> String {
+    format!(
+        r#"{{"results":[{{"statement_id":0,"series":[{{"name":"errors","columns":["time","last"],"values":[[2000,{value}]]}}]}}]}}"#
+    )
+}
+
+const FLUX_HEAD: &str = "#datatype,string,long,dateTime:RFC3339,double\r\n#group,false,false,false,false\r\n#default,_result,,,\r\n,result,table,_time,_value\r\n";
+
+fn flux(value: &str) -> String {
+    format!("{FLUX_HEAD},,0,2026-01-01T00:00:10Z,{value}\r\n\r\n")
+}
+
+fn providers() -> Vec<Provider> {
+    vec![
+        Provider {
+            name: "prometheus",
+            kind: MetricProviderKind::Prometheus,
+            query: "sum(rate(errors[1m]))",
+            secret: &[("token", "tok-1")],
+            one: prometheus,
+            specials: Some(("NaN", "+Inf")),
+            empty: r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+            two: r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1"},"value":[1,"1"]},{"metric":{"a":"2"},"value":[1,"2"]}]}}"#,
+            refusal: (
+                400,
+                r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected \"}\""}"#,
+                "query refused by the metrics server (bad_data): 1:5: parse error: unexpected \"}\"",
+            ),
+        },
+        Provider {
+            name: "graphite",
+            kind: MetricProviderKind::Graphite,
+            query: "target=sumSeries(app.web.errors)&from=-1min",
+            secret: &[("username", "serin"), ("password", "s3cret")],
+            one: graphite,
+            // graphite-web writes +Inf as 1e9999; other Graphite servers write NaN bare.
+            specials: Some(("NaN", "1e9999")),
+            empty: "[]",
+            two: r#"[{"target":"a","datapoints":[[1,10]]},{"target":"b","datapoints":[[2,10]]}]"#,
+            refusal: (
+                400,
+                "Invalid parameters (Received request for unknown function: nosuchfn); targets: \"nosuchfn(x)\"",
+                "metrics server answered HTTP 400: Invalid parameters (Received request for unknown function: nosuchfn); targets: \"nosuchfn(x)\"",
+            ),
+        },
+        Provider {
+            name: "influxdb (InfluxQL)",
+            kind: MetricProviderKind::InfluxDb,
+            query: "SELECT last(\"value\") FROM \"errors\" WHERE time > now() - 1m",
+            secret: &[
+                ("username", "serin"),
+                ("password", "s3cret"),
+                ("database", "shop"),
+            ],
+            one: influxql,
+            // InfluxDB 1.x stores no NaN or infinity, and its JSON has no spelling for them.
+            specials: None,
+            empty: r#"{"results":[{"statement_id":0}]}"#,
+            two: r#"{"results":[{"statement_id":0,"series":[{"columns":["time","v"],"values":[[1,1]]},{"columns":["time","v"],"values":[[1,2]]}]}]}"#,
+            refusal: (
+                401,
+                r#"{"error":"authorization failed"}"#,
+                "query refused by the metrics server (influxql): authorization failed",
+            ),
+        },
+        Provider {
+            name: "influxdb (Flux)",
+            kind: MetricProviderKind::InfluxDb,
+            query: "from(bucket: \"shop\") |> range(start: -1m) |> mean()",
+            secret: &[("token", "tok-2"), ("org", "acme")],
+            one: flux,
+            specials: Some(("NaN", "+Inf")),
+            empty: "\r\n",
+            two: "#datatype,string,long,double\r\n#group,false,false,false\r\n#default,_result,,\r\n,result,table,_value\r\n,,0,1\r\n,,1,2\r\n\r\n",
+            refusal: (
+                400,
+                r#"{"code":"invalid","message":"compilation failed: error at @1:1-1:4: undefined identifier frm"}"#,
+                "query refused by the metrics server (invalid): compilation failed: error at @1:1-1:4: undefined identifier frm",
+            ),
+        },
+    ]
+}
+
+fn connection(provider: &Provider, address: &str, timeout: Duration) -> Connection {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let secret: BTreeMap<String, String> = provider
+        .secret
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Connection {
+        client: reqwest::Client::new(),
+        address: address.to_string(),
+        credentials: Credentials::of(provider.kind, &secret),
+        headers: vec![("X-Scope-OrgID".into(), "team-a".into())],
+        timeout,
+    }
+}
+
+/// The provider's check, with a 2-second timeout, against a server answering `reply`.
+async fn check(
+    provider: &Provider,
+    reply: impl Fn(&mock::Request) -> Reply + Send + Sync + 'static,
+) -> (Sample, mock::Server) {
+    check_within(provider, Duration::from_secs(2), reply).await
+}
+
+async fn check_within(
+    provider: &Provider,
+    timeout: Duration,
+    reply: impl Fn(&mock::Request) -> Reply + Send + Sync + 'static,
+) -> (Sample, mock::Server) {
+    let server = mock::serve(reply).await;
+    let queries = Queries::Instant(provider.query.to_string());
+    let found = sample(
+        provider.kind,
+        connection(provider, &server.url, timeout),
+        &queries,
+        Utc::now(),
+        None,
+    )
+    .await;
+    (found, server)
+}
+
+async fn answer(provider: &Provider, body: String) -> Sample {
+    check(provider, move |_| Reply::ok(&body)).await.0
+}
+
+fn error_of(provider: &Provider, sample: Sample) -> String {
+    match sample {
+        Sample::Error(message) => message,
+        other => panic!("{}: expected an error, got {other:?}", provider.name),
+    }
+}
+
+#[tokio::test]
+async fn values_no_data_and_several_series_in_every_format() {
+    for p in &providers() {
+        assert_eq!(
+            answer(p, (p.one)("2.5")).await,
+            Sample::Value(2.5),
+            "{}",
+            p.name
+        );
+        assert_eq!(
+            answer(p, p.empty.to_string()).await,
+            Sample::NoData,
+            "{}",
+            p.name
+        );
+        let two = error_of(p, answer(p, p.two.to_string()).await);
+        assert_eq!(
+            two,
+            "the query returned 2 series; it must return one (aggregate it, e.g. with sum(...))",
+            "{}",
+            p.name
+        );
+        if let Some((nan, infinity)) = p.specials {
+            assert_eq!(
+                answer(p, (p.one)(nan)).await,
+                Sample::NoData,
+                "{}: NaN",
+                p.name
+            );
+            assert_eq!(
+                answer(p, (p.one)(infinity)).await,
+                Sample::Value(f64::INFINITY),
+                "{}",
+                p.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn malformed_and_truncated_answers_are_errors_naming_the_format() {
+    for p in &providers() {
+        let whole = (p.one)("2.5");
+        let truncated = whole[..whole.len() - 8].to_string();
+        for body in [truncated, "<html>Bad Gateway</html>".to_string()] {
+            let message = error_of(p, answer(p, body.clone()).await);
+            assert!(
+                message.starts_with("response is not "),
+                "{}: {body}: {message}",
+                p.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_in_time_is_a_timeout() {
+    for p in &providers() {
+        let body = (p.one)("1");
+        let slow = move |_: &mock::Request| Reply {
+            delay: Duration::from_secs(5),
+            ..Reply::ok(&body)
+        };
+        let (found, _server) = check(p, slow).await;
+        assert_eq!(
+            error_of(p, found),
+            "metrics server did not answer within 2s",
+            "{}",
+            p.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_reports_the_services_own_message() {
+    for p in &providers() {
+        let (status, body, expected) = p.refusal;
+        let (found, _server) = check(p, move |_| Reply::status(status, body)).await;
+        assert_eq!(error_of(p, found), expected, "{}", p.name);
+        // A proxy's page in front of the service: its status and the start of the page.
+        let (found, _server) =
+            check(p, |_| Reply::status(502, "<html>upstream reset</html>")).await;
+        assert_eq!(
+            error_of(p, found),
+            "metrics server answered HTTP 502: <html>upstream reset</html>",
+            "{}",
+            p.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out_once_within_the_timeout_and_reported_beyond_it() {
+    for p in &providers() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (seen, body) = (calls.clone(), (p.one)("3"));
+        let limited_once = move |_: &mock::Request| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::status(429, "slow down").header("Retry-After", "1")
+            } else {
+                Reply::ok(&body)
+            }
+        };
+        // A Retry-After of 1s fits in a 10s timeout, however slow the machine.
+        let (found, server) = check_within(p, Duration::from_secs(10), limited_once).await;
+        assert_eq!(found, Sample::Value(3.0), "{}", p.name);
+        assert_eq!(server.received().len(), 2, "{}: one retry", p.name);
+
+        let (found, server) = check(p, |_| {
+            Reply::status(429, "slow down").header("Retry-After", "3600")
+        })
+        .await;
+        assert_eq!(
+            error_of(p, found),
+            "metrics server is rate limiting (HTTP 429); it asked to retry after 3600s, and serin waits at most once, within the query's timeout",
+            "{}",
+            p.name
+        );
+        assert_eq!(
+            server.received().len(),
+            1,
+            "{}: no wait past the timeout",
+            p.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_limit_is_refused_without_being_read_whole() {
+    for p in &providers() {
+        for unannounced in [false, true] {
+            let big = move |_: &mock::Request| {
+                let reply = Reply::ok("").filler(200 * 1024 * 1024);
+                if unannounced {
+                    reply.unannounced()
+                } else {
+                    reply
+                }
+            };
+            let (found, _server) = check(p, big).await;
+            assert_eq!(
+                error_of(p, found),
+                "the metrics server's answer is larger than 8 MiB; aggregate the query (e.g. with sum(...))",
+                "{}",
+                p.name
+            );
+        }
+    }
+    let peak = mock::peak_memory("self");
+    assert!(
+        peak < mock::MEMORY_BOUND,
+        "an answer was buffered: peak memory {} MiB",
+        peak >> 20
+    );
+}
+
+#[tokio::test]
+async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
+    let expected = [
+        ("GET /api/v1/query?query=", "authorization: Bearer tok-1"),
+        (
+            "GET /render?target=sumSeries",
+            "authorization: Basic c2VyaW46czNjcmV0",
+        ),
+        (
+            "GET /query?q=SELECT",
+            "authorization: Basic c2VyaW46czNjcmV0",
+        ),
+        ("POST /api/v2/query?org=acme", "authorization: Token tok-2"),
+    ];
+    for (p, (line, authorization)) in providers().iter().zip(expected) {
+        let body = (p.one)("1");
+        let (found, server) = check(p, move |_| Reply::ok(&body)).await;
+        assert_eq!(found, Sample::Value(1.0), "{}", p.name);
+        let request = &server.received()[0];
+        assert!(
+            request.head.starts_with(line),
+            "{}: {}",
+            p.name,
+            request.head
+        );
+        assert!(
+            request.head.contains(authorization),
+            "{}: {}",
+            p.name,
+            request.head
+        );
+        assert!(request.head.contains("x-scope-orgid: team-a"), "{}", p.name);
+    }
+    // Flux goes as the v2 API's JSON request, asking for annotated CSV.
+    let flux = &providers()[3];
+    let (_, server) = check(flux, |_| Reply::ok(&flux_answer())).await;
+    let request = &server.received()[0];
+    assert!(
+        request.head.contains("content-type: application/json"),
+        "{}",
+        request.head
+    );
+    let json = request.json();
+    assert_eq!(json["query"], flux.query);
+    assert_eq!(json["type"], "flux");
+    assert_eq!(
+        json["dialect"]["annotations"],
+        serde_json::json!(["datatype", "group", "default"])
+    );
+    // InfluxQL asks for epoch milliseconds from the Secret's database.
+    let influxql = &providers()[2];
+    let (_, server) = check(influxql, |_| {
+        Reply::ok(r#"{"results":[{"statement_id":0}]}"#)
+    })
+    .await;
+    let line = server.received()[0].line().to_string();
+    assert!(
+        line.contains("epoch=ms") && line.contains("db=shop"),
+        "{line}"
+    );
+}
+
+fn flux_answer() -> String {
+    flux("1")
+}
