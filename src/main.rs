@@ -324,14 +324,24 @@ fn check(
             for problem in &report.problems {
                 serin::outln!("{problem}");
             }
+            for warning in &report.warnings {
+                serin::outln!("warning: {warning}");
+            }
+            let count = |n: usize, what: &str| match n {
+                1 => format!("1 {what}"),
+                n => format!("{n} {what}s"),
+            };
             eprintln!(
-                "checked {} serin objects ({} other documents skipped): {}",
+                "checked {} serin objects ({} other documents skipped): {}{}",
                 report.checked,
                 report.skipped,
                 match report.problems.len() {
                     0 => "no problems".to_string(),
-                    1 => "1 problem".to_string(),
-                    n => format!("{n} problems"),
+                    n => count(n, "problem"),
+                },
+                match report.warnings.len() {
+                    0 => String::new(),
+                    n => format!(", {}", count(n, "warning")),
                 }
             );
         }
@@ -375,6 +385,9 @@ fn simulate(path: &PathBuf, provider: TrafficProvider, output: Output) -> anyhow
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let scenario = Scenario::from_yaml(&text, provider)
         .with_context(|| format!("{} is not a valid scenario", path.display()))?;
+    for warning in &scenario.plan.warnings {
+        eprintln!("warning: canary.{warning}");
+    }
     let report = sim::run(&scenario);
     match output {
         Output::Text => serin::out!("{}", sim::report::text(&report)),

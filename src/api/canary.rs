@@ -315,13 +315,14 @@ pub struct Analysis {
     /// Time between two analysis ticks. Default 60s, at least 1s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
-    /// Failed checks tolerated before rollback. Default 1.
+    /// Failed checks tolerated before rollback. Default 1 (also when 0, as Flagger reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 0))]
     pub threshold: Option<i32>,
-    /// Highest canary weight before promotion. Default 100.
+    /// Highest canary weight before promotion. Default 100 (also when 0, as Flagger reads
+    /// it). Not consulted with stepWeights, whose last step is the highest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 0, max = 100))]
     pub max_weight: Option<i32>,
     /// Canary weight added at each step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -339,9 +340,11 @@ pub struct Analysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub step_weight_promotion: Option<i32>,
-    /// Number of passing analysis ticks before promotion (A/B and blue/green).
+    /// Number of passing analysis ticks before promotion (A/B and blue/green). Set, it
+    /// chooses the strategy: the weight fields beside it are ignored (Flagger's order); 0 is
+    /// unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 0))]
     pub iterations: Option<i32>,
     /// Mirror traffic to the canary (blue/green).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -412,6 +415,10 @@ pub struct Metric {
     pub interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold_range: Option<ThresholdRange>,
+    /// Deprecated (Flagger's): without thresholdRange, a minimum for `request-success-rate`
+    /// and a maximum for every other metric. Read with a warning; `serin migrate` converts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_ref: Option<ObjectRef>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -520,8 +527,9 @@ pub enum OnNoData {
 pub struct Webhook {
     #[schemars(length(min = 1))]
     pub name: String,
-    /// When the hook runs. Default rollout.
+    /// When the hook runs. Default rollout (also when empty, as Flagger reads it).
     #[serde(default, rename = "type")]
+    #[schemars(schema_with = "crate::api::schema::hook_kind")]
     pub kind: HookKind,
     #[schemars(length(min = 1))]
     pub url: String,
@@ -538,6 +546,14 @@ pub struct Webhook {
     pub secret_ref: Option<SecretRef>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mute_alert: bool,
+    /// Do not verify the TLS certificate of an https:// URL (Flagger's `disableTLS`). Opt-in
+    /// and logged as a warning at each call.
+    #[serde(
+        default,
+        rename = "disableTLS",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub disable_tls: bool,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
@@ -567,8 +583,10 @@ pub enum HookKind {
     ConfirmRollout,
     /// Runs once before traffic is shifted; a failure counts as a failed check.
     PreRollout,
-    /// Runs at every analysis tick; a failure counts as a failed check.
+    /// Runs at every analysis tick; a failure counts as a failed check. Flagger's default, so
+    /// an empty type is this one.
     #[default]
+    #[serde(alias = "")]
     Rollout,
     /// Gate before each weight increase.
     ConfirmTrafficIncrease,
@@ -608,7 +626,9 @@ impl std::fmt::Display for HookKind {
 pub struct Alert {
     #[schemars(length(min = 1))]
     pub name: String,
+    /// Default info (also when empty, as Flagger reads it).
     #[serde(default)]
+    #[schemars(schema_with = "crate::api::schema::severity")]
     pub severity: Severity,
     pub provider_ref: ObjectRef,
 }
@@ -630,6 +650,7 @@ pub struct Alert {
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     #[default]
+    #[serde(alias = "")]
     Info,
     Warn,
     Error,

@@ -325,12 +325,20 @@ fn spawn_hooks(
     if hooks.is_empty() {
         return;
     }
-    let (http, client) = (ctx.http.clone(), ctx.client.clone());
+    let client = ctx.client.clone();
     let egress = ctx.clients.egress().clone();
+    // Each hook's HTTP client is chosen now (disableTLS), the calls run in the background.
+    let hooks: Vec<(Webhook, Result<reqwest::Client, String>)> = hooks
+        .into_iter()
+        .map(|hook| {
+            let http = super::checks::hook_client(ctx, &hook);
+            (hook, http)
+        })
+        .collect();
     let (name, namespace) = (canary.name_any(), canary.namespace().unwrap_or_default());
     let (phase, checksum) = (phase.to_string(), checksum.to_string());
     tokio::spawn(async move {
-        for hook in hooks {
+        for (hook, http) in hooks {
             let headers = secret_headers(&client, &namespace, &hook).await;
             let payload = Payload {
                 name: &name,
@@ -339,9 +347,10 @@ fn spawn_hooks(
                 checksum: &checksum,
                 metadata: &hook.metadata,
             };
-            let outcome = match hooks::refused(&hook, &egress) {
-                Some(refused) => refused,
-                None => hooks::call(&http, &hook, &payload, &headers).await,
+            let outcome = match (hooks::refused(&hook, &egress), http) {
+                (Some(refused), _) => refused,
+                (None, Ok(http)) => hooks::call(&http, &hook, &payload, &headers).await,
+                (None, Err(error)) => hooks::not_called(&hook, &error),
             };
             if outcome.passed {
                 tracing::info!(canary = %name, namespace = %namespace, hook = %hook.name, "{}", outcome.message);

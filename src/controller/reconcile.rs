@@ -74,6 +74,7 @@ async fn run(cached: &Canary, ctx: &Context) -> Result<Action> {
             .await;
         }
     };
+    warn_once_per_generation(ctx, &canary, &status, &plan).await;
     if let Some(message) = refused_references(ctx, &canary) {
         return stall(ctx, &canary, &status, Reason::InvalidSpec, &message).await;
     }
@@ -158,6 +159,27 @@ fn remember(ctx: &Context, canary: &Canary) {
         let mut map = ctx.written.lock().unwrap_or_else(|e| e.into_inner());
         map.insert(ObjectRef::from_obj(canary), version);
     }
+}
+
+/// The plan's warnings (`api::leniency`) as one Warning event, when a generation is first seen:
+/// the status's observedGeneration catches up at the end of the reconcile, so a spec is
+/// warned about once, not at every tick.
+async fn warn_once_per_generation(
+    ctx: &Context,
+    canary: &Canary,
+    status: &CanaryStatus,
+    plan: &Plan,
+) {
+    if plan.warnings.is_empty() || status.observed_generation == canary.metadata.generation {
+        return;
+    }
+    let message = crate::api::validation::ValidationErrors(plan.warnings.clone()).to_string();
+    let event = Event {
+        warning: true,
+        reason: Reason::ReadAsFlagger,
+        message,
+    };
+    publish(ctx, canary, &event).await;
 }
 
 /// With `--no-cross-namespace-refs`, the references to other namespaces' templates and
