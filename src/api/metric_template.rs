@@ -100,3 +100,28 @@ fn header_values_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "additionalProperties": {"x-kubernetes-preserve-unknown-fields": true},
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(headers: &str) -> Result<MetricProvider, String> {
+        serde_yaml_ng::from_str(&format!("{{type: prometheus, headers: {headers}}}"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn headers_read_in_serin_form_and_in_flaggers_list_form() {
+        let serin = provider("{X-Scope-OrgID: team-a}").unwrap();
+        let flagger = provider("{X-Scope-OrgID: [team-a], Accept: [a, b], Empty: []}").unwrap();
+        assert_eq!(serin.headers["X-Scope-OrgID"], "team-a");
+        assert_eq!(flagger.headers["X-Scope-OrgID"], "team-a");
+        assert_eq!(flagger.headers["Accept"], "a, b");
+        assert!(!flagger.headers.contains_key("Empty"));
+        let error = provider("{X-Scope-OrgID: 7}").unwrap_err();
+        assert!(
+            error.contains("header \"X-Scope-OrgID\": expected a string or a list of strings"),
+            "{error}"
+        );
+    }
+}

@@ -331,7 +331,7 @@ fn spawn_hooks(
     let hooks: Vec<(Webhook, Result<reqwest::Client, String>)> = hooks
         .into_iter()
         .map(|hook| {
-            let http = super::checks::hook_client(ctx, &hook);
+            let http = ctx.clients.for_hook(&ctx.http, &hook);
             (hook, http)
         })
         .collect();

@@ -4,8 +4,6 @@
 use futures::future::join_all;
 use kube::ResourceExt;
 
-use crate::api::canary::Webhook;
-use crate::controller::clients::Setting;
 use crate::engine::{CheckResults, DueChecks};
 use crate::hooks::{self, Payload};
 
@@ -44,7 +42,7 @@ pub async fn run(ctx: &Context, scene: &Scene, due: &DueChecks, revision: &str) 
                 if let Some(refused) = hooks::refused(hook, ctx.clients.egress()) {
                     return refused;
                 }
-                match hook_client(ctx, hook) {
+                match ctx.clients.for_hook(&ctx.http, hook) {
                     Ok(http) => hooks::call(&http, hook, &payload, &headers).await,
                     Err(error) => hooks::not_called(hook, &error),
                 }
@@ -57,18 +55,4 @@ pub async fn run(ctx: &Context, scene: &Scene, due: &DueChecks, revision: &str) 
         Vec::new()
     };
     CheckResults { hooks, metrics }
-}
-
-/// The client a hook is called with: the shared one, or one that does not verify TLS
-/// certificates when the hook sets `disableTLS` (warned at each call: it is opt-in).
-pub fn hook_client(ctx: &Context, hook: &Webhook) -> Result<reqwest::Client, String> {
-    if !hook.disable_tls {
-        return Ok(ctx.http.clone());
-    }
-    tracing::warn!(hook = %hook.name, "disableTLS: the webhook's TLS certificate is not verified");
-    let setting = Setting {
-        insecure: true,
-        ..Setting::default()
-    };
-    ctx.clients.get(&ctx.http, &setting)
 }
