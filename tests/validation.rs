@@ -407,3 +407,20 @@ fn a_route_timeout_must_be_a_real_timeout_and_a_taken_over_route_local() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_cookie_domain_or_path_that_would_break_the_set_cookie_header_is_refused() {
+    assert_problem(
+        "    stepWeight: 10\n    sessionAffinity: {cookieName: c, domain: \"a.example; Secure\"}\n",
+        "",
+        "spec.analysis.sessionAffinity.domain",
+        "without ';'",
+    );
+    assert_eq!(
+        problems(
+            "    stepWeight: 10\n    sessionAffinity: {cookieName: c, domain: a.example, path: /app, sameSite: Lax, secure: true, httpOnly: true, partitioned: true}\n",
+            "",
+        ),
+        Vec::<String>::new()
+    );
+}

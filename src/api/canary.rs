@@ -402,6 +402,43 @@ pub struct SessionAffinity {
     /// Cookie lifetime in seconds. Default 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<i32>,
+    /// The cookies' `Domain` attribute. Default: none (the host that answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The cookies' `Path` attribute. Default `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The cookies' `SameSite` attribute: Strict, Lax or None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::api::schema::same_site")]
+    pub same_site: Option<SameSite>,
+    /// Send the cookies over https only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secure: bool,
+    /// Keep the cookies from scripts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub http_only: bool,
+    /// Store the cookies partitioned by top-level site (CHIPS).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partitioned: bool,
+}
+
+/// A cookie's `SameSite` attribute, spelt as in `Set-Cookie` (and Flagger's schema).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+impl SameSite {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "Strict",
+            Self::Lax => "Lax",
+            Self::None => "None",
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]

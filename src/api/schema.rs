@@ -60,3 +60,12 @@ pub fn severity(_: &mut SchemaGenerator) -> Schema {
         "enum": ["", "info", "warn", "error"],
     })
 }
+
+/// A cookie's `SameSite`: an optional enum without the `null` Kubernetes refuses among values.
+pub fn same_site(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "The cookies' SameSite attribute: Strict, Lax or None.",
+        "type": "string",
+        "enum": ["Strict", "Lax", "None"],
+    })
+}

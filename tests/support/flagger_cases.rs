@@ -212,6 +212,19 @@ pub fn cases() -> Vec<Case> {
             )
         },
         case(
+            "session-affinity-attributes",
+            "Flagger's cookie attributes (domain, path, sameSite, secure, httpOnly, partitioned)",
+            istio(
+                json!({"interval": "10s", "threshold": 1, "stepWeight": 50, "metrics": metric,
+                "sessionAffinity": {"cookieName": "flagger-cookie", "maxAge": 3600,
+                    "domain": "shop.example", "path": "/", "sameSite": "Lax",
+                    "secure": true, "httpOnly": true, "partitioned": true}}),
+            ),
+            &[],
+            success_rate(100.0),
+            rollout("canary", 100, 0),
+        ),
+        case(
             "alert-empty-severity",
             "an alert with severity \"\" is info",
             istio(
