@@ -10,6 +10,7 @@ pub mod clients;
 pub mod configs;
 pub mod context;
 pub mod finalize;
+pub mod flagger_flags;
 mod leader;
 pub mod metrics;
 pub mod options;
