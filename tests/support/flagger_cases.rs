@@ -269,13 +269,15 @@ pub fn references() -> Vec<Value> {
         json!({
             "apiVersion": "serin.dev/v1beta1", "kind": "AlertProvider",
             "metadata": {"name": "slack", "namespace": "test"},
-            "spec": {"type": "slack", "channel": "deploys", "address": "https://hooks.slack.test/x"},
+            "spec": {"type": "slack", "channel": "deploys", "address": "https://hooks.slack.test/x",
+                "proxy": null, "secretRef": null},
         }),
         json!({
             "apiVersion": "serin.dev/v1beta1", "kind": "MetricTemplate",
             "metadata": {"name": "tenant-errors", "namespace": "test"},
             "spec": {
                 "provider": {"type": "prometheus", "address": "http://mimir.test/prometheus",
+                    "secretRef": null,
                     "headers": {"X-Scope-OrgID": ["team-a"], "X-Trace": ["a", "b"]}},
                 "query": "sum(rate(errors_total{namespace=\"{{ namespace }}\"}[{{ interval }}]))",
             },
