@@ -45,6 +45,7 @@ pub fn read(spec: &CanarySpec, provider: Option<TrafficProvider>) -> Reading {
     }
     reading.iterations_choose_the_strategy();
     reading.step_weights_above_max_weight();
+    reading.mirror_before_weights();
     reading.metric_thresholds();
     reading
 }
@@ -217,6 +218,23 @@ impl Reading {
                 format!("ignored: stepWeights list the steps ({above} is above maxWeight {max}) and the last one is the highest weight, as in Flagger"),
             );
         }
+    }
+
+    /// Flagger mirrors one tick before the first weight of a canary rollout; serin mirrors in
+    /// blue/green only, so the canary rollout runs without that tick.
+    fn mirror_before_weights(&mut self) {
+        let analysis = &mut self.spec.analysis;
+        let weighted =
+            analysis.step_weight.is_some_and(|w| w > 0) || !analysis.step_weights.is_empty();
+        if analysis.iterations.is_some() || !analysis.mirror || !weighted {
+            return;
+        }
+        analysis.mirror = false;
+        analysis.mirror_weight = None;
+        self.warn(
+            "spec.analysis.mirror",
+            "ignored: serin mirrors in blue/green rollouts only, so this canary rollout shifts weights without Flagger's mirrored tick before the first step",
+        );
     }
 
     fn metric_thresholds(&mut self) {
@@ -406,6 +424,19 @@ mod tests {
             (None, None, None)
         );
         assert_eq!(fields(&reading), ["spec.analysis.maxWeight"]);
+    }
+
+    #[test]
+    fn a_canary_rollout_with_mirror_runs_without_the_mirrored_tick() {
+        let reading = read(
+            &spec(
+                "{targetRef: {name: a}, service: {port: 80}, analysis: {stepWeight: 20, mirror: true, mirrorWeight: 50}}",
+            ),
+            ISTIO,
+        );
+        assert!(!reading.spec.analysis.mirror);
+        assert_eq!(reading.spec.analysis.mirror_weight, None);
+        assert_eq!(fields(&reading), ["spec.analysis.mirror"]);
     }
 
     #[test]

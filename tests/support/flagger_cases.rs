@@ -166,6 +166,17 @@ pub fn cases() -> Vec<Case> {
             rollout("blue/green", 0, 2),
         ),
         case(
+            "canary-mirror",
+            "a canary rollout with mirror (Flagger mirrors one tick first): runs its steps, warned",
+            istio(
+                json!({"interval": "10s", "threshold": 1, "stepWeight": 50, "mirror": true,
+                "metrics": metric}),
+            ),
+            &["spec.analysis.mirror"],
+            success_rate(100.0),
+            rollout("canary", 100, 0),
+        ),
+        case(
             "zero-is-unset",
             "0 iterations, maxWeight 0 and threshold 0 are unset: canary to 100%, threshold 1",
             istio(
