@@ -103,10 +103,11 @@ fn meaning(name: &str) -> Option<Meaning> {
 }
 
 /// Flagger's environment variables and serin's flag for each (checked only when neither that
-/// flag nor its own variable is set).
+/// flag nor its own variable is set), in order: Teams first, as Flagger prefers it when both
+/// URLs are set.
 const VARIABLES: &[(&str, &str, Option<&str>)] = &[
-    ("SLACK_URL", "--alert-url", Some("slack")),
     ("MSTEAMS_URL", "--alert-url", Some("msteams")),
+    ("SLACK_URL", "--alert-url", Some("slack")),
     ("SLACK_CHANNEL", "--alert-channel", None),
     ("SLACK_USER", "--alert-username", None),
     ("EVENT_WEBHOOK_URL", "--event-webhook", None),
@@ -227,15 +228,7 @@ fn from_environment(
             });
         }
     }
-    // Flagger prefers Teams when both URLs are set.
-    let ordered = [
-        VARIABLES[1],
-        VARIABLES[0],
-        VARIABLES[2],
-        VARIABLES[3],
-        VARIABLES[4],
-    ];
-    for (variable, flag, kind) in ordered {
+    for &(variable, flag, kind) in VARIABLES {
         let Some(value) = set(variable) else { continue };
         let own_variable = format!(
             "SERIN_{}",
