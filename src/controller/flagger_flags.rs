@@ -332,6 +332,16 @@ mod tests {
                 "--event-webhook=https://events.test/",
             ])
         );
+        let both = |name: &str| match name {
+            "SLACK_URL" => Some("https://hooks.slack.test/x".to_string()),
+            "MSTEAMS_URL" => Some("https://teams.test/x".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            translate(&[], &both).unwrap(),
+            args(&["--alert-url=https://teams.test/x", "--alert-type=msteams"]),
+            "Teams wins, as in Flagger"
+        );
         let token = |name: &str| (name == "SLACK_TOKEN").then(|| "xoxb".to_string());
         assert!(
             translate(&[], &token)
