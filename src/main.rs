@@ -173,11 +173,12 @@ enum Output {
 /// Runs a long-lived server command (controller, load tester) with logging set up.
 fn serve(
     log_format: serin::controller::LogFormat,
+    log_level: Option<serin::controller::options::LogLevel>,
     server: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<ExitCode> {
     // reqwest and kube use rustls without a default crypto provider: install ring first.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    init_logging(log_format);
+    init_logging(log_format, log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -186,10 +187,14 @@ fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs to stderr, filtered by RUST_LOG (default `info`), as text or JSON lines.
-fn init_logging(format: serin::controller::LogFormat) {
+/// Logs to stderr, filtered by RUST_LOG (else `level`, default `info`), as text or JSON lines.
+fn init_logging(
+    format: serin::controller::LogFormat,
+    level: Option<serin::controller::options::LogLevel>,
+) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let level = level.map_or("info", |l| l.as_str());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -199,8 +204,39 @@ fn init_logging(format: serin::controller::LogFormat) {
     }
 }
 
+/// The command line, with Flagger's flags and environment variables read into `serin
+/// controller`'s (`controller::flagger_flags`); a Flagger flag serin cannot honour ends here.
+fn command_line() -> Result<Vec<std::ffi::OsString>, String> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_none_or(|a| a != "controller") {
+        return Ok(args);
+    }
+    // Non-UTF-8 arguments are no Flagger flags: clap reports them.
+    let Some(texts) = args[2..]
+        .iter()
+        .map(|a| a.to_str().map(str::to_string))
+        .collect::<Option<Vec<String>>>()
+    else {
+        return Ok(args);
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let translated = serin::controller::flagger_flags::translate(&texts, &env)
+        .map_err(|refused| format!("error: {refused}"))?;
+    Ok(args[..2]
+        .iter()
+        .cloned()
+        .chain(translated.into_iter().map(Into::into))
+        .collect())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match command_line() {
+        Ok(args) => Cli::parse_from(args),
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Simulate {
             scenario,
@@ -209,10 +245,14 @@ fn main() -> ExitCode {
         } => provider
             .parse()
             .and_then(|provider| simulate(&scenario, provider, output)),
-        Command::Controller(options) => serve(options.log_format, serin::controller::run(*options)),
+        Command::Controller(options) => serve(
+            options.log_format,
+            options.log_level,
+            serin::controller::run(*options),
+        ),
         Command::Loadtester(options) => match &options.tool {
             Some(tool) => tool.run().map(|()| ExitCode::SUCCESS),
-            None => serve(options.log_format, serin::loadtester::run(options)),
+            None => serve(options.log_format, None, serin::loadtester::run(options)),
         },
         Command::Crds => crds(),
         Command::Judge(args) => judge(&args),
@@ -324,14 +364,24 @@ fn check(
             for problem in &report.problems {
                 serin::outln!("{problem}");
             }
+            for warning in &report.warnings {
+                serin::outln!("warning: {warning}");
+            }
+            let count = |n: usize, what: &str| match n {
+                1 => format!("1 {what}"),
+                n => format!("{n} {what}s"),
+            };
             eprintln!(
-                "checked {} serin objects ({} other documents skipped): {}",
+                "checked {} serin objects ({} other documents skipped): {}{}",
                 report.checked,
                 report.skipped,
                 match report.problems.len() {
                     0 => "no problems".to_string(),
-                    1 => "1 problem".to_string(),
-                    n => format!("{n} problems"),
+                    n => count(n, "problem"),
+                },
+                match report.warnings.len() {
+                    0 => String::new(),
+                    n => format!(", {}", count(n, "warning")),
                 }
             );
         }
@@ -375,6 +425,9 @@ fn simulate(path: &PathBuf, provider: TrafficProvider, output: Output) -> anyhow
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let scenario = Scenario::from_yaml(&text, provider)
         .with_context(|| format!("{} is not a valid scenario", path.display()))?;
+    for warning in &scenario.plan.warnings {
+        eprintln!("warning: canary.{warning}");
+    }
     let report = sim::run(&scenario);
     match output {
         Output::Text => serin::out!("{}", sim::report::text(&report)),

@@ -321,3 +321,42 @@ fn check_accepts_judged_metrics_on_graphite_and_influxdb_templates() {
     let out = serin(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+/// A Flagger Deployment's `args:` start `serin controller`: flags with an equivalent are read
+/// as serin's (here up to the provider check, which refuses a provider before any connection);
+/// one serin cannot honour stops it with the flag's name and why.
+#[test]
+fn the_controller_reads_flaggers_flags_and_refuses_those_it_cannot_honour() {
+    let controller = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_serin"))
+            .arg("controller")
+            .args(args)
+            .env("KUBECONFIG", "/nonexistent")
+            .env_remove("SLACK_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = controller(&[
+        "-log-level=warning",
+        "-threadiness=4",
+        "-port=8081",
+        "-slack-user=flagger",
+        "-enable-leader-election",
+        "-enable-config-tracking=true",
+        "-mesh-provider",
+        "consul",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--mesh-provider: unknown traffic provider \"consul\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = controller(&["-mesh-provider=istio", "-kubeconfig-burst=250"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("error: -kubeconfig-burst: "),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -3,6 +3,8 @@
 //! a GitOps tool changes them.
 
 mod cluster;
+#[path = "support/flagger_cases.rs"]
+mod flagger_cases;
 mod mock;
 #[path = "support/provider_cases.rs"]
 mod provider_cases;
@@ -985,8 +987,9 @@ async fn a_second_canary_for_the_same_deployment_is_stalled_and_left_alone() {
 async fn an_invalid_canary_is_stalled_with_the_field_named() {
     let s = setup("invalid", &[]).await;
     s.create_deployment("bad", Readiness::Ready).await;
-    // Weights need a provider that splits traffic.
-    s.create_canary("bad", steps(), json!({"provider": "kubernetes"}))
+    // A provider serin does not route with. (Weights on the kubernetes provider are no longer
+    // refused: they run blue/green as in Flagger, with a warning.)
+    s.create_canary("bad", steps(), json!({"provider": "linkerd"}))
         .await;
     let message = eventually("stalled", WAIT, || async {
         let status = s.canaries().get("bad").await.ok()?.status?;
@@ -1238,4 +1241,69 @@ async fn with_leader_election_only_the_leader_writes_and_a_standby_takes_over() 
 
 fn service_account_kubeconfig_path(s: &Setup) -> std::path::PathBuf {
     cluster::controller::kubeconfig_path(&s.ns)
+}
+
+/// The controller takes every Flagger-style Canary of tests/flagger_parity.rs (where `serin
+/// check` and `serin simulate` accept it): each initializes, and each warned field is named in
+/// one Warning event with reason ReadAsFlagger.
+#[tokio::test]
+async fn the_controller_runs_flagger_manifests_and_warns_as_check_does() {
+    let s = setup("flagger-parity", &[]).await;
+    for reference in flagger_cases::references() {
+        let mut reference = reference.clone();
+        reference["metadata"]["namespace"] = json!(s.ns);
+        let kind = reference["kind"].as_str().unwrap().to_string();
+        let params = PostParams::default();
+        if kind == "MetricTemplate" {
+            let template: serin::api::MetricTemplate =
+                serin::api::load::from_value(&reference, "").unwrap();
+            Api::namespaced(s.client.clone(), &s.ns)
+                .create(&params, &template)
+                .await
+                .unwrap();
+        } else {
+            let provider: serin::api::AlertProvider =
+                serin::api::load::from_value(&reference, "").unwrap();
+            Api::namespaced(s.client.clone(), &s.ns)
+                .create(&params, &provider)
+                .await
+                .unwrap();
+        }
+    }
+    let cases = flagger_cases::cases();
+    for case in &cases {
+        s.create_deployment(case.name, Readiness::Ready).await;
+        let mut manifest = flagger_cases::canary(case);
+        manifest["metadata"]["namespace"] = json!(s.ns);
+        // As the API server stores it: nulls pruned.
+        let canary: Canary = serin::api::load::from_value(&manifest, "").unwrap();
+        s.canaries()
+            .create(&PostParams::default(), &canary)
+            .await
+            .unwrap();
+    }
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
+    for case in &cases {
+        s.wait_phase(case.name, Phase::Initialized).await;
+        if case.warned.is_empty() {
+            continue;
+        }
+        let note = eventually(case.name, WAIT, || async {
+            let list = events.list(&Default::default()).await.ok()?;
+            list.items.into_iter().find_map(|e| {
+                (e.reason.as_deref() == Some("ReadAsFlagger")
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.regarding.as_ref()?.name.as_deref() == Some(case.name))
+                .then(|| e.note.unwrap_or_default())
+            })
+        })
+        .await;
+        for field in case.warned {
+            assert!(
+                note.contains(&format!("{field}: ")),
+                "{}: {note}",
+                case.name
+            );
+        }
+    }
 }

@@ -49,7 +49,8 @@ fn the_canary_schema_carries_bounds_and_required_fields() {
     }
     let analysis = &spec["properties"]["analysis"]["properties"];
     assert_eq!(analysis["maxWeight"]["maximum"], 100.0);
-    assert_eq!(analysis["threshold"]["minimum"], 1.0);
+    // 0 is Flagger's "unset" (the default applies), so the schema lets it through.
+    assert_eq!(analysis["threshold"]["minimum"], 0.0);
     assert!(
         analysis["interval"]["pattern"]
             .as_str()

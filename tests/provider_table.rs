@@ -1,6 +1,7 @@
 //! The provider table decides for every tool alike: for each provider and capability, the
 //! engine's validation (what the controller runs), `serin check` and `serin simulate` refuse
-//! the same Canaries with the same words, or all accept them. The controller's side on the
+//! the same Canaries with the same words, or all accept them, with the same warnings where a
+//! provider runs a manifest as Flagger does rather than as written. The controller's side on the
 //! control plane is `the_provider_table_decides_for_the_controller_as_for_check` in
 //! tests/controller.rs, over the same cases.
 
@@ -23,6 +24,33 @@ fn refusals(canary: &serde_json::Value) -> BTreeSet<String> {
     }
 }
 
+/// The engine's warnings about an accepted Canary, as `field: reason` lines.
+fn warnings(canary: &serde_json::Value) -> BTreeSet<String> {
+    let canary: Canary = serde_json::from_value(canary.clone()).unwrap();
+    match Plan::from_spec(&canary.spec, provider::DEFAULT) {
+        Ok(plan) => plan.warnings.iter().map(ToString::to_string).collect(),
+        Err(_) => BTreeSet::new(),
+    }
+}
+
+/// The `field: reason` lines of `check -o json`'s `list` ("problems" or "warnings") about one
+/// case's Canary.
+fn reported(report: &serde_json::Value, list: &str, case: &str) -> BTreeSet<String> {
+    report[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["object"] == format!("Canary {case}"))
+        .map(|p| {
+            format!(
+                "{}: {}",
+                p["field"].as_str().unwrap(),
+                p["reason"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 /// A directory of this test's own (nextest runs the tests at once, in separate processes).
 fn dir(test: &str) -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -37,6 +65,12 @@ fn dir(test: &str) -> std::path::PathBuf {
 fn the_engine_refuses_exactly_what_each_provider_cannot_do() {
     for case in provider_cases::cases() {
         let refused = refusals(&provider_cases::canary(&case));
+        let warned: BTreeSet<String> = warnings(&provider_cases::canary(&case))
+            .iter()
+            .map(|w| w.split(": ").next().unwrap().to_string())
+            .collect();
+        let expected: BTreeSet<String> = case.warned.iter().map(|f| f.to_string()).collect();
+        assert_eq!(warned, expected, "{}", case.name);
         match case.refused {
             None => assert!(refused.is_empty(), "{}: {refused:?}", case.name),
             Some(field) => assert!(
@@ -49,7 +83,7 @@ fn the_engine_refuses_exactly_what_each_provider_cannot_do() {
 }
 
 #[test]
-fn check_refuses_what_the_engine_refuses_with_the_same_words() {
+fn check_refuses_and_warns_as_the_engine_does_with_the_same_words() {
     let dir = dir("check");
     let file = dir.join("canaries.yaml");
     let docs: Vec<String> = provider_cases::cases()
@@ -64,30 +98,16 @@ fn check_refuses_what_the_engine_refuses_with_the_same_words() {
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for case in provider_cases::cases() {
-        let by_check: BTreeSet<String> = report["problems"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["object"] == format!("Canary {}", case.name))
-            .map(|p| {
-                format!(
-                    "{}: {}",
-                    p["field"].as_str().unwrap(),
-                    p["reason"].as_str().unwrap()
-                )
-            })
-            .collect();
-        assert_eq!(
-            by_check,
-            refusals(&provider_cases::canary(&case)),
-            "{}",
-            case.name
-        );
+        let canary = provider_cases::canary(&case);
+        let by_check = reported(&report, "problems", case.name);
+        assert_eq!(by_check, refusals(&canary), "{}", case.name);
+        let by_check = reported(&report, "warnings", case.name);
+        assert_eq!(by_check, warnings(&canary), "{}", case.name);
     }
 }
 
 #[test]
-fn simulate_refuses_what_the_engine_refuses_with_the_same_words() {
+fn simulate_refuses_and_warns_as_the_engine_does_with_the_same_words() {
     let dir = dir("simulate");
     for case in provider_cases::cases() {
         let scenario = serde_json::json!({
@@ -105,6 +125,13 @@ fn simulate_refuses_what_the_engine_refuses_with_the_same_words() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         let refused = refusals(&provider_cases::canary(&case));
+        for warning in warnings(&provider_cases::canary(&case)) {
+            assert!(
+                stderr.contains(&format!("warning: canary.{warning}")),
+                "{}: {warning:?} not in {stderr}",
+                case.name
+            );
+        }
         if refused.is_empty() {
             assert_ne!(out.status.code(), Some(2), "{}: {stderr}", case.name);
         } else {
@@ -142,8 +169,22 @@ fn the_mesh_provider_flag_is_the_default_of_check() {
             .output()
             .unwrap()
     };
-    assert_eq!(check(&[]).status.code(), Some(1));
-    assert_eq!(check(&["--mesh-provider", "istio"]).status.code(), Some(0));
+    // kubernetes, the default: weights run as blue/green, with a warning (as Flagger does).
+    let by_default = check(&[]);
+    assert_eq!(by_default.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&by_default.stdout).contains("warning: ")
+            && String::from_utf8_lossy(&by_default.stdout).contains("spec.analysis.stepWeight"),
+        "{}",
+        String::from_utf8_lossy(&by_default.stdout)
+    );
+    let istio = check(&["--mesh-provider", "istio"]);
+    assert_eq!(istio.status.code(), Some(0));
+    assert!(
+        !String::from_utf8_lossy(&istio.stdout).contains("warning: "),
+        "{}",
+        String::from_utf8_lossy(&istio.stdout)
+    );
     let out = check(&["--mesh-provider", "consul"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

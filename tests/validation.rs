@@ -19,6 +19,12 @@ fn problems(analysis: &str, extra_spec: &str) -> Vec<String> {
     }
 }
 
+/// The plan of a Canary with this analysis block, which must be accepted.
+fn plan_of(analysis: &str) -> Plan {
+    let canary: Canary = from_yaml(&canary_yaml(analysis, ""), "").unwrap();
+    Plan::from_spec(&canary.spec, support::ANY_PROVIDER).unwrap()
+}
+
 fn assert_problem(analysis: &str, extra: &str, field: &str, words: &str) {
     let found = problems(analysis, extra);
     assert!(
@@ -76,13 +82,11 @@ fn step_weights_must_increase() {
 }
 
 #[test]
-fn step_weights_above_max_weight_are_refused() {
-    assert_problem(
-        "    stepWeights: [10, 60]\n    maxWeight: 50\n",
-        "",
-        "spec.analysis.stepWeights[1]",
-        "above maxWeight 50",
-    );
+fn step_weights_above_max_weight_run_as_listed_with_a_warning_on_max_weight() {
+    // Flagger does not consult maxWeight when stepWeights are listed.
+    let plan = plan_of("    stepWeights: [10, 60]\n    maxWeight: 50\n");
+    assert_eq!(plan.max_weight(), 60);
+    assert_eq!(plan.warnings[0].field, "spec.analysis.maxWeight");
 }
 
 #[test]
@@ -96,12 +100,26 @@ fn ab_testing_without_iterations_is_refused() {
 }
 
 #[test]
-fn iterations_with_step_weight_is_refused() {
+fn iterations_with_step_weight_run_blue_green_with_a_warning_on_step_weight() {
+    // Flagger's strategy order: iterations (with match: A/B) before any weight.
+    let plan = plan_of("    stepWeight: 10\n    iterations: 5\n");
+    assert_eq!(
+        plan.strategy,
+        serin::engine::Strategy::BlueGreen {
+            iterations: 5,
+            mirror: None
+        }
+    );
+    assert_eq!(plan.warnings[0].field, "spec.analysis.stepWeight");
+}
+
+#[test]
+fn iterations_with_serins_own_steps_stay_refused() {
     assert_problem(
-        "    stepWeight: 10\n    iterations: 5\n",
+        "    steps: [{weight: 10}]\n    iterations: 5\n",
         "",
         "spec.analysis.iterations",
-        "cannot be combined with stepWeight",
+        "cannot be combined with steps",
     );
 }
 
@@ -159,7 +177,7 @@ fn an_unknown_webhook_type_names_the_field_and_the_known_types() {
 }
 
 #[test]
-fn a_custom_metric_needs_a_template_and_every_metric_a_range() {
+fn a_custom_metric_needs_a_template() {
     let analysis = "    stepWeight: 10
     metrics:
       - name: error-budget
@@ -170,12 +188,28 @@ fn a_custom_metric_needs_a_template_and_every_metric_a_range() {
         "spec.analysis.metrics[0].templateRef",
         "only request-success-rate and request-duration are built in",
     );
-    assert_problem(
-        analysis,
+}
+
+/// Flagger compares a metric without threshold or thresholdRange with 0: serin does the same
+/// and says so, rather than refusing a manifest Flagger runs.
+#[test]
+fn a_metric_without_a_range_is_checked_against_zero_with_a_warning() {
+    let yaml = canary_yaml(
+        "    stepWeight: 10
+    metrics:
+      - name: request-duration
+",
         "",
-        "spec.analysis.metrics[0].thresholdRange",
-        "required",
     );
+    let canary: Canary = from_yaml(&yaml, "").unwrap();
+    let plan = Plan::from_spec(&canary.spec, support::ANY_PROVIDER).unwrap();
+    assert_eq!(plan.metrics[0].range.max, Some(0.0));
+    assert_eq!(plan.warnings.len(), 1);
+    assert_eq!(
+        plan.warnings[0].field,
+        "spec.analysis.metrics[0].thresholdRange"
+    );
+    assert!(plan.warnings[0].reason.contains("thresholdRange.max: 0"));
 }
 
 #[test]
@@ -191,7 +225,7 @@ fn a_missing_target_ref_is_named() {
 #[test]
 fn every_problem_is_reported_at_once() {
     let found = problems(
-        "    stepWeights: [50, 20]\n    maxWeight: 120\n    interval: 500ms\n",
+        "    stepWeights: [50, 20]\n    threshold: -1\n    interval: 500ms\n",
         "  progressDeadlineSeconds: 0",
     );
     assert!(found.len() >= 4, "{found:#?}");
@@ -199,12 +233,10 @@ fn every_problem_is_reported_at_once() {
 
 #[test]
 fn mirroring_belongs_to_blue_green() {
-    assert_problem(
-        "    stepWeight: 10\n    mirror: true\n",
-        "",
-        "spec.analysis.mirror",
-        "blue/green",
-    );
+    // Flagger mirrors one tick before a canary rollout's first step; serin skips that tick
+    // and says so rather than refusing the manifest.
+    let plan = plan_of("    stepWeight: 10\n    mirror: true\n");
+    assert_eq!(plan.warnings[0].field, "spec.analysis.mirror");
     assert_problem(
         "    iterations: 3\n    mirrorWeight: 20\n",
         "",
@@ -371,5 +403,22 @@ fn a_route_timeout_must_be_a_real_timeout_and_a_taken_over_route_local() {
             "spec.routeRef.namespace: the route is always taken from the Canary's own namespace"
         )),
         "{errors:?}"
+    );
+}
+
+#[test]
+fn a_cookie_domain_or_path_that_would_break_the_set_cookie_header_is_refused() {
+    assert_problem(
+        "    stepWeight: 10\n    sessionAffinity: {cookieName: c, domain: \"a.example; Secure\"}\n",
+        "",
+        "spec.analysis.sessionAffinity.domain",
+        "without ';'",
+    );
+    assert_eq!(
+        problems(
+            "    stepWeight: 10\n    sessionAffinity: {cookieName: c, domain: a.example, path: /app, sameSite: Lax, secure: true, httpOnly: true, partitioned: true}\n",
+            "",
+        ),
+        Vec::<String>::new()
     );
 }

@@ -280,3 +280,45 @@ async fn the_egress_policy_refuses_cloud_metadata_and_loopback_when_enabled() {
     let outcome = call(&http, &local, &payload, &BTreeMap::new()).await;
     assert!(outcome.passed, "{}", outcome.message);
 }
+
+/// Flagger's `disableTLS`: a hook on a self-signed https:// endpoint is refused on its
+/// certificate, unless the hook opts out of verification.
+#[tokio::test]
+async fn disable_tls_calls_a_hook_whose_certificate_is_not_trusted() {
+    let (_, certificate, key) = mock::certificate();
+    let server = mock::serve_tls(|_| Reply::status(200, ""), certificate, key).await;
+    assert!(server.url.starts_with("https://"));
+    let clients = serin::controller::clients::Clients::default();
+    let base = client().unwrap();
+    let mut hook = hook(&server.url, 0, "2s");
+    let metadata = hook.metadata.clone();
+    let payload = Payload {
+        name: "podinfo",
+        namespace: "shop",
+        phase: "Progressing",
+        checksum: "8058bf26df",
+        metadata: &metadata,
+    };
+    let verified = clients.for_hook(&base, &hook).unwrap();
+    let outcome = call(&verified, &hook, &payload, &BTreeMap::new()).await;
+    assert!(!outcome.passed, "{}", outcome.message);
+    assert!(
+        outcome.message.to_lowercase().contains("certificate"),
+        "{}",
+        outcome.message
+    );
+    hook.disable_tls = true;
+    let unverified = clients.for_hook(&base, &hook).unwrap();
+    let outcome = call(&unverified, &hook, &payload, &BTreeMap::new()).await;
+    assert!(outcome.passed, "{}", outcome.message);
+}
+
+#[test]
+fn a_flagger_webhook_with_an_empty_type_and_disable_tls_reads_as_a_rollout_hook() {
+    let hook: Webhook = serde_json::from_value(serde_json::json!({
+        "name": "load", "type": "", "url": "https://loadtester/", "disableTLS": true,
+    }))
+    .unwrap();
+    assert_eq!(hook.kind, HookKind::Rollout);
+    assert!(hook.disable_tls);
+}

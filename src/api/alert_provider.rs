@@ -52,5 +52,7 @@ pub enum AlertProviderKind {
     Msteams,
     Discord,
     Gchat,
+    /// Rocket.Chat incoming webhooks, which take Slack's payload.
+    Rocket,
     Generic,
 }

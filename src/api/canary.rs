@@ -315,13 +315,14 @@ pub struct Analysis {
     /// Time between two analysis ticks. Default 60s, at least 1s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
-    /// Failed checks tolerated before rollback. Default 1.
+    /// Failed checks tolerated before rollback. Default 1 (also when 0, as Flagger reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 0))]
     pub threshold: Option<i32>,
-    /// Highest canary weight before promotion. Default 100.
+    /// Highest canary weight before promotion. Default 100 (also when 0, as Flagger reads
+    /// it). Not consulted with stepWeights, whose last step is the highest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 0, max = 100))]
     pub max_weight: Option<i32>,
     /// Canary weight added at each step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -339,9 +340,11 @@ pub struct Analysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub step_weight_promotion: Option<i32>,
-    /// Number of passing analysis ticks before promotion (A/B and blue/green).
+    /// Number of passing analysis ticks before promotion (A/B and blue/green). Set, it
+    /// chooses the strategy: the weight fields beside it are ignored (Flagger's order); 0 is
+    /// unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 0))]
     pub iterations: Option<i32>,
     /// Mirror traffic to the canary (blue/green).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -399,6 +402,43 @@ pub struct SessionAffinity {
     /// Cookie lifetime in seconds. Default 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<i32>,
+    /// The cookies' `Domain` attribute. Default: none (the host that answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The cookies' `Path` attribute. Default `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The cookies' `SameSite` attribute: Strict, Lax or None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::api::schema::same_site")]
+    pub same_site: Option<SameSite>,
+    /// Send the cookies over https only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secure: bool,
+    /// Keep the cookies from scripts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub http_only: bool,
+    /// Store the cookies partitioned by top-level site (CHIPS).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partitioned: bool,
+}
+
+/// A cookie's `SameSite` attribute, spelt as in `Set-Cookie` (and Flagger's schema).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+impl SameSite {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "Strict",
+            Self::Lax => "Lax",
+            Self::None => "None",
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
@@ -412,6 +452,10 @@ pub struct Metric {
     pub interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold_range: Option<ThresholdRange>,
+    /// Deprecated (Flagger's): without thresholdRange, a minimum for `request-success-rate`
+    /// and a maximum for every other metric. Read with a warning; `serin migrate` converts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_ref: Option<ObjectRef>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -533,8 +577,9 @@ pub enum OnNoData {
 pub struct Webhook {
     #[schemars(length(min = 1))]
     pub name: String,
-    /// When the hook runs. Default rollout.
+    /// When the hook runs. Default rollout (also when empty, as Flagger reads it).
     #[serde(default, rename = "type")]
+    #[schemars(schema_with = "crate::api::schema::hook_kind")]
     pub kind: HookKind,
     #[schemars(length(min = 1))]
     pub url: String,
@@ -551,6 +596,14 @@ pub struct Webhook {
     pub secret_ref: Option<SecretRef>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mute_alert: bool,
+    /// Do not verify the TLS certificate of an https:// URL (Flagger's `disableTLS`). Opt-in
+    /// and logged as a warning at each call.
+    #[serde(
+        default,
+        rename = "disableTLS",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub disable_tls: bool,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
@@ -580,8 +633,10 @@ pub enum HookKind {
     ConfirmRollout,
     /// Runs once before traffic is shifted; a failure counts as a failed check.
     PreRollout,
-    /// Runs at every analysis tick; a failure counts as a failed check.
+    /// Runs at every analysis tick; a failure counts as a failed check. Flagger's default, so
+    /// an empty type is this one.
     #[default]
+    #[serde(alias = "")]
     Rollout,
     /// Gate before each weight increase.
     ConfirmTrafficIncrease,
@@ -621,7 +676,9 @@ impl std::fmt::Display for HookKind {
 pub struct Alert {
     #[schemars(length(min = 1))]
     pub name: String,
+    /// Default info (also when empty, as Flagger reads it).
     #[serde(default)]
+    #[schemars(schema_with = "crate::api::schema::severity")]
     pub severity: Severity,
     pub provider_ref: ObjectRef,
 }
@@ -643,6 +700,7 @@ pub struct Alert {
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     #[default]
+    #[serde(alias = "")]
     Info,
     Warn,
     Error,

@@ -25,11 +25,30 @@ pub fn from_yaml<T: DeserializeOwned>(text: &str, root: &str) -> Result<T, Field
 }
 
 /// Like [`from_yaml`], for an object already parsed (e.g. embedded in another document).
+/// A field set to null (`webhooks:` left empty, as Helm charts render it) is read as absent,
+/// as the API server prunes it before serin or Flagger sees the object.
 pub fn from_value<T: DeserializeOwned>(
     value: &serde_json::Value,
     root: &str,
 ) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(value).map_err(|error| located(error, root))
+    serde_path_to_error::deserialize(without_nulls(value)).map_err(|error| located(error, root))
+}
+
+/// `value` with every null-valued object field left out, at any depth (list items are kept:
+/// a null item is an error the decoder names).
+pub fn without_nulls(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
 }
 
 fn located<E: std::fmt::Display>(error: serde_path_to_error::Error<E>, root: &str) -> FieldError {

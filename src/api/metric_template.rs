@@ -50,9 +50,81 @@ pub struct MetricProvider {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_verify: bool,
     /// Extra request headers (for example a tenant header such as `X-Scope-OrgID` for Mimir).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// A value is a string, or a list of strings as Flagger writes them (sent joined by
+    /// `, `, as HTTP reads repeated headers).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "header_values"
+    )]
+    #[schemars(schema_with = "header_values_schema")]
     pub headers: BTreeMap<String, String>,
     /// How long one query may take. Default 10s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+}
+
+/// Reads `headers` in serin's form (`name: value`) or Flagger's (`name: [value, ...]`, Go's
+/// `http.Header`).
+fn header_values<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    use serde::de::Error;
+    let raw: BTreeMap<String, serde_json::Value> = BTreeMap::deserialize(deserializer)?;
+    let mut headers = BTreeMap::new();
+    for (name, value) in raw {
+        let joined = match value {
+            serde_json::Value::String(text) => text,
+            serde_json::Value::Array(items) => {
+                let texts: Option<Vec<&str>> = items.iter().map(|v| v.as_str()).collect();
+                let texts = texts.ok_or_else(|| {
+                    D::Error::custom(format!("header {name:?}: list items must be strings"))
+                })?;
+                if texts.is_empty() {
+                    continue;
+                }
+                texts.join(", ")
+            }
+            _ => {
+                return Err(D::Error::custom(format!(
+                    "header {name:?}: expected a string or a list of strings"
+                )));
+            }
+        };
+        headers.insert(name, joined);
+    }
+    Ok(headers)
+}
+
+fn header_values_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "Extra request headers: a string, or a list of strings as Flagger writes them.",
+        "type": "object",
+        "additionalProperties": {"x-kubernetes-preserve-unknown-fields": true},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(headers: &str) -> Result<MetricProvider, String> {
+        serde_yaml_ng::from_str(&format!("{{type: prometheus, headers: {headers}}}"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn headers_read_in_serin_form_and_in_flaggers_list_form() {
+        let serin = provider("{X-Scope-OrgID: team-a}").unwrap();
+        let flagger = provider("{X-Scope-OrgID: [team-a], Accept: [a, b], Empty: []}").unwrap();
+        assert_eq!(serin.headers["X-Scope-OrgID"], "team-a");
+        assert_eq!(flagger.headers["X-Scope-OrgID"], "team-a");
+        assert_eq!(flagger.headers["Accept"], "a, b");
+        assert!(!flagger.headers.contains_key("Empty"));
+        let error = provider("{X-Scope-OrgID: 7}").unwrap_err();
+        assert!(
+            error.contains("header \"X-Scope-OrgID\": expected a string or a list of strings"),
+            "{error}"
+        );
+    }
 }

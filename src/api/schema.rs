@@ -28,3 +28,44 @@ pub fn no_default(schema: &mut Schema) {
 pub fn open_object(schema: &mut Schema) {
     schema.remove("additionalProperties");
 }
+
+/// A webhook's `type`: serin's hook kinds, and the empty string Flagger's schema allows (and
+/// reads as `rollout`).
+pub fn hook_kind(_: &mut SchemaGenerator) -> Schema {
+    use crate::api::canary::HookKind;
+    let kinds = [
+        HookKind::ConfirmRollout,
+        HookKind::PreRollout,
+        HookKind::Rollout,
+        HookKind::ConfirmTrafficIncrease,
+        HookKind::ConfirmPromotion,
+        HookKind::PostRollout,
+        HookKind::Rollback,
+        HookKind::Event,
+    ];
+    let mut names = vec![""];
+    names.extend(kinds.iter().map(|k| k.as_str()));
+    json_schema!({
+        "description": "When the hook runs. Default rollout (also when empty, as Flagger reads it).",
+        "type": "string",
+        "enum": names,
+    })
+}
+
+/// An alert's `severity`: info, warn, error, or empty (info, as Flagger reads it).
+pub fn severity(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "Default info (also when empty, as Flagger reads it).",
+        "type": "string",
+        "enum": ["", "info", "warn", "error"],
+    })
+}
+
+/// A cookie's `SameSite`: an optional enum without the `null` Kubernetes refuses among values.
+pub fn same_site(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "The cookies' SameSite attribute: Strict, Lax or None.",
+        "type": "string",
+        "enum": ["Strict", "Lax", "None"],
+    })
+}

@@ -39,6 +39,14 @@ pub struct CanaryStatus {
     pub last_transition_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Flagger's session-affinity cookies (`name=value`), kept as Flagger wrote them so a
+    /// status taken over from Flagger is not lost; serin's cookies are named by the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_affinity_cookie: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_session_affinity_cookie: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_session_affinity_cookie: Option<String>,
     /// serin: index of the current traffic step (0-based); absent before the first step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_step: Option<i32>,

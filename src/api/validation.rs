@@ -9,7 +9,7 @@ use crate::outbound::MAX_TIMEOUT;
 
 use super::canary::{
     Analysis, CanarySpec, HttpMatch, MIN_INTERVAL, Metric, MetricJudge, ScoreThresholds,
-    StringMatch, Webhook,
+    SessionAffinity, StringMatch, Webhook,
 };
 use super::metric_template::MetricTemplateSpec;
 
@@ -194,6 +194,9 @@ fn analysis(analysis: &Analysis, report: &mut Report) {
         analysis.max_weight,
         report,
     );
+    if let Some(affinity) = &analysis.session_affinity {
+        cookie_attributes(affinity, report);
+    }
     metrics(&analysis.metrics, report);
     if let Some(thresholds) = &analysis.score_thresholds {
         score_thresholds(thresholds, report);
@@ -335,6 +338,22 @@ fn matches_everything(name: &str, condition: &StringMatch) -> bool {
         || condition.suffix.as_deref() == Some("")
         || condition.regex.as_deref().is_some_and(catch_all)
         || (name == "uri" && condition.prefix.as_deref() == Some("/"))
+}
+
+/// Domain and path go into `Set-Cookie` headers as written: a `;`, a space or a control
+/// character would end the attribute or the header and add ones the user never wrote.
+fn cookie_attributes(affinity: &SessionAffinity, report: &mut Report) {
+    const S: &str = "spec.analysis.sessionAffinity";
+    for (name, value) in [("domain", &affinity.domain), ("path", &affinity.path)] {
+        let Some(value) = value else { continue };
+        report.check(
+            !value.is_empty()
+                && value.len() <= 1024
+                && !value.chars().any(|c| c == ';' || c.is_whitespace() || c.is_control()),
+            &format!("{S}.{name}"),
+            || format!("{value:?} cannot be a cookie {name}: it must be non-empty, at most 1024 bytes, without ';', spaces or control characters"),
+        );
+    }
 }
 
 fn increasing(

@@ -76,6 +76,9 @@ impl std::fmt::Display for Problem {
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub problems: Vec<Problem>,
+    /// What the controller runs differently from what a manifest says (read as Flagger reads
+    /// it): reported, never failing the check.
+    pub warnings: Vec<Problem>,
     /// serin objects checked.
     pub checked: usize,
     /// Documents of other kinds.
@@ -256,9 +259,22 @@ impl<'a> Checker<'a> {
             Ok(canary) => canary,
             Err(e) => return vec![e],
         };
-        let mut problems = Plan::from_spec(&canary.spec, self.controller.default_provider)
-            .err()
-            .map_or_else(Vec::new, |errors| errors.0);
+        let mut problems = match Plan::from_spec(&canary.spec, self.controller.default_provider) {
+            Ok(plan) => {
+                let object = format!("Canary {}", doc.text("/metadata/name"));
+                for warning in plan.warnings {
+                    self.report.warnings.push(Problem {
+                        file: doc.file.display().to_string(),
+                        line: doc.line,
+                        object: object.trim().to_string(),
+                        field: warning.field,
+                        reason: warning.reason,
+                    });
+                }
+                Vec::new()
+            }
+            Err(errors) => errors.0,
+        };
         if self.controller.no_cross_namespace_refs {
             // A document without a namespace lands in the context's namespace: any reference
             // naming one is then a cross-namespace candidate.

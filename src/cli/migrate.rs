@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use super::check::{API_VERSION, Document};
+use crate::api::leniency;
 use crate::api::load::from_value;
 use crate::api::provider::TrafficProvider;
 use crate::api::{AlertProvider, Canary, MetricTemplate};
@@ -78,6 +79,7 @@ pub fn migrate(documents: &[Document]) -> Migration {
         let decoded = match kind {
             "Canary" => {
                 canary_notes(&value, &mut notes);
+                thresholds_to_ranges(&mut value);
                 from_value::<Canary>(&value, "").and_then(|c| to_value(&c))
             }
             "MetricTemplate" => {
@@ -159,6 +161,31 @@ fn canary_notes(value: &Value, notes: &mut Vec<(String, String)>) {
                 ),
             )),
             _ => {}
+        }
+    }
+}
+
+/// The deprecated `metrics[].threshold` as the `thresholdRange` bound Flagger checks it as
+/// (`api::leniency`); beside a thresholdRange, Flagger ignores it, and so it goes.
+fn thresholds_to_ranges(canary: &mut Value) {
+    let Some(metrics) = canary
+        .pointer_mut("/spec/analysis/metrics")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for metric in metrics.iter_mut().filter_map(Value::as_object_mut) {
+        let Some(threshold) = metric.get("threshold").and_then(Value::as_f64) else {
+            continue;
+        };
+        metric.remove("threshold");
+        if metric.get("thresholdRange").is_some_and(|r| !r.is_null()) {
+            continue;
+        }
+        let name = metric.get("name").and_then(Value::as_str).unwrap_or("");
+        let range = leniency::threshold_as_range(name, threshold);
+        if let Ok(range) = serde_json::to_value(range) {
+            metric.insert("thresholdRange".into(), range);
         }
     }
 }

@@ -332,13 +332,21 @@ fn spawn_hooks(
     if hooks.is_empty() {
         return;
     }
-    let (http, client) = (ctx.http.clone(), ctx.client.clone());
+    let client = ctx.client.clone();
     let egress = ctx.clients.egress().clone();
+    // Each hook's HTTP client is chosen now (disableTLS), the calls run in the background.
+    let hooks: Vec<(Webhook, Result<reqwest::Client, String>)> = hooks
+        .into_iter()
+        .map(|hook| {
+            let http = ctx.clients.for_hook(&ctx.http, &hook);
+            (hook, http)
+        })
+        .collect();
     let (name, namespace) = (canary.name_any(), canary.namespace().unwrap_or_default());
     let (phase, checksum) = (phase.to_string(), checksum.to_string());
     let warnings = Warnings::of(&ctx.recorder, canary);
     tokio::spawn(async move {
-        for hook in hooks {
+        for (hook, http) in hooks {
             let headers = secret_headers(&client, &namespace, &hook).await;
             let payload = Payload {
                 name: &name,
@@ -347,9 +355,10 @@ fn spawn_hooks(
                 checksum: &checksum,
                 metadata: &hook.metadata,
             };
-            let outcome = match hooks::refused(&hook, &egress) {
-                Some(refused) => refused,
-                None => hooks::call(&http, &hook, &payload, &headers).await,
+            let outcome = match (hooks::refused(&hook, &egress), http) {
+                (Some(refused), _) => refused,
+                (None, Ok(http)) => hooks::call(&http, &hook, &payload, &headers).await,
+                (None, Err(error)) => hooks::not_called(&hook, &error),
             };
             if outcome.passed {
                 tracing::info!(canary = %name, namespace = %namespace, hook = %hook.name, "{}", outcome.message);
@@ -415,6 +424,22 @@ pub async fn publish(ctx: &Context, canary: &crate::api::Canary, event: &Event) 
     );
 }
 
+/// The event in an event hook's metadata, over the hook's own keys of the same names:
+/// `eventMessage`, `eventType` (`Normal` or `Warning`), `reason`, and `timestamp` in Unix
+/// milliseconds as a string (Flagger's keys and encoding, so receivers written for Flagger
+/// read serin's events unchanged).
+pub fn event_metadata(
+    metadata: &mut std::collections::BTreeMap<String, String>,
+    event: &Event,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let kind = if event.warning { "Warning" } else { "Normal" };
+    metadata.insert("eventMessage".into(), event.message.clone());
+    metadata.insert("eventType".into(), kind.into());
+    metadata.insert("reason".into(), event.reason.as_str().into());
+    metadata.insert("timestamp".into(), now.timestamp_millis().to_string());
+}
+
 /// Posts the event to the Canary's `event` webhooks and the controller's `--event-webhook`, in
 /// the background. The payload is a webhook payload whose metadata carries the event.
 fn post_to_event_hooks(ctx: &Context, canary: &crate::api::Canary, event: &Event) {
@@ -434,16 +459,39 @@ fn post_to_event_hooks(ctx: &Context, canary: &crate::api::Canary, event: &Event
             ..Webhook::default()
         });
     }
-    let kind = if event.warning { "Warning" } else { "Normal" };
+    let now = chrono::Utc::now();
     for hook in &mut hooks {
-        hook.metadata
-            .insert("eventMessage".into(), event.message.clone());
-        hook.metadata.insert("eventType".into(), kind.into());
-        hook.metadata
-            .insert("reason".into(), event.reason.as_str().into());
+        event_metadata(&mut hook.metadata, event, now);
     }
     let status = canary.status.clone().unwrap_or_default();
     let phase = status.phase.map_or("", |p| p.as_str());
     let checksum = status.last_applied_spec.as_deref().unwrap_or_default();
     spawn_hooks(ctx, canary, phase, checksum, hooks);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_hooks_get_flaggers_keys_with_the_timestamp_in_unix_milliseconds() {
+        let mut metadata = std::collections::BTreeMap::from([
+            ("timestamp".to_string(), "mine".to_string()),
+            ("team".to_string(), "shop".to_string()),
+        ]);
+        let event = Event {
+            warning: true,
+            reason: crate::engine::Reason::ThresholdReached,
+            message: "rolling back".into(),
+        };
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00.250Z")
+            .unwrap()
+            .to_utc();
+        event_metadata(&mut metadata, &event, now);
+        assert_eq!(metadata["timestamp"], "1795428000250");
+        assert_eq!(metadata["eventType"], "Warning");
+        assert_eq!(metadata["eventMessage"], "rolling back");
+        assert_eq!(metadata["reason"], "ThresholdReached");
+        assert_eq!(metadata["team"], "shop");
+    }
 }

@@ -47,7 +47,10 @@ pub async fn run<W>(
                 if let Some(refused) = hooks::refused(hook, ctx.clients.egress()) {
                     return refused;
                 }
-                hooks::call(&ctx.http, hook, &payload, &headers).await
+                match ctx.clients.for_hook(&ctx.http, hook) {
+                    Ok(http) => hooks::call(&http, hook, &payload, &headers).await,
+                    Err(error) => hooks::not_called(hook, &error),
+                }
             }
         });
     let hooks = join_all(calls).await;

@@ -38,6 +38,24 @@ impl Clients {
         &self.egress
     }
 
+    /// The client a webhook is called with: `base`, or one that does not verify TLS
+    /// certificates when the hook sets `disableTLS` (warned at each call: it is opt-in).
+    pub fn for_hook(
+        &self,
+        base: &reqwest::Client,
+        hook: &crate::api::canary::Webhook,
+    ) -> Result<reqwest::Client, String> {
+        if !hook.disable_tls {
+            return Ok(base.clone());
+        }
+        tracing::warn!(hook = %hook.name, "disableTLS: the webhook's TLS certificate is not verified");
+        let setting = Setting {
+            insecure: true,
+            ..Setting::default()
+        };
+        self.get(base, &setting)
+    }
+
     /// The client for `setting`: `base` when it is the default.
     pub fn get(
         &self,

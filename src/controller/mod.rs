@@ -11,6 +11,7 @@ pub mod configs;
 pub mod context;
 pub mod error;
 pub mod finalize;
+pub mod flagger_flags;
 mod leader;
 pub mod metrics;
 pub mod options;

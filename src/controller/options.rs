@@ -8,6 +8,26 @@ fn parse_severity(text: &str) -> Result<crate::api::canary::Severity, String> {
         .map_err(|_| format!("{text:?} is not a severity: expected info, warn or error"))
 }
 
+/// Log level when RUST_LOG is not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -116,7 +136,10 @@ pub struct Options {
         default_value = "watch"
     )]
     pub secrets_access: SecretsAccess,
-    /// Log format; the level comes from RUST_LOG (default `info`).
+    /// Log format; the level comes from RUST_LOG, else --log-level (default `info`).
     #[arg(long, env = "SERIN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Log level when RUST_LOG is not set: debug, info, warn, error (Flagger's -log-level).
+    #[arg(long, env = "SERIN_LOG_LEVEL", value_enum)]
+    pub log_level: Option<LogLevel>,
 }

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use crate::api::canary::{
     DEFAULT_INTERVAL, HookKind, MetricJudge, OnNoData, ScoreThresholds, Severity, ThresholdRange,
 };
+use crate::api::leniency;
 use crate::api::provider::{self, TrafficProvider};
-use crate::api::validation::{ValidationErrors, validate};
+use crate::api::validation::{FieldError, ValidationErrors, validate};
 use crate::api::{CanarySpec, Duration};
 use crate::judge::compare::JudgeConfig;
 
@@ -37,6 +38,9 @@ pub struct Plan {
     pub alert_severities: Vec<Severity>,
     /// The target has an `autoscalerRef`: the primary's copy of that HPA follows it.
     pub autoscaler: bool,
+    /// Where the spec was read as Flagger reads it rather than as written (`api::leniency`):
+    /// shown by `serin check` and `serin simulate`, recorded as events by the controller.
+    pub warnings: Vec<FieldError>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,15 +99,19 @@ pub struct JudgePlan {
 }
 
 impl Plan {
-    /// Validates the spec, checks that its traffic provider (`spec.provider`, else
+    /// Reads the spec as Flagger would (`api::leniency`, whose warnings the plan keeps),
+    /// validates it, checks that its traffic provider (`spec.provider`, else
     /// `default_provider`) can carry it out, and applies defaults. The controller, `serin
-    /// check` and `serin simulate` all come through here, so they refuse the same Canaries.
+    /// check` and `serin simulate` all come through here, so they refuse the same Canaries
+    /// and warn about the same ones.
     pub fn from_spec(
-        spec: &CanarySpec,
+        written: &CanarySpec,
         default_provider: TrafficProvider,
     ) -> Result<Self, ValidationErrors> {
+        let provider = provider::resolve(written, default_provider);
+        let reading = leniency::read(written, provider.as_ref().ok().copied());
+        let spec = &reading.spec;
         let mut errors = validate(spec).err().map_or_else(Vec::new, |e| e.0);
-        let provider = provider::resolve(spec, default_provider);
         match &provider {
             Ok(provider) => errors.extend(provider::admit(*provider, spec)),
             Err(error) => errors.push(error.clone()),
@@ -150,6 +158,7 @@ impl Plan {
                 .collect(),
             alert_severities: analysis.alerts.iter().map(|a| a.severity).collect(),
             autoscaler: spec.autoscaler_ref.is_some(),
+            warnings: reading.warnings,
         })
     }
 

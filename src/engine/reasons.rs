@@ -80,6 +80,9 @@ reasons! {
     TargetNotFound,
     /// The Canary's spec is invalid.
     InvalidSpec,
+    /// The spec is run as Flagger reads it, which differs from what it says (a deprecated
+    /// field, a fallback): the message names each field.
+    ReadAsFlagger,
     /// Another Canary already manages the target Deployment.
     TargetConflict,
     /// The Canary is being deleted; the original objects are being restored.

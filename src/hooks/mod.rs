@@ -73,6 +73,17 @@ pub async fn call(
     }
 }
 
+/// A failed outcome for a hook that could not be called at all (its client could not be
+/// built).
+pub fn not_called(hook: &Webhook, why: &str) -> HookOutcome {
+    HookOutcome {
+        name: hook.name.clone(),
+        kind: hook.kind,
+        passed: false,
+        message: format!("{} not called: {why}", hook.name),
+    }
+}
+
 /// A failed outcome when the egress policy refuses the hook's URL outright (an IP address
 /// the client would connect to without a lookup); names are checked by the client's resolver.
 pub fn refused(hook: &Webhook, egress: &egress::Policy) -> Option<HookOutcome> {

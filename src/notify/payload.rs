@@ -7,6 +7,8 @@
 //! - Discord: `embeds` with `title`, `description`, an integer `color` and `fields` of
 //!   `name`/`value`/`inline`;
 //! - Google Chat: a `text` message (`*bold*` markup);
+//! - Rocket.Chat: incoming webhooks take Slack's payload; colours as CSS hex values, which
+//!   Rocket.Chat draws (Slack's `good`/`warning`/`danger` are Slack's own names);
 //! - generic: every field of the notice as flat JSON.
 
 use serde_json::{Value, json};
@@ -31,6 +33,7 @@ pub fn payload(kind: AlertProviderKind, notice: &Notice, text: &str, sender: &Se
         AlertProviderKind::Msteams => teams(notice, text),
         AlertProviderKind::Discord => discord(notice, text, sender),
         AlertProviderKind::Gchat => gchat(notice, text),
+        AlertProviderKind::Rocket => rocket(notice, text, sender),
         AlertProviderKind::Generic => generic(notice, text),
     }
 }
@@ -84,6 +87,17 @@ fn slack(notice: &Notice, text: &str, sender: &Sender<'_>) -> Value {
     if let Some(username) = sender.username {
         body["username"] = json!(username);
     }
+    body
+}
+
+fn rocket(notice: &Notice, text: &str, sender: &Sender<'_>) -> Value {
+    let mut body = slack(notice, text, sender);
+    body["attachments"][0]["color"] = json!(match notice.severity {
+        Severity::Info => "#0076D7",
+        Severity::Warn => "#FFA500",
+        Severity::Error => "#FF0000",
+    });
+    body["icon_emoji"] = json!(":rocket:");
     body
 }
 
@@ -163,4 +177,29 @@ fn generic(notice: &Notice, text: &str) -> Value {
         "message": text,
         "timestamp": notice.time.to_rfc3339(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rocket_chat_gets_slacks_payload_with_hex_colours() {
+        let mut notice = crate::notify::tests::notice();
+        notice.severity = Severity::Error;
+        let sender = Sender {
+            channel: Some("deploys"),
+            username: Some("serin"),
+        };
+        let body = payload(AlertProviderKind::Rocket, &notice, "rolling back", &sender);
+        let slack = payload(AlertProviderKind::Slack, &notice, "rolling back", &sender);
+        assert_eq!(body["text"], slack["text"]);
+        assert_eq!(body["channel"], "deploys");
+        assert_eq!(body["username"], "serin");
+        assert_eq!(body["attachments"][0]["color"], "#FF0000");
+        assert_eq!(
+            body["attachments"][0]["fields"],
+            slack["attachments"][0]["fields"]
+        );
+    }
 }

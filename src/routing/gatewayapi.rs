@@ -174,7 +174,7 @@ fn sticky_rules(
     if canary == 0 {
         for name in std::iter::once(cookies.canary).chain(cookies.primary) {
             let mut expiring = header_filters(inputs);
-            add_response_header(&mut expiring, "Set-Cookie", &affinity::expire(name));
+            add_response_header(&mut expiring, "Set-Cookie", &cookies.expire(name));
             rules.push(rule(
                 with_cookie(name),
                 expiring,
@@ -188,17 +188,14 @@ fn sticky_rules(
         header_filters(inputs),
         all_to(inputs, ServiceRole::Canary),
     ));
-    set_cookie_on(
-        &mut weighted[1],
-        &affinity::set(cookies.canary, cookies.max_age),
-    );
+    set_cookie_on(&mut weighted[1], &cookies.set(cookies.canary));
     if let Some(name) = cookies.primary {
         rules.push(rule(
             with_cookie(name),
             header_filters(inputs),
             all_to(inputs, ServiceRole::Primary),
         ));
-        set_cookie_on(&mut weighted[0], &affinity::set(name, cookies.max_age));
+        set_cookie_on(&mut weighted[0], &cookies.set(name));
     }
     rules
 }

@@ -74,18 +74,15 @@ impl Router for Istio {
             };
             if canary > 0 {
                 http.push(sticky(cookies.canary, 0, 100));
-                set_cookie(
-                    &mut main["route"][1],
-                    &affinity::set(cookies.canary, cookies.max_age),
-                );
+                set_cookie(&mut main["route"][1], &cookies.set(cookies.canary));
                 if let Some(name) = cookies.primary {
                     http.push(sticky(name, 100, 0));
-                    set_cookie(&mut main["route"][0], &affinity::set(name, cookies.max_age));
+                    set_cookie(&mut main["route"][0], &cookies.set(name));
                 }
             } else {
                 for name in std::iter::once(cookies.canary).chain(cookies.primary) {
                     let mut route = sticky(name, 100, 0);
-                    set_cookie(&mut route, &affinity::expire(name));
+                    set_cookie(&mut route, &cookies.expire(name));
                     http.push(route);
                 }
             }

@@ -75,6 +75,7 @@ async fn run_for<W: Watched>(ctx: &Context, canary: Canary) -> Result<Action> {
             return status::stall(ctx, &canary, &before, Reason::InvalidSpec, &message).await;
         }
     };
+    status::warn_once_per_generation(ctx, &canary, &before, &plan).await;
     let mut scene = Scene::<W>::read(ctx, canary, plan.provider).await?;
     if let Some((reason, message)) = validate::blocked(&scene, &plan) {
         return status::stall(ctx, &scene.canary, &before, reason, &message).await;

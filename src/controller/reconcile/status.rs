@@ -114,3 +114,24 @@ pub async fn write_status(
     remember(ctx, &written);
     Ok(())
 }
+
+/// The plan's warnings (`api::leniency`) as one Warning event, when a generation is first seen:
+/// the status's observedGeneration catches up at the end of the reconcile, so a spec is
+/// warned about once, not at every tick.
+pub async fn warn_once_per_generation(
+    ctx: &Context,
+    canary: &Canary,
+    status: &CanaryStatus,
+    plan: &crate::engine::Plan,
+) {
+    if plan.warnings.is_empty() || status.observed_generation == canary.metadata.generation {
+        return;
+    }
+    let message = crate::api::validation::ValidationErrors(plan.warnings.clone()).to_string();
+    let event = Event {
+        warning: true,
+        reason: Reason::ReadAsFlagger,
+        message,
+    };
+    publish(ctx, canary, &event).await;
+}
