@@ -16,8 +16,13 @@ pub const CONTROLLER: &[Access] = &[
     // Read by name when a Canary's metrics or alerts are checked.
     Access::new("serin.dev", "metrictemplates", &["get"]),
     Access::new("serin.dev", "alertproviders", &["get"]),
-    // Targets and primaries: watched, written by server-side apply (which may create).
-    Access::new("apps", "deployments", &["list", "watch", "create", "patch"]),
+    // Targets and primaries: watched, read afresh before a rollback at the progress deadline
+    // (a stale cache must not cause one), written by server-side apply (which may create).
+    Access::new(
+        "apps",
+        "deployments",
+        &["get", "list", "watch", "create", "patch"],
+    ),
     // The primary's ReplicaSets: the template a failed promotion reverts to.
     Access::new("apps", "replicasets", &["list"]),
     // Apex, primary and canary Services.
