@@ -55,9 +55,23 @@ pub struct Options {
     /// controllers can share a cluster.
     #[arg(long, env = "SERIN_LABEL_SELECTOR")]
     pub label_selector: Option<String>,
-    /// Traffic provider for Canaries that do not set spec.provider: kubernetes, gatewayapi, istio.
+    /// Traffic provider for Canaries that do not set spec.provider: kubernetes, gatewayapi, istio,
+    /// nginx.
     #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = crate::api::provider::DEFAULT_NAME)]
     pub mesh_provider: String,
+    /// Annotation prefix of the nginx provider's canary Ingress annotations (ingress-nginx's
+    /// own `--annotations-prefix`; Flagger's -ingress-annotations-prefix).
+    #[arg(
+        long,
+        env = "SERIN_INGRESS_ANNOTATIONS_PREFIX",
+        default_value = crate::routing::nginx::DEFAULT_ANNOTATIONS_PREFIX
+    )]
+    pub ingress_annotations_prefix: String,
+    /// Flagger's -ingress-class, which only Flagger's Contour router reads (the HTTPProxy
+    /// class). Accepted for Flagger's arguments; the nginx provider's canary Ingress always keeps
+    /// the class of spec.ingressRef, the only one ingress-nginx pairs it with.
+    #[arg(long, env = "SERIN_INGRESS_CLASS")]
+    pub ingress_class: Option<String>,
     /// Prometheus-compatible server for the built-in metrics and templates without an address.
     #[arg(
         long,
