@@ -132,6 +132,7 @@ fn annotations(
         .annotations()
         .iter()
         .filter(|(k, _)| !k.starts_with(&canary_prefix) && !gitops_tracking(k))
+        // serin's own (a takeover's `original-spec`) describe the user's object, not the clone.
         .filter(|(k, _)| !k.starts_with("serin.dev/"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
