@@ -1220,6 +1220,46 @@ async fn nginx_steps_the_canary_ingress_and_leaves_the_users_ingress_alone() {
     );
 }
 
+/// A `<ingress>-canary` Ingress that existed before the Canary (one a Flagger install left)
+/// is taken over, not owned: deleting the Canary with revertOnDeletion keeps it and puts its
+/// spec back.
+#[tokio::test]
+async fn nginx_takes_over_an_existing_canary_ingress_and_restores_it() {
+    let s = setup("nginx-takeover", &[]).await;
+    s.create_deployment("cart", Readiness::Ready).await;
+    s.create_ingress("cart", "cart").await;
+    s.create_ingress("cart-canary", "somewhere-else").await;
+    let original = s.ingresses().get("cart-canary").await.unwrap().spec;
+    let extra = json!({"provider": "nginx", "revertOnDeletion": true,
+        "service": {"port": 80, "targetPort": 8080}, "ingressRef": {"name": "cart"}});
+    s.create_canary("cart", steps(), extra).await;
+    s.wait_phase("cart", Phase::Initialized).await;
+    let taken = s.ingresses().get("cart-canary").await.unwrap();
+    assert_eq!(
+        taken.annotations()["nginx.ingress.kubernetes.io/canary-weight"],
+        "0"
+    );
+    assert!(taken.owner_references().is_empty(), "not serin's to delete");
+    let rules = taken.spec.clone().unwrap().rules.unwrap();
+    let backend = &rules[0].http.as_ref().unwrap().paths[0].backend;
+    assert_eq!(backend.service.as_ref().unwrap().name, "cart-canary");
+    s.canaries()
+        .delete("cart", &Default::default())
+        .await
+        .unwrap();
+    eventually("canary gone", WAIT, || async {
+        s.canaries()
+            .get_opt("cart")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let restored = s.ingresses().get("cart-canary").await.unwrap();
+    assert_eq!(restored.spec, original);
+}
+
 #[tokio::test]
 async fn the_primary_autoscaler_follows_the_targets_at_all_times() {
     let s = setup("hpa", &[]).await;
