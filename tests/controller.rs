@@ -1012,6 +1012,9 @@ async fn the_provider_table_decides_for_the_controller_as_for_check() {
     let cases = provider_cases::cases();
     for case in &cases {
         s.create_deployment(case.name, Readiness::Ready).await;
+        if let Some(ingress) = case.ingress_ref {
+            s.create_ingress(ingress, case.name).await;
+        }
         let canary: Canary = serde_json::from_value(provider_cases::canary(case)).unwrap();
         s.canaries()
             .create(&PostParams::default(), &canary)
@@ -1140,6 +1143,121 @@ async fn istio_routes_weights_through_a_virtual_service() {
     assert!(seen.into_inner().unwrap().contains(&(50, 50)));
     assert_eq!(weights().await, Some((100, 0)));
     assert_eq!(s.primary_version("mesh").await.as_deref(), Some("v2"));
+}
+
+/// nginx: the user's Ingress is cloned into `<ingress>-canary`, whose weight annotation steps
+/// through the analysis and is back at 0 after promotion and after rollback; the user's
+/// Ingress is never written, and deleting the Canary deletes the clone only.
+#[tokio::test]
+async fn nginx_steps_the_canary_ingress_and_leaves_the_users_ingress_alone() {
+    const PREFIX: &str = "custom.ingress.kubernetes.io";
+    let s = setup("nginx", &["--ingress-annotations-prefix", PREFIX]).await;
+    s.create_deployment("shop", Readiness::Ready).await;
+    s.create_ingress("shop", "shop").await;
+    let users = s.ingresses().get("shop").await.unwrap();
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+        "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": hook_server(403)}]});
+    let extra = json!({"provider": "nginx", "service": {"port": 80, "targetPort": 8080},
+        "ingressRef": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "shop"}});
+    s.create_canary("shop", analysis, extra).await;
+    s.wait_phase("shop", Phase::Initialized).await;
+    let ingresses = s.ingresses();
+    let annotation = |key: &'static str| {
+        let ingresses = ingresses.clone();
+        async move {
+            let clone = ingresses.get_opt("shop-canary").await.ok()??;
+            clone.annotations().get(&format!("{PREFIX}/{key}")).cloned()
+        }
+    };
+    assert_eq!(annotation("canary-weight").await.as_deref(), Some("0"));
+    assert_eq!(annotation("canary").await.as_deref(), Some("true"));
+    let clone = s.ingresses().get("shop-canary").await.unwrap();
+    let spec = clone.spec.clone().unwrap();
+    assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
+    let rules = spec.rules.unwrap();
+    let backend = &rules[0].http.as_ref().unwrap().paths[0].backend;
+    assert_eq!(backend.service.as_ref().unwrap().name, "shop-canary");
+    assert_eq!(clone.owner_references()[0].kind, "Canary");
+
+    // A new revision steps the weight up to maxWeight, then waits for the gate.
+    s.gitops_apply("shop", "v2").await;
+    s.wait_phase("shop", Phase::WaitingPromotion).await;
+    assert_eq!(annotation("canary-weight").await.as_deref(), Some("50"));
+    s.request("shop", "promote", "1").await;
+    s.wait_phase("shop", Phase::Succeeded).await;
+    assert_eq!(annotation("canary-weight").await.as_deref(), Some("0"));
+    assert_eq!(s.primary_version("shop").await.as_deref(), Some("v2"));
+
+    // The next one is aborted: rolled back to the primary, the weight at 0 again.
+    s.gitops_apply("shop", "v3").await;
+    s.wait_phase("shop", Phase::WaitingPromotion).await;
+    s.request("shop", "abort", "2").await;
+    s.wait_phase("shop", Phase::Failed).await;
+    assert_eq!(annotation("canary-weight").await.as_deref(), Some("0"));
+    assert_eq!(s.primary_version("shop").await.as_deref(), Some("v2"));
+
+    s.canaries()
+        .delete("shop", &Default::default())
+        .await
+        .unwrap();
+    eventually(
+        "the canary Ingress deleted with its Canary",
+        WAIT,
+        || async {
+            s.ingresses()
+                .get_opt("shop-canary")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+    let after = s.ingresses().get("shop").await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version, users.metadata.resource_version,
+        "the user's Ingress was never written"
+    );
+}
+
+/// A `<ingress>-canary` Ingress that existed before the Canary (one a Flagger install left)
+/// is taken over, not owned: deleting the Canary with revertOnDeletion keeps it and puts its
+/// spec back.
+#[tokio::test]
+async fn nginx_takes_over_an_existing_canary_ingress_and_restores_it() {
+    let s = setup("nginx-takeover", &[]).await;
+    s.create_deployment("cart", Readiness::Ready).await;
+    s.create_ingress("cart", "cart").await;
+    s.create_ingress("cart-canary", "somewhere-else").await;
+    let original = s.ingresses().get("cart-canary").await.unwrap().spec;
+    let extra = json!({"provider": "nginx", "revertOnDeletion": true,
+        "service": {"port": 80, "targetPort": 8080}, "ingressRef": {"name": "cart"}});
+    s.create_canary("cart", steps(), extra).await;
+    s.wait_phase("cart", Phase::Initialized).await;
+    let taken = s.ingresses().get("cart-canary").await.unwrap();
+    assert_eq!(
+        taken.annotations()["nginx.ingress.kubernetes.io/canary-weight"],
+        "0"
+    );
+    assert!(taken.owner_references().is_empty(), "not serin's to delete");
+    let rules = taken.spec.clone().unwrap().rules.unwrap();
+    let backend = &rules[0].http.as_ref().unwrap().paths[0].backend;
+    assert_eq!(backend.service.as_ref().unwrap().name, "cart-canary");
+    s.canaries()
+        .delete("cart", &Default::default())
+        .await
+        .unwrap();
+    eventually("canary gone", WAIT, || async {
+        s.canaries()
+            .get_opt("cart")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let restored = s.ingresses().get("cart-canary").await.unwrap();
+    assert_eq!(restored.spec, original);
 }
 
 #[tokio::test]

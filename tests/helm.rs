@@ -472,7 +472,7 @@ fn notable_combinations_render_what_they_promise() {
 fn bad_values_are_refused_at_install_with_the_field_named() {
     let cases = [
         (json!({"replicas": 2}), "/leaderElection/enabled"),
-        (json!({"meshProvider": "nginx"}), "/meshProvider"),
+        (json!({"meshProvider": "skipper"}), "/meshProvider"),
         (
             json!({"metricsServer": "prometheus:9090"}),
             "/metricsServer",

@@ -65,7 +65,7 @@ pub struct CanarySpec {
     /// The target's HorizontalPodAutoscaler; serin keeps a `-primary` copy in sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaler_ref: Option<AutoscalerRef>,
-    /// An Ingress to take over (nginx provider).
+    /// The Ingress the nginx provider clones (other providers ignore it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_ref: Option<ObjectRef>,
     /// An existing route (HTTPRoute, VirtualService...) to take over instead of generating one.

@@ -20,6 +20,8 @@ pub enum ProviderKind {
     GatewayApi,
     /// Istio VirtualServices and DestinationRules.
     Istio,
+    /// ingress-nginx: a `<ingress>-canary` Ingress cloned from `spec.ingressRef`.
+    Nginx,
 }
 
 /// A provider as a Canary names it: the kind and the `:version` suffix Flagger allows
@@ -63,6 +65,22 @@ pub struct MatchSupport {
     pub method: bool,
     pub query_params: bool,
     pub source_labels: bool,
+    /// How the matches may combine.
+    pub shape: MatchShape,
+}
+
+/// How a provider's matches combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchShape {
+    /// Any number of matches, each an AND of its conditions, ORed together; `service.match`
+    /// restricts the route.
+    Any,
+    /// ingress-nginx's canary annotations: one header (`canary-by-header`, exact value or
+    /// regex) and one cookie (`canary-by-cookie`, a `cookie` header matched exactly by the
+    /// cookie's name, Flagger's reading) for all matches together, each in a match of its own
+    /// (nginx ORs them); no `service.match`: the Ingress of `spec.ingressRef` says which
+    /// requests are served.
+    CanaryAnnotations,
 }
 
 impl MatchSupport {
@@ -73,6 +91,7 @@ impl MatchSupport {
         method: false,
         query_params: false,
         source_labels: false,
+        shape: MatchShape::Any,
     };
 }
 
@@ -176,6 +195,8 @@ pub struct Row {
     pub kinds: &'static [Access],
     /// Needs `service.gatewayRefs` (a route with no parent serves nobody).
     pub needs_gateway_refs: bool,
+    /// Needs `spec.ingressRef`, the Ingress its router clones (other providers ignore it).
+    pub needs_ingress_ref: bool,
 }
 
 /// The provider table: one row per provider serin routes with.
@@ -197,6 +218,7 @@ pub const TABLE: &[Row] = &[
         // The apex Service, whose selector switches (also written for every provider).
         kinds: &[Access::new("", "services", &["create", "patch"])],
         needs_gateway_refs: false,
+        needs_ingress_ref: false,
     },
     Row {
         kind: ProviderKind::GatewayApi,
@@ -214,6 +236,7 @@ pub const TABLE: &[Row] = &[
                 method_patterns: false,
                 query_params: true,
                 source_labels: false,
+                shape: MatchShape::Any,
             },
             mirroring: true,
             session_affinity: true,
@@ -227,6 +250,7 @@ pub const TABLE: &[Row] = &[
             ROUTE_VERBS,
         )],
         needs_gateway_refs: true,
+        needs_ingress_ref: false,
     },
     Row {
         kind: ProviderKind::Istio,
@@ -242,6 +266,7 @@ pub const TABLE: &[Row] = &[
                 method_patterns: true,
                 query_params: true,
                 source_labels: true,
+                shape: MatchShape::Any,
             },
             mirroring: true,
             session_affinity: true,
@@ -259,13 +284,38 @@ pub const TABLE: &[Row] = &[
             ),
         ],
         needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
+    Row {
+        kind: ProviderKind::Nginx,
+        name: "nginx",
+        versions: &[],
+        writes: "a `<ingress>-canary` Ingress for ingress-nginx, cloned from spec.ingressRef",
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport {
+                headers: true,
+                shape: MatchShape::CanaryAnnotations,
+                ..MatchSupport::NONE
+            },
+            mirroring: false,
+            session_affinity: false,
+            tcp: false,
+            route_fields: &[],
+        },
+        metrics: MetricSource::Nginx,
+        // The canary Ingress is applied (or taken over and put back like a route); the
+        // ingressRef Ingress is only read (get).
+        kinds: &[Access::new("networking.k8s.io", "ingresses", ROUTE_VERBS)],
+        needs_gateway_refs: false,
+        needs_ingress_ref: true,
     },
 ];
 
 /// Flagger's providers that serin does not route with (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
 const NOT_YET: &[&str] = &[
-    "linkerd", "smi", "nginx", "contour", "gloo", "skipper", "traefik", "kuma", "apisix", "knative",
+    "linkerd", "smi", "contour", "gloo", "skipper", "traefik", "kuma", "apisix", "knative",
 ];
 
 /// Providers retired upstream, with what to use instead.
@@ -432,11 +482,22 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
         "spec.analysis.match",
         &analysis.matches,
     ));
-    refused.extend(unsupported_matches(
-        provider,
-        "spec.service.match",
-        &spec.service.matches,
-    ));
+    match can.matches.shape {
+        MatchShape::Any => refused.extend(unsupported_matches(
+            provider,
+            "spec.service.match",
+            &spec.service.matches,
+        )),
+        MatchShape::CanaryAnnotations => {
+            refused.extend(canary_annotation_matches(provider, &analysis.matches));
+            if !spec.service.matches.is_empty() {
+                refused.push(FieldError::new(
+                    "spec.service.match",
+                    format!("the {provider} provider serves the hosts and paths of the spec.ingressRef Ingress: set them there"),
+                ));
+            }
+        }
+    }
     for field in RouteField::ALL {
         if field.is_set(spec) && !can.route_fields.contains(&field) {
             refused.push(FieldError::new(
@@ -448,11 +509,117 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
             ));
         }
     }
+    if row.needs_ingress_ref {
+        refused.extend(ingress_ref(provider, spec));
+    }
     if row.needs_gateway_refs && spec.service.gateway_refs.is_empty() {
         refused.push(FieldError::new(
             "spec.service.gatewayRefs",
             format!("the {provider} provider needs at least one Gateway (or Service parent) to attach its route to"),
         ));
+    }
+    refused
+}
+
+/// `spec.ingressRef` as a provider cloning it needs it: a networking.k8s.io/v1 Ingress of the
+/// Canary's own namespace (an Ingress sends requests to Services of its own namespace only).
+fn ingress_ref(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
+    let Some(reference) = &spec.ingress_ref else {
+        return vec![FieldError::new(
+            "spec.ingressRef",
+            format!(
+                "the {provider} provider needs the Ingress serving {} to clone into its canary Ingress: set ingressRef {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: ...}}",
+                spec.service_name()
+            ),
+        )];
+    };
+    let mut refused = Vec::new();
+    if let Some(kind) = reference.kind.as_deref().filter(|k| *k != "Ingress") {
+        refused.push(FieldError::new(
+            "spec.ingressRef.kind",
+            format!("the {provider} provider clones an Ingress, not a {kind}"),
+        ));
+    }
+    if let Some(version) = reference
+        .api_version
+        .as_deref()
+        .filter(|v| *v != "networking.k8s.io/v1")
+    {
+        refused.push(FieldError::new(
+            "spec.ingressRef.apiVersion",
+            format!(
+                "expected networking.k8s.io/v1 (served since Kubernetes 1.19), got {version:?}"
+            ),
+        ));
+    }
+    if reference.namespace.is_some() {
+        refused.push(FieldError::new(
+            "spec.ingressRef.namespace",
+            "the Ingress is always read from the Canary's own namespace: remove namespace",
+        ));
+    }
+    refused
+}
+
+/// What ingress-nginx's canary annotations cannot say of `analysis.match`: more than one
+/// header or cookie, a header and a cookie in one match (nginx ORs them), prefix or suffix
+/// values, a cookie matched other than by name, or a match with neither.
+fn canary_annotation_matches(provider: TrafficProvider, matches: &[HttpMatch]) -> Vec<FieldError> {
+    let mut refused = Vec::new();
+    let mut refuse = |field: String, what: String| {
+        refused.push(FieldError::new(
+            field,
+            format!("the {provider} provider {what}"),
+        ));
+    };
+    let (mut header, mut cookie): (Option<String>, Option<String>) = (None, None);
+    for (i, m) in matches.iter().enumerate() {
+        let path = format!("spec.analysis.match[{i}]");
+        if m.headers.is_empty() {
+            // Other parts are refused by `unsupported_matches`; a match of nothing would
+            // leave the annotations without a condition and the canary without requests.
+            if m == &HttpMatch::default() {
+                refuse(
+                    path.clone(),
+                    "needs a header or a cookie in every match".into(),
+                );
+            }
+            continue;
+        }
+        if m.headers.len() > 1 {
+            refuse(
+                format!("{path}.headers"),
+                "matches one header or one cookie per match (nginx ORs canary-by-header and canary-by-cookie, it cannot AND them): put each in a match of its own".into(),
+            );
+            continue;
+        }
+        for (name, value) in &m.headers {
+            let field = format!("{path}.headers.{name}");
+            let is_cookie = name.eq_ignore_ascii_case("cookie");
+            let seen = if is_cookie { &mut cookie } else { &mut header };
+            if let Some(first) = seen.as_ref() {
+                let what = if is_cookie { "cookie" } else { "header" };
+                refuse(
+                    field,
+                    format!(
+                        "routes by one {what} only (canary-by-{what}), and {first} already names one"
+                    ),
+                );
+                continue;
+            }
+            *seen = Some(field.clone());
+            if is_cookie && value.exact.is_none() {
+                refuse(
+                    field,
+                    "matches a cookie by its name only: `cookie: {exact: NAME}` sends requests carrying NAME=always to the canary".into(),
+                );
+            } else if value.prefix.is_some() || value.suffix.is_some() {
+                refuse(
+                    field,
+                    "matches a header by exact value or regex only: write the prefix or suffix as a regex".into(),
+                );
+            }
+        }
     }
     refused
 }
@@ -529,6 +696,7 @@ mod tests {
             ProviderKind::Kubernetes,
             ProviderKind::GatewayApi,
             ProviderKind::Istio,
+            ProviderKind::Nginx,
         ] {
             assert_eq!(TABLE.iter().filter(|r| r.kind == kind).count(), 1);
             assert_eq!(kind.row().kind, kind);
@@ -555,7 +723,7 @@ mod tests {
         assert!(error("osm").contains("archived"));
         assert_eq!(
             error("traefk"),
-            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio"
+            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx"
         );
     }
 
@@ -625,5 +793,92 @@ mod tests {
             "{targetRef: {name: a}, service: {port: 80, timeout: 5s, retries: {attempts: 2}}, analysis: {stepWeight: 10, sessionAffinity: {cookieName: c}}}",
         );
         assert_eq!(admit(istio, &canary), []);
+    }
+
+    #[test]
+    fn nginx_needs_an_ingress_ref_of_its_own_namespace() {
+        let nginx = TrafficProvider::parse("nginx").unwrap();
+        let refused = admit(
+            nginx,
+            &spec("{targetRef: {name: a}, service: {port: 80}, analysis: {stepWeight: 10}}"),
+        );
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].field, "spec.ingressRef");
+        assert!(refused[0].reason.contains("needs the Ingress serving a"));
+        let refused = admit(
+            nginx,
+            &spec(
+                "{targetRef: {name: a}, ingressRef: {apiVersion: extensions/v1beta1, kind: Service, name: a, namespace: b}, service: {port: 80}, analysis: {stepWeight: 10}}",
+            ),
+        );
+        let fields: Vec<&str> = refused.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.ingressRef.kind",
+                "spec.ingressRef.apiVersion",
+                "spec.ingressRef.namespace"
+            ]
+        );
+        let accepted = spec(
+            "{targetRef: {name: a}, ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: a}, service: {port: 80}, analysis: {stepWeight: 10}}",
+        );
+        assert_eq!(admit(nginx, &accepted), []);
+    }
+
+    #[test]
+    fn nginx_matches_one_header_and_one_cookie_as_its_annotations_can() {
+        let nginx = TrafficProvider::of(ProviderKind::Nginx);
+        let refused = |matches: &str, service: &str| -> Vec<String> {
+            let canary = spec(&format!(
+                "{{targetRef: {{name: a}}, ingressRef: {{name: a}}, service: {{port: 80{service}}}, analysis: {{iterations: 2, match: {matches}}}}}"
+            ));
+            admit(nginx, &canary)
+                .iter()
+                .map(|e| e.field.clone())
+                .collect()
+        };
+        // Flagger's nginx tutorial: a header and a cookie, each in a match of its own.
+        assert_eq!(
+            refused(
+                "[{headers: {x-canary: {exact: insider}}}, {headers: {cookie: {exact: canary}}}]",
+                ""
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            refused("[{headers: {x-canary: {regex: '^in.*'}}}]", ""),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            refused(
+                "[{headers: {x-a: {exact: '1'}}}, {headers: {x-b: {exact: '2'}}}]",
+                ""
+            ),
+            ["spec.analysis.match[1].headers.x-b"]
+        );
+        assert_eq!(
+            refused("[{headers: {x-a: {exact: '1'}, cookie: {exact: c}}}]", ""),
+            ["spec.analysis.match[0].headers"]
+        );
+        assert_eq!(
+            refused("[{headers: {cookie: {regex: 'c=.*'}}}]", ""),
+            ["spec.analysis.match[0].headers.cookie"]
+        );
+        assert_eq!(
+            refused("[{headers: {x-a: {prefix: in}}}]", ""),
+            ["spec.analysis.match[0].headers.x-a"]
+        );
+        assert_eq!(
+            refused("[{uri: {prefix: /api}}, {}]", ""),
+            ["spec.analysis.match[0].uri", "spec.analysis.match[1]"]
+        );
+        assert_eq!(
+            refused(
+                "[{headers: {x-a: {exact: '1'}}}]",
+                ", match: [{uri: {prefix: /api}}]"
+            ),
+            ["spec.service.match"]
+        );
     }
 }

@@ -13,7 +13,7 @@ use crate::api::canary::{HookKind, Webhook};
 use crate::engine::action::Event;
 use crate::engine::{Action, Reason, Traffic};
 use crate::hooks::{self, Payload};
-use crate::routing::{ORIGINAL_ANNOTATION, RouteError};
+use crate::routing::{ORIGINAL_ANNOTATION, RouteError, RouteInputs, SourceRef};
 use crate::workload::autoscaler::desired_primary_hpa;
 use crate::workload::primary::{PRIMARY_SUFFIX, PrimaryInputs, primary_replicas};
 use crate::workload::services::{ServiceRole, desired_service};
@@ -235,8 +235,17 @@ async fn route<W: Workload>(ctx: &Context, scene: &Scene<W>, traffic: Traffic) -
             format!("the target {} has no selector", W::kind(&())),
         ));
     };
-    let inputs = scene.route_inputs(selector);
     let router = crate::routing::router_for(scene.provider.kind);
+    let inputs = scene.route_inputs(selector);
+    let source = match router.source(&inputs) {
+        Some(source) => Some(read_source(ctx, &scene.namespace, &source).await?),
+        None => None,
+    };
+    let inputs = RouteInputs {
+        source: source.as_ref(),
+        annotations_prefix: &ctx.options.ingress_annotations_prefix,
+        ..inputs
+    };
     let mut objects = router
         .objects(&inputs, traffic)
         .map_err(|e: RouteError| Error::unbuildable(Step::Apply, "building the routes", e))?;
@@ -262,6 +271,21 @@ async fn route<W: Workload>(ctx: &Context, scene: &Scene<W>, traffic: Traffic) -
         ctx.apply_dynamic(resource, object).await?;
     }
     Ok(())
+}
+
+/// The live object a router copies (nginx: the `spec.ingressRef` Ingress); read at each write
+/// of the routes, so a change of the user's object is carried into the copy at the next step.
+async fn read_source(ctx: &Context, namespace: &str, source: &SourceRef) -> Result<DynamicObject> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), namespace, &source.resource);
+    let what = format!(
+        "{} {namespace}/{} ({})",
+        source.resource.kind, source.name, source.field
+    );
+    api.get_opt(&source.name)
+        .await
+        .map_err(Error::api(Step::Observe, format!("reading {what}")))?
+        .ok_or_else(|| Error::missing(Step::Apply, what))
 }
 
 /// Before serin first writes a route that someone else created, it keeps the route's spec in

@@ -87,9 +87,8 @@ fn meaning(name: &str) -> Option<Meaning> {
         "include-label-prefix" => Refuse(
             "serin copies the target's labels to the primary as they are; it cannot filter them by prefix",
         ),
-        "ingress-annotations-prefix" | "ingress-class" => Refuse(
-            "these configure the nginx and contour providers, which serin does not route with (docs/routing.md)",
-        ),
+        "ingress-annotations-prefix" => Same("--ingress-annotations-prefix"),
+        "ingress-class" => Same("--ingress-class"),
         "slack-token" | "slack-proxy-url" | "msteams-proxy-url" => Refuse(
             "the controller's default alert destination takes a webhook URL only: use an AlertProvider (its Secret holds token and proxy) for this",
         ),
@@ -279,6 +278,7 @@ mod tests {
             "-cluster-name=prod",
             "-no-cross-namespace-refs=false",
             "-port=9090",
+            "-ingress-annotations-prefix=custom.ingress.kubernetes.io",
             "--label-selector=shard=a",
         ]);
         assert_eq!(
@@ -294,6 +294,7 @@ mod tests {
                 "--concurrency=4",
                 "--cluster-name=prod",
                 "--listen=0.0.0.0:9090",
+                "--ingress-annotations-prefix=custom.ingress.kubernetes.io",
                 "--label-selector=shard=a",
             ])
         );
@@ -305,7 +306,6 @@ mod tests {
         assert!(refused(&["-kubeconfig-qps=100"]).starts_with("-kubeconfig-qps: "));
         assert!(refused(&["-enable-config-tracking=false"]).contains("always tracks"));
         assert!(refused(&["-selector-labels=app"]).contains("spec.selector"));
-        assert!(refused(&["-ingress-class", "contour"]).contains("nginx and contour"));
         assert!(refused(&["-include-label-prefix=app"]).contains("prefix"));
         assert!(refused(&["-frobnicate"]).contains("nor a Flagger flag"));
         assert!(refused(&["-port=http"]).contains("not a port"));

@@ -8,6 +8,29 @@ fn parse_severity(text: &str) -> Result<crate::api::canary::Severity, String> {
         .map_err(|_| format!("{text:?} is not a severity: expected info, warn or error"))
 }
 
+/// An annotation key prefix as the API server accepts it (a DNS subdomain), so the canary
+/// Ingress is not rejected at the first step of every rollout.
+fn parse_annotations_prefix(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an annotation prefix: expected a DNS subdomain such as nginx.ingress.kubernetes.io (no trailing /)"
+        ))
+    }
+}
+
 /// Log level when RUST_LOG is not set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogLevel {
@@ -55,9 +78,24 @@ pub struct Options {
     /// controllers can share a cluster.
     #[arg(long, env = "SERIN_LABEL_SELECTOR")]
     pub label_selector: Option<String>,
-    /// Traffic provider for Canaries that do not set spec.provider: kubernetes, gatewayapi, istio.
+    /// Traffic provider for Canaries that do not set spec.provider: kubernetes, gatewayapi, istio,
+    /// nginx.
     #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = crate::api::provider::DEFAULT_NAME)]
     pub mesh_provider: String,
+    /// Annotation prefix of the nginx provider's canary Ingress annotations (ingress-nginx's
+    /// own `--annotations-prefix`; Flagger's -ingress-annotations-prefix).
+    #[arg(
+        long,
+        env = "SERIN_INGRESS_ANNOTATIONS_PREFIX",
+        default_value = crate::routing::nginx::DEFAULT_ANNOTATIONS_PREFIX,
+        value_parser = parse_annotations_prefix
+    )]
+    pub ingress_annotations_prefix: String,
+    /// Flagger's -ingress-class, which only Flagger's Contour router reads (the HTTPProxy
+    /// class). Accepted for Flagger's arguments; the nginx provider's canary Ingress always keeps
+    /// the class of spec.ingressRef, the only one ingress-nginx pairs it with.
+    #[arg(long, env = "SERIN_INGRESS_CLASS")]
+    pub ingress_class: Option<String>,
     /// Prometheus-compatible server for the built-in metrics and templates without an address.
     #[arg(
         long,
@@ -142,4 +180,24 @@ pub struct Options {
     /// Log level when RUST_LOG is not set: debug, info, warn, error (Flagger's -log-level).
     #[arg(long, env = "SERIN_LOG_LEVEL", value_enum)]
     pub log_level: Option<LogLevel>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_annotations_prefix;
+
+    #[test]
+    fn an_annotation_prefix_must_be_one_the_api_server_accepts() {
+        assert!(parse_annotations_prefix("custom.ingress.kubernetes.io").is_ok());
+        for bad in [
+            "",
+            "nginx.ingress.kubernetes.io/",
+            "Nginx.io",
+            "a..b",
+            "-a.io",
+        ] {
+            let error = parse_annotations_prefix(bad).unwrap_err();
+            assert!(error.contains("not an annotation prefix"), "{bad}: {error}");
+        }
+    }
 }

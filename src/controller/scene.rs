@@ -136,6 +136,9 @@ impl<W: Workload> Scene<W> {
             namespace: &self.namespace,
             target_selector: selector,
             owner: Some(self.owner.clone()),
+            // Read and set where the routes are applied (`act::route`).
+            source: None,
+            annotations_prefix: crate::routing::nginx::DEFAULT_ANNOTATIONS_PREFIX,
         }
     }
 

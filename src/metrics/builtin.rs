@@ -1,5 +1,6 @@
 //! The built-in metrics, `request-success-rate` (percent of requests without a 5xx, checked with
-//! `min`) and `request-duration` (99th percentile in milliseconds, checked with `max`), written
+//! `min`) and `request-duration` (99th percentile in milliseconds, the mean for nginx as in
+//! Flagger, checked with `max`), written
 //! for the metrics each traffic provider exposes. Same semantics as Flagger's, so a migrated
 //! Canary checks the same thing; the label selecting the workload is `{{ workload }}` so the
 //! judge can ask for the primary's values with the same query.
@@ -34,9 +35,12 @@ pub fn query(name: &str, source: Source) -> Option<&'static str> {
             r#"sum(rate(nginx_ingress_controller_requests{namespace="{{ namespace }}", ingress="{{ ingress }}", canary{% if workload == target %}!{% endif %}="", status!~"5.."}[{{ interval }}]))"#,
             r#" / sum(rate(nginx_ingress_controller_requests{namespace="{{ namespace }}", ingress="{{ ingress }}", canary{% if workload == target %}!{% endif %}=""}[{{ interval }}])) * 100"#
         ),
-        (DURATION, Source::Nginx) => {
-            r#"histogram_quantile(0.99, sum(rate(nginx_ingress_controller_request_duration_seconds_bucket{namespace="{{ namespace }}", ingress="{{ ingress }}", canary{% if workload == target %}!{% endif %}=""}[{{ interval }}])) by (le)) * 1000"#
-        }
+        // Flagger's nginx observer reads the mean upstream response time (not a percentile):
+        // a migrated threshold keeps its meaning.
+        (DURATION, Source::Nginx) => concat!(
+            r#"sum(rate(nginx_ingress_controller_response_duration_seconds_sum{namespace="{{ namespace }}", ingress="{{ ingress }}", canary{% if workload == target %}!{% endif %}=""}[{{ interval }}]))"#,
+            r#" / sum(rate(nginx_ingress_controller_response_duration_seconds_count{namespace="{{ namespace }}", ingress="{{ ingress }}", canary{% if workload == target %}!{% endif %}=""}[{{ interval }}])) * 1000"#
+        ),
         // A Deployment's pods are `<name>-<replicaset hash>-<suffix>`: the pattern matches the
         // canary's pods and not `<name>-primary-...`. Both `status` and `code` label
         // conventions count: a negative matcher also matches series without the label.
@@ -113,5 +117,6 @@ mod tests {
         assert_eq!(source("gatewayapi:v1"), Source::App);
         assert_eq!(source("kubernetes"), Source::App);
         assert_eq!(ProviderKind::Istio.row().metrics, Source::Istio);
+        assert_eq!(source("nginx"), Source::Nginx);
     }
 }

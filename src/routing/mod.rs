@@ -8,6 +8,7 @@ pub mod affinity;
 pub mod gatewayapi;
 pub mod istio;
 pub mod kubernetes;
+pub mod nginx;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
@@ -39,6 +40,7 @@ pub fn router_for(kind: ProviderKind) -> &'static dyn Router {
         ProviderKind::Kubernetes => &kubernetes::Kubernetes,
         ProviderKind::GatewayApi => &gatewayapi::GatewayApi,
         ProviderKind::Istio => &istio::Istio,
+        ProviderKind::Nginx => &nginx::Nginx,
     }
 }
 
@@ -52,6 +54,12 @@ pub enum RouteError {
     NoGateway,
     #[error("the target Deployment has no usable selector: {0}")]
     Selector(String),
+    /// The live object the router copies (`Router::source`) was not given to it.
+    #[error("{0} was not read before building the route")]
+    SourceNotRead(String),
+    /// The live object the router copies cannot be used (nginx: no path to the apex Service).
+    #[error("{0}")]
+    Source(String),
 }
 
 /// What a router needs to know besides the traffic split.
@@ -62,6 +70,11 @@ pub struct RouteInputs<'a> {
     pub target_selector: &'a LabelSelector,
     /// Set on objects serin creates; None for objects it took over.
     pub owner: Option<OwnerReference>,
+    /// The live object of [`Router::source`], read by the controller (nginx: the
+    /// `spec.ingressRef` Ingress it clones); None for routers that build from the spec alone.
+    pub source: Option<&'a DynamicObject>,
+    /// The annotation prefix of ingress-nginx (`--ingress-annotations-prefix`).
+    pub annotations_prefix: &'a str,
 }
 
 impl RouteInputs<'_> {
@@ -119,6 +132,21 @@ pub trait Router: Send + Sync {
 
     /// The object whose pre-existing spec is kept when serin takes it over (the route).
     fn taken_over(&self, inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)>;
+
+    /// The live object `objects` copies, which the controller reads and passes as
+    /// `RouteInputs::source` (nginx: the Ingress of `spec.ingressRef`).
+    fn source(&self, _inputs: &RouteInputs<'_>) -> Option<SourceRef> {
+        None
+    }
+}
+
+/// A live object a router copies: its kind, name and the Canary field naming it.
+#[derive(Debug, Clone)]
+pub struct SourceRef {
+    pub resource: ApiResource,
+    pub name: String,
+    /// The field of the Canary naming it, for errors (`spec.ingressRef`).
+    pub field: &'static str,
 }
 
 pub(crate) fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
@@ -159,6 +187,8 @@ pub(crate) mod tests {
             namespace: "test",
             target_selector: &SELECTOR,
             owner: None,
+            source: None,
+            annotations_prefix: nginx::DEFAULT_ANNOTATIONS_PREFIX,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
@@ -59,6 +60,25 @@ impl Setup {
             "httproutes",
         );
         Api::namespaced_with(self.client.clone(), &self.ns, &resource)
+    }
+
+    pub fn ingresses(&self) -> Api<Ingress> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// The user's Ingress `name` of class nginx, sending `/` to the Service `service` (the
+    /// nginx provider's `ingressRef`).
+    pub async fn create_ingress(&self, name: &str, service: &str) {
+        let ingress: Ingress = serde_json::from_value(json!({
+            "metadata": {"name": name, "annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "8m"}},
+            "spec": {"ingressClassName": "nginx", "rules": [{"host": format!("{name}.example.com"), "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": 80}}}}]}}]},
+        }))
+        .unwrap();
+        self.ingresses()
+            .create(&PostParams::default(), &ingress)
+            .await
+            .unwrap();
     }
 
     pub async fn create_deployment(&self, name: &str, readiness: Readiness) {

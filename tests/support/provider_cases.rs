@@ -16,6 +16,9 @@ pub struct Case {
     /// The fields every tool warns about when it accepts the Canary: what the provider cannot
     /// do and runs as Flagger does instead (`api::leniency`).
     pub warned: &'static [&'static str],
+    /// `spec.ingressRef.name` (nginx): an Ingress of this name sending `/` to the apex
+    /// Service, which the control-plane test creates.
+    pub ingress_ref: Option<&'static str>,
 }
 
 fn gateways() -> Value {
@@ -35,6 +38,7 @@ pub fn cases() -> Vec<Case> {
         analysis,
         refused,
         warned: &[],
+        ingress_ref: None,
     };
     // What Flagger runs as blue/green on a provider without traffic splitting: accepted, with
     // a warning on the field.
@@ -45,6 +49,17 @@ pub fn cases() -> Vec<Case> {
         analysis,
         refused: None,
         warned,
+        ingress_ref: None,
+    };
+    // nginx with an Ingress to clone, named after the case.
+    let nginx = |name, analysis, refused| Case {
+        name,
+        provider: Some("nginx"),
+        service: port(),
+        analysis,
+        refused,
+        warned: &[],
+        ingress_ref: Some(name),
     };
     vec![
         fallback(
@@ -148,6 +163,44 @@ pub fn cases() -> Vec<Case> {
             Some("spec.service.appProtocol"),
         ),
         case(
+            "nginx-no-ingress-ref",
+            Some("nginx"),
+            port(),
+            weights(),
+            Some("spec.ingressRef"),
+        ),
+        nginx("nginx-weights", weights(), None),
+        nginx("nginx-blue-green", blue_green(), None),
+        nginx(
+            "nginx-ab",
+            json!({"interval": "1s", "iterations": 2, "match": [
+                {"headers": {"x-canary": {"exact": "insider"}}},
+                {"headers": {"cookie": {"exact": "canary"}}}]}),
+            None,
+        ),
+        nginx(
+            "nginx-ab-two-headers",
+            json!({"interval": "1s", "iterations": 2, "match": [
+                {"headers": {"x-a": {"exact": "1"}}},
+                {"headers": {"x-b": {"exact": "2"}}}]}),
+            Some("spec.analysis.match[1].headers.x-b"),
+        ),
+        nginx(
+            "nginx-ab-uri",
+            ab(json!({"uri": {"prefix": "/api"}})),
+            Some("spec.analysis.match[0].uri"),
+        ),
+        nginx(
+            "nginx-mirror",
+            json!({"interval": "1s", "iterations": 2, "mirror": true}),
+            Some("spec.analysis.mirror"),
+        ),
+        nginx(
+            "nginx-affinity",
+            json!({"interval": "1s", "stepWeight": 50, "maxWeight": 50, "sessionAffinity": {"cookieName": "c"}}),
+            Some("spec.analysis.sessionAffinity"),
+        ),
+        case(
             "linkerd",
             Some("linkerd"),
             port(),
@@ -180,6 +233,10 @@ pub fn canary(case: &Case) -> Value {
     });
     if let Some(provider) = case.provider {
         spec["provider"] = json!(provider);
+    }
+    if let Some(ingress) = case.ingress_ref {
+        spec["ingressRef"] =
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": ingress});
     }
     json!({
         "apiVersion": "serin.dev/v1beta1", "kind": "Canary",

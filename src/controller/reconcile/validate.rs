@@ -45,8 +45,13 @@ pub fn blocked<W: Workload>(scene: &Scene<W>, plan: &Plan) -> Option<(Reason, St
     }
     let selector = scene.target_selector()?;
     let inputs = scene.route_inputs(selector);
-    let routed = crate::routing::router_for(scene.provider.kind)
-        .objects(&inputs, engine::sample_traffic(plan));
+    let router = crate::routing::router_for(scene.provider.kind);
+    // A router copying a live object (nginx) is built where that object is read (apply); what
+    // its spec cannot express, the provider table has refused already.
+    if router.source(&inputs).is_some() {
+        return None;
+    }
+    let routed = router.objects(&inputs, engine::sample_traffic(plan));
     routed
         .err()
         .map(|error| (Reason::InvalidSpec, error.to_string()))
