@@ -69,6 +69,7 @@ async fn provider_round_trips(
         credentials: Credentials::of(kind, &secret),
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
+        interval: Duration::from_secs(60),
     };
     let times = timed(ROUNDS, || async {
         let rendered = queries(&web, metric, Some(template), Source::App).unwrap();
