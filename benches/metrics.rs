@@ -5,7 +5,8 @@
 //!
 //! Then the same threshold check through each other provider against its local server:
 //! Graphite (carbon-cache + graphite-web), InfluxDB 1.x (InfluxQL), VictoriaMetrics (the
-//! Prometheus provider) and a Flux answer from the scriptable server of tests/mock.
+//! Prometheus provider), and a Flux and a Datadog answer from the scriptable server of
+//! tests/mock (`-- datadog` runs the Datadog one alone).
 //!
 //! Run: `cargo bench --bench metrics` (results go to docs/benchmarks.md by hand).
 
@@ -138,10 +139,35 @@ async fn other_providers() {
         "from(bucket: \"apps\") |> range(start: -{{ interval }}) |> filter(fn: (r) => r.workload == \"{{ target }}\") |> sum()",
     )
     .await;
+    datadog().await;
+}
+
+/// Datadog's query API answered by the scriptable server: one series of 61 points, as
+/// Datadog answers a 10-minute window at its 10-second rollup.
+async fn datadog() {
+    let points: Vec<String> = (0..61_i64)
+        .map(|i| format!("[{}.0,1.0]", (1_700_000_000 + i * 10) * 1000))
+        .collect();
+    let answer = format!(
+        r#"{{"status":"ok","res_type":"time_series","series":[{{"metric":"errors","pointlist":[{}]}}]}}"#,
+        points.join(",")
+    );
+    let server = mock::serve(move |_| mock::Reply::ok(&answer)).await;
+    provider_round_trips(
+        "datadog: render, GET /api/v1/query (scriptable server), parse",
+        MetricProviderKind::Datadog,
+        &server.url,
+        &[("datadog_api_key", "a"), ("datadog_application_key", "b")],
+        "sum:trace.http.request.errors{service:{{ target }}}.as_count()",
+    )
+    .await;
 }
 
 #[tokio::main]
 async fn main() {
+    if std::env::args().any(|a| a == "datadog") {
+        return datadog().await;
+    }
     if std::env::args().any(|a| a == "providers") {
         return other_providers().await;
     }
