@@ -5,8 +5,8 @@
 //!
 //! Then the same threshold check through each other provider against its local server:
 //! Graphite (carbon-cache + graphite-web), InfluxDB 1.x (InfluxQL), VictoriaMetrics (the
-//! Prometheus provider), and a Flux and a Datadog answer from the scriptable server of
-//! tests/mock (`-- datadog` runs the Datadog one alone).
+//! Prometheus provider), and Flux, Datadog and New Relic answers from the scriptable server
+//! of tests/mock (`-- datadog` runs the Datadog and New Relic ones alone).
 //!
 //! Run: `cargo bench --bench metrics` (results go to docs/benchmarks.md by hand).
 
@@ -143,7 +143,7 @@ async fn other_providers() {
 }
 
 /// Datadog's query API answered by the scriptable server: one series of 61 points, as
-/// Datadog answers a 10-minute window at its 10-second rollup.
+/// Datadog answers a 10-minute window at its 10-second rollup; then New Relic's, one result.
 async fn datadog() {
     let points: Vec<String> = (0..61_i64)
         .map(|i| format!("[{}.0,1.0]", (1_700_000_000 + i * 10) * 1000))
@@ -159,6 +159,15 @@ async fn datadog() {
         &server.url,
         &[("datadog_api_key", "a"), ("datadog_application_key", "b")],
         "sum:trace.http.request.errors{service:{{ target }}}.as_count()",
+    )
+    .await;
+    let server = mock::serve(|_| mock::Reply::ok(r#"{"results":[{"result":1.0}]}"#)).await;
+    provider_round_trips(
+        "newrelic: render, GET /v1/accounts/<id>/query (scriptable server), parse",
+        MetricProviderKind::NewRelic,
+        &server.url,
+        &[("newrelic_query_key", "k"), ("newrelic_account_id", "1")],
+        "SELECT average(errors) FROM Metric WHERE service = '{{ target }}'",
     )
     .await;
 }

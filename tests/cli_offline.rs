@@ -203,7 +203,7 @@ fn metric_provider_types_serin_lacks_are_refused_by_check_and_migrate() {
     std::fs::write(
         &checked,
         [
-            template("serin.dev/v1beta1", "nr", "newrelic"),
+            template("serin.dev/v1beta1", "sd", "stackdriver"),
             template("serin.dev/v1beta1", "typo", "promethus"),
             template("serin.dev/v1beta1", "ok", "prometheus"),
             template("serin.dev/v1beta1", "graphite", "graphite"),
@@ -221,11 +221,11 @@ fn metric_provider_types_serin_lacks_are_refused_by_check_and_migrate() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("MetricTemplate nr: spec.provider.type: \"newrelic\" is a Flagger metric provider serin does not support yet; serin queries prometheus"),
+        stdout.contains("MetricTemplate sd: spec.provider.type: \"stackdriver\" is a Flagger metric provider serin does not support yet; serin queries prometheus"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("MetricTemplate typo: spec.provider.type: unknown metric provider \"promethus\"; serin queries prometheus, graphite, influxdb, datadog"),
+        stdout.contains("MetricTemplate typo: spec.provider.type: unknown metric provider \"promethus\"; serin queries prometheus, graphite, influxdb, datadog, newrelic"),
         "{stdout}"
     );
     assert!(

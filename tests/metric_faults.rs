@@ -62,6 +62,10 @@ fn datadog(value: &str) -> String {
     )
 }
 
+fn newrelic(value: &str) -> String {
+    format!(r#"{{"results":[{{"result":{value}}}],"metadata":{{"eventTypes":["Transaction"]}}}}"#)
+}
+
 fn providers() -> Vec<Provider> {
     vec![
         Provider {
@@ -147,6 +151,25 @@ fn providers() -> Vec<Provider> {
                 400,
                 r#"{"errors":["Error parsing query: unable to parse sum:: Rule 'scope_expr' didn't match"]}"#,
                 "query refused by the metrics server (Datadog, HTTP 400): Error parsing query: unable to parse sum:: Rule 'scope_expr' didn't match",
+            ),
+        },
+        Provider {
+            name: "newrelic",
+            kind: MetricProviderKind::NewRelic,
+            query: "SELECT percentage(count(*), WHERE error IS true) FROM Transaction",
+            secret: &[
+                ("newrelic_query_key", "nr-key-1"),
+                ("newrelic_account_id", "1234567"),
+            ],
+            one: newrelic,
+            // New Relic's JSON has no NaN or infinity: no value is null.
+            specials: None,
+            empty: r#"{"results":[{"average":null}]}"#,
+            two: r#"{"results":[{"count":1},{"average":2}]}"#,
+            refusal: (
+                400,
+                r#"{"error":"NRQL Syntax Error: Error at line 1 position 8, unexpected 'FRM'"}"#,
+                "query refused by the metrics server (New Relic, HTTP 400): NRQL Syntax Error: Error at line 1 position 8, unexpected 'FRM'",
             ),
         },
     ]
@@ -376,6 +399,10 @@ async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
         ),
         ("POST /api/v2/query?org=acme", "authorization: Token tok-2"),
         ("GET /api/v1/query?query=sum", "dd-api-key: dd-api-1"),
+        (
+            "GET /v1/accounts/1234567/query?nrql=SELECT",
+            "x-query-key: nr-key-1",
+        ),
     ];
     for (p, (line, authorization)) in providers().iter().zip(expected) {
         let body = (p.one)("1");
@@ -413,6 +440,17 @@ async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
             .unwrap()
     };
     assert_eq!(param("to") - param("from"), 600, "{}", request.line());
+    // New Relic gets Flagger's window appended to the NRQL: one interval.
+    let nr = &providers()[5];
+    let (_, server) = check(nr, |_| Reply::ok(&newrelic("1"))).await;
+    let request = &server.received()[0];
+    let url = reqwest::Url::parse(&format!(
+        "http://x{}",
+        request.line().split(' ').nth(1).unwrap()
+    ))
+    .unwrap();
+    let nrql = url.query_pairs().find(|(k, _)| k == "nrql").unwrap().1;
+    assert_eq!(nrql, format!("{} SINCE 60 seconds ago", nr.query));
     // Flux goes as the v2 API's JSON request, asking for annotated CSV.
     let flux = &providers()[3];
     let (_, server) = check(flux, |_| Reply::ok(&flux_answer())).await;

@@ -275,3 +275,210 @@ async fn datadog_refuses_wrong_and_missing_keys_and_serin_says_so_without_them()
         "nothing sent without the keys"
     );
 }
+
+const QUERY_KEY: &str = "NRIQ-0123456789abcdefghijklmnopqrstu";
+const ACCOUNT: &str = "1234567";
+
+/// New Relic's Insights query API as documented: `GET /v1/accounts/<id>/query?nrql=...` with
+/// `X-Query-Key`; a wrong key or account is refused with `{"error": ...}`. The stand-in knows
+/// two NRQL shapes: `SELECT average(errors) FROM Metric WHERE service = '<s>' SINCE <n> seconds
+/// ago` (one result: the canary 5.5, the primary 1.5; `gone` has none, null), the same
+/// `SINCE <ms> UNTIL <ms> TIMESERIES <n> seconds` (one bucket per step), and the probe's
+/// `SELECT count(*) FROM Metric`. `FACET` is two facets.
+fn newrelic(request: &Request) -> Reply {
+    let path = request.line().split(' ').nth(1).unwrap_or("/");
+    if header(request, "X-Query-Key") != Some(QUERY_KEY)
+        || !path.starts_with(&format!("/v1/accounts/{ACCOUNT}/query?"))
+    {
+        return Reply::status(401, r#"{"error":"Invalid query key"}"#);
+    }
+    let nrql = params(request).remove("nrql").unwrap_or_default();
+    if nrql.starts_with("SELECT count(*) FROM Metric SINCE") {
+        return Reply::ok(r#"{"results":[{"count":1234}]}"#);
+    }
+    let Some(rest) = nrql.strip_prefix("SELECT average(errors) FROM Metric") else {
+        let word = nrql.split_whitespace().nth(1).unwrap_or_default();
+        return Reply::status(
+            400,
+            &format!(
+                r#"{{"error":"NRQL Syntax Error: Error at line 1 position 8, unexpected '{word}'"}}"#
+            ),
+        );
+    };
+    if rest.contains("FACET") {
+        return Reply::ok(
+            r#"{"facets":[{"name":"web","results":[{"average":5.5}]},{"name":"web-primary","results":[{"average":1.5}]}]}"#,
+        );
+    }
+    let mean = if rest.contains("service = 'web-primary'") {
+        Some(1.5)
+    } else if rest.contains("service = 'web'") {
+        Some(5.5)
+    } else {
+        None
+    };
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let after = |word: &str| -> Option<i64> {
+        let at = words.iter().position(|w| *w == word)?;
+        words.get(at + 1)?.parse().ok()
+    };
+    let value = |v: Option<f64>| v.map_or("null".to_string(), |v| v.to_string());
+    match (after("SINCE"), after("UNTIL"), after("TIMESERIES")) {
+        (Some(_), None, None) => Reply::ok(&format!(
+            r#"{{"results":[{{"average":{}}}],"metadata":{{"eventTypes":["Metric"]}}}}"#,
+            value(mean)
+        )),
+        (Some(since), Some(until), Some(step)) => {
+            let buckets: Vec<String> = (since / 1000..until / 1000)
+                .step_by(step as usize)
+                .enumerate()
+                .map(|(i, begin)| {
+                    let point = mean.map(|m| m - 0.5 + (i % 3) as f64 * 0.5);
+                    format!(
+                        r#"{{"results":[{{"average":{}}}],"beginTimeSeconds":{begin},"endTimeSeconds":{}}}"#,
+                        value(point),
+                        begin + step
+                    )
+                })
+                .collect();
+            Reply::ok(&format!(r#"{{"timeSeries":[{}]}}"#, buckets.join(",")))
+        }
+        _ => Reply::status(400, r#"{"error":"NRQL Syntax Error: bad time clause"}"#),
+    }
+}
+
+fn nr_connection(address: &str, secret: &[(&str, &str)]) -> Connection {
+    Connection {
+        credentials: {
+            let secret: BTreeMap<String, String> = secret
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Credentials::of(MetricProviderKind::NewRelic, &secret)
+        },
+        ..connection(address, &[])
+    }
+}
+
+const NR_KEYS: &[(&str, &str)] = &[
+    ("newrelic_query_key", QUERY_KEY),
+    // As a Secret made with `echo` holds it (Flagger's issue 951).
+    ("newrelic_account_id", "1234567\n"),
+];
+
+async fn nr_check(connection: Connection, metric: &str, template: &str) -> Sample {
+    let yaml = format!(
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  targetRef: {{name: web}}\n  service: {{port: 80}}\n  analysis:\n    stepWeight: 10\n    metrics:\n{metric}"
+    );
+    let canary: serin::api::Canary = serin::api::load::from_yaml(&yaml, "").unwrap();
+    let metric = canary.spec.analysis.metrics[0].clone();
+    let queries = queries(&canary, &metric, Some(template), Source::App).unwrap();
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    sample(
+        MetricProviderKind::NewRelic,
+        connection,
+        &queries,
+        now,
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn newrelic_answers_threshold_checks_and_the_judge() {
+    let server = mock::serve(newrelic).await;
+    let ok = || nr_connection(&server.url, NR_KEYS);
+    let template = "SELECT average(errors) FROM Metric\n  WHERE service = '{{ target }}'";
+    assert_eq!(
+        nr_check(ok(), THRESHOLD, template).await,
+        Sample::Value(5.5)
+    );
+    let sent = params(&server.received()[0]);
+    assert_eq!(
+        sent["nrql"],
+        "SELECT average(errors) FROM Metric WHERE service = 'web' SINCE 60 seconds ago"
+    );
+    let judged = "SELECT average(errors) FROM Metric WHERE service = '{{ workload }}'";
+    let compared = nr_check(ok(), JUDGED, judged).await;
+    let Sample::Compared { canary, primary } = compared else {
+        panic!("expected two series, got {compared:?}")
+    };
+    assert_eq!(canary.len(), 60, "ten minutes in 10 s buckets");
+    let comparison = compare(&canary, &primary, &JudgeConfig::default());
+    assert_eq!(comparison.class, Class::High, "{}", comparison.reason);
+    assert!(comparison.failed);
+    let last = params(server.received().last().unwrap());
+    assert!(
+        last["nrql"].ends_with("SINCE 1699999400000 UNTIL 1700000000000 TIMESERIES 10 seconds"),
+        "{}",
+        last["nrql"]
+    );
+
+    let gone = "SELECT average(errors) FROM Metric WHERE service = 'gone'";
+    assert_eq!(nr_check(ok(), THRESHOLD, gone).await, Sample::NoData);
+    let faceted = "SELECT average(errors) FROM Metric FACET service";
+    assert_eq!(
+        error_of(nr_check(ok(), THRESHOLD, faceted).await),
+        "the query returned 2 series; it must return one (aggregate it, e.g. with sum(...))"
+    );
+    assert_eq!(
+        error_of(nr_check(ok(), THRESHOLD, "SELECT nosuch FROM Metric").await),
+        "query refused by the metrics server (New Relic, HTTP 400): NRQL Syntax Error: Error at line 1 position 8, unexpected 'nosuch'"
+    );
+    let windowed = "SELECT average(errors) FROM Metric WHERE service = 'web' SINCE 5 minutes ago";
+    assert!(
+        error_of(nr_check(ok(), JUDGED, windowed).await)
+            .contains("a judged NRQL query must have no SINCE or UNTIL"),
+    );
+    let probe = serin::metrics::newrelic::NewRelic::connect(ok());
+    assert_eq!(probe.probe().await, Ok(()));
+}
+
+#[tokio::test]
+async fn newrelic_refuses_a_wrong_key_and_serin_says_so_without_it() {
+    let server = mock::serve(newrelic).await;
+    let template = "SELECT average(errors) FROM Metric WHERE service = '{{ target }}'";
+    let wrong_key = [
+        ("newrelic_query_key", "NRIQ-guessed"),
+        ("newrelic_account_id", ACCOUNT),
+    ];
+    let wrong_account = [
+        ("newrelic_query_key", QUERY_KEY),
+        ("newrelic_account_id", "7654321"),
+    ];
+    for secret in [&wrong_key[..], &wrong_account[..]] {
+        let refused =
+            error_of(nr_check(nr_connection(&server.url, secret), THRESHOLD, template).await);
+        assert_eq!(
+            refused,
+            "query refused by the metrics server (New Relic, HTTP 401): Invalid query key (New Relic refused the Secret's newrelic_query_key for its newrelic_account_id)"
+        );
+    }
+    let asked = server.received().len();
+    for (secret, missing) in [
+        (
+            &[("newrelic_query_key", QUERY_KEY)][..],
+            "the Secret has no newrelic_account_id",
+        ),
+        (
+            &[("newrelic_account_id", ACCOUNT)][..],
+            "the Secret has no newrelic_query_key",
+        ),
+        (
+            &[
+                ("newrelic_query_key", QUERY_KEY),
+                ("newrelic_account_id", "../admin"),
+            ][..],
+            "the Secret's newrelic_account_id is not an account number",
+        ),
+    ] {
+        let error =
+            error_of(nr_check(nr_connection(&server.url, secret), THRESHOLD, template).await);
+        assert!(error.contains(missing), "{error}");
+    }
+    assert_eq!(
+        server.received().len(),
+        asked,
+        "nothing sent without the keys"
+    );
+}

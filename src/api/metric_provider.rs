@@ -26,6 +26,9 @@ pub enum MetricProviderKind {
     InfluxDb,
     // Datadog's metrics query API (`/api/v1/query`).
     Datadog,
+    // New Relic's Insights query API (NRQL).
+    #[serde(rename = "newrelic")]
+    NewRelic,
 }
 
 /// The Secret key every provider may read: a PEM CA bundle to trust. It is no credential: a
@@ -94,13 +97,23 @@ pub const TABLE: &[Row] = &[
         default_server: false,
         default_address: Some("https://api.datadoghq.com"),
     },
+    Row {
+        kind: MetricProviderKind::NewRelic,
+        name: "newrelic",
+        serves: "New Relic's Insights query API (NRQL)",
+        // NRQL's TIMESERIES answers one value per bucket.
+        range_queries: true,
+        // The account id is no secret, but Flagger reads it from the Secret.
+        credential_keys: &["newrelic_query_key", "newrelic_account_id"],
+        default_server: false,
+        default_address: Some("https://insights-api.newrelic.com"),
+    },
 ];
 
 /// Flagger's metric providers serin does not query (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
 pub const NOT_YET: &[&str] = &[
     "cloudwatch",
-    "newrelic",
     "stackdriver",
     "dynatrace",
     "keptn",
@@ -190,6 +203,8 @@ mod tests {
         assert_eq!(MetricProviderKind::Prometheus.row().name, "prometheus");
         assert_eq!(MetricProviderKind::InfluxDb.row().name, "influxdb");
         assert_eq!(MetricProviderKind::Datadog.row().name, "datadog");
+        let kind: MetricProviderKind = serde_json::from_str(r#""newrelic""#).unwrap();
+        assert_eq!(kind, MetricProviderKind::NewRelic);
         let kind: MetricProviderKind = serde_json::from_str(r#""influxdb""#).unwrap();
         assert_eq!(serde_json::to_string(&kind).unwrap(), r#""influxdb""#);
     }
@@ -205,14 +220,14 @@ mod tests {
             let message = error(flagger);
             assert!(
                 message.starts_with(&format!(
-                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog"
+                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic"
                 )),
                 "{message}"
             );
         }
         assert_eq!(
             error("promethues"),
-            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog"
+            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic"
         );
         assert!(error("Prometheus").starts_with("unknown metric provider"));
     }
@@ -222,7 +237,7 @@ mod tests {
         let kind: MetricProviderKind = serde_json::from_str(r#""prometheus""#).unwrap();
         assert_eq!(kind, MetricProviderKind::Prometheus);
         assert_eq!(serde_json::to_string(&kind).unwrap(), r#""prometheus""#);
-        let error = serde_json::from_str::<MetricProviderKind>(r#""newrelic""#).unwrap_err();
+        let error = serde_json::from_str::<MetricProviderKind>(r#""cloudwatch""#).unwrap_err();
         assert!(
             error.to_string().contains("does not support yet"),
             "{error}"

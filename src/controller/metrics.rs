@@ -152,7 +152,7 @@ fn interval(metric: &Metric) -> Duration {
 }
 
 /// The template's own address: its `provider.address`, else the service's when the provider
-/// is a hosted API with one (Datadog's, as Flagger defaults it).
+/// is a hosted API with one (Datadog's, New Relic's, as Flagger defaults them).
 fn own_address(kind: MetricProviderKind, address: Option<&str>) -> Option<&str> {
     address
         .filter(|a| !a.trim().is_empty())
@@ -233,6 +233,10 @@ mod tests {
         assert_eq!(
             own_address(datadog, Some("https://api.datadoghq.eu")),
             Some("https://api.datadoghq.eu")
+        );
+        assert_eq!(
+            own_address(MetricProviderKind::NewRelic, None),
+            Some("https://insights-api.newrelic.com")
         );
         assert_eq!(own_address(MetricProviderKind::Graphite, None), None);
         let secret = BTreeMap::from([("datadog_api_key".to_string(), "k".to_string())]);
