@@ -75,7 +75,10 @@ impl Datadog {
             auth,
             headers: connection.headers,
             timeout: connection.timeout,
-            window: connection.interval * WINDOW_INTERVALS,
+            window: connection
+                .interval
+                .checked_mul(WINDOW_INTERVALS)
+                .unwrap_or(Duration::MAX),
             now,
         }
     }
