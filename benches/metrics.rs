@@ -5,7 +5,8 @@
 //!
 //! Then the same threshold check through each other provider against its local server:
 //! Graphite (carbon-cache + graphite-web), InfluxDB 1.x (InfluxQL), VictoriaMetrics (the
-//! Prometheus provider) and a Flux answer from the scriptable server of tests/mock.
+//! Prometheus provider), and Flux, Datadog and New Relic answers from the scriptable server
+//! of tests/mock (`-- datadog` runs the Datadog and New Relic ones alone).
 //!
 //! Run: `cargo bench --bench metrics` (results go to docs/benchmarks.md by hand).
 
@@ -69,6 +70,7 @@ async fn provider_round_trips(
         credentials: Credentials::of(kind, &secret),
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
+        interval: Duration::from_secs(60),
     };
     let times = timed(ROUNDS, || async {
         let rendered = queries(&web, metric, Some(template), Source::App).unwrap();
@@ -137,10 +139,44 @@ async fn other_providers() {
         "from(bucket: \"apps\") |> range(start: -{{ interval }}) |> filter(fn: (r) => r.workload == \"{{ target }}\") |> sum()",
     )
     .await;
+    datadog().await;
+}
+
+/// Datadog's query API answered by the scriptable server: one series of 61 points, as
+/// Datadog answers a 10-minute window at its 10-second rollup; then New Relic's, one result.
+async fn datadog() {
+    let points: Vec<String> = (0..61_i64)
+        .map(|i| format!("[{}.0,1.0]", (1_700_000_000 + i * 10) * 1000))
+        .collect();
+    let answer = format!(
+        r#"{{"status":"ok","res_type":"time_series","series":[{{"metric":"errors","pointlist":[{}]}}]}}"#,
+        points.join(",")
+    );
+    let server = mock::serve(move |_| mock::Reply::ok(&answer)).await;
+    provider_round_trips(
+        "datadog: render, GET /api/v1/query (scriptable server), parse",
+        MetricProviderKind::Datadog,
+        &server.url,
+        &[("datadog_api_key", "a"), ("datadog_application_key", "b")],
+        "sum:trace.http.request.errors{service:{{ target }}}.as_count()",
+    )
+    .await;
+    let server = mock::serve(|_| mock::Reply::ok(r#"{"results":[{"result":1.0}]}"#)).await;
+    provider_round_trips(
+        "newrelic: render, GET /v1/accounts/<id>/query (scriptable server), parse",
+        MetricProviderKind::NewRelic,
+        &server.url,
+        &[("newrelic_query_key", "k"), ("newrelic_account_id", "1")],
+        "SELECT average(errors) FROM Metric WHERE service = '{{ target }}'",
+    )
+    .await;
 }
 
 #[tokio::main]
 async fn main() {
+    if std::env::args().any(|a| a == "datadog") {
+        return datadog().await;
+    }
     if std::env::args().any(|a| a == "providers") {
         return other_providers().await;
     }

@@ -214,7 +214,7 @@ fn metric_provider_types_serin_lacks_are_refused_by_check_and_migrate() {
     std::fs::write(
         &checked,
         [
-            template("serin.dev/v1beta1", "dd", "datadog"),
+            template("serin.dev/v1beta1", "sd", "stackdriver"),
             template("serin.dev/v1beta1", "typo", "promethus"),
             template("serin.dev/v1beta1", "ok", "prometheus"),
             template("serin.dev/v1beta1", "graphite", "graphite"),
@@ -222,6 +222,8 @@ fn metric_provider_types_serin_lacks_are_refused_by_check_and_migrate() {
             // Graphite and InfluxDB are no Prometheus-compatible server: a template of theirs
             // names its own.
             "apiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: nowhere, namespace: prod}\nspec:\n  provider: {type: graphite}\n  query: target=a.b\n".to_string(),
+            // Datadog's API has one address, Flagger's default: a template may leave it out.
+            "apiVersion: serin.dev/v1beta1\nkind: MetricTemplate\nmetadata: {name: dd, namespace: prod}\nspec:\n  provider: {type: datadog, secretRef: {name: dd}}\n  query: avg:latency{*}\n".to_string(),
         ]
         .join("---\n"),
     )
@@ -230,11 +232,11 @@ fn metric_provider_types_serin_lacks_are_refused_by_check_and_migrate() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("MetricTemplate dd: spec.provider.type: \"datadog\" is a Flagger metric provider serin does not support yet; serin queries prometheus"),
+        stdout.contains("MetricTemplate sd: spec.provider.type: \"stackdriver\" is a Flagger metric provider serin does not support yet; serin queries prometheus"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("MetricTemplate typo: spec.provider.type: unknown metric provider \"promethus\"; serin queries prometheus, graphite, influxdb"),
+        stdout.contains("MetricTemplate typo: spec.provider.type: unknown metric provider \"promethus\"; serin queries prometheus, graphite, influxdb, datadog, newrelic"),
         "{stdout}"
     );
     assert!(

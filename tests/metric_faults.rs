@@ -56,6 +56,16 @@ fn flux(value: &str) -> String {
     format!("{FLUX_HEAD},,0,2026-01-01T00:00:10Z,{value}\r\n\r\n")
 }
 
+fn datadog(value: &str) -> String {
+    format!(
+        r#"{{"status":"ok","res_type":"time_series","series":[{{"metric":"errors","expression":"sum:errors{{*}}","pointlist":[[1700000000000.0,{value}]]}}]}}"#
+    )
+}
+
+fn newrelic(value: &str) -> String {
+    format!(r#"{{"results":[{{"result":{value}}}],"metadata":{{"eventTypes":["Transaction"]}}}}"#)
+}
+
 fn providers() -> Vec<Provider> {
     vec![
         Provider {
@@ -124,6 +134,44 @@ fn providers() -> Vec<Provider> {
                 "query refused by the metrics server (invalid): compilation failed: error at @1:1-1:4: undefined identifier frm",
             ),
         },
+        Provider {
+            name: "datadog",
+            kind: MetricProviderKind::Datadog,
+            query: "sum:trace.http.request.errors{service:web}.as_count()",
+            secret: &[
+                ("datadog_api_key", "dd-api-1"),
+                ("datadog_application_key", "dd-app-1"),
+            ],
+            one: datadog,
+            // Datadog's JSON has no NaN or infinity: a missing point is null.
+            specials: None,
+            empty: r#"{"status":"ok","res_type":"time_series","series":[]}"#,
+            two: r#"{"status":"ok","series":[{"pointlist":[[1000.0,1]]},{"pointlist":[[1000.0,2]]}]}"#,
+            refusal: (
+                400,
+                r#"{"errors":["Error parsing query: unable to parse sum:: Rule 'scope_expr' didn't match"]}"#,
+                "query refused by the metrics server (Datadog, HTTP 400): Error parsing query: unable to parse sum:: Rule 'scope_expr' didn't match",
+            ),
+        },
+        Provider {
+            name: "newrelic",
+            kind: MetricProviderKind::NewRelic,
+            query: "SELECT percentage(count(*), WHERE error IS true) FROM Transaction",
+            secret: &[
+                ("newrelic_query_key", "nr-key-1"),
+                ("newrelic_account_id", "1234567"),
+            ],
+            one: newrelic,
+            // New Relic's JSON has no NaN or infinity: no value is null.
+            specials: None,
+            empty: r#"{"results":[{"average":null}]}"#,
+            two: r#"{"results":[{"count":1},{"average":2}]}"#,
+            refusal: (
+                400,
+                r#"{"error":"NRQL Syntax Error: Error at line 1 position 8, unexpected 'FRM'"}"#,
+                "query refused by the metrics server (New Relic, HTTP 400): NRQL Syntax Error: Error at line 1 position 8, unexpected 'FRM'",
+            ),
+        },
     ]
 }
 
@@ -140,6 +188,7 @@ fn connection(provider: &Provider, address: &str, timeout: Duration) -> Connecti
         credentials: Credentials::of(provider.kind, &secret),
         headers: vec![("X-Scope-OrgID".into(), "team-a".into())],
         timeout,
+        interval: Duration::from_secs(60),
     }
 }
 
@@ -349,6 +398,11 @@ async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
             "authorization: Basic c2VyaW46czNjcmV0",
         ),
         ("POST /api/v2/query?org=acme", "authorization: Token tok-2"),
+        ("GET /api/v1/query?query=sum", "dd-api-key: dd-api-1"),
+        (
+            "GET /v1/accounts/1234567/query?nrql=SELECT",
+            "x-query-key: nr-key-1",
+        ),
     ];
     for (p, (line, authorization)) in providers().iter().zip(expected) {
         let body = (p.one)("1");
@@ -369,6 +423,34 @@ async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
         );
         assert!(request.head.contains("x-scope-orgid: team-a"), "{}", p.name);
     }
+    // Datadog takes both keys in headers, and the window as epoch seconds: ten intervals.
+    let dd = &providers()[4];
+    let (_, server) = check(dd, |_| Reply::ok(&datadog("1"))).await;
+    let request = &server.received()[0];
+    assert!(request.head.contains("dd-application-key: dd-app-1"));
+    let url = reqwest::Url::parse(&format!(
+        "http://x{}",
+        request.line().split(' ').nth(1).unwrap()
+    ))
+    .unwrap();
+    let param = |name: &str| -> i64 {
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.parse().unwrap())
+            .unwrap()
+    };
+    assert_eq!(param("to") - param("from"), 600, "{}", request.line());
+    // New Relic gets Flagger's window appended to the NRQL: one interval.
+    let nr = &providers()[5];
+    let (_, server) = check(nr, |_| Reply::ok(&newrelic("1"))).await;
+    let request = &server.received()[0];
+    let url = reqwest::Url::parse(&format!(
+        "http://x{}",
+        request.line().split(' ').nth(1).unwrap()
+    ))
+    .unwrap();
+    let nrql = url.query_pairs().find(|(k, _)| k == "nrql").unwrap().1;
+    assert_eq!(nrql, format!("{} SINCE 60 seconds ago", nr.query));
     // Flux goes as the v2 API's JSON request, asking for annotated CSV.
     let flux = &providers()[3];
     let (_, server) = check(flux, |_| Reply::ok(&flux_answer())).await;

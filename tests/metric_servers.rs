@@ -39,6 +39,7 @@ fn connection(kind: MetricProviderKind, address: &str, secret: &[(&str, &str)]) 
         credentials: Credentials::of(kind, &secret),
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
+        interval: Duration::from_secs(60),
     }
 }
 

@@ -412,6 +412,7 @@ async fn the_prometheus_provider_serves_instant_range_and_probe_through_the_trai
         credentials: Credentials::of(MetricProviderKind::Prometheus, &secret),
         headers: vec![("X-Scope-OrgID".into(), "team-b".into())],
         timeout: Duration::from_secs(2),
+        interval: Duration::from_secs(60),
     };
     let server = Endpoint::connect(connection(&address));
     assert_eq!(

@@ -24,6 +24,11 @@ pub enum MetricProviderKind {
     // InfluxDB: Flux on the v2 API, InfluxQL on the 1.x API.
     #[serde(rename = "influxdb")]
     InfluxDb,
+    // Datadog's metrics query API (`/api/v1/query`).
+    Datadog,
+    // New Relic's Insights query API (NRQL).
+    #[serde(rename = "newrelic")]
+    NewRelic,
 }
 
 /// The Secret key every provider may read: a PEM CA bundle to trust. It is no credential: a
@@ -47,6 +52,9 @@ pub struct Row {
     /// Whether a template without `provider.address` may query the Canary's
     /// `spec.metricsServer` or `--metrics-server`, which are Prometheus-compatible servers.
     pub default_server: bool,
+    /// The service's own address, queried when a template has no `provider.address` (a SaaS
+    /// API, as Flagger defaults it); credentials may go there, it is the service's.
+    pub default_address: Option<&'static str>,
 }
 
 /// The metric provider table: one row per provider serin queries.
@@ -58,6 +66,7 @@ pub const TABLE: &[Row] = &[
         range_queries: true,
         credential_keys: &["token", "username", "password"],
         default_server: true,
+        default_address: None,
     },
     Row {
         kind: MetricProviderKind::Graphite,
@@ -66,6 +75,7 @@ pub const TABLE: &[Row] = &[
         range_queries: true,
         credential_keys: &["username", "password"],
         default_server: false,
+        default_address: None,
     },
     Row {
         kind: MetricProviderKind::InfluxDb,
@@ -75,15 +85,35 @@ pub const TABLE: &[Row] = &[
         // `org` and `database` are no secrets, but Flagger reads `org` from the Secret.
         credential_keys: &["token", "username", "password", "org", "database"],
         default_server: false,
+        default_address: None,
+    },
+    Row {
+        kind: MetricProviderKind::Datadog,
+        name: "datadog",
+        serves: "Datadog's metrics query API (/api/v1/query)",
+        // The query API answers a series (a pointlist) over any window.
+        range_queries: true,
+        credential_keys: &["datadog_api_key", "datadog_application_key"],
+        default_server: false,
+        default_address: Some("https://api.datadoghq.com"),
+    },
+    Row {
+        kind: MetricProviderKind::NewRelic,
+        name: "newrelic",
+        serves: "New Relic's Insights query API (NRQL)",
+        // NRQL's TIMESERIES answers one value per bucket.
+        range_queries: true,
+        // The account id is no secret, but Flagger reads it from the Secret.
+        credential_keys: &["newrelic_query_key", "newrelic_account_id"],
+        default_server: false,
+        default_address: Some("https://insights-api.newrelic.com"),
     },
 ];
 
 /// Flagger's metric providers serin does not query (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
 pub const NOT_YET: &[&str] = &[
-    "datadog",
     "cloudwatch",
-    "newrelic",
     "stackdriver",
     "dynatrace",
     "keptn",
@@ -172,6 +202,9 @@ mod tests {
         }
         assert_eq!(MetricProviderKind::Prometheus.row().name, "prometheus");
         assert_eq!(MetricProviderKind::InfluxDb.row().name, "influxdb");
+        assert_eq!(MetricProviderKind::Datadog.row().name, "datadog");
+        let kind: MetricProviderKind = serde_json::from_str(r#""newrelic""#).unwrap();
+        assert_eq!(kind, MetricProviderKind::NewRelic);
         let kind: MetricProviderKind = serde_json::from_str(r#""influxdb""#).unwrap();
         assert_eq!(serde_json::to_string(&kind).unwrap(), r#""influxdb""#);
     }
@@ -187,14 +220,14 @@ mod tests {
             let message = error(flagger);
             assert!(
                 message.starts_with(&format!(
-                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb"
+                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic"
                 )),
                 "{message}"
             );
         }
         assert_eq!(
             error("promethues"),
-            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb"
+            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic"
         );
         assert!(error("Prometheus").starts_with("unknown metric provider"));
     }
@@ -204,7 +237,7 @@ mod tests {
         let kind: MetricProviderKind = serde_json::from_str(r#""prometheus""#).unwrap();
         assert_eq!(kind, MetricProviderKind::Prometheus);
         assert_eq!(serde_json::to_string(&kind).unwrap(), r#""prometheus""#);
-        let error = serde_json::from_str::<MetricProviderKind>(r#""datadog""#).unwrap_err();
+        let error = serde_json::from_str::<MetricProviderKind>(r#""cloudwatch""#).unwrap_err();
         assert!(
             error.to_string().contains("does not support yet"),
             "{error}"

@@ -34,16 +34,19 @@ pub struct MetricTemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct MetricProvider {
     /// prometheus (and Prometheus-compatible servers: Thanos, Mimir, VictoriaMetrics),
-    /// graphite or influxdb.
+    /// graphite, influxdb, datadog or newrelic.
     #[serde(rename = "type")]
     pub kind: MetricProviderKind,
     /// Base URL; for prometheus it defaults to the Canary's `spec.metricsServer`, then the
-    /// controller's `--metrics-server`; graphite and influxdb need it.
+    /// controller's `--metrics-server`; graphite and influxdb need it; datadog and newrelic
+    /// default to the service's API (`https://api.datadoghq.com`,
+    /// `https://insights-api.newrelic.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// A Secret (in the template's namespace) with `username` and `password` for basic auth or
-    /// `token` for a bearer token (influxdb: also `org` and `database`), and optionally
-    /// `ca.crt`: a PEM CA bundle to trust.
+    /// `token` for a bearer token (influxdb: also `org` and `database`; datadog:
+    /// `datadog_api_key` and `datadog_application_key`; newrelic: `newrelic_query_key` and
+    /// `newrelic_account_id`), and optionally `ca.crt`: a PEM CA bundle to trust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretRef>,
     /// Skip TLS verification. Opt-in and logged as a warning.

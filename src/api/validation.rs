@@ -569,7 +569,7 @@ pub fn validate_template(spec: &MetricTemplateSpec) -> Result<(), ValidationErro
         .as_deref()
         .is_some_and(|a| !a.trim().is_empty());
     report.check(
-        row.default_server || has_address,
+        row.default_server || row.default_address.is_some() || has_address,
         "spec.provider.address",
         || {
             format!(

@@ -80,6 +80,7 @@ async fn prepare(
             credentials: Credentials::default(),
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            interval: interval(metric),
         };
         return Ok((MetricProviderKind::Prometheus, connection, queries));
     };
@@ -122,7 +123,7 @@ async fn prepare(
     let client = ctx.clients.get(&ctx.http, &setting)?;
     let credentials = Credentials::of(provider.kind, &secret);
     let address = address(
-        provider.address.as_deref(),
+        own_address(provider.kind, provider.address.as_deref()),
         Carried::of(&credentials, &provider.headers),
         &default_address,
         &template_name,
@@ -138,8 +139,24 @@ async fn prepare(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         timeout: outbound::timeout(provider.timeout.map(|t| t.as_std()), DEFAULT_TIMEOUT),
+        interval: interval(metric),
     };
     Ok((provider.kind, connection, queries))
+}
+
+/// The metric's `interval`: the window of a query whose language has none (Datadog's).
+fn interval(metric: &Metric) -> Duration {
+    metric
+        .interval
+        .map_or(metrics::DEFAULT_INTERVAL, |interval| interval.as_std())
+}
+
+/// The template's own address: its `provider.address`, else the service's when the provider
+/// is a hosted API with one (Datadog's, New Relic's, as Flagger defaults them).
+fn own_address(kind: MetricProviderKind, address: Option<&str>) -> Option<&str> {
+    address
+        .filter(|a| !a.trim().is_empty())
+        .or(kind.row().default_address)
 }
 
 /// What a template would send along with its queries that belongs to its owner.
@@ -201,6 +218,37 @@ fn refuse_literal(ctx: &Context, address: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hosted_service_is_its_own_default_address_and_keys_go_only_there() {
+        let datadog = MetricProviderKind::Datadog;
+        assert_eq!(
+            own_address(datadog, None),
+            Some("https://api.datadoghq.com")
+        );
+        assert_eq!(
+            own_address(datadog, Some(" ")),
+            Some("https://api.datadoghq.com")
+        );
+        assert_eq!(
+            own_address(datadog, Some("https://api.datadoghq.eu")),
+            Some("https://api.datadoghq.eu")
+        );
+        assert_eq!(
+            own_address(MetricProviderKind::NewRelic, None),
+            Some("https://insights-api.newrelic.com")
+        );
+        assert_eq!(own_address(MetricProviderKind::Graphite, None), None);
+        let secret = BTreeMap::from([("datadog_api_key".to_string(), "k".to_string())]);
+        let keys = Carried::of(&Credentials::of(datadog, &secret), &BTreeMap::new());
+        let chosen = address(
+            own_address(datadog, None),
+            keys,
+            "http://canary-chosen:9090",
+            "monitoring/dd",
+        );
+        assert_eq!(chosen.as_deref(), Ok("https://api.datadoghq.com"));
+    }
 
     #[test]
     fn credentials_never_follow_a_canary_chosen_metrics_server() {

@@ -32,6 +32,8 @@ pub enum Auth {
     Bearer(String),
     /// `Authorization: Token <token>` (InfluxDB).
     Token(String),
+    /// Keys in headers of the service's own names (Datadog's `DD-API-KEY`).
+    Keys(Vec<(&'static str, String)>),
 }
 
 impl std::fmt::Debug for Auth {
@@ -41,6 +43,7 @@ impl std::fmt::Debug for Auth {
             Self::Basic { .. } => "basic",
             Self::Bearer(_) => "bearer",
             Self::Token(_) => "token",
+            Self::Keys(_) => "keys",
         })
     }
 }
@@ -153,6 +156,9 @@ impl Server<'_> {
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
             Auth::Bearer(token) => request.header(AUTHORIZATION, format!("Bearer {token}")),
             Auth::Token(token) => request.header(AUTHORIZATION, format!("Token {token}")),
+            Auth::Keys(keys) => keys
+                .iter()
+                .fold(request, |request, (name, key)| request.header(*name, key)),
         })
     }
 
@@ -236,6 +242,8 @@ mod tests {
         };
         assert_eq!(format!("{auth:?}"), "basic");
         assert_eq!(format!("{:?}", Auth::Token("t0ken".into())), "token");
+        let keys = Auth::Keys(vec![("DD-API-KEY", "k3y".into())]);
+        assert_eq!(format!("{keys:?}"), "keys");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Metric providers: which query a Canary's metric stands for, and asking a metrics server
-//! (Prometheus-compatible, Graphite, InfluxDB) for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
+//! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic) for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
 //! takes what they found and returns the engine's [`Sample`].
 //!
 //! - [`template`]: Flagger-compatible query variables, rendered with minijinja;
@@ -11,13 +11,17 @@
 //!   (credentials, headers, timeout, bounded answers, rate limits, error messages);
 //! - [`prometheus`]: the Prometheus HTTP API client and the parsing of its answers;
 //! - [`graphite`]: Graphite's render API;
-//! - [`influxdb`]: InfluxDB's Flux (v2) and InfluxQL (1.x) APIs.
+//! - [`influxdb`]: InfluxDB's Flux (v2) and InfluxQL (1.x) APIs;
+//! - [`datadog`]: Datadog's metrics query API;
+//! - [`newrelic`]: New Relic's Insights query API (NRQL).
 
 pub mod bounded;
 pub mod builtin;
+pub mod datadog;
 pub mod exchange;
 pub mod graphite;
 pub mod influxdb;
+pub mod newrelic;
 pub mod prometheus;
 pub mod provider;
 pub mod template;

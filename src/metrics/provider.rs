@@ -1,8 +1,8 @@
 //! What every metric provider answers: an instant query (a value checked against bounds), a
 //! range query (the judge's series) and a health probe, from a [`Connection`] the controller
 //! resolved (address, credentials, headers, TLS client, timeout). Prometheus
-//! (`super::prometheus`), Graphite (`super::graphite`) and InfluxDB (`super::influxdb`)
-//! implement it; [`sample`] holds the one `match` that
+//! (`super::prometheus`), Graphite (`super::graphite`), InfluxDB (`super::influxdb`), Datadog
+//! (`super::datadog`) and New Relic (`super::newrelic`) implement it; [`sample`] holds the one `match` that
 //! picks an implementation by the template's `provider.type`.
 //!
 //! The trait is static (generic functions, no `dyn`): each provider is one concrete type, and
@@ -116,6 +116,9 @@ pub struct Connection {
     pub credentials: Credentials,
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
+    /// The metric's `interval`: the window of an instant query for a service whose query
+    /// language carries none (Datadog's asks for `from`/`to`).
+    pub interval: Duration,
 }
 
 /// A metrics server serin can ask. Implementations read answers through
@@ -158,6 +161,14 @@ pub async fn sample(
         }
         MetricProviderKind::InfluxDb => {
             let server = super::influxdb::InfluxDb::connect(connection);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::Datadog => {
+            let server = super::datadog::Datadog::connect(connection, now);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::NewRelic => {
+            let server = super::newrelic::NewRelic::connect(connection);
             super::sample(&server, queries, now, since).await
         }
     }
