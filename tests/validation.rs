@@ -422,3 +422,29 @@ fn a_cookie_domain_or_path_that_would_break_the_set_cookie_header_is_refused() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn an_autoscaler_serin_would_ignore_is_refused_by_name() {
+    let keda = canary_yaml("    stepWeight: 10\n", "").replace(
+        "spec:\n",
+        "spec:\n  autoscalerRef: {apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: web, primaryScalerReplicas: {minReplicas: 2, maxReplicas: 4}}\n",
+    );
+    let canary: Canary = from_yaml(&keda, "").unwrap();
+    let errors = Plan::from_spec(&canary.spec, support::ANY_PROVIDER)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("spec.autoscalerRef.kind: only HorizontalPodAutoscaler is supported, got \"ScaledObject\""),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("spec.autoscalerRef.primaryScalerReplicas: not supported yet"),
+        "{errors}"
+    );
+    let hpa = canary_yaml("    stepWeight: 10\n", "").replace(
+        "spec:\n",
+        "spec:\n  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: web}\n",
+    );
+    let canary: Canary = from_yaml(&hpa, "").unwrap();
+    assert!(Plan::from_spec(&canary.spec, support::ANY_PROVIDER).is_ok());
+}

@@ -84,6 +84,7 @@ impl Report {
 pub fn validate(spec: &CanarySpec) -> Result<(), ValidationErrors> {
     let mut report = Report { errors: Vec::new() };
     target(spec, &mut report);
+    autoscaler(spec, &mut report);
     service(spec, &mut report);
     report.check(
         spec.progress_deadline_seconds.is_none_or(|s| s >= 1),
@@ -114,6 +115,30 @@ fn target(spec: &CanarySpec, report: &mut Report) {
         }
         Err(reason) => report.check(false, "spec.targetRef.kind", || reason),
     }
+}
+
+/// Only HorizontalPodAutoscalers are followed today: a KEDA ScaledObject, or the primary's own
+/// replica bounds, would be accepted and then ignored, leaving the primary scaled otherwise
+/// than its owner asked (issue: target kinds and autoscalers).
+fn autoscaler(spec: &CanarySpec, report: &mut Report) {
+    let Some(reference) = &spec.autoscaler_ref else {
+        return;
+    };
+    report.check(
+        reference.kind == "HorizontalPodAutoscaler",
+        "spec.autoscalerRef.kind",
+        || {
+            format!(
+                "only HorizontalPodAutoscaler is supported, got {:?}: serin does not clone KEDA ScaledObjects yet",
+                reference.kind
+            )
+        },
+    );
+    report.check(
+        reference.primary_scaler_replicas.is_none(),
+        "spec.autoscalerRef.primaryScalerReplicas",
+        || "not supported yet: the primary's HPA is kept equal to the target's".into(),
+    );
 }
 
 fn service(spec: &CanarySpec, report: &mut Report) {
