@@ -1425,3 +1425,39 @@ async fn the_controller_runs_flagger_manifests_and_warns_as_check_does() {
         }
     }
 }
+
+/// With `--flagger-metrics`, a dashboard or alert rule written for Flagger reads serin's
+/// /metrics unchanged: Flagger's names, its `name` label (the target's), `workload` weights for
+/// the primary and the canary, and one success per promoted rollout.
+#[tokio::test]
+async fn flaggers_metrics_are_served_for_its_dashboards() {
+    let s = setup("flagger-metrics", &["--flagger-metrics"]).await;
+    s.create_deployment("shop", Readiness::Ready).await;
+    s.create_canary("shop", steps(), json!({})).await;
+    s.wait_phase("shop", Phase::Initialized).await;
+    s.gitops_apply("shop", "v2").await;
+    s.wait_phase("shop", Phase::Succeeded).await;
+    let url = format!("http://{}/metrics", s.controller.listen);
+    let http = serin::hooks::client().unwrap();
+    let ns = &s.ns;
+    // Totals are counted every 15 s.
+    let total = format!("flagger_canary_total{{namespace=\"{ns}\"}} 1");
+    let text = eventually("Flagger's success counter and total", WAIT, || async {
+        let text = http.get(&url).send().await.ok()?.text().await.ok()?;
+        (text.contains("flagger_canary_successes_total{name=\"shop\"") && text.contains(&total))
+            .then_some(text)
+    })
+    .await;
+    for line in [
+        format!("flagger_canary_status{{name=\"shop\",namespace=\"{ns}\"}} 1"),
+        format!("flagger_canary_weight{{workload=\"shop-primary\",namespace=\"{ns}\"}} 100"),
+        format!("flagger_canary_weight{{workload=\"shop\",namespace=\"{ns}\"}} 0"),
+        format!(
+            "flagger_canary_successes_total{{name=\"shop\",namespace=\"{ns}\",deployment_strategy=\"canary\",analysis_status=\"completed\"}} 1"
+        ),
+        "flagger_info{version=\"".to_string(),
+        "flagger_canary_duration_seconds_bucket{".to_string(),
+    ] {
+        assert!(text.contains(&line), "{line} in:\n{text}");
+    }
+}

@@ -12,6 +12,7 @@ pub mod context;
 pub mod error;
 pub mod finalize;
 pub mod flagger_flags;
+pub mod flagger_metrics;
 mod leader;
 pub mod metrics;
 pub mod options;
@@ -50,7 +51,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let egress = egress_policy(&options, &config).await;
     let client = Client::try_from(config)
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::new(
+        options
+            .flagger_metrics
+            .then_some(options.mesh_provider.as_str()),
+    ));
     let health = Arc::new(Health {
         metrics: metrics.clone(),
         ready: AtomicBool::new(false),

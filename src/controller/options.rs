@@ -165,6 +165,11 @@ pub struct Options {
     /// the credentials in their Secrets. Off by default for compatibility; the chart sets it.
     #[arg(long, env = "SERIN_NO_CROSS_NAMESPACE_REFS")]
     pub no_cross_namespace_refs: bool,
+    /// Also export Flagger's metrics (`flagger_canary_status`, `flagger_canary_weight`, ...,
+    /// with Flagger's names, labels and encodings), so dashboards and alert rules written for
+    /// Flagger read serin unchanged. See docs/migrating.md.
+    #[arg(long, env = "SERIN_FLAGGER_METRICS")]
+    pub flagger_metrics: bool,
     /// watch: list/watch Secrets' metadata; by-name: read the Secrets Canaries use by name
     /// only (RBAC without list/watch on secrets), noticing changes at the next tick.
     #[arg(

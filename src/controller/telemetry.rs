@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::flagger_metrics::{FlaggerMetrics, Observed};
 use crate::api::Phase;
 use crate::api::status::CanaryStatus;
 
@@ -55,6 +56,8 @@ type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
     registry: Registry,
+    /// Flagger's metrics, with `--flagger-metrics`.
+    flagger: Option<FlaggerMetrics>,
     /// Flagger's encoding: 0 in progress, 1 succeeded (or initialized), 2 failed.
     status: Family<CanaryLabels, Gauge>,
     weight: Family<CanaryLabels, Gauge>,
@@ -70,8 +73,11 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("serin");
+    /// serin's metrics, and Flagger's too when `flagger` names the default mesh provider
+    /// (`--flagger-metrics`).
+    pub fn new(flagger: Option<&str>) -> Self {
+        // No registry prefix: serin's names carry `serin_` themselves, Flagger's `flagger_`.
+        let mut registry = Registry::default();
         let status = Family::default();
         let weight = Family::default();
         let duration: Histograms<CanaryLabels> = Family::new_with_constructor(latency_histogram);
@@ -80,34 +86,44 @@ impl Metrics {
         let reconciles = Family::default();
         let api_latency: Histograms<VerbLabels> = Family::new_with_constructor(latency_histogram);
         registry.register(
-            "canary_status",
+            "serin_canary_status",
             "Canary state: 0 in progress, 1 succeeded or initialized, 2 failed",
             status.clone(),
         );
         registry.register(
-            "canary_weight",
+            "serin_canary_weight",
             "Percent of traffic on the canary",
             weight.clone(),
         );
         registry.register(
-            "canary_duration_seconds",
+            "serin_canary_duration_seconds",
             "Time spent in one reconcile of a canary, checks included",
             duration.clone(),
         );
-        registry.register("canary_total", "Canaries per namespace", total.clone());
         registry.register(
-            "canary_metric_analysis",
+            "serin_canary_total",
+            "Canaries per namespace",
+            total.clone(),
+        );
+        registry.register(
+            "serin_canary_metric_analysis",
             "Last value of each analysis metric",
             analysis.clone(),
         );
-        registry.register("reconcile", "Reconciles by result", reconciles.clone());
         registry.register(
-            "api_request_duration_seconds",
+            "serin_reconcile",
+            "Reconciles by result",
+            reconciles.clone(),
+        );
+        registry.register(
+            "serin_api_request_duration_seconds",
             "Latency of Kubernetes API requests by verb",
             api_latency.clone(),
         );
+        let flagger = flagger.map(|mesh| FlaggerMetrics::register(&mut registry, mesh));
         Self {
             registry,
+            flagger,
             status,
             weight,
             duration,
@@ -145,7 +161,17 @@ impl Metrics {
         }
     }
 
-    pub fn forget_canary(&self, name: &str, namespace: &str) {
+    /// Flagger's view of the same reconcile, with `--flagger-metrics`.
+    pub fn observe_for_flagger(&self, seen: &Observed<'_>) {
+        if let Some(flagger) = &self.flagger {
+            flagger.observe(seen);
+        }
+    }
+
+    pub fn forget_canary(&self, name: &str, namespace: &str, target: &str) {
+        if let Some(flagger) = &self.flagger {
+            flagger.forget(target, namespace);
+        }
         let labels = CanaryLabels {
             name: name.into(),
             namespace: namespace.into(),
@@ -157,7 +183,15 @@ impl Metrics {
 
     /// One reconcile's duration, and its outcome: `failed` is the error's label (its failure
     /// reason, or `Transient`), None for a success.
-    pub fn reconciled(&self, name: &str, namespace: &str, started: Instant, failed: Option<&str>) {
+    pub fn reconciled(
+        &self,
+        (name, namespace, target): (&str, &str, &str),
+        started: Instant,
+        failed: Option<&str>,
+    ) {
+        if let Some(flagger) = &self.flagger {
+            flagger.reconciled(target, namespace, started.elapsed().as_secs_f64());
+        }
         self.duration
             .get_or_create(&CanaryLabels {
                 name: name.into(),
@@ -174,7 +208,13 @@ impl Metrics {
 
     pub fn set_totals(&self, per_namespace: impl IntoIterator<Item = (String, i64)>) {
         self.total.clear();
+        if let Some(flagger) = &self.flagger {
+            flagger.clear_totals();
+        }
         for (namespace, count) in per_namespace {
+            if let Some(flagger) = &self.flagger {
+                flagger.set_total(&namespace, count);
+            }
             self.total
                 .get_or_create(&NamespaceLabels { namespace })
                 .set(count);
@@ -200,7 +240,7 @@ impl Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 

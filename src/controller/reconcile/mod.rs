@@ -21,6 +21,7 @@ use super::act;
 use super::context::{Context, Error, Result};
 use super::error::Failure;
 use super::finalize;
+use super::flagger_metrics::Observed;
 use super::scene::Scene;
 use super::targets::{self, Watched, with_target_kind};
 
@@ -33,8 +34,11 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Action>
         show_failure(&ctx, &cached, &failure).await;
     }
     ctx.metrics.reconciled(
-        &cached.name_any(),
-        &cached.namespace().unwrap_or_default(),
+        (
+            &cached.name_any(),
+            &cached.namespace().unwrap_or_default(),
+            &cached.spec.target_ref.name,
+        ),
         started,
         result.as_ref().err().map(Error::label),
     );
@@ -86,6 +90,14 @@ async fn run_for<W: Watched>(ctx: &Context, canary: Canary) -> Result<Action> {
     status::write_status(ctx, &scene.canary, &before, after).await?;
     ctx.metrics
         .observe_canary(&scene.canary.name_any(), &scene.namespace, after);
+    ctx.metrics.observe_for_flagger(&Observed {
+        target: &scene.canary.spec.target_ref.name,
+        namespace: &scene.namespace,
+        strategy: &plan.strategy,
+        skip_analysis: scene.canary.spec.skip_analysis,
+        before: before.phase,
+        after,
+    });
     Ok(Action::requeue(decided.decision.requeue_after.as_std()))
 }
 
@@ -93,8 +105,11 @@ async fn run_for<W: Watched>(ctx: &Context, canary: Canary) -> Result<Action> {
 /// spec says now, the objects to restore are those of a provider serin could parse (an
 /// unparsable one never had objects written).
 async fn deleted<W: Watched>(ctx: &Context, canary: Canary) -> Result<Action> {
-    ctx.metrics
-        .forget_canary(&canary.name_any(), &canary.namespace().unwrap_or_default());
+    ctx.metrics.forget_canary(
+        &canary.name_any(),
+        &canary.namespace().unwrap_or_default(),
+        &canary.spec.target_ref.name,
+    );
     let provider =
         provider::resolve(&canary.spec, ctx.default_provider).unwrap_or(ctx.default_provider);
     let scene = Scene::<W>::read(ctx, canary, provider).await?;
