@@ -195,8 +195,12 @@ fn init_logging(
     use tracing_subscriber::EnvFilter;
     let level = level.map_or("info", |l| l.as_str());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // Colour only for a person at a terminal: a log file or a log collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         serin::controller::LogFormat::Json => builder.json().init(),

@@ -83,10 +83,10 @@ fn schemas_hold_nothing_the_api_server_refuses() {
     fn walk(value: &serde_json::Value, path: &str, found: &mut Vec<String>) {
         match value {
             serde_json::Value::Object(map) => {
-                if let Some(values) = map.get("enum").and_then(|e| e.as_array()) {
-                    if values.iter().any(serde_json::Value::is_null) {
-                        found.push(format!("{path}: null in enum"));
-                    }
+                if let Some(values) = map.get("enum").and_then(|e| e.as_array())
+                    && values.iter().any(serde_json::Value::is_null)
+                {
+                    found.push(format!("{path}: null in enum"));
                 }
                 if map.get("default") == Some(&serde_json::Value::String(String::new())) {
                     found.push(format!("{path}: empty-string default"));

@@ -80,10 +80,10 @@ fn drive(analysis: &str, script: &[Tick]) -> World {
     for tick in script {
         world.canary_pods_ready = tick.canary_ready;
         world.primary_pods_ready = tick.primary_ready;
-        if !tick.canary_ready {
-            if let Some(target) = world.obs.target.as_mut() {
-                target.state.available = 0;
-            }
+        if !tick.canary_ready
+            && let Some(target) = world.obs.target.as_mut()
+        {
+            target.state.available = 0;
         }
         let found = world.answers(sample(tick.sample), tick.sample != 1);
         world.tick(found);

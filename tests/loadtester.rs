@@ -179,7 +179,7 @@ async fn a_load_with_a_duration_ends_by_itself_and_waiting_hooks_get_the_verdict
     let seen = std::sync::atomic::AtomicUsize::new(0);
     let target = mock::serve(move |_| {
         let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             mock::Reply::status(500, "boom")
         } else {
             mock::Reply::ok("fine")

@@ -128,7 +128,7 @@ impl fmt::Display for Duration {
         }
         if total.subsec_nanos() != 0 && total.as_secs() == 0 {
             let nanos = total.subsec_nanos();
-            return if nanos % 1_000_000 == 0 {
+            return if nanos.is_multiple_of(1_000_000) {
                 write!(f, "{}ms", nanos / 1_000_000)
             } else {
                 write!(f, "{nanos}ns")

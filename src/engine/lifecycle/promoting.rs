@@ -15,13 +15,13 @@ impl Tick<'_> {
         if self.superseded(target) || self.rollback_requested_by_hook() {
             return;
         }
-        if let Some(timeout) = self.plan.promotion_timeout {
-            if self.elapsed_since(self.next.last_transition_time) >= timeout.as_chrono() {
-                return self.rollback(
-                    Reason::PromotionTimedOut,
-                    format!("promotion not confirmed within analysis.promotionTimeout ({timeout})"),
-                );
-            }
+        if let Some(timeout) = self.plan.promotion_timeout
+            && self.elapsed_since(self.next.last_transition_time) >= timeout.as_chrono()
+        {
+            return self.rollback(
+                Reason::PromotionTimedOut,
+                format!("promotion not confirmed within analysis.promotionTimeout ({timeout})"),
+            );
         }
         if !self.canary_ready(target) {
             return;

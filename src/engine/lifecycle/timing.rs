@@ -32,12 +32,11 @@ impl Tick<'_> {
             at.extend(next.last_analysis_time.map(|t| t + interval));
             at.extend(next.waiting_since.map(|t| t + deadline));
             at.extend(next.no_data_since.map(|t| t + deadline));
-            if next.phase == Some(Phase::WaitingPromotion) {
-                if let (Some(t), Some(timeout)) =
+            if next.phase == Some(Phase::WaitingPromotion)
+                && let (Some(t), Some(timeout)) =
                     (next.last_transition_time, self.plan.promotion_timeout)
-                {
-                    at.push(t + timeout.as_chrono());
-                }
+            {
+                at.push(t + timeout.as_chrono());
             }
         }
         let soonest = at.into_iter().min().unwrap_or(self.now + interval);
