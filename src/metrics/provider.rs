@@ -28,6 +28,28 @@ pub enum Answer<T> {
     NoData,
 }
 
+impl Answer<f64> {
+    /// The last value of a series that is not a null (NaN); a series of nulls, or none, is
+    /// no data.
+    pub fn last_present(values: impl DoubleEndedIterator<Item = f64>) -> Self {
+        values
+            .rev()
+            .find(|value| !value.is_nan())
+            .map_or(Self::NoData, Self::Value)
+    }
+}
+
+impl Answer<Vec<f64>> {
+    /// A series for the judge; an empty one is no data.
+    pub fn series(values: Vec<f64>) -> Self {
+        if values.is_empty() {
+            Self::NoData
+        } else {
+            Self::Value(values)
+        }
+    }
+}
+
 /// Why a query has no answer. A fault is never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {

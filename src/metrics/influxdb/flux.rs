@@ -193,12 +193,7 @@ pub fn last_value(body: &str) -> Result<Answer<f64>, QueryError> {
     let Some(points) = one_table(body)? else {
         return Ok(Answer::NoData);
     };
-    Ok(points
-        .iter()
-        .rev()
-        .map(|(_, value)| *value)
-        .find(|value| !value.is_nan())
-        .map_or(Answer::NoData, Answer::Value))
+    Ok(Answer::last_present(points.iter().map(|(_, value)| *value)))
 }
 
 /// The judge's series: the one table's values whose `_time` lies from `start` to `end` (rows
@@ -217,11 +212,7 @@ pub fn values_between(
         .filter(|(time, _)| time.is_none_or(|t| (start..=end).contains(&t)))
         .map(|(_, value)| value)
         .collect();
-    Ok(if values.is_empty() {
-        Answer::NoData
-    } else {
-        Answer::Value(values)
-    })
+    Ok(Answer::series(values))
 }
 
 /// An error answer (4xx/5xx) of the v2 API: `{"code": "invalid", "message": "..."}`.

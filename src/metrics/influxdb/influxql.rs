@@ -121,12 +121,7 @@ pub fn last_value(body: &str) -> Result<Answer<f64>, QueryError> {
     let Some(points) = points(body)? else {
         return Ok(Answer::NoData);
     };
-    Ok(points
-        .iter()
-        .rev()
-        .map(|(_, value)| *value)
-        .find(|value| !value.is_nan())
-        .map_or(Answer::NoData, Answer::Value))
+    Ok(Answer::last_present(points.iter().map(|(_, value)| *value)))
 }
 
 /// The judge's series: the values from `start` to `end` (the query's own WHERE time clause
@@ -146,11 +141,7 @@ pub fn values_between(
         .filter(|(time, _)| (start..=end).contains(time))
         .map(|(_, value)| value)
         .collect();
-    Ok(if values.is_empty() {
-        Answer::NoData
-    } else {
-        Answer::Value(values)
-    })
+    Ok(Answer::series(values))
 }
 
 /// Whether a `SHOW DATABASES` (the probe) was answered without an error.
