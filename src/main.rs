@@ -39,7 +39,12 @@ enum Command {
     /// (`serin loadtester token` prints a namespace's token).
     Loadtester(serin::loadtester::Options),
     /// Print the CustomResourceDefinitions (YAML).
-    Crds,
+    Crds {
+        /// The API group: serin.dev, or flagger.app for drop-in mode (the same schema under
+        /// Flagger's group, a superset of Flagger's; see docs/migrating.md).
+        #[arg(long, default_value = "serin.dev", value_parser = ["serin.dev", "flagger.app"])]
+        group: String,
+    },
     /// List Canaries: phase, canary weight, failed checks, revision, age.
     Get {
         #[command(flatten)]
@@ -258,7 +263,7 @@ fn main() -> ExitCode {
             Some(tool) => tool.run().map(|()| ExitCode::SUCCESS),
             None => serve(options.log_format, None, serin::loadtester::run(options)),
         },
-        Command::Crds => crds(),
+        Command::Crds { group } => crds(&group),
         Command::Judge(args) => judge(&args),
         Command::Get {
             connection,
@@ -444,8 +449,10 @@ fn simulate(path: &PathBuf, provider: TrafficProvider, output: Output) -> anyhow
     })
 }
 
-fn crds() -> anyhow::Result<ExitCode> {
-    serin::out!("{}", serin::api::crds::yaml()?);
+fn crds(group: &str) -> anyhow::Result<ExitCode> {
+    let group = serin::api::group::ApiGroup::of_api_version(&format!("{group}/v1beta1"))
+        .unwrap_or_default();
+    serin::out!("{}", serin::api::crds::yaml_for(group)?);
     Ok(ExitCode::SUCCESS)
 }
 

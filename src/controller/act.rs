@@ -368,7 +368,7 @@ fn spawn_hooks(
         .collect();
     let (name, namespace) = (canary.name_any(), canary.namespace().unwrap_or_default());
     let (phase, checksum) = (phase.to_string(), checksum.to_string());
-    let warnings = Warnings::of(&ctx.recorder, canary);
+    let warnings = Warnings::of(ctx, canary);
     tokio::spawn(async move {
         for (hook, http) in hooks {
             let headers = secret_headers(&client, &namespace, &hook).await;
@@ -435,7 +435,7 @@ pub async fn publish(ctx: &Context, canary: &crate::api::Canary, event: &Event) 
         secondary: None,
     };
     post_to_event_hooks(ctx, canary, event);
-    let reference = canary.object_ref(&());
+    let reference = ctx.group_of(canary).object_reference(canary);
     if let Err(error) = ctx.recorder.publish(&kube_event, &reference).await {
         tracing::warn!(canary = %canary.name_any(), %error, "recording an event");
     }

@@ -14,9 +14,10 @@ use crate::engine::action::Alert;
 use crate::notify::{Destination, Notice, SLACK_POST_MESSAGE};
 
 use super::clients::Setting;
-use super::context::{Context, get_required, read_secret};
+use super::context::{Context, get_required_in, read_secret};
 use super::scene::Scene;
 use super::warnings::Warnings;
+use crate::api::group::ApiGroup;
 use crate::engine::Reason;
 
 /// Resolves the destinations of `alert` and sends it to each in the background.
@@ -39,7 +40,7 @@ pub async fn dispatch<W>(
         message: alert.message.clone(),
         time: chrono::Utc::now(),
     };
-    let warnings = Warnings::of(&ctx.recorder, canary);
+    let warnings = Warnings::of(ctx, canary);
     let entries = &canary.spec.analysis.alerts;
     let mut destinations = Vec::new();
     if entries.is_empty() {
@@ -50,7 +51,7 @@ pub async fn dispatch<W>(
         }
     } else {
         for entry in entries.iter().filter(|e| alert.severity >= e.severity) {
-            match destination(ctx, &scene.namespace, entry).await {
+            match destination(ctx, ctx.group_of(canary), &scene.namespace, entry).await {
                 Ok(destination) => destinations.push(destination),
                 Err(error) => {
                     tracing::warn!(canary = %notice.name, namespace = %notice.namespace, alert = %entry.name, %error, "alert not sent");
@@ -104,14 +105,16 @@ fn default_destination(ctx: &Context) -> Option<Destination> {
 /// An AlertProvider and its Secret, read now: a rotated webhook URL is used at once.
 async fn destination(
     ctx: &Context,
+    group: ApiGroup,
     namespace: &str,
     entry: &AlertEntry,
 ) -> Result<Destination, String> {
     let reference = &entry.provider_ref;
     let provider_namespace = reference.namespace.as_deref().unwrap_or(namespace);
-    let provider: AlertProvider = get_required(&ctx.client, provider_namespace, &reference.name)
-        .await
-        .map_err(|e| e.to_string())?;
+    let provider: AlertProvider =
+        get_required_in(&ctx.client, group, provider_namespace, &reference.name)
+            .await
+            .map_err(|e| e.to_string())?;
     let spec = &provider.spec;
     let secret = match &spec.secret_ref {
         Some(secret) => read_secret(&ctx.client, provider_namespace, &secret.name)

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::Canary;
+use crate::api::group::{ApiGroup, FlaggerCanary, Twin};
 use crate::api::provider::TrafficProvider;
 
 use super::configs::ConfigCache;
@@ -29,6 +30,8 @@ pub struct Context {
     pub options: Options,
     pub default_provider: TrafficProvider,
     pub canaries: Store<Canary>,
+    /// `flagger.app` Canaries, with `--flagger-api`.
+    pub flagger_canaries: Option<Store<FlaggerCanary>>,
     pub deployments: Store<Deployment>,
     /// Turns true once the Deployment store holds its first full list.
     pub deployments_ready: tokio::sync::watch::Receiver<bool>,
@@ -48,6 +51,23 @@ pub struct Context {
 }
 
 impl Context {
+    /// The group `canary` was read from: `flagger.app` when the `flagger.app` cache holds an
+    /// object of its uid (uids are unique across the cluster), else `serin.dev`. Looked up
+    /// rather than passed along: every write naming the Canary asks here, so none can forget.
+    pub fn group_of(&self, canary: &Canary) -> ApiGroup {
+        let Some(store) = &self.flagger_canaries else {
+            return ApiGroup::Serin;
+        };
+        let key =
+            ObjectRef::new(&canary.name_any()).within(&canary.namespace().unwrap_or_default());
+        match store.get(&key) {
+            Some(cached) if cached.uid().is_some() && cached.uid() == canary.uid() => {
+                ApiGroup::Flagger
+            }
+            _ => ApiGroup::Serin,
+        }
+    }
+
     /// Server-side apply of a typed object, taking ownership of the fields it sets.
     pub async fn apply<K>(&self, object: &K) -> Result<K>
     where
@@ -137,6 +157,25 @@ where
             format!("reading {kind} {namespace}/{name}"),
         ))?
         .ok_or_else(|| Error::missing(Step::Observe, format!("{kind} {namespace}/{name}")))
+}
+
+/// Reads one object that must exist from `group`: a `flagger.app` Canary's MetricTemplates and
+/// AlertProviders are Flagger's kinds, in Flagger's group.
+pub async fn get_required_in<K>(
+    client: &Client,
+    group: ApiGroup,
+    namespace: &str,
+    name: &str,
+) -> Result<K>
+where
+    K: Twin + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match group {
+        ApiGroup::Serin => get_required::<K>(client, namespace, name).await,
+        ApiGroup::Flagger => get_required::<K::Flagger>(client, namespace, name)
+            .await
+            .map(Into::into),
+    }
 }
 
 /// A Secret's values as text (trimmed: values are often written with a trailing newline).

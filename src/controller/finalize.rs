@@ -21,6 +21,7 @@ use crate::workload::target::Workload;
 use super::act::{self, publish};
 use super::context::{Context, Error, Result, Step};
 use super::scene::Scene;
+use super::served::{self, Part};
 
 pub const FINALIZER: &str = "serin.dev/finalizer";
 const POLL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -44,15 +45,17 @@ pub async fn ensure(ctx: &Context, canary: &Canary) -> Result<()> {
 }
 
 async fn set_finalizers(ctx: &Context, canary: &Canary, finalizers: Vec<String>) -> Result<()> {
-    let api: Api<Canary> =
-        Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
     // The resourceVersion makes this a compare-and-swap: finalizers written by others meanwhile
     // are never overwritten.
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": canary.resource_version()}});
-    api.patch(
-        &canary.name_any(),
+    let namespace = canary.namespace().unwrap_or_default();
+    served::patch(
+        &ctx.client,
+        ctx.group_of(canary),
+        (&namespace, &canary.name_any()),
+        Part::Object,
         &PatchParams::default(),
-        &Patch::Merge(&patch),
+        &Patch::Merge(patch),
     )
     .await
     .map_err(Error::api(

@@ -23,7 +23,7 @@ use crate::metrics::{self, Queries};
 use crate::outbound;
 
 use super::clients::Setting;
-use super::context::{Context, get_required, read_secret};
+use super::context::{Context, get_required_in, read_secret};
 
 /// A query without `provider.timeout` may take this long.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,9 +85,11 @@ async fn prepare(
         return Ok((MetricProviderKind::Prometheus, connection, queries));
     };
     let template_namespace = reference.namespace.clone().unwrap_or(namespace);
-    let template: MetricTemplate = get_required(&ctx.client, &template_namespace, &reference.name)
-        .await
-        .map_err(|e| format!("metric {}: {e}", metric.name))?;
+    let group = ctx.group_of(canary);
+    let template: MetricTemplate =
+        get_required_in(&ctx.client, group, &template_namespace, &reference.name)
+            .await
+            .map_err(|e| format!("metric {}: {e}", metric.name))?;
     crate::api::validation::validate_template(&template.spec).map_err(|e| {
         format!(
             "MetricTemplate {template_namespace}/{}: {e}",

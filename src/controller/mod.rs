@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod options;
 pub mod reconcile;
 pub mod scene;
+pub mod served;
 pub mod targets;
 pub mod telemetry;
 pub mod warnings;
@@ -28,12 +29,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, controller, watcher};
 
 use crate::api::Canary;
+use crate::api::group::{FlaggerCanary, Served};
 use crate::api::provider::TrafficProvider;
 
 pub use options::{LogFormat, Options};
@@ -63,13 +65,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     });
     serve_health(&options, health.clone()).await?;
 
-    let mut shutdown = Box::pin(shutdown_signal());
+    let shutdown = shutdown_signal().boxed().shared();
     let _lease = if options.leader_election {
         // A standby replica is ready (it can take over) but does not reconcile.
         health.ready.store(true, Ordering::Relaxed);
         tokio::select! {
             lease = leader::acquire(&client, &options) => Some(lease?),
-            () = &mut shutdown => return Ok(()),
+            () = shutdown.clone() => return Ok(()),
         }
     } else {
         None
@@ -84,15 +86,24 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     };
     let canaries: kube::Api<Canary> = scoped(&client, &options);
     let (streams, stores) = watches::start(&client, &options).await?;
-    let controller = Controller::new(canaries, watch_config)
-        .trigger_backoff(watches::WatchBackoff::default())
-        .with_config(controller::Config::default().concurrency(options.concurrency));
-    let canary_store = controller.store();
+    let controller = canary_controller(canaries, watch_config.clone(), &options);
+    // Drop-in mode: flagger.app Canaries get a controller of their own, fed by the same
+    // watches (`watches::Targets`).
+    let flagger = options.flagger_api.then(|| {
+        let canaries: kube::Api<FlaggerCanary> = scoped(&client, &options);
+        canary_controller(canaries, watch_config, &options)
+    });
+    let (flagger_queue, flagger_triggers) = futures::channel::mpsc::unbounded();
+    let targets = watches::Targets {
+        serin: controller.store(),
+        flagger: flagger.as_ref().map(|c| (c.store(), flagger_queue)),
+    };
     let deployments_ready = broadcast_ready(stores.deployments.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         default_provider,
-        canaries: canary_store.clone(),
+        canaries: targets.serin.clone(),
+        flagger_canaries: targets.flagger.as_ref().map(|(store, _)| store.clone()),
         deployments: stores.deployments,
         deployments_ready,
         autoscalers: stores.autoscalers,
@@ -114,13 +125,60 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         written: Mutex::new(HashMap::new()),
         options,
     });
-    let controller = watches::attach(controller, streams, &ctx);
+    let controller = watches::attach(controller, streams, &ctx, targets);
     health.ready.store(true, Ordering::Relaxed);
-    tracing::info!("controller started");
+    tracing::info!(flagger_api = ctx.options.flagger_api, "controller started");
     count_canaries(ctx.clone());
+    let native = drive(controller, shutdown.clone(), ctx.clone());
+    match flagger {
+        Some(flagger) => {
+            let flagger = flagger.reconcile_on(flagger_triggers);
+            futures::join!(native, drive(flagger, shutdown, ctx));
+        }
+        None => native.await,
+    }
+    tracing::info!("controller stopped");
+    Ok(())
+}
+
+/// The controller of one group's Canaries.
+fn canary_controller<K>(
+    canaries: kube::Api<K>,
+    config: watcher::Config,
+    options: &Options,
+) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    Controller::new(canaries, config)
+        .trigger_backoff(watches::WatchBackoff::default())
+        .with_config(controller::Config::default().concurrency(options.concurrency))
+}
+
+/// Runs one group's controller until shutdown.
+async fn drive<K>(
+    controller: Controller<K>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    ctx: Arc<Context>,
+) where
+    K: Served
+        + kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
     controller
         .graceful_shutdown_on(shutdown)
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .run(reconcile::reconcile::<K>, reconcile::error_policy::<K>, ctx)
         .for_each(|result| async move {
             match result {
                 Ok(_) => {}
@@ -129,8 +187,6 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             }
         })
         .await;
-    tracing::info!("controller stopped");
-    Ok(())
 }
 
 /// Serves /metrics, /healthz and /readyz on `--listen` in the background.
@@ -167,9 +223,16 @@ fn count_canaries(ctx: Arc<Context>) {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(15)).await;
             let mut per_namespace: BTreeMap<String, i64> = BTreeMap::new();
-            for canary in ctx.canaries.state() {
+            let flagger = ctx.flagger_canaries.iter().flat_map(|s| s.state());
+            let namespaces = ctx
+                .canaries
+                .state()
+                .into_iter()
+                .map(|c| kube::ResourceExt::namespace(&*c))
+                .chain(flagger.map(|c| kube::ResourceExt::namespace(&*c)));
+            for namespace in namespaces {
                 *per_namespace
-                    .entry(kube::ResourceExt::namespace(&*canary).unwrap_or_default())
+                    .entry(namespace.unwrap_or_default())
                     .or_default() += 1;
             }
             ctx.metrics.set_totals(per_namespace);

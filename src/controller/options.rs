@@ -170,6 +170,11 @@ pub struct Options {
     /// Flagger read serin unchanged. See docs/migrating.md.
     #[arg(long, env = "SERIN_FLAGGER_METRICS")]
     pub flagger_metrics: bool,
+    /// Drop-in mode: also reconcile Flagger's `flagger.app/v1beta1` Canaries, MetricTemplates
+    /// and AlertProviders, exactly as their `serin.dev` twins (install the `flagger.app` CRDs
+    /// with `serin crds --group flagger.app`). See docs/migrating.md.
+    #[arg(long, env = "SERIN_FLAGGER_API")]
+    pub flagger_api: bool,
     /// watch: list/watch Secrets' metadata; by-name: read the Secrets Canaries use by name
     /// only (RBAC without list/watch on secrets), noticing changes at the next tick.
     #[arg(

@@ -4,17 +4,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
+use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Resource, ResourceExt};
 
 use crate::api::Canary;
 use crate::api::provider::TrafficProvider;
 use crate::engine::Observations;
 use crate::routing::RouteInputs;
 use crate::workload::configs::{ConfigRef, tracked_checksums};
-use crate::workload::observe;
 use crate::workload::primary::PRIMARY_SUFFIX;
 use crate::workload::target::{self, Workload};
+use crate::workload::{foreign, observe};
 
 use super::configs;
 use super::context::{Context, Error, Result, Step};
@@ -36,13 +36,16 @@ impl<W: Watched> Scene<W> {
     pub async fn read(ctx: &Context, canary: Canary, provider: TrafficProvider) -> Result<Self> {
         let namespace = canary.namespace().unwrap_or_default();
         // Only None for an object without a uid, which no Canary read from the API lacks.
-        let owner = canary.controller_owner_ref(&()).ok_or_else(|| {
-            Error::unbuildable(
-                Step::Observe,
-                format!("Canary {}", canary.name_any()),
-                "it has no uid",
-            )
-        })?;
+        let owner = ctx
+            .group_of(&canary)
+            .owner_reference(&canary)
+            .ok_or_else(|| {
+                Error::unbuildable(
+                    Step::Observe,
+                    format!("Canary {}", canary.name_any()),
+                    "it has no uid",
+                )
+            })?;
         let target_name = &canary.spec.target_ref.name;
         let store = W::store(ctx);
         let find = |name: &str| {
@@ -113,6 +116,11 @@ impl<W: Workload> Scene<W> {
                 .as_ref()
                 .map(|t| target::observe(t, tracked_checksums(&self.configs))),
             primary: self.primary.as_ref().map(W::state),
+            foreign_primary: self
+                .primary
+                .as_ref()
+                .zip(self.target.as_ref())
+                .and_then(|(primary, target)| foreign::compare(primary, target)),
             request: self
                 .canary
                 .metadata

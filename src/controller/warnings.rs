@@ -4,7 +4,6 @@
 //! where a team looks). The texts are the same as the log's: no URLs, tokens or Secret values.
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::Resource;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
 
 use crate::api::Canary;
@@ -19,10 +18,10 @@ pub struct Warnings {
 }
 
 impl Warnings {
-    pub fn of(recorder: &Recorder, canary: &Canary) -> Self {
+    pub fn of(ctx: &super::context::Context, canary: &Canary) -> Self {
         Self {
-            recorder: recorder.clone(),
-            canary: canary.object_ref(&()),
+            recorder: ctx.recorder.clone(),
+            canary: ctx.group_of(canary).object_reference(canary),
         }
     }
 

@@ -19,9 +19,11 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::api::Canary;
+use crate::api::group::{FlaggerCanary, Served};
 use crate::workload::autoscaler::scaled_deployment;
 use crate::workload::configs::{ConfigKind, referenced};
 use crate::workload::primary::PRIMARY_SUFFIX;
+use futures::channel::mpsc::UnboundedSender;
 
 use super::configs::ConfigCache;
 use super::options::{Options, SecretsAccess};
@@ -189,29 +191,52 @@ async fn autoscaler_resource(client: &Client) -> Option<ApiResource> {
     None
 }
 
+/// Where a change of a watched object goes: to the Canaries of each served group that target
+/// it. serin.dev Canaries are returned into the native controller's queue (whose streams
+/// these are); flagger.app ones are sent to the drop-in controller's (`--flagger-api`).
+#[derive(Clone)]
+pub struct Targets {
+    pub serin: Store<Canary>,
+    pub flagger: Option<(
+        Store<FlaggerCanary>,
+        UnboundedSender<ObjectRef<FlaggerCanary>>,
+    )>,
+}
+
+impl Targets {
+    /// The Canaries in `namespace` whose target name satisfies `matches`.
+    fn targeting(&self, namespace: &str, matches: impl Fn(&str) -> bool) -> Vec<ObjectRef<Canary>> {
+        if let Some((store, queue)) = &self.flagger {
+            for canary in matching(store, namespace, &matches) {
+                // Only fails once the drop-in controller has stopped, at shutdown.
+                let _ = queue.unbounded_send(canary);
+            }
+        }
+        matching(&self.serin, namespace, &matches)
+    }
+}
+
 pub fn attach(
     controller: Controller<Canary>,
     streams: Streams,
     ctx: &super::context::Context,
+    targets: Targets,
 ) -> Controller<Canary> {
-    let canaries = ctx.canaries.clone();
     let by_deployment = {
-        let canaries = canaries.clone();
+        let targets = targets.clone();
         move |deployment: Deployment| {
             let name = deployment.name_any();
             let target = name
                 .strip_suffix(PRIMARY_SUFFIX)
                 .unwrap_or(&name)
                 .to_string();
-            targeting(
-                &canaries,
-                &deployment.namespace().unwrap_or_default(),
-                |t| t == target || t == name,
-            )
+            targets.targeting(&deployment.namespace().unwrap_or_default(), |t| {
+                t == target || t == name
+            })
         }
     };
     let config_mapper = |kind: ConfigKind| {
-        let canaries = canaries.clone();
+        let targets = targets.clone();
         let deployments = ctx.deployments.clone();
         move |namespace: String, name: String| {
             let referencing: BTreeSet<String> = deployments
@@ -230,7 +255,7 @@ pub fn attach(
                 })
                 .map(|d| d.name_any())
                 .collect();
-            targeting(&canaries, &namespace, |t| referencing.contains(t))
+            targets.targeting(&namespace, |t| referencing.contains(t))
         }
     };
     let by_configmap = config_mapper(ConfigKind::ConfigMap);
@@ -249,14 +274,11 @@ pub fn attach(
         });
     }
     if let Some((resource, events)) = streams.autoscalers {
-        let canaries = canaries.clone();
         controller = controller.watches_stream_with(
             events,
             move |hpa: DynamicObject| {
                 let scaled = scaled_deployment(&hpa).unwrap_or_default().to_string();
-                targeting(&canaries, &hpa.namespace().unwrap_or_default(), |t| {
-                    t == scaled
-                })
+                targets.targeting(&hpa.namespace().unwrap_or_default(), |t| t == scaled)
             },
             resource,
         );
@@ -264,17 +286,20 @@ pub fn attach(
     controller
 }
 
-/// Canaries in `namespace` whose target name satisfies `matches`.
-fn targeting(
-    canaries: &Store<Canary>,
+/// The Canaries of one group in `namespace` whose target name satisfies `matches`.
+fn matching<K>(
+    store: &Store<K>,
     namespace: &str,
     matches: impl Fn(&str) -> bool,
-) -> Vec<ObjectRef<Canary>> {
-    canaries
+) -> Vec<ObjectRef<K>>
+where
+    K: Served + Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
         .state()
         .iter()
         .filter(|c| c.namespace().as_deref() == Some(namespace))
-        .filter(|c| matches(&c.spec.target_ref.name))
+        .filter(|c| matches(&c.canary().spec.target_ref.name))
         .map(|c| ObjectRef::from_obj(&**c))
         .collect()
 }

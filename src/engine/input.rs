@@ -17,6 +17,20 @@ pub struct Observations {
     pub primary: Option<WorkloadState>,
     /// A manual request found on the Canary's annotations.
     pub request: Option<ManualRequest>,
+    /// What a primary serin did not make runs (Flagger's, before the switch): None when the
+    /// primary carries serin's revision, or there is none.
+    pub foreign_primary: Option<ForeignPrimary>,
+}
+
+/// A primary made by another controller (Flagger), compared with the target: another
+/// controller's status names revisions by its own hash, which serin cannot compare with its
+/// own, so the pod templates are compared instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignPrimary {
+    /// It runs the target's pod template: nothing to roll out.
+    RunsTarget,
+    /// It runs another one.
+    RunsOther,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

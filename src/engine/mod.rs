@@ -19,7 +19,7 @@ use crate::api::canary::HookKind;
 use crate::api::status::{CanaryStatus, Phase};
 
 pub use action::{Action, Traffic, sample_traffic};
-pub use input::{CheckResults, ManualRequest, Observations, Target, WorkloadState};
+pub use input::{CheckResults, ForeignPrimary, ManualRequest, Observations, Target, WorkloadState};
 pub use lifecycle::short;
 pub use plan::{Plan, Strategy};
 pub use reasons::Reason;

@@ -21,6 +21,8 @@ reasons! {
     Initialized,
     /// The target's pod template or a tracked config changed.
     NewRevision,
+    /// A Canary another controller (Flagger) managed was taken over where it stood.
+    TakenOver,
     /// A new revision arrived during analysis; the analysis starts over.
     RolloutRestarted,
     /// The target was set back to the promoted revision: nothing to roll out.

@@ -69,6 +69,7 @@ impl Cluster {
 
     pub fn observe(&self, generation: i64, now: DateTime<Utc>) -> Observations {
         Observations {
+            foreign_primary: None,
             generation,
             target: Some(Target {
                 revision: self.target_revision(),

@@ -5,6 +5,7 @@
 pub mod autoscaler;
 pub mod configs;
 pub mod deployment;
+pub mod foreign;
 pub mod observe;
 pub mod primary;
 pub mod revision;

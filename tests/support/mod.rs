@@ -106,6 +106,7 @@ impl World {
                 }),
                 primary: None,
                 request: None,
+                foreign_primary: None,
             },
             now: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
             canary_pods_ready: true,

@@ -14,6 +14,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use crate::api::Canary;
+use crate::api::group::Served;
 use crate::api::provider;
 use crate::engine::Reason;
 
@@ -25,13 +26,14 @@ use super::flagger_metrics::Observed;
 use super::scene::Scene;
 use super::targets::{self, Watched, with_target_kind};
 
-pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile<K: Served>(cached: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+    let cached = cached.canary();
     let started = Instant::now();
-    let result = run(&cached, &ctx).await;
+    let result = run(cached, &ctx).await;
     if let Err(error) = &result
         && let Some(failure) = error.failure()
     {
-        show_failure(&ctx, &cached, &failure).await;
+        show_failure(&ctx, cached, &failure).await;
     }
     ctx.metrics.reconciled(
         (
@@ -47,7 +49,8 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Action>
 
 /// A transient error is retried soon; a failure waits for a person (a granted permission or
 /// an installed CRD raises no event serin watches, so it is retried on a slower timer).
-pub fn error_policy(canary: Arc<Canary>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy<K: Served>(canary: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+    let canary = canary.canary();
     tracing::warn!(canary = %canary.name_any(), namespace = %canary.namespace().unwrap_or_default(), step = error.step.as_str(), reason = error.label(), %error, "reconcile failed; retrying");
     match error.failure() {
         Some(_) => Action::requeue(Duration::from_secs(30)),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
@@ -18,6 +18,7 @@ use crate::engine::{self, Reason};
 
 use crate::controller::act::publish;
 use crate::controller::context::{Context, Error, MANAGER, Result, Step};
+use crate::controller::served::{self, Part};
 
 /// The Canary to decide from: the cached one, unless serin wrote a status the cache has not
 /// caught up with (a decision must never be made twice from an older status).
@@ -29,12 +30,14 @@ pub async fn fresh(cached: &Canary, ctx: &Context) -> Result<Option<Canary>> {
     };
     match written {
         Some(version) if cached.resource_version().as_deref() != Some(version.as_str()) => {
-            let api: Api<Canary> =
-                Api::namespaced(ctx.client.clone(), &cached.namespace().unwrap_or_default());
-            let current = api.get_opt(&cached.name_any()).await.map_err(Error::api(
-                Step::Observe,
-                format!("reading Canary {}", cached.name_any()),
-            ))?;
+            let group = ctx.group_of(cached);
+            let namespace = cached.namespace().unwrap_or_default();
+            let current = served::get(&ctx.client, group, &namespace, &cached.name_any())
+                .await
+                .map_err(Error::api(
+                    Step::Observe,
+                    format!("reading Canary {}", cached.name_any()),
+                ))?;
             if let Some(current) = &current {
                 remember(ctx, current);
             }
@@ -91,26 +94,23 @@ pub async fn write_status(
     if before == after {
         return Ok(());
     }
-    let api: Api<Canary> =
-        Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": "serin.dev/v1beta1",
-        "kind": "Canary",
-        "metadata": {"name": canary.name_any()},
-        "status": after,
-    });
+    let (name, namespace) = (canary.name_any(), canary.namespace().unwrap_or_default());
+    let group = ctx.group_of(canary);
+    let body = served::apply_body(group, &name, json!({ "status": after }));
     let _timer = ctx.metrics.api_timer("apply_status");
-    let written = api
-        .patch_status(
-            &canary.name_any(),
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .map_err(Error::api(
-            Step::Status,
-            format!("writing the status of Canary {}", canary.name_any()),
-        ))?;
+    let written = served::patch(
+        &ctx.client,
+        group,
+        (&namespace, &name),
+        Part::Status,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map_err(Error::api(
+        Step::Status,
+        format!("writing the status of Canary {}", canary.name_any()),
+    ))?;
     remember(ctx, &written);
     Ok(())
 }

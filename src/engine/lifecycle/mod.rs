@@ -3,6 +3,7 @@
 //! they share (start, promote, roll back, succeed) live in one module per phase group, all
 //! methods of the one `Tick`, so every path through a phase sets the same fields.
 
+mod adoption;
 mod gates;
 mod initializing;
 mod progressing;
@@ -71,7 +72,7 @@ impl<'a> Tick<'a> {
                 "the target Deployment does not exist",
             );
         };
-        if self.handle_request(target) || self.frozen() {
+        if self.handle_request(target) || self.frozen() || self.taken_over(target) {
             return;
         }
         match self.next.phase {
