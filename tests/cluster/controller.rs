@@ -38,6 +38,7 @@ pub async fn install(client: &Client) {
     let mut names = Vec::new();
     for path in [
         "crds/serin.yaml",
+        "crds/flagger.yaml",
         "tests/fixtures/crds/gateway-api.yaml",
         "tests/fixtures/crds/istio.yaml",
     ] {

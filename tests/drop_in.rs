@@ -1,0 +1,232 @@
+//! Drop-in for Flagger on the real control plane: Flagger's CRDs (served by `serin crds --group
+//! flagger.app`), a Canary and its primary as Flagger leaves them, then `serin controller
+//! --flagger-api` in Flagger's place. Nothing restarts; the next release is rolled out with the
+//! Canary's own `flagger.app` MetricTemplate, a bad one is rolled back, and Flagger's metrics
+//! are served for its dashboards.
+
+mod cluster;
+
+use std::time::Duration;
+
+use cluster::controller::{ControllerProcess, install, service_account_kubeconfig};
+use cluster::prometheus::{Exporter, Prometheus};
+use cluster::rollout::{Setup, WAIT, steps, with_config};
+use cluster::workloads::{Readiness, deployment};
+use cluster::{client, eventually, namespace};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use serde_json::{Value, json};
+use serin::api::group::FlaggerCanary;
+use serin::api::{Canary, Phase};
+
+/// Flagger's hash of the template it last promoted (its own format, not serin's).
+const FLAGGERS_HASH: &str = "5b8c9d7f4";
+
+fn flagger(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("flagger.app", "v1beta1", kind), plural)
+}
+
+/// The Canary as Flagger reads it, through the `flagger.app` API.
+async fn canary(s: &Setup) -> Canary {
+    Api::<FlaggerCanary>::namespaced(s.client.clone(), &s.ns)
+        .get("web")
+        .await
+        .unwrap()
+        .into()
+}
+
+/// A namespace before serin starts in it.
+struct Before<'a> {
+    client: &'a kube::Client,
+    ns: &'a str,
+}
+
+impl Before<'_> {
+    fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), self.ns)
+    }
+}
+
+async fn create(s: &Before<'_>, resource: &ApiResource, object: Value) -> DynamicObject {
+    let object: DynamicObject = serde_json::from_value(object).unwrap();
+    Api::<DynamicObject>::namespaced_with(s.client.clone(), s.ns, resource)
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap()
+}
+
+/// What Flagger leaves behind after promoting v1: the target at zero, the `-primary` copy of
+/// its template (selector value suffixed, config copied, a random `flagger-id`), owned by the
+/// `flagger.app` Canary, and a Succeeded status naming Flagger's hash.
+async fn left_by_flagger(s: &Before<'_>, prometheus: &Prometheus) {
+    let configs: Api<ConfigMap> = Api::namespaced(s.client.clone(), s.ns);
+    for name in ["web-config", "web-config-primary"] {
+        let config = serde_json::from_value(json!({"metadata": {"name": name}, "data": {"LEVEL": "info"}}));
+        configs.create(&PostParams::default(), &config.unwrap()).await.unwrap();
+    }
+    let target = with_config(deployment("web", "v1", 0, Readiness::Ready));
+    s.deployments().create(&PostParams::default(), &target).await.unwrap();
+    create(s, &flagger("MetricTemplate", "metrictemplates"), json!({
+        "apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
+        "metadata": {"name": "latency"},
+        "spec": {"provider": {"type": "prometheus", "address": prometheus.url},
+                 "query": "histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{namespace=\"{{ namespace }}\", pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"}[{{ interval }}])) by (le)) * 1000"},
+    })).await;
+    let mut analysis = steps();
+    analysis["metrics"] = json!([
+        {"name": "request-success-rate", "interval": "5s", "thresholdRange": {"min": 99}},
+        {"name": "latency", "templateRef": {"name": "latency"}, "interval": "5s", "thresholdRange": {"max": 500}},
+    ]);
+    let canaries = flagger("Canary", "canaries");
+    let created = create(s, &canaries, json!({
+        "apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+        "metadata": {"name": "web"},
+        "spec": {
+            "provider": "gatewayapi:v1",
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "progressDeadlineSeconds": 60,
+            "service": {"port": 80, "targetPort": 8080, "gatewayRefs": [{"name": "public", "namespace": "gateways"}]},
+            "analysis": analysis,
+        },
+    })).await;
+    let status = json!({"status": {
+        "phase": "Succeeded", "canaryWeight": 0, "failedChecks": 0, "iterations": 0,
+        "lastAppliedSpec": FLAGGERS_HASH, "lastPromotedSpec": FLAGGERS_HASH,
+        "lastTransitionTime": "2026-11-30T10:00:00Z",
+        "conditions": [{"type": "Promoted", "status": "True", "reason": "Succeeded",
+            "message": "Canary analysis completed successfully, promotion finished.",
+            "lastUpdateTime": "2026-11-30T10:00:00Z", "lastTransitionTime": "2026-11-30T10:00:00Z"}],
+    }});
+    Api::<DynamicObject>::namespaced_with(s.client.clone(), s.ns, &canaries)
+        .patch_status("web", &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .unwrap();
+    let mut primary = serde_json::to_value(with_config(deployment("web", "v1", 2, Readiness::Ready))).unwrap();
+    primary["metadata"] = json!({"name": "web-primary", "labels": {"app": "web-primary"}, "ownerReferences": [{
+        "apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": "web",
+        "uid": created.uid().unwrap(), "controller": true, "blockOwnerDeletion": true}]});
+    primary["spec"]["selector"] = json!({"matchLabels": {"app": "web-primary"}});
+    let template = &mut primary["spec"]["template"];
+    template["metadata"]["labels"] = json!({"app": "web-primary"});
+    template["metadata"]["annotations"]["flagger-id"] = json!("0b5c6a1e-3f0e-4c1b-9a43-d1e5f2a8c3b7");
+    template["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"] = json!("web-config-primary");
+    let primary: Deployment = serde_json::from_value(primary).unwrap();
+    s.deployments().create(&PostParams::default(), &primary).await.unwrap();
+    eventually("Flagger's primary ready", WAIT, || async {
+        let status = s.deployments().get("web-primary").await.ok()?.status?;
+        (status.ready_replicas == Some(2)).then_some(())
+    })
+    .await;
+}
+
+/// Waits for the status to satisfy `done`.
+async fn wait_for(
+    s: &Setup,
+    what: &str,
+    done: impl Fn(&serin::api::CanaryStatus) -> bool,
+) -> serin::api::CanaryStatus {
+    eventually(what, Duration::from_secs(150), || async {
+        let status = canary(s).await.status?;
+        done(&status).then_some(status)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_out_the_next_releases() {
+    let client = client().await;
+    install(&client).await;
+    let ns = namespace(&client, "drop-in").await;
+    let canary_pods = Exporter::start(&ns, "web-5d8f7c9b4-x2x7q", 0.0, 3);
+    let primary_pods = Exporter::start(&ns, "web-primary-6c4b9d7f8-k9m2p", 0.0, 5);
+    let prometheus = Prometheus::start(&[&canary_pods, &primary_pods]);
+    let kubeconfig = service_account_kubeconfig(&client, &ns).await;
+    let flaggers = Before { client: &client, ns: &ns };
+    left_by_flagger(&flaggers, &prometheus).await;
+    let before = flaggers.deployments().get("web-primary").await.unwrap();
+
+    // Flagger scaled to zero; serin in its place.
+    let controller = ControllerProcess::start(
+        &kubeconfig,
+        &ns,
+        &["--flagger-api", "--flagger-metrics", "--metrics-server", &prometheus.url],
+    );
+    let s = Setup { client, ns: ns.clone(), controller };
+    let adopted = eventually("the Canary taken over", WAIT, || async {
+        let canary = canary(&s).await;
+        let status = canary.status.clone()?;
+        (status.last_applied_spec.as_deref() != Some(FLAGGERS_HASH)).then_some(status)
+    })
+    .await;
+    assert_eq!(adopted.phase, Some(Phase::Succeeded));
+    assert_eq!(adopted.last_promoted_spec, adopted.last_applied_spec);
+    let after = s.deployments().get("web-primary").await.unwrap();
+    assert_eq!(
+        after.metadata.generation, before.metadata.generation,
+        "the primary's pods were not restarted"
+    );
+    assert_eq!(
+        after.spec.unwrap().template.metadata.unwrap().annotations.unwrap()["flagger-id"],
+        "0b5c6a1e-3f0e-4c1b-9a43-d1e5f2a8c3b7"
+    );
+    assert_eq!(s.replicas("web").await, Some(0));
+    let route = s.routes().get("web").await.unwrap();
+    let owner = &route.owner_references()[0];
+    assert_eq!(
+        (owner.api_version.as_str(), owner.kind.as_str()),
+        ("flagger.app/v1beta1", "Canary"),
+        "what serin creates is owned by the flagger.app Canary"
+    );
+    assert_eq!(s.weights("web").await, Some((100, 0)));
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &ns);
+    let taken_over = events.list(&Default::default()).await.unwrap().items.into_iter()
+        .find(|e| e.reason.as_deref() == Some("TakenOver"))
+        .expect("a TakenOver event");
+    assert_eq!(
+        taken_over.regarding.unwrap().api_version.as_deref(),
+        Some("flagger.app/v1beta1")
+    );
+
+    // The next release, applied by GitOps, judged with the flagger.app MetricTemplate.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    s.gitops_apply("web", "v2").await;
+    wait_for(&s, "v2 promoted", |status| {
+        status.phase == Some(Phase::Succeeded)
+            && status.last_promoted_spec != adopted.last_promoted_spec
+    })
+    .await;
+    assert_eq!(s.primary_version("web").await.as_deref(), Some("v2"));
+    assert_eq!(s.weights("web").await, Some((100, 0)));
+
+    // A bad one: the canary's pods answer 5% of requests with a 5xx.
+    canary_pods.set_error_ratio(0.05);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    s.gitops_apply("web", "v3").await;
+    let failed = wait_for(&s, "v3 rolled back", |status| {
+        status.phase == Some(Phase::Failed)
+    })
+    .await;
+    let checks = failed.checks;
+    let latency = checks.iter().find(|c| c.name == "latency").unwrap();
+    assert_eq!(latency.value, Some(cluster::prometheus::P99_MS), "{latency:?}");
+    assert_eq!(s.primary_version("web").await.as_deref(), Some("v2"));
+    assert_eq!(s.weights("web").await, Some((100, 0)));
+
+    // Flagger's dashboards read the same series.
+    let url = format!("http://{}/metrics", s.controller.listen);
+    let http = serin::hooks::client().unwrap();
+    let text = eventually("Flagger's metrics", WAIT, || async {
+        let text = http.get(&url).send().await.ok()?.text().await.ok()?;
+        text.contains(&format!("flagger_canary_status{{name=\"web\",namespace=\"{ns}\"}} 2"))
+            .then_some(text)
+    })
+    .await;
+    assert!(
+        text.contains(&format!("flagger_canary_total{{namespace=\"{ns}\"}} 1")),
+        "{text}"
+    );
+}
