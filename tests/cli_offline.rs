@@ -94,11 +94,25 @@ fn check_says_when_a_file_cannot_be_read_or_is_not_yaml() {
 }
 
 #[test]
-fn a_flagger_manifest_is_named_as_such() {
+fn flaggers_own_manifests_are_checked_as_they_are() {
+    // flagger.app/v1beta1 is served in drop-in mode (`--flagger-api`): nothing to convert.
     let out = serin(&["check", "tests/fixtures/cli/flagger/podinfo.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("checked 3 serin objects"),
+        "{}",
+        text(&out.stderr)
+    );
+    let dir = tempdir("v1alpha3");
+    let file = dir.join("old.yaml");
+    let old = std::fs::read_to_string("tests/fixtures/cli/flagger/podinfo.yaml")
+        .unwrap()
+        .replace("flagger.app/v1beta1", "flagger.app/v1alpha3");
+    std::fs::write(&file, old).unwrap();
+    let out = serin(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stdout).contains("apiVersion: flagger.app/v1beta1 is Flagger's API: change it to serin.dev/v1beta1 (serin keeps Flagger's field names) (`serin migrate` converts it)"),
+        text(&out.stdout).contains("apiVersion: flagger.app/v1alpha3 is Flagger's pre-1.0 API"),
         "{}",
         text(&out.stdout)
     );

@@ -27,7 +27,10 @@ use serin::api::{Canary, Phase};
 const FLAGGERS_HASH: &str = "5b8c9d7f4";
 
 fn flagger(kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("flagger.app", "v1beta1", kind), plural)
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("flagger.app", "v1beta1", kind),
+        plural,
+    )
 }
 
 /// The Canary as Flagger reads it, through the `flagger.app` API.
@@ -65,11 +68,18 @@ async fn create(s: &Before<'_>, resource: &ApiResource, object: Value) -> Dynami
 async fn left_by_flagger(s: &Before<'_>, prometheus: &Prometheus) {
     let configs: Api<ConfigMap> = Api::namespaced(s.client.clone(), s.ns);
     for name in ["web-config", "web-config-primary"] {
-        let config = serde_json::from_value(json!({"metadata": {"name": name}, "data": {"LEVEL": "info"}}));
-        configs.create(&PostParams::default(), &config.unwrap()).await.unwrap();
+        let config =
+            serde_json::from_value(json!({"metadata": {"name": name}, "data": {"LEVEL": "info"}}));
+        configs
+            .create(&PostParams::default(), &config.unwrap())
+            .await
+            .unwrap();
     }
     let target = with_config(deployment("web", "v1", 0, Readiness::Ready));
-    s.deployments().create(&PostParams::default(), &target).await.unwrap();
+    s.deployments()
+        .create(&PostParams::default(), &target)
+        .await
+        .unwrap();
     create(s, &flagger("MetricTemplate", "metrictemplates"), json!({
         "apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
         "metadata": {"name": "latency"},
@@ -105,17 +115,23 @@ async fn left_by_flagger(s: &Before<'_>, prometheus: &Prometheus) {
         .patch_status("web", &PatchParams::default(), &Patch::Merge(status))
         .await
         .unwrap();
-    let mut primary = serde_json::to_value(with_config(deployment("web", "v1", 2, Readiness::Ready))).unwrap();
+    let mut primary =
+        serde_json::to_value(with_config(deployment("web", "v1", 2, Readiness::Ready))).unwrap();
     primary["metadata"] = json!({"name": "web-primary", "labels": {"app": "web-primary"}, "ownerReferences": [{
         "apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": "web",
         "uid": created.uid().unwrap(), "controller": true, "blockOwnerDeletion": true}]});
     primary["spec"]["selector"] = json!({"matchLabels": {"app": "web-primary"}});
     let template = &mut primary["spec"]["template"];
     template["metadata"]["labels"] = json!({"app": "web-primary"});
-    template["metadata"]["annotations"]["flagger-id"] = json!("0b5c6a1e-3f0e-4c1b-9a43-d1e5f2a8c3b7");
-    template["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"] = json!("web-config-primary");
+    template["metadata"]["annotations"]["flagger-id"] =
+        json!("0b5c6a1e-3f0e-4c1b-9a43-d1e5f2a8c3b7");
+    template["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"] =
+        json!("web-config-primary");
     let primary: Deployment = serde_json::from_value(primary).unwrap();
-    s.deployments().create(&PostParams::default(), &primary).await.unwrap();
+    s.deployments()
+        .create(&PostParams::default(), &primary)
+        .await
+        .unwrap();
     eventually("Flagger's primary ready", WAIT, || async {
         let status = s.deployments().get("web-primary").await.ok()?.status?;
         (status.ready_replicas == Some(2)).then_some(())
@@ -137,7 +153,8 @@ async fn wait_for(
 }
 
 #[tokio::test]
-async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_out_the_next_releases() {
+async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_out_the_next_releases()
+ {
     let client = client().await;
     install(&client).await;
     let ns = namespace(&client, "drop-in").await;
@@ -145,7 +162,10 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
     let primary_pods = Exporter::start(&ns, "web-primary-6c4b9d7f8-k9m2p", 0.0, 5);
     let prometheus = Prometheus::start(&[&canary_pods, &primary_pods]);
     let kubeconfig = service_account_kubeconfig(&client, &ns).await;
-    let flaggers = Before { client: &client, ns: &ns };
+    let flaggers = Before {
+        client: &client,
+        ns: &ns,
+    };
     left_by_flagger(&flaggers, &prometheus).await;
     let before = flaggers.deployments().get("web-primary").await.unwrap();
 
@@ -153,9 +173,18 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
     let controller = ControllerProcess::start(
         &kubeconfig,
         &ns,
-        &["--flagger-api", "--flagger-metrics", "--metrics-server", &prometheus.url],
+        &[
+            "--flagger-api",
+            "--flagger-metrics",
+            "--metrics-server",
+            &prometheus.url,
+        ],
     );
-    let s = Setup { client, ns: ns.clone(), controller };
+    let s = Setup {
+        client,
+        ns: ns.clone(),
+        controller,
+    };
     let adopted = eventually("the Canary taken over", WAIT, || async {
         let canary = canary(&s).await;
         let status = canary.status.clone()?;
@@ -170,7 +199,14 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
         "the primary's pods were not restarted"
     );
     assert_eq!(
-        after.spec.unwrap().template.metadata.unwrap().annotations.unwrap()["flagger-id"],
+        after
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap()["flagger-id"],
         "0b5c6a1e-3f0e-4c1b-9a43-d1e5f2a8c3b7"
     );
     assert_eq!(s.replicas("web").await, Some(0));
@@ -183,7 +219,12 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
     );
     assert_eq!(s.weights("web").await, Some((100, 0)));
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &ns);
-    let taken_over = events.list(&Default::default()).await.unwrap().items.into_iter()
+    let taken_over = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
         .find(|e| e.reason.as_deref() == Some("TakenOver"))
         .expect("a TakenOver event");
     assert_eq!(
@@ -212,7 +253,11 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
     .await;
     let checks = failed.checks;
     let latency = checks.iter().find(|c| c.name == "latency").unwrap();
-    assert_eq!(latency.value, Some(cluster::prometheus::P99_MS), "{latency:?}");
+    assert_eq!(
+        latency.value,
+        Some(cluster::prometheus::P99_MS),
+        "{latency:?}"
+    );
     assert_eq!(s.primary_version("web").await.as_deref(), Some("v2"));
     assert_eq!(s.weights("web").await, Some((100, 0)));
 
@@ -221,8 +266,10 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
     let http = serin::hooks::client().unwrap();
     let text = eventually("Flagger's metrics", WAIT, || async {
         let text = http.get(&url).send().await.ok()?.text().await.ok()?;
-        text.contains(&format!("flagger_canary_status{{name=\"web\",namespace=\"{ns}\"}} 2"))
-            .then_some(text)
+        text.contains(&format!(
+            "flagger_canary_status{{name=\"web\",namespace=\"{ns}\"}} 2"
+        ))
+        .then_some(text)
     })
     .await;
     assert!(

@@ -158,8 +158,8 @@ fn bad_scenarios_exit_2_naming_the_field() {
     );
     assert_bad_input(
         "flagger.yaml",
-        broken("serin.dev/v1beta1", "flagger.app/v1beta1"),
-        "canary.apiVersion: flagger.app/v1beta1 is Flagger's API",
+        broken("serin.dev/v1beta1", "flagger.app/v1alpha3"),
+        "canary.apiVersion: flagger.app/v1alpha3 is Flagger's pre-1.0 API",
     );
     assert_bad_input(
         "event.yaml",
@@ -182,6 +182,27 @@ fn a_judged_metric_scripted_with_a_single_value_is_refused() {
         broken,
         "metrics.latency-p99[0]: this metric is judged against the primary",
     );
+}
+
+#[test]
+fn the_same_canary_under_flaggers_group_gives_the_same_timeline() {
+    for example in examples() {
+        let native = serin(&["simulate", example.to_str().unwrap()]);
+        let text = std::fs::read_to_string(&example).unwrap();
+        assert!(text.contains("serin.dev/v1beta1"), "{example:?}");
+        let name = format!("flagger-{}", example.file_name().unwrap().to_str().unwrap());
+        let path = write_scenario(
+            &name,
+            &text.replace("serin.dev/v1beta1", "flagger.app/v1beta1"),
+        );
+        let flagger = serin(&["simulate", path.to_str().unwrap()]);
+        assert_eq!(flagger.status.code(), native.status.code(), "{example:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&flagger.stdout),
+            String::from_utf8_lossy(&native.stdout),
+            "{example:?}"
+        );
+    }
 }
 
 #[test]

@@ -85,11 +85,17 @@ pub fn expect_type(
             format!("expected {kind}, found {found_kind:?}"),
         ));
     }
-    if found_version == "flagger.app/v1beta1" {
+    // Both groups are served (flagger.app in drop-in mode) with the same schema.
+    if found_version == super::group::ApiGroup::Flagger.api_version()
+        && api_version == super::group::ApiGroup::Serin.api_version()
+    {
+        return Ok(());
+    }
+    if found_version.starts_with("flagger.app/v1alpha") {
         return Err(FieldError::new(
             "apiVersion",
             format!(
-                "flagger.app/v1beta1 is Flagger's API: change it to {api_version} (serin keeps Flagger's field names)"
+                "{found_version} is Flagger's pre-1.0 API, which Flagger itself no longer serves: write flagger.app/v1beta1 or {api_version}"
             ),
         ));
     }

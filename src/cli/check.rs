@@ -225,12 +225,7 @@ impl<'a> Checker<'a> {
         let name = doc.text("/metadata/name").to_string();
         let object = format!("{kind} {name}").trim().to_string();
         if let Err(e) = expect_type(&doc.value, API_VERSION, kind) {
-            let reason = if version.starts_with("flagger.app/") {
-                format!("{} (`serin migrate` converts it)", e.reason)
-            } else {
-                e.reason
-            };
-            self.fail(doc, object, &e.field, reason);
+            self.fail(doc, object, &e.field, e.reason);
             return;
         }
         if name.is_empty() {
