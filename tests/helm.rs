@@ -138,6 +138,7 @@ fn yaml_file(path: &str) -> Value {
 fn the_chart_carries_the_repositorys_crds_and_rbac_files() {
     for (copy, original) in [
         ("charts/serin/crds/serin.yaml", "crds/serin.yaml"),
+        ("charts/serin/files/flagger-crds.yaml", "crds/flagger.yaml"),
         ("charts/serin/files/rbac.yaml", "config/rbac.yaml"),
         (
             "charts/serin/files/rbac-leader-election.yaml",
@@ -211,6 +212,7 @@ fn lint_is_clean_for_the_defaults_and_each_notable_combination() {
         json!({"loadtester": {"enabled": true, "tokenSecret": {"name": "loadtester-token"}},
                "meshProvider": "gatewayapi"}),
         json!({"secretsAccess": "by-name", "noCrossNamespaceRefs": false}),
+        json!({"flaggerApi": {"enabled": true, "installCRDs": true}, "flaggerMetrics": true}),
         json!({"extraArgs": ["--concurrency=4"], "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
                "tolerations": [{"key": "infra", "operator": "Exists"}], "nodeSelector": {"pool": "system"},
                "affinity": {"podAntiAffinity": {}}, "image": {"tag": "0.1.1"}}),
@@ -288,6 +290,37 @@ fn the_default_install_is_hardened_and_runs_the_controller_with_the_rbac_file() 
         "one replica, no PDB"
     );
     assert_eq!(find(&objects, "Service").len(), 1);
+}
+
+#[test]
+fn drop_in_mode_serves_flaggers_group_and_installs_its_crds_only_when_asked() {
+    let defaults = render(json!({}));
+    assert!(!args(&defaults).contains(&"--flagger-api".to_string()));
+    assert!(find(&defaults, "CustomResourceDefinition").is_empty());
+    // Flagger's chart installed the CRDs: serin only reconciles them.
+    let kept = render(json!({"flaggerApi": {"enabled": true}}));
+    assert!(args(&kept).contains(&"--flagger-api".to_string()));
+    assert!(find(&kept, "CustomResourceDefinition").is_empty());
+    let installed = render(json!({"flaggerApi": {"enabled": true, "installCRDs": true}}));
+    let crds = find(&installed, "CustomResourceDefinition");
+    let names: Vec<&str> = crds
+        .iter()
+        .map(|c| c["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "canaries.flagger.app",
+            "metrictemplates.flagger.app",
+            "alertproviders.flagger.app"
+        ]
+    );
+    for crd in crds {
+        assert_eq!(
+            crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep",
+            "uninstalling the chart must not delete every Canary"
+        );
+    }
 }
 
 #[test]

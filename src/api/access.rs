@@ -3,19 +3,25 @@
 //! (`tests/rbac.rs` fails on a kind a provider writes that the file does not grant, and on a
 //! granted verb nothing here uses); docs/operations.md explains each line to operators.
 
+use super::group::ApiGroup;
 use super::provider::{Access, TABLE};
+
+/// serin's own kinds, granted in each group it serves (`ApiGroup::ALL`: flagger.app is
+/// reconciled with `--flagger-api`); their `group` here is left empty.
+pub const OWN_KINDS: &[Access] = &[
+    // The watch, a fresh read before deciding, finalizers (merge patch).
+    Access::new("", "canaries", &["get", "list", "watch", "patch"]),
+    // Status by server-side apply.
+    Access::new("", "canaries/status", &["patch"]),
+    // Owner references with blockOwnerDeletion on objects serin creates for a Canary.
+    Access::new("", "canaries/finalizers", &["update"]),
+    // Read by name when a Canary's metrics or alerts are checked.
+    Access::new("", "metrictemplates", &["get"]),
+    Access::new("", "alertproviders", &["get"]),
+];
 
 /// What the controller itself reads and writes, whatever the provider.
 pub const CONTROLLER: &[Access] = &[
-    // The watch, a fresh read before deciding, finalizers (merge patch).
-    Access::new("serin.dev", "canaries", &["get", "list", "watch", "patch"]),
-    // Status by server-side apply.
-    Access::new("serin.dev", "canaries/status", &["patch"]),
-    // Owner references with blockOwnerDeletion on objects serin creates for a Canary.
-    Access::new("serin.dev", "canaries/finalizers", &["update"]),
-    // Read by name when a Canary's metrics or alerts are checked.
-    Access::new("serin.dev", "metrictemplates", &["get"]),
-    Access::new("serin.dev", "alertproviders", &["get"]),
     // Targets and primaries: watched, read afresh before a rollback at the progress deadline
     // (a stale cache must not cause one), written by server-side apply (which may create).
     Access::new(
@@ -47,11 +53,19 @@ pub const CONTROLLER: &[Access] = &[
 /// Every (group, resource, verb) the controller needs: its own and every provider's.
 pub fn required() -> std::collections::BTreeSet<(String, String, String)> {
     let providers = TABLE.iter().flat_map(|row| row.kinds.iter());
+    let own = ApiGroup::ALL.into_iter().flat_map(|group| {
+        OWN_KINDS.iter().map(move |access| Access {
+            group: group.name(),
+            ..*access
+        })
+    });
     CONTROLLER
         .iter()
         .chain(providers)
+        .copied()
+        .chain(own)
         .flat_map(|access| {
-            access.verbs.iter().map(|verb| {
+            access.verbs.iter().map(move |verb| {
                 (
                     access.group.to_string(),
                     access.resource.to_string(),
