@@ -66,6 +66,7 @@ fn engine_rollout(plan: &Plan, initialized: &CanaryStatus) -> usize {
         }),
         primary: Some(ready(3, Some("v1"))),
         request: None,
+        foreign_primary: None,
     };
     let passing = CheckResults {
         hooks: vec![],

@@ -448,3 +448,42 @@ fn an_autoscaler_serin_would_ignore_is_refused_by_name() {
     let canary: Canary = from_yaml(&hpa, "").unwrap();
     assert!(Plan::from_spec(&canary.spec, support::ANY_PROVIDER).is_ok());
 }
+
+#[test]
+fn flaggers_fields_serin_cannot_apply_are_refused_by_name() {
+    assert_problem(
+        "    stepWeight: 10\n",
+        "    match:\n      - uri: {prefix: /api}\n        authority: {exact: shop.example.com}\n",
+        "spec.service.match[0].authority",
+        "would widen the match",
+    );
+    assert_problem(
+        "    iterations: 5\n    match:\n      - headers: {x-canary: {exact: insider}}\n        withoutHeaders: {x-beta: {exact: \"off\"}}\n",
+        "",
+        "spec.analysis.match[0].withoutHeaders",
+        "not supported yet",
+    );
+    assert_problem(
+        "    stepWeight: 10\n",
+        "    delegation: true\n  provider: istio\n",
+        "spec.service.delegation",
+        "not supported yet",
+    );
+    assert_problem(
+        "    stepWeight: 10\n",
+        "  autoscalerRef: {name: web, primaryScalerQueries: {prom: 'sum(up)'}}\n",
+        "spec.autoscalerRef.primaryScalerQueries",
+        "KEDA",
+    );
+}
+
+#[test]
+fn flaggers_service_fields_serin_applies_are_accepted() {
+    assert_eq!(
+        problems(
+            "    stepWeight: 10\n",
+            "    headless: true\n    trafficDistribution: PreferClose\n    unmanagedMetadata: {labels: [owner]}\n"
+        ),
+        Vec::<String>::new()
+    );
+}

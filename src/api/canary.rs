@@ -71,6 +71,9 @@ pub struct CanarySpec {
     /// An existing route (HTTPRoute, VirtualService...) to take over instead of generating one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_ref: Option<ObjectRef>,
+    /// Flagger's Gloo Upstream to copy (the gloo provider, not supported yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_ref: Option<ObjectRef>,
     /// How the workload is exposed: the apex, primary and canary services and the route.
     pub service: CanaryService,
     /// How the rollout is analysed and advanced.
@@ -124,6 +127,9 @@ pub struct AutoscalerRef {
     /// ScaledObject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_scaler_replicas: Option<ScalerReplicas>,
+    /// Queries replacing the KEDA ScaledObject triggers' for the primary. Refused with KEDA.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub primary_scaler_queries: BTreeMap<String, String>,
 }
 
 fn autoscaling_v2() -> String {
@@ -214,6 +220,35 @@ pub struct CanaryService {
     /// Labels and annotations of the generated canary service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<ObjectMetadata>,
+    /// Label and annotation keys of the generated services serin never sets (another tool
+    /// owns them). serin writes by server-side apply, so keys it does not set are never
+    /// touched anyway; the ones listed here are also left out of what it sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmanaged_metadata: Option<UnmanagedMetadata>,
+    /// Generated services are headless (`clusterIP: None`), as Flagger makes them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub headless: bool,
+    /// `spec.trafficDistribution` of the generated services (e.g. `PreferClose`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_distribution: Option<String>,
+    /// Flagger's Istio delegate VirtualService. Not supported yet: refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delegation: bool,
+    /// Flagger's App Mesh mesh (App Mesh is retired): refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh_name: Option<String>,
+    /// Flagger's App Mesh virtual node backends (App Mesh is retired): refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<String>,
+}
+
+/// Metadata keys of the generated objects serin leaves to others.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub struct UnmanagedMetadata {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub annotations: Vec<String>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
@@ -254,6 +289,51 @@ pub struct HttpMatch {
     pub query_params: BTreeMap<String, StringMatch>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub source_labels: BTreeMap<String, String>,
+    /// Istio's other match conditions, which Flagger passes through. Not supported yet:
+    /// refused rather than dropped (a dropped condition widens the match).
+    #[serde(flatten)]
+    pub istio: IstioMatchFields,
+}
+
+/// Istio match conditions Flagger's schema has and serin does not apply yet.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IstioMatchFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<StringMatch>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_uri_case: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<StringMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub without_headers: BTreeMap<String, StringMatch>,
+}
+
+impl IstioMatchFields {
+    /// The fields set, by their manifest names.
+    pub fn set(&self) -> Vec<&'static str> {
+        [
+            ("authority", self.authority.is_some()),
+            ("gateways", !self.gateways.is_empty()),
+            ("ignoreUriCase", self.ignore_uri_case),
+            ("name", self.name.is_some()),
+            ("port", self.port.is_some()),
+            ("scheme", self.scheme.is_some()),
+            ("sourceNamespace", self.source_namespace.is_some()),
+            ("withoutHeaders", !self.without_headers.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }
 
 /// Exactly one of exact, prefix, suffix or regex.

@@ -15,7 +15,7 @@
 //! `targetRef.apiVersion` says.
 
 use super::canary::{CanarySpec, Metric, ThresholdRange};
-use super::provider::TrafficProvider;
+use super::provider::{ProviderKind, TrafficProvider};
 use super::validation::FieldError;
 
 /// Iterations Flagger gives a Canary whose provider cannot split traffic and that sets none.
@@ -47,10 +47,46 @@ pub fn read(spec: &CanarySpec, provider: Option<TrafficProvider>) -> Reading {
     reading.step_weights_above_max_weight();
     reading.mirror_before_weights();
     reading.metric_thresholds();
+    reading.other_providers_fields(provider);
     reading
 }
 
 impl Reading {
+    /// Fields only another provider reads (Gloo's upstreamRef, App Mesh's meshName and
+    /// backends, Istio's delegation): Flagger ignores them elsewhere, and so does serin,
+    /// saying so.
+    fn other_providers_fields(&mut self, provider: Option<TrafficProvider>) {
+        let istio = provider.is_some_and(|p| p.kind == ProviderKind::Istio);
+        let service = &self.spec.service;
+        let fields = [
+            ("spec.upstreamRef", "gloo", self.spec.upstream_ref.is_some()),
+            (
+                "spec.service.meshName",
+                "appmesh",
+                service.mesh_name.is_some(),
+            ),
+            (
+                "spec.service.backends",
+                "appmesh",
+                !service.backends.is_empty(),
+            ),
+            (
+                "spec.service.delegation",
+                "istio",
+                service.delegation && !istio,
+            ),
+        ];
+        for (field, reader, set) in fields {
+            if set {
+                let provider = provider.map_or("this".to_string(), |p| p.to_string());
+                self.warn(
+                    field,
+                    format!("only the {reader} provider reads it; ignored with the {provider} provider, as Flagger does"),
+                );
+            }
+        }
+    }
+
     fn warn(&mut self, field: impl Into<String>, reason: impl Into<String>) {
         self.warnings.push(FieldError::new(field, reason));
     }

@@ -52,6 +52,9 @@ pub struct MetricProvider {
     /// Skip TLS verification. Opt-in and logged as a warning.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_verify: bool,
+    /// The cloud region (Flagger's, for cloudwatch); the providers serin queries have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// Extra request headers (for example a tenant header such as `X-Scope-OrgID` for Mimir).
     /// A value is a string, or a list of strings as Flagger writes them (sent joined by
     /// `, `, as HTTP reads repeated headers).

@@ -92,6 +92,7 @@ pub fn validate(spec: &CanarySpec) -> Result<(), ValidationErrors> {
         || "must be at least 1".into(),
     );
     analysis(&spec.analysis, &mut report);
+    not_implemented(spec, &mut report);
     if report.errors.is_empty() {
         Ok(())
     } else {
@@ -115,6 +116,42 @@ fn target(spec: &CanarySpec, report: &mut Report) {
         }
         Err(reason) => report.check(false, "spec.targetRef.kind", || reason),
     }
+}
+
+/// Flagger's fields serin does not apply yet, refused by name rather than accepted and
+/// ignored: Istio's other match conditions (dropping one widens the match: an A/B test would
+/// send more users to the canary than asked), Istio delegation, KEDA's primary queries.
+fn not_implemented(spec: &CanarySpec, report: &mut Report) {
+    let matches = [
+        ("spec.service.match", &spec.service.matches),
+        ("spec.analysis.match", &spec.analysis.matches),
+    ];
+    for (field, matches) in matches {
+        for (i, m) in matches.iter().enumerate() {
+            for name in m.istio.set() {
+                report.fail(
+                    format!("{field}[{i}].{name}"),
+                    "not supported yet: serin cannot apply this condition, and dropping it would widen the match",
+                );
+            }
+        }
+    }
+    let istio = spec
+        .provider
+        .as_deref()
+        .is_some_and(|p| p.split(':').next() == Some("istio"));
+    report.check(
+        !(spec.service.delegation && istio),
+        "spec.service.delegation",
+        || "not supported yet: serin writes a whole VirtualService, not a delegate".into(),
+    );
+    report.check(
+        spec.autoscaler_ref
+            .as_ref()
+            .is_none_or(|a| a.primary_scaler_queries.is_empty()),
+        "spec.autoscalerRef.primaryScalerQueries",
+        || "not supported yet: serin does not clone KEDA ScaledObjects".into(),
+    );
 }
 
 /// Only HorizontalPodAutoscalers are followed today: a KEDA ScaledObject, or the primary's own
@@ -310,6 +347,7 @@ fn ab_matches(matches: &[HttpMatch], report: &mut Report) {
             method,
             query_params,
             source_labels,
+            istio: _,
         } = m;
         report.check(
             !(headers.is_empty()

@@ -53,10 +53,15 @@ pub fn desired_service(
         ServiceRole::Canary => spec.service.canary.as_ref(),
     };
     let ObjectMetadata {
-        labels,
-        annotations,
+        mut labels,
+        mut annotations,
     } = metadata.cloned().unwrap_or_default();
     let service = &spec.service;
+    // Keys another tool owns are never set (unset keys are never touched: server-side apply).
+    if let Some(unmanaged) = &service.unmanaged_metadata {
+        labels.retain(|key, _| !unmanaged.labels.contains(key));
+        annotations.retain(|key, _| !unmanaged.annotations.contains(key));
+    }
     let target_port = match &service.target_port {
         Some(serde_json::Value::Number(n)) => n
             .as_i64()
@@ -76,6 +81,9 @@ pub fn desired_service(
         },
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
+            // Set at creation only: the API server refuses a change of clusterIP.
+            cluster_ip: service.headless.then(|| "None".to_string()),
+            traffic_distribution: service.traffic_distribution.clone(),
             selector: selector.match_labels,
             ports: Some(vec![ServicePort {
                 name: Some(service.port_name.clone().unwrap_or_else(|| "http".into())),
@@ -174,5 +182,47 @@ mod tests {
             svc.spec.unwrap().ports.unwrap()[0].target_port,
             Some(IntOrString::Int(9898))
         );
+    }
+
+    #[test]
+    fn flaggers_headless_traffic_distribution_and_unmanaged_keys_are_honoured() {
+        let spec = spec(
+            "{port: 9898, headless: true, trafficDistribution: PreferClose, apex: {labels: {team: a, owner: b}, annotations: {note: x}}, unmanagedMetadata: {labels: [owner], annotations: [note]}}",
+        );
+        for role in ServiceRole::ALL {
+            let svc = desired_service(&spec, role, "podinfo", &selector(), "test", None).unwrap();
+            let service = svc.spec.unwrap();
+            assert_eq!(service.cluster_ip.as_deref(), Some("None"), "{role:?}");
+            assert_eq!(service.traffic_distribution.as_deref(), Some("PreferClose"));
+        }
+        let apex = desired_service(
+            &spec,
+            ServiceRole::Apex,
+            "podinfo",
+            &selector(),
+            "test",
+            None,
+        )
+        .unwrap();
+        let labels = apex.metadata.labels.unwrap();
+        assert_eq!(labels.get("team").map(String::as_str), Some("a"));
+        assert!(
+            !labels.contains_key("owner"),
+            "an unmanaged label is not set"
+        );
+        assert!(
+            apex.metadata.annotations.is_none(),
+            "nor an unmanaged annotation"
+        );
+        let plain = desired_service(
+            &self::spec("{port: 9898}"),
+            ServiceRole::Apex,
+            "podinfo",
+            &selector(),
+            "test",
+            None,
+        )
+        .unwrap();
+        assert_eq!(plain.spec.unwrap().cluster_ip, None);
     }
 }
