@@ -1,0 +1,379 @@
+//! The route providers writing one object of their own kind (Contour's HTTPProxy, Traefik's
+//! TraefikService in both API groups), end to end on the real control plane with `serin
+//! controller` as its ServiceAccount and the minimal CRDs of tests/fixtures/crds: a table of
+//! providers, one row each, run through the same rollout and the same takeover. A new provider
+//! of this shape is a new row.
+
+mod cluster;
+mod mock;
+
+use kube::ResourceExt;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use serde_json::{Value, json};
+use serin::api::Phase;
+
+use cluster::eventually;
+use cluster::rollout::{Setup, WAIT, setup};
+use cluster::workloads::Readiness;
+
+/// The ingress class the controller is started with (`--ingress-class`), which Contour's
+/// HTTPProxies name.
+const INGRESS_CLASS: &str = "contour-external";
+
+/// One provider: its name in `spec.provider`, the kind it writes, how to read the (primary,
+/// canary) weights of that object, and a spec a user (or Flagger) wrote before serin came.
+struct Row {
+    /// The Canary's and Deployment's name in this row.
+    name: &'static str,
+    provider: &'static str,
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    weights: fn(&Value, &str) -> Option<(i64, i64)>,
+    existing: fn(&str) -> Value,
+    /// What the provider's object says beyond weights (its class, its services' ports).
+    check: fn(&Value),
+    /// The service receiving a copy of the requests, and the percent, while mirroring.
+    mirror: fn(&Value) -> Option<(String, i64)>,
+}
+
+impl Row {
+    fn api(&self, s: &Setup) -> Api<DynamicObject> {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(self.group, self.version, self.kind),
+            self.plural,
+        );
+        Api::namespaced_with(s.client.clone(), &s.ns, &resource)
+    }
+
+    async fn weights(&self, s: &Setup, name: &str) -> Option<(i64, i64)> {
+        let object = self.api(s).get_opt(name).await.ok()??;
+        (self.weights)(&object.data["spec"], name)
+    }
+}
+
+fn rows() -> Vec<Row> {
+    let traefik = |name, group| Row {
+        name,
+        provider: if group == "traefik.io" {
+            "traefik"
+        } else {
+            "traefik:traefik.containo.us"
+        },
+        group,
+        version: "v1alpha1",
+        kind: "TraefikService",
+        plural: "traefikservices",
+        weights: traefik_weights,
+        existing: |name| json!({"weighted": {"services": [{"name": name, "port": 80, "weight": 1}]}}),
+        check: |spec| {
+            assert_eq!(spec["weighted"]["services"][0]["port"], 80, "{spec}");
+        },
+        mirror: |spec| {
+            let mirror = &spec["mirroring"]["mirrors"][0];
+            Some((
+                mirror["name"].as_str()?.to_string(),
+                mirror["percent"].as_i64()?,
+            ))
+        },
+    };
+    vec![
+        Row {
+            name: "contour",
+            provider: "contour",
+            group: "projectcontour.io",
+            version: "v1",
+            kind: "HTTPProxy",
+            plural: "httpproxies",
+            weights: contour_weights,
+            existing: |name| {
+                json!({"virtualhost": {"fqdn": "app.example.com"},
+                    "routes": [{"conditions": [{"prefix": "/"}], "services": [{"name": name, "port": 80}]}]})
+            },
+            check: |spec| {
+                assert_eq!(spec["ingressClassName"], INGRESS_CLASS, "{spec}");
+                let route = &spec["routes"][0];
+                assert_eq!(route["conditions"], json!([{"prefix": "/"}]), "{spec}");
+                assert_eq!(route["timeoutPolicy"]["response"], "30s", "{spec}");
+            },
+            mirror: |spec| {
+                let services = spec["routes"].as_array()?.last()?["services"].as_array()?;
+                let mirror = services.iter().find(|s| s["mirror"] == true)?;
+                Some((
+                    mirror["name"].as_str()?.to_string(),
+                    mirror["weight"].as_i64()?,
+                ))
+            },
+        },
+        traefik("traefik", "traefik.io"),
+        traefik("traefik-legacy", "traefik.containo.us"),
+    ]
+}
+
+/// The weights of the last route (the split; A/B routes go in front).
+fn contour_weights(spec: &Value, name: &str) -> Option<(i64, i64)> {
+    let services = spec["routes"].as_array()?.last()?["services"].as_array()?;
+    let weight = |service: String| {
+        services
+            .iter()
+            .find(|s| s["name"] == service.as_str() && s.get("mirror").is_none())
+            .and_then(|s| s["weight"].as_i64())
+    };
+    Some((
+        weight(format!("{name}-primary"))?,
+        weight(format!("{name}-canary"))?,
+    ))
+}
+
+/// A service without traffic is left out of a TraefikService (Traefik reads no weight as 1).
+fn traefik_weights(spec: &Value, name: &str) -> Option<(i64, i64)> {
+    let services = spec["weighted"]["services"].as_array()?;
+    let weight = |service: String| {
+        services
+            .iter()
+            .find(|s| s["name"] == service.as_str())
+            .map_or(Some(0), |s| s["weight"].as_i64())
+    };
+    Some((
+        weight(format!("{name}-primary"))?,
+        weight(format!("{name}-canary"))?,
+    ))
+}
+
+/// One controller for every row, holding each rollout at its last step with a
+/// confirm-promotion gate that says no until the test promotes by hand.
+async fn controller(test: &str) -> (Setup, mock::Server) {
+    let s = setup(test, &["--ingress-class", INGRESS_CLASS]).await;
+    let gate = mock::serve(|_| mock::Reply::status(403, "held")).await;
+    (s, gate)
+}
+
+fn extra(row: &Row, more: Value) -> Value {
+    let mut extra = json!({"provider": row.provider,
+        "service": {"port": 80, "targetPort": 8080, "timeout": "30s"}});
+    if row.provider != "contour" {
+        // Traefik writes no timeout onto its route: the provider table refuses it.
+        extra["service"] = json!({"port": 80, "targetPort": 8080});
+    }
+    if let (Some(extra), Some(more)) = (extra.as_object_mut(), more.as_object()) {
+        extra.extend(more.clone());
+    }
+    extra
+}
+
+/// Initialization writes the object at 100% primary; a new revision steps the weights to
+/// maxWeight; promotion ends at 100% primary on the new revision; an aborted revision rolls
+/// back to 100% primary; deleting the Canary deletes the object it owns.
+#[tokio::test]
+async fn each_provider_rolls_out_promotes_and_rolls_back_through_its_object() {
+    let (s, gate) = controller("route-providers").await;
+    let rows = rows();
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+        "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": gate.url}]});
+    for row in &rows {
+        s.create_deployment(row.name, Readiness::Ready).await;
+        s.create_canary(row.name, analysis.clone(), extra(row, json!({})))
+            .await;
+    }
+    for row in &rows {
+        s.wait_phase(row.name, Phase::Initialized).await;
+        let object = row.api(&s).get(row.name).await.unwrap();
+        assert_eq!(object.owner_references()[0].kind, "Canary", "{}", row.name);
+        (row.check)(&object.data["spec"]);
+        assert_eq!(
+            row.weights(&s, row.name).await,
+            Some((100, 0)),
+            "{}",
+            row.name
+        );
+        s.gitops_apply(row.name, "v2").await;
+    }
+    for row in &rows {
+        s.wait_phase(row.name, Phase::WaitingPromotion).await;
+        assert_eq!(
+            row.weights(&s, row.name).await,
+            Some((50, 50)),
+            "{}",
+            row.name
+        );
+        s.request(row.name, "promote", "1").await;
+    }
+    for row in &rows {
+        s.wait_phase(row.name, Phase::Succeeded).await;
+        assert_eq!(
+            row.weights(&s, row.name).await,
+            Some((100, 0)),
+            "{}",
+            row.name
+        );
+        assert_eq!(s.primary_version(row.name).await.as_deref(), Some("v2"));
+        s.gitops_apply(row.name, "v3").await;
+    }
+    for row in &rows {
+        s.wait_phase(row.name, Phase::WaitingPromotion).await;
+        s.request(row.name, "abort", "2").await;
+    }
+    for row in &rows {
+        s.wait_phase(row.name, Phase::Failed).await;
+        assert_eq!(
+            row.weights(&s, row.name).await,
+            Some((100, 0)),
+            "{}",
+            row.name
+        );
+        assert_eq!(s.primary_version(row.name).await.as_deref(), Some("v2"));
+        s.canaries()
+            .delete(row.name, &Default::default())
+            .await
+            .unwrap();
+    }
+    for row in &rows {
+        eventually(
+            &format!("{} deleted with its Canary", row.name),
+            WAIT,
+            || async {
+                row.api(&s)
+                    .get_opt(row.name)
+                    .await
+                    .ok()?
+                    .is_none()
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+}
+
+/// An object named as Flagger names it that existed before the Canary is taken over, not
+/// owned: serin writes its weights (keeping the fields it does not write) and, with
+/// revertOnDeletion, puts its spec back when the Canary is deleted.
+#[tokio::test]
+async fn each_provider_takes_over_an_existing_object_and_restores_it() {
+    let (s, _gate) = controller("route-takeover").await;
+    let rows = rows();
+    for row in &rows {
+        let original = (row.existing)(row.name);
+        let object: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": format!("{}/{}", row.group, row.version), "kind": row.kind,
+            "metadata": {"name": row.name}, "spec": original,
+        }))
+        .unwrap();
+        row.api(&s)
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+        s.create_deployment(row.name, Readiness::Ready).await;
+        let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50});
+        s.create_canary(
+            row.name,
+            analysis,
+            extra(row, json!({"revertOnDeletion": true})),
+        )
+        .await;
+    }
+    for row in &rows {
+        s.wait_phase(row.name, Phase::Initialized).await;
+        assert_eq!(
+            row.weights(&s, row.name).await,
+            Some((100, 0)),
+            "{}",
+            row.name
+        );
+        let taken = row.api(&s).get(row.name).await.unwrap();
+        assert!(
+            taken.owner_references().is_empty(),
+            "{}: not serin's to delete",
+            row.name
+        );
+        assert!(taken.annotations().contains_key("serin.dev/original-spec"));
+        if row.provider == "contour" {
+            assert_eq!(
+                taken.data["spec"]["virtualhost"]["fqdn"], "app.example.com",
+                "the fields serin does not write stay the user's"
+            );
+        }
+        s.canaries()
+            .delete(row.name, &Default::default())
+            .await
+            .unwrap();
+    }
+    for row in &rows {
+        eventually(&format!("Canary {} gone", row.name), WAIT, || async {
+            s.canaries()
+                .get_opt(row.name)
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        })
+        .await;
+        let restored = row.api(&s).get(row.name).await.unwrap();
+        assert_eq!(
+            restored.data["spec"],
+            (row.existing)(row.name),
+            "{}",
+            row.name
+        );
+        assert!(
+            !restored
+                .annotations()
+                .contains_key("serin.dev/original-spec")
+        );
+    }
+}
+
+/// Blue/green with mirroring: while the canary is analysed the provider's object copies a
+/// percent of the requests to it (the primary serving them all); once rolled back, the
+/// object splits by weight again with nothing mirrored.
+#[tokio::test]
+async fn each_provider_mirrors_during_blue_green_and_stops_after() {
+    let (s, _gate) = controller("route-mirror").await;
+    let rows = rows();
+    // Iterations enough for the analysis to run until the test aborts it.
+    let analysis = json!({"interval": "1s", "threshold": 2, "iterations": 1000, "mirror": true, "mirrorWeight": 40});
+    for row in &rows {
+        s.create_deployment(row.name, Readiness::Ready).await;
+        s.create_canary(row.name, analysis.clone(), extra(row, json!({})))
+            .await;
+    }
+    for row in &rows {
+        s.wait_phase(row.name, Phase::Initialized).await;
+        s.gitops_apply(row.name, "v2").await;
+    }
+    for row in &rows {
+        let mirrored = eventually(&format!("{} mirroring", row.name), WAIT, || async {
+            let object = row.api(&s).get_opt(row.name).await.ok()??;
+            (row.mirror)(&object.data["spec"])
+        })
+        .await;
+        assert_eq!(
+            mirrored,
+            (format!("{}-canary", row.name), 40),
+            "{}",
+            row.name
+        );
+        let object = row.api(&s).get(row.name).await.unwrap();
+        assert_eq!(
+            (row.weights)(&object.data["spec"], row.name)
+                .unwrap_or((100, 0))
+                .0,
+            100,
+            "{}: the primary serves every request while mirrored",
+            row.name
+        );
+        s.request(row.name, "abort", "1").await;
+    }
+    for row in &rows {
+        s.wait_phase(row.name, Phase::Failed).await;
+        let object = row.api(&s).get(row.name).await.unwrap();
+        assert_eq!((row.mirror)(&object.data["spec"]), None, "{}", row.name);
+        assert_eq!(
+            row.weights(&s, row.name).await,
+            Some((100, 0)),
+            "{}: {:?}",
+            row.name,
+            object.data
+        );
+    }
+}
