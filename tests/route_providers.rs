@@ -34,9 +34,15 @@ struct Row {
     existing: fn(&str) -> Value,
     /// What the provider's object says beyond weights (its class, its services' ports).
     check: fn(&Value),
-    /// The service receiving a copy of the requests, and the percent, while mirroring.
-    mirror: fn(&Value) -> Option<(String, i64)>,
+    /// The object holding the mirroring, when not the route itself.
+    mirror_object: Option<fn(&str) -> String>,
+    /// While mirroring: the service serving every request, the one receiving copies and the
+    /// percent copied, from the route's spec and the mirror object's.
+    mirrored: fn(&Value, Option<&Value>) -> Option<Mirrored>,
 }
+
+/// (serving service, service receiving copies, percent copied).
+type Mirrored = (String, String, i64);
 
 impl Row {
     fn api(&self, s: &Setup) -> Api<DynamicObject> {
@@ -45,6 +51,31 @@ impl Row {
             self.plural,
         );
         Api::namespaced_with(s.client.clone(), &s.ns, &resource)
+    }
+
+    /// The object as a user (or Flagger, by update) wrote it before serin came.
+    async fn create_existing(&self, s: &Setup) {
+        let object: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": format!("{}/{}", self.group, self.version), "kind": self.kind,
+            "metadata": {"name": self.name}, "spec": (self.existing)(self.name),
+        }))
+        .unwrap();
+        self.api(s)
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+    }
+
+    async fn mirrored(&self, s: &Setup) -> Option<Mirrored> {
+        let route = self.api(s).get_opt(self.name).await.ok()??;
+        let mirroring = match self.mirror_object {
+            Some(name) => self.api(s).get_opt(&name(self.name)).await.ok()?,
+            None => None,
+        };
+        (self.mirrored)(
+            &route.data["spec"],
+            mirroring.as_ref().map(|m| &m.data["spec"]),
+        )
     }
 
     async fn weights(&self, s: &Setup, name: &str) -> Option<(i64, i64)> {
@@ -70,9 +101,26 @@ fn rows() -> Vec<Row> {
         check: |spec| {
             assert_eq!(spec["weighted"]["services"][0]["port"], 80, "{spec}");
         },
-        mirror: |spec| {
-            let mirror = &spec["mirroring"]["mirrors"][0];
+        mirror_object: Some(|name| format!("{name}-mirror")),
+        mirrored: |route, mirroring| {
+            // The route sends everything to the mirroring TraefikService...
+            let services = route["weighted"]["services"].as_array()?;
+            let [through] = services.as_slice() else {
+                return None;
+            };
+            let mirroring = &mirroring?["mirroring"];
+            let name = mirroring["name"].as_str()?;
+            if through["kind"] != "TraefikService" || through["weight"] != 100 {
+                return None;
+            }
+            assert_eq!(
+                through["name"],
+                format!("{}-mirror", name.trim_end_matches("-primary"))
+            );
+            // ...which serves from one service and copies to another.
+            let mirror = &mirroring["mirrors"][0];
             Some((
+                name.to_string(),
                 mirror["name"].as_str()?.to_string(),
                 mirror["percent"].as_i64()?,
             ))
@@ -97,10 +145,15 @@ fn rows() -> Vec<Row> {
                 assert_eq!(route["conditions"], json!([{"prefix": "/"}]), "{spec}");
                 assert_eq!(route["timeoutPolicy"]["response"], "30s", "{spec}");
             },
-            mirror: |spec| {
-                let services = spec["routes"].as_array()?.last()?["services"].as_array()?;
+            mirror_object: None,
+            mirrored: |route, _| {
+                let services = route["routes"].as_array()?.last()?["services"].as_array()?;
                 let mirror = services.iter().find(|s| s["mirror"] == true)?;
+                let serving = services
+                    .iter()
+                    .find(|s| s["weight"] == 100 && s.get("mirror").is_none())?;
                 Some((
+                    serving["name"].as_str()?.to_string(),
                     mirror["name"].as_str()?.to_string(),
                     mirror["weight"].as_i64()?,
                 ))
@@ -253,16 +306,7 @@ async fn each_provider_takes_over_an_existing_object_and_restores_it() {
     let (s, _gate) = controller("route-takeover").await;
     let rows = rows();
     for row in &rows {
-        let original = (row.existing)(row.name);
-        let object: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": format!("{}/{}", row.group, row.version), "kind": row.kind,
-            "metadata": {"name": row.name}, "spec": original,
-        }))
-        .unwrap();
-        row.api(&s)
-            .create(&PostParams::default(), &object)
-            .await
-            .unwrap();
+        row.create_existing(&s).await;
         s.create_deployment(row.name, Readiness::Ready).await;
         let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50});
         s.create_canary(
@@ -325,7 +369,8 @@ async fn each_provider_takes_over_an_existing_object_and_restores_it() {
 
 /// Blue/green with mirroring: while the canary is analysed the provider's object copies a
 /// percent of the requests to it (the primary serving them all); once rolled back, the
-/// object splits by weight again with nothing mirrored.
+/// object splits by weight again with nothing mirrored. The objects pre-exist, written by
+/// another field manager: what serin stops writing must go even so.
 #[tokio::test]
 async fn each_provider_mirrors_during_blue_green_and_stops_after() {
     let (s, _gate) = controller("route-mirror").await;
@@ -333,6 +378,7 @@ async fn each_provider_mirrors_during_blue_green_and_stops_after() {
     // Iterations enough for the analysis to run until the test aborts it.
     let analysis = json!({"interval": "1s", "threshold": 2, "iterations": 1000, "mirror": true, "mirrorWeight": 40});
     for row in &rows {
+        row.create_existing(&s).await;
         s.create_deployment(row.name, Readiness::Ready).await;
         s.create_canary(row.name, analysis.clone(), extra(row, json!({})))
             .await;
@@ -343,31 +389,21 @@ async fn each_provider_mirrors_during_blue_green_and_stops_after() {
     }
     for row in &rows {
         let mirrored = eventually(&format!("{} mirroring", row.name), WAIT, || async {
-            let object = row.api(&s).get_opt(row.name).await.ok()??;
-            (row.mirror)(&object.data["spec"])
+            row.mirrored(&s).await
         })
         .await;
-        assert_eq!(
-            mirrored,
-            (format!("{}-canary", row.name), 40),
-            "{}",
-            row.name
+        let expected = (
+            format!("{}-primary", row.name),
+            format!("{}-canary", row.name),
+            40,
         );
-        let object = row.api(&s).get(row.name).await.unwrap();
-        assert_eq!(
-            (row.weights)(&object.data["spec"], row.name)
-                .unwrap_or((100, 0))
-                .0,
-            100,
-            "{}: the primary serves every request while mirrored",
-            row.name
-        );
+        assert_eq!(mirrored, expected, "{}", row.name);
         s.request(row.name, "abort", "1").await;
     }
     for row in &rows {
         s.wait_phase(row.name, Phase::Failed).await;
         let object = row.api(&s).get(row.name).await.unwrap();
-        assert_eq!((row.mirror)(&object.data["spec"]), None, "{}", row.name);
+        assert_eq!(row.mirrored(&s).await, None, "{}", row.name);
         assert_eq!(
             row.weights(&s, row.name).await,
             Some((100, 0)),

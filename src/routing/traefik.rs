@@ -46,41 +46,56 @@ impl Router for Traefik {
         traffic: Traffic,
     ) -> Result<Vec<DynamicObject>, RouteError> {
         let (primary, canary) = weights(traffic);
-        let spec = match traffic.mirror {
-            // The mirror phase of blue/green sends every request to the primary.
+        let name = inputs.route_name();
+        let mut objects = Vec::new();
+        let mut list = Vec::new();
+        match traffic.mirror {
+            // The mirror phase of blue/green: every request to the primary, a copy of some to
+            // the canary, through a mirroring TraefikService of its own. The apex service stays
+            // `weighted`: what it held before serin (written by another field manager) would
+            // keep a `weighted` beside a `mirroring`, and Traefik reads `weighted` first.
             Some(percent) if canary == 0 => {
                 let mut main = service(inputs, ServiceRole::Primary);
                 let mut mirror = service(inputs, ServiceRole::Canary);
                 mirror["percent"] = json!(percent.clamp(0, 100));
                 main["mirrors"] = json!([mirror]);
-                json!({ "mirroring": main })
+                let mirroring = mirroring_name(&name);
+                objects.push(inputs.object(
+                    &self.traefik_service(),
+                    mirroring.clone(),
+                    json!({ "mirroring": main }),
+                ));
+                list.push(json!({"name": mirroring, "namespace": inputs.namespace,
+                    "kind": "TraefikService", "weight": 100}));
             }
             _ => {
-                let mut list = Vec::new();
                 // Traefik reads a missing weight as 1: a service without traffic is left out.
-                for (role, weight) in [
+                let split = [
                     (ServiceRole::Primary, primary),
                     (ServiceRole::Canary, canary),
-                ] {
+                ];
+                for (role, weight) in split {
                     if weight > 0 {
                         let mut weighted = service(inputs, role);
                         weighted["weight"] = json!(weight);
                         list.push(weighted);
                     }
                 }
-                json!({"weighted": {"services": list}})
             }
-        };
-        Ok(vec![inputs.object(
-            &self.traefik_service(),
-            inputs.route_name(),
-            spec,
-        )])
+        }
+        let spec = json!({"weighted": {"services": list}});
+        objects.push(inputs.object(&self.traefik_service(), name, spec));
+        Ok(objects)
     }
 
     fn taken_over(&self, inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)> {
         Some((self.traefik_service(), inputs.route_name()))
     }
+}
+
+/// The TraefikService mirroring requests to the canary during blue/green with mirroring.
+pub fn mirroring_name(route: &str) -> String {
+    format!("{route}-mirror")
 }
 
 /// A Kubernetes Service of the Canary's namespace, as a TraefikService names it.
@@ -99,9 +114,13 @@ mod tests {
     use super::*;
     use crate::routing::tests::{inputs_for, spec};
 
-    fn traefik_service(router: &Traefik, traffic: Traffic) -> DynamicObject {
+    fn objects(router: &Traefik, traffic: Traffic) -> Vec<DynamicObject> {
         let canary = spec("{port: 9898}", "{stepWeight: 10}");
-        let mut objects = router.objects(&inputs_for(&canary), traffic).unwrap();
+        router.objects(&inputs_for(&canary), traffic).unwrap()
+    }
+
+    fn traefik_service(router: &Traefik, traffic: Traffic) -> DynamicObject {
+        let mut objects = objects(router, traffic);
         assert_eq!(objects.len(), 1);
         objects.remove(0)
     }
@@ -167,13 +186,22 @@ mod tests {
             mirror: Some(25),
             ..Traffic::PRIMARY
         };
-        let object = traefik_service(&Traefik::CURRENT, mirrored);
-        let spec = &object.data["spec"];
-        assert!(spec.get("weighted").is_none());
+        let objects = objects(&Traefik::CURRENT, mirrored);
+        let names: Vec<String> = objects.iter().map(|o| o.name_any()).collect();
         assert_eq!(
-            spec["mirroring"],
-            json!({"name": "podinfo-primary", "namespace": "test", "port": 9898,
-                "mirrors": [{"name": "podinfo-canary", "namespace": "test", "port": 9898, "percent": 25}]})
+            names,
+            ["podinfo-mirror", "podinfo"],
+            "the mirror exists before it is named"
+        );
+        assert_eq!(
+            objects[0].data["spec"],
+            json!({"mirroring": {"name": "podinfo-primary", "namespace": "test", "port": 9898,
+                "mirrors": [{"name": "podinfo-canary", "namespace": "test", "port": 9898, "percent": 25}]}})
+        );
+        assert_eq!(
+            objects[1].data["spec"],
+            json!({"weighted": {"services": [{"name": "podinfo-mirror", "namespace": "test",
+                "kind": "TraefikService", "weight": 100}]}})
         );
     }
 }
