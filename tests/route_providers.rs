@@ -413,3 +413,57 @@ async fn each_provider_mirrors_during_blue_green_and_stops_after() {
         );
     }
 }
+
+/// Contour A/B testing: while the analysis runs, a route per match in front sends matching
+/// requests to the canary; once rolled back, only the split route is left, all to the primary.
+#[tokio::test]
+async fn contour_routes_matching_requests_to_the_canary_during_ab_testing() {
+    let (s, _gate) = controller("contour-ab").await;
+    let row = rows()
+        .into_iter()
+        .find(|r| r.provider == "contour")
+        .unwrap();
+    let analysis = json!({"interval": "1s", "threshold": 2, "iterations": 1000, "match": [
+        {"headers": {"x-canary": {"exact": "insider"}}},
+        {"headers": {"user-agent": {"regex": ".*Firefox.*"}}, "queryParams": {"beta": {"exact": "1"}}}]});
+    s.create_deployment(row.name, Readiness::Ready).await;
+    s.create_canary(row.name, analysis, extra(&row, json!({})))
+        .await;
+    s.wait_phase(row.name, Phase::Initialized).await;
+    let routes = || async {
+        let proxy = row.api(&s).get_opt(row.name).await.ok()??;
+        proxy.data["spec"]["routes"].as_array().cloned()
+    };
+    assert_eq!(routes().await.map(|r| r.len()), Some(1));
+    s.gitops_apply(row.name, "v2").await;
+    let routes_during = eventually("the A/B routes", WAIT, || async {
+        routes().await.filter(|r| r.len() == 3)
+    })
+    .await;
+    let canary = json!([{"name": "contour-canary", "weight": 100}]);
+    for (route, conditions) in routes_during.iter().zip([
+        json!([{"prefix": "/"}, {"header": {"name": "x-canary", "exact": "insider"}}]),
+        json!([{"prefix": "/"}, {"header": {"name": "user-agent", "regex": ".*Firefox.*"}},
+            {"queryParameter": {"name": "beta", "exact": "1"}}]),
+    ]) {
+        assert_eq!(route["conditions"], conditions, "{route}");
+        let to_canary: Vec<Value> = route["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["weight"] != 0)
+            .map(|s| json!({"name": s["name"], "weight": s["weight"]}))
+            .collect();
+        assert_eq!(Value::from(to_canary), canary, "{route}");
+    }
+    assert_eq!(
+        contour_weights(&json!({"routes": routes_during}), row.name),
+        Some((100, 0)),
+        "other requests stay on the primary"
+    );
+    s.request(row.name, "abort", "1").await;
+    s.wait_phase(row.name, Phase::Failed).await;
+    let after = routes().await.unwrap();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(row.weights(&s, row.name).await, Some((100, 0)));
+}
