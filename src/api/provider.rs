@@ -896,6 +896,41 @@ mod tests {
     }
 
     #[test]
+    fn contour_matches_one_path_per_route_and_traefik_no_requests() {
+        let contour = TrafficProvider::parse("contour").unwrap();
+        let ab = "{iterations: 2, match: [{headers: {x: {prefix: y}}, queryParams: {q: {suffix: z}}}, {uri: {prefix: /v2}}]}";
+        let refused = admit(
+            contour,
+            &spec(&format!(
+                "{{targetRef: {{name: a}}, service: {{port: 80, timeout: 5s, retries: {{attempts: 2}}}}, analysis: {ab}}}"
+            )),
+        );
+        assert_eq!(refused, []);
+        let refused = admit(
+            contour,
+            &spec(&format!(
+                "{{targetRef: {{name: a}}, service: {{port: 80, match: [{{uri: {{prefix: /api}}}}]}}, analysis: {ab}}}"
+            )),
+        );
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].field, "spec.analysis.match[1].uri");
+        assert!(refused[0].reason.contains("one path per route"));
+
+        let traefik = TrafficProvider::parse("traefik").unwrap();
+        let refused = admit(
+            traefik,
+            &spec(
+                "{targetRef: {name: a}, service: {port: 80, retries: {attempts: 2}}, analysis: {iterations: 2, mirror: true, match: [{headers: {x: {exact: y}}}]}}",
+            ),
+        );
+        let fields: Vec<&str> = refused.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["spec.analysis.match[0].headers", "spec.service.retries"]
+        );
+    }
+
+    #[test]
     fn nginx_needs_an_ingress_ref_of_its_own_namespace() {
         let nginx = TrafficProvider::parse("nginx").unwrap();
         let refused = admit(
