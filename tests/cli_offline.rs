@@ -179,7 +179,7 @@ fn migrate_lists_what_serin_cannot_do_the_same_way() {
     let out = serin(&["migrate", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let notes = text(&out.stderr);
-    assert!(notes.contains("c.yaml:1 Canary web: spec.provider: \"skipper\" is a Flagger provider serin does not route with yet; serin routes with kubernetes, gatewayapi, istio, nginx"), "{notes}");
+    assert!(notes.contains("c.yaml:1 Canary web: spec.provider: \"skipper\" is a Flagger provider serin does not route with yet; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik"), "{notes}");
 
     let dir = tempdir("unknown-field");
     let file = dir.join("c.yaml");

@@ -409,7 +409,8 @@ fn notable_combinations_render_what_they_promise() {
     // The default alert provider: the URL comes from the Secret through the environment.
     let objects = render(
         json!({"alerts": {"secretName": "slack-url", "channel": "releases", "severity": "warn"},
-        "clusterName": "prod-eu", "meshProvider": "istio", "metricsServer": "http://thanos:9090",
+        "clusterName": "prod-eu", "meshProvider": "traefik:traefik.containo.us", "metricsServer": "http://thanos:9090",
+        "ingressClass": "contour-external",
         "log": {"level": "debug", "format": "text"}}),
     );
     let a = args(&objects);
@@ -417,7 +418,8 @@ fn notable_combinations_render_what_they_promise() {
         "--alert-channel=releases",
         "--alert-severity=warn",
         "--cluster-name=prod-eu",
-        "--mesh-provider=istio",
+        "--mesh-provider=traefik:traefik.containo.us",
+        "--ingress-class=contour-external",
         "--metrics-server=http://thanos:9090",
         "--log-format=text",
     ] {

@@ -22,6 +22,10 @@ pub enum ProviderKind {
     Istio,
     /// ingress-nginx: a `<ingress>-canary` Ingress cloned from `spec.ingressRef`.
     Nginx,
+    /// Contour: an HTTPProxy with weighted services.
+    Contour,
+    /// Traefik: a weighted (or mirroring) TraefikService.
+    Traefik,
 }
 
 /// A provider as a Canary names it: the kind and the `:version` suffix Flagger allows
@@ -81,6 +85,9 @@ pub enum MatchShape {
     /// (nginx ORs them); no `service.match`: the Ingress of `spec.ingressRef` says which
     /// requests are served.
     CanaryAnnotations,
+    /// Contour's HTTPProxy routes: like `Any`, but a route has one path condition, so a `uri`
+    /// in `service.match` and one in `analysis.match` cannot both hold.
+    OnePath,
 }
 
 impl MatchSupport {
@@ -146,6 +153,10 @@ pub enum MetricSource {
     Linkerd,
     /// ingress-nginx (`nginx_ingress_controller_requests`, `..._request_duration_seconds`).
     Nginx,
+    /// Contour's Envoy (`envoy_cluster_upstream_rq`, `envoy_cluster_upstream_rq_time`).
+    Contour,
+    /// Traefik (`traefik_service_request_duration_seconds`).
+    Traefik,
     /// The application itself (`http_requests_total`, `http_request_duration_seconds`), for
     /// providers without a proxy of their own: kubernetes, gatewayapi.
     App,
@@ -310,12 +321,64 @@ pub const TABLE: &[Row] = &[
         needs_gateway_refs: false,
         needs_ingress_ref: true,
     },
+    Row {
+        kind: ProviderKind::Contour,
+        name: "contour",
+        versions: &[],
+        writes: "a Contour HTTPProxy (projectcontour.io/v1)",
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport {
+                headers: true,
+                uri: true,
+                query_params: true,
+                shape: MatchShape::OnePath,
+                ..MatchSupport::NONE
+            },
+            mirroring: true,
+            session_affinity: false,
+            tcp: false,
+            route_fields: &[RouteField::Timeout, RouteField::Retries],
+        },
+        metrics: MetricSource::Contour,
+        kinds: &[Access::new("projectcontour.io", "httpproxies", ROUTE_VERBS)],
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
+    Row {
+        kind: ProviderKind::Traefik,
+        name: "traefik",
+        // The API group of the TraefikService: traefik.io (Traefik 2.10 and later, and what
+        // Flagger writes) by default; traefik.containo.us for Traefik before 2.10.
+        versions: &[TRAEFIK_GROUP, TRAEFIK_LEGACY_GROUP],
+        writes: "a Traefik TraefikService",
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport::NONE,
+            mirroring: true,
+            session_affinity: false,
+            tcp: false,
+            route_fields: &[],
+        },
+        metrics: MetricSource::Traefik,
+        kinds: &[
+            Access::new(TRAEFIK_GROUP, "traefikservices", ROUTE_VERBS),
+            Access::new(TRAEFIK_LEGACY_GROUP, "traefikservices", ROUTE_VERBS),
+        ],
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
 ];
+
+/// The TraefikService's API group by default (`traefik`, `traefik:traefik.io`).
+pub const TRAEFIK_GROUP: &str = "traefik.io";
+/// The group Traefik served before 2.10 (`traefik:traefik.containo.us`).
+pub const TRAEFIK_LEGACY_GROUP: &str = "traefik.containo.us";
 
 /// Flagger's providers that serin does not route with (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
 const NOT_YET: &[&str] = &[
-    "linkerd", "smi", "contour", "gloo", "skipper", "traefik", "kuma", "apisix", "knative",
+    "linkerd", "smi", "gloo", "skipper", "kuma", "apisix", "knative",
 ];
 
 /// Providers retired upstream, with what to use instead.
@@ -488,6 +551,14 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
             "spec.service.match",
             &spec.service.matches,
         )),
+        MatchShape::OnePath => {
+            refused.extend(unsupported_matches(
+                provider,
+                "spec.service.match",
+                &spec.service.matches,
+            ));
+            refused.extend(second_paths(provider, spec));
+        }
         MatchShape::CanaryAnnotations => {
             refused.extend(canary_annotation_matches(provider, &analysis.matches));
             if !spec.service.matches.is_empty() {
@@ -624,6 +695,26 @@ fn canary_annotation_matches(provider: TrafficProvider, matches: &[HttpMatch]) -
     refused
 }
 
+/// Each `analysis.match` uri that a `service.match` uri would meet in one route: a provider
+/// whose route has one path condition (Contour) cannot AND two.
+fn second_paths(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
+    if !spec.service.matches.iter().any(|m| m.uri.is_some()) {
+        return Vec::new();
+    }
+    spec.analysis
+        .matches
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.uri.is_some())
+        .map(|(i, _)| {
+            FieldError::new(
+                format!("spec.analysis.match[{i}].uri"),
+                format!("the {provider} provider matches one path per route and spec.service.match names one already: match the canary's requests by headers or queryParams"),
+            )
+        })
+        .collect()
+}
+
 /// The field that asked for weights: the one the user wrote, or `iterations` missing.
 fn weights_field(spec: &CanarySpec) -> &'static str {
     let analysis = &spec.analysis;
@@ -697,6 +788,8 @@ mod tests {
             ProviderKind::GatewayApi,
             ProviderKind::Istio,
             ProviderKind::Nginx,
+            ProviderKind::Contour,
+            ProviderKind::Traefik,
         ] {
             assert_eq!(TABLE.iter().filter(|r| r.kind == kind).count(), 1);
             assert_eq!(kind.row().kind, kind);
@@ -719,11 +812,18 @@ mod tests {
         );
         assert!(error("istio:v1").contains("accepts no version suffix"));
         assert!(error("linkerd").contains("does not route with yet"));
+        assert_eq!(
+            TrafficProvider::parse("traefik:traefik.containo.us")
+                .unwrap()
+                .version,
+            Some(TRAEFIK_LEGACY_GROUP)
+        );
+        assert!(error("traefik:v1alpha1").contains("accepts traefik.io, traefik.containo.us"));
         assert!(error("appmesh").contains("retired: AWS ended App Mesh support"));
         assert!(error("osm").contains("archived"));
         assert_eq!(
             error("traefk"),
-            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx"
+            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik"
         );
     }
 
@@ -793,6 +893,41 @@ mod tests {
             "{targetRef: {name: a}, service: {port: 80, timeout: 5s, retries: {attempts: 2}}, analysis: {stepWeight: 10, sessionAffinity: {cookieName: c}}}",
         );
         assert_eq!(admit(istio, &canary), []);
+    }
+
+    #[test]
+    fn contour_matches_one_path_per_route_and_traefik_no_requests() {
+        let contour = TrafficProvider::parse("contour").unwrap();
+        let ab = "{iterations: 2, match: [{headers: {x: {prefix: y}}, queryParams: {q: {suffix: z}}}, {uri: {prefix: /v2}}]}";
+        let refused = admit(
+            contour,
+            &spec(&format!(
+                "{{targetRef: {{name: a}}, service: {{port: 80, timeout: 5s, retries: {{attempts: 2}}}}, analysis: {ab}}}"
+            )),
+        );
+        assert_eq!(refused, []);
+        let refused = admit(
+            contour,
+            &spec(&format!(
+                "{{targetRef: {{name: a}}, service: {{port: 80, match: [{{uri: {{prefix: /api}}}}]}}, analysis: {ab}}}"
+            )),
+        );
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].field, "spec.analysis.match[1].uri");
+        assert!(refused[0].reason.contains("one path per route"));
+
+        let traefik = TrafficProvider::parse("traefik").unwrap();
+        let refused = admit(
+            traefik,
+            &spec(
+                "{targetRef: {name: a}, service: {port: 80, retries: {attempts: 2}}, analysis: {iterations: 2, mirror: true, match: [{headers: {x: {exact: y}}}]}}",
+            ),
+        );
+        let fields: Vec<&str> = refused.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["spec.analysis.match[0].headers", "spec.service.retries"]
+        );
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub struct Options {
     #[arg(long, env = "SERIN_LABEL_SELECTOR")]
     pub label_selector: Option<String>,
     /// Traffic provider for Canaries that do not set spec.provider: kubernetes, gatewayapi, istio,
-    /// nginx.
+    /// nginx, contour, traefik.
     #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = crate::api::provider::DEFAULT_NAME)]
     pub mesh_provider: String,
     /// Annotation prefix of the nginx provider's canary Ingress annotations (ingress-nginx's
@@ -91,9 +91,9 @@ pub struct Options {
         value_parser = parse_annotations_prefix
     )]
     pub ingress_annotations_prefix: String,
-    /// Flagger's -ingress-class, which only Flagger's Contour router reads (the HTTPProxy
-    /// class). Accepted for Flagger's arguments; the nginx provider's canary Ingress always keeps
-    /// the class of spec.ingressRef, the only one ingress-nginx pairs it with.
+    /// The `ingressClassName` of the contour provider's HTTPProxies (Flagger's -ingress-class,
+    /// which only its Contour router reads too); the nginx provider's canary Ingress always
+    /// keeps the class of spec.ingressRef, the only one ingress-nginx pairs it with.
     #[arg(long, env = "SERIN_INGRESS_CLASS")]
     pub ingress_class: Option<String>,
     /// Prometheus-compatible server for the built-in metrics and templates without an address.

@@ -147,6 +147,7 @@ impl<W: Workload> Scene<W> {
             // Read and set where the routes are applied (`act::route`).
             source: None,
             annotations_prefix: crate::routing::nginx::DEFAULT_ANNOTATIONS_PREFIX,
+            ingress_class: None,
         }
     }
 

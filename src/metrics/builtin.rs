@@ -41,6 +41,25 @@ pub fn query(name: &str, source: Source) -> Option<&'static str> {
             r#"sum(rate(nginx_ingress_controller_response_duration_seconds_sum{namespace="{{ namespace }}", ingress="{{ ingress }}", canary{% if workload == target %}!{% endif %}=""}[{{ interval }}]))"#,
             r#" / sum(rate(nginx_ingress_controller_response_duration_seconds_count{namespace="{{ namespace }}", ingress="{{ ingress }}", canary{% if workload == target %}!{% endif %}=""}[{{ interval }}])) * 1000"#
         ),
+        // Envoy names a Contour upstream cluster `<namespace>_<service>_<port>`: the canary's
+        // requests are those to `<svc>-canary`, the primary's those to `<svc>-primary`.
+        (SUCCESS_RATE, Source::Contour) => concat!(
+            r#"sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}_{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}_[0-9a-zA-Z-]+", envoy_response_code!~"5.."}[{{ interval }}]))"#,
+            r#" / sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}_{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}_[0-9a-zA-Z-]+"}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::Contour) => {
+            r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ namespace }}_{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#
+        }
+        // Traefik names a Kubernetes Service behind a TraefikService
+        // `<namespace>-<service>-<port>@kubernetescrd`; its request counts are the `+Inf`
+        // bucket of the duration histogram.
+        (SUCCESS_RATE, Source::Traefik) => concat!(
+            r#"sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}-[0-9a-zA-Z-]+@kubernetescrd", code!~"5..", le="+Inf"}[{{ interval }}]))"#,
+            r#" / sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}-[0-9a-zA-Z-]+@kubernetescrd", le="+Inf"}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::Traefik) => {
+            r#"histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}-[0-9a-zA-Z-]+@kubernetescrd"}[{{ interval }}])) by (le)) * 1000"#
+        }
         // A Deployment's pods are `<name>-<replicaset hash>-<suffix>`: the pattern matches the
         // canary's pods and not `<name>-primary-...`. Both `status` and `code` label
         // conventions count: a negative matcher also matches series without the label.
@@ -79,7 +98,14 @@ mod tests {
     #[test]
     fn every_builtin_renders_for_every_source() {
         let none = BTreeMap::new();
-        for source in [Source::Istio, Source::Linkerd, Source::Nginx, Source::App] {
+        for source in [
+            Source::Istio,
+            Source::Linkerd,
+            Source::Nginx,
+            Source::Contour,
+            Source::Traefik,
+            Source::App,
+        ] {
             for name in [SUCCESS_RATE, DURATION] {
                 let query = query(name, source).unwrap();
                 let rendered = render(query, &vars("web", &none)).unwrap();
@@ -110,6 +136,38 @@ mod tests {
     }
 
     #[test]
+    fn contour_and_traefik_read_the_upstream_of_the_workloads_service() {
+        let none = BTreeMap::new();
+        let render_for = |name, source, workload| {
+            render(query(name, source).unwrap(), &vars(workload, &none)).unwrap()
+        };
+        let canary = render_for(SUCCESS_RATE, Source::Contour, "web");
+        assert!(
+            canary.contains(r#"envoy_cluster_name=~"prod_web-canary_[0-9a-zA-Z-]+""#)
+                && canary.contains(r#"envoy_response_code!~"5..""#),
+            "{canary}"
+        );
+        let primary = render_for(DURATION, Source::Contour, "web-primary");
+        assert!(
+            primary.contains(r#"envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"prod_web-primary_[0-9a-zA-Z-]+"}[1m]"#),
+            "{primary}"
+        );
+        let canary = render_for(SUCCESS_RATE, Source::Traefik, "web");
+        assert!(
+            canary.contains(
+                r#"service=~"prod-web-canary-[0-9a-zA-Z-]+@kubernetescrd", code!~"5..", le="+Inf""#
+            ),
+            "{canary}"
+        );
+        let primary = render_for(DURATION, Source::Traefik, "web-primary");
+        assert!(
+            primary.contains(r#"service=~"prod-web-primary-[0-9a-zA-Z-]+@kubernetescrd""#)
+                && primary.ends_with("* 1000"),
+            "{primary}"
+        );
+    }
+
+    #[test]
     fn providers_read_the_metrics_of_their_proxies() {
         use crate::api::provider::{ProviderKind, TrafficProvider};
         let source = |name| TrafficProvider::parse(name).unwrap().row().metrics;
@@ -118,5 +176,7 @@ mod tests {
         assert_eq!(source("kubernetes"), Source::App);
         assert_eq!(ProviderKind::Istio.row().metrics, Source::Istio);
         assert_eq!(source("nginx"), Source::Nginx);
+        assert_eq!(source("contour"), Source::Contour);
+        assert_eq!(source("traefik:traefik.containo.us"), Source::Traefik);
     }
 }

@@ -5,16 +5,18 @@
 //! serin's and a GitOps tool re-applying the user's own fields does not fight it.
 
 pub mod affinity;
+pub mod contour;
 pub mod gatewayapi;
 pub mod istio;
 pub mod kubernetes;
 pub mod nginx;
+pub mod traefik;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 
 use crate::api::CanarySpec;
-use crate::api::provider::ProviderKind;
+use crate::api::provider::{ProviderKind, TRAEFIK_LEGACY_GROUP, TrafficProvider};
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
@@ -34,13 +36,19 @@ pub(crate) fn regex_escape(text: &str) -> String {
     out
 }
 
-/// The router of a provider of the table (`api::provider::TABLE`).
-pub fn router_for(kind: ProviderKind) -> &'static dyn Router {
-    match kind {
+/// The router of a provider of the table (`api::provider::TABLE`), for the version named
+/// (traefik: the API group of its TraefikService).
+pub fn router_for(provider: TrafficProvider) -> &'static dyn Router {
+    match provider.kind {
         ProviderKind::Kubernetes => &kubernetes::Kubernetes,
         ProviderKind::GatewayApi => &gatewayapi::GatewayApi,
         ProviderKind::Istio => &istio::Istio,
         ProviderKind::Nginx => &nginx::Nginx,
+        ProviderKind::Contour => &contour::Contour,
+        ProviderKind::Traefik if provider.version == Some(TRAEFIK_LEGACY_GROUP) => {
+            &traefik::Traefik::LEGACY
+        }
+        ProviderKind::Traefik => &traefik::Traefik::CURRENT,
     }
 }
 
@@ -75,6 +83,8 @@ pub struct RouteInputs<'a> {
     pub source: Option<&'a DynamicObject>,
     /// The annotation prefix of ingress-nginx (`--ingress-annotations-prefix`).
     pub annotations_prefix: &'a str,
+    /// The ingress class a Contour HTTPProxy names (`--ingress-class`); None: Contour's default.
+    pub ingress_class: Option<&'a str>,
 }
 
 impl RouteInputs<'_> {
@@ -189,6 +199,7 @@ pub(crate) mod tests {
             owner: None,
             source: None,
             annotations_prefix: nginx::DEFAULT_ANNOTATIONS_PREFIX,
+            ingress_class: None,
         }
     }
 }

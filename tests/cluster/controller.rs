@@ -1,6 +1,6 @@
 //! `serin controller` as users run it: its own process, authenticated as a ServiceAccount bound
 //! to exactly the ClusterRole in config/rbac.yaml (so a missing permission fails a test), with
-//! serin's CRDs and minimal Gateway API / Istio CRDs installed.
+//! serin's CRDs and minimal Gateway API / Istio / Contour / Traefik CRDs installed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -41,6 +41,8 @@ pub async fn install(client: &Client) {
         "crds/flagger.yaml",
         "tests/fixtures/crds/gateway-api.yaml",
         "tests/fixtures/crds/istio.yaml",
+        "tests/fixtures/crds/contour.yaml",
+        "tests/fixtures/crds/traefik.yaml",
     ] {
         for crd in documents::<CustomResourceDefinition>(path) {
             names.push(crd.name_any());
