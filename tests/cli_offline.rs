@@ -185,13 +185,13 @@ fn migrate_lists_what_serin_cannot_do_the_same_way() {
     let file = dir.join("c.yaml");
     std::fs::write(
         &file,
-        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web, resourceVersion: \"42\"}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80, delegation: true}\n  analysis: {interval: 1m, stepWeight: 10, canaryReadyThreshold: 50}\nstatus: {phase: Succeeded}\n",
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web, resourceVersion: \"42\"}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80, primaryTimeout: 5s}\n  analysis: {interval: 1m, stepWeight: 10, canaryReadyThreshold: 50}\nstatus: {phase: Succeeded}\n",
     )
     .unwrap();
     let out = serin(&["migrate", file.to_str().unwrap()]);
     let notes = text(&out.stderr);
     assert!(
-        notes.contains("spec.service.delegation: serin has no such field"),
+        notes.contains("spec.service.primaryTimeout: serin has no such field"),
         "{notes}"
     );
     let converted = text(&out.stdout);
