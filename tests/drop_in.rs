@@ -14,7 +14,7 @@ use cluster::rollout::{Setup, WAIT, steps, with_config};
 use cluster::workloads::{Readiness, deployment};
 use cluster::{client, eventually, namespace};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::ResourceExt;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
@@ -75,7 +75,7 @@ async fn left_by_flagger(s: &Before<'_>, prometheus: &Prometheus) {
             .await
             .unwrap();
     }
-    let target = with_config(deployment("web", "v1", 0, Readiness::Ready));
+    let target = web("v1", 0);
     s.deployments()
         .create(&PostParams::default(), &target)
         .await
@@ -115,19 +115,34 @@ async fn left_by_flagger(s: &Before<'_>, prometheus: &Prometheus) {
         .patch_status("web", &PatchParams::default(), &Patch::Merge(status))
         .await
         .unwrap();
-    let mut primary =
-        serde_json::to_value(with_config(deployment("web", "v1", 2, Readiness::Ready))).unwrap();
+    let mut primary = serde_json::to_value(web("v1", 2)).unwrap();
     primary["metadata"] = json!({"name": "web-primary", "labels": {"app": "web-primary"}, "ownerReferences": [{
         "apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": "web",
         "uid": created.uid().unwrap(), "controller": true, "blockOwnerDeletion": true}]});
     primary["spec"]["selector"] = json!({"matchLabels": {"app": "web-primary"}});
     let template = &mut primary["spec"]["template"];
-    template["metadata"]["labels"] = json!({"app": "web-primary"});
+    // Flagger suffixes the one selector label it picks (`app`) and copies the others.
+    template["metadata"]["labels"] = json!({"app": "web-primary", "release": "blue"});
     template["metadata"]["annotations"]["flagger-id"] =
         json!("0b5c6a1e-3f0e-4c1b-9a43-d1e5f2a8c3b7");
     template["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"] =
         json!("web-config-primary");
     let primary: Deployment = serde_json::from_value(primary).unwrap();
+    let services: Api<Service> = Api::namespaced(s.client.clone(), s.ns);
+    for (name, selects) in [
+        ("web", "web-primary"),
+        ("web-primary", "web-primary"),
+        ("web-canary", "web"),
+    ] {
+        let service = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"selector": {"app": selects}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+        }));
+        services
+            .create(&PostParams::default(), &service.unwrap())
+            .await
+            .unwrap();
+    }
     s.deployments()
         .create(&PostParams::default(), &primary)
         .await
@@ -137,6 +152,34 @@ async fn left_by_flagger(s: &Before<'_>, prometheus: &Prometheus) {
         (status.ready_replicas == Some(2)).then_some(())
     })
     .await;
+}
+
+/// The target: a Helm chart's two-label selector (Flagger's primary selects on `app` only).
+fn web(version: &str, replicas: i32) -> Deployment {
+    let mut target = with_config(deployment("web", version, replicas, Readiness::Ready));
+    let spec = target.spec.as_mut().unwrap();
+    let selector = spec.selector.match_labels.as_mut().unwrap();
+    selector.insert("release".into(), "blue".into());
+    let meta = spec.template.metadata.as_mut().unwrap();
+    meta.labels
+        .as_mut()
+        .unwrap()
+        .insert("release".into(), "blue".into());
+    target
+}
+
+/// What Flux does: server-side apply of the whole manifest, replicas left out of git.
+async fn release(s: &Setup, version: &str) {
+    let mut manifest = serde_json::to_value(web(version, 1)).unwrap();
+    manifest["apiVersion"] = json!("apps/v1");
+    manifest["kind"] = json!("Deployment");
+    manifest["metadata"]["namespace"] = json!(s.ns);
+    manifest["spec"].as_object_mut().unwrap().remove("replicas");
+    let params = PatchParams::apply("flux").force();
+    s.deployments()
+        .patch("web", &params, &Patch::Apply(&manifest))
+        .await
+        .unwrap();
 }
 
 /// Waits for the status to satisfy `done`.
@@ -234,19 +277,39 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
 
     // The next release, applied by GitOps, judged with the flagger.app MetricTemplate.
     tokio::time::sleep(Duration::from_secs(7)).await;
-    s.gitops_apply("web", "v2").await;
+    release(&s, "v2").await;
     wait_for(&s, "v2 promoted", |status| {
         status.phase == Some(Phase::Succeeded)
             && status.last_promoted_spec != adopted.last_promoted_spec
     })
     .await;
     assert_eq!(s.primary_version("web").await.as_deref(), Some("v2"));
+    let only_app = [("app".to_string(), "web-primary".to_string())].into();
+    let primary = s
+        .deployments()
+        .get("web-primary")
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(
+        primary.selector.match_labels.unwrap(),
+        only_app,
+        "Flagger's primary selector is kept (a selector cannot change)"
+    );
+    let services: Api<Service> = Api::namespaced(s.client.clone(), &ns);
+    let apex = services.get("web").await.unwrap().spec.unwrap();
+    assert_eq!(
+        apex.selector.unwrap(),
+        only_app,
+        "the apex selects the primary's pods"
+    );
     assert_eq!(s.weights("web").await, Some((100, 0)));
 
     // A bad one: the canary's pods answer 5% of requests with a 5xx.
     canary_pods.set_error_ratio(0.05);
     tokio::time::sleep(Duration::from_secs(7)).await;
-    s.gitops_apply("web", "v3").await;
+    release(&s, "v3").await;
     let failed = wait_for(&s, "v3 rolled back", |status| {
         status.phase == Some(Phase::Failed)
     })

@@ -71,13 +71,14 @@ async fn the_primary_and_services_apply_and_serve_the_primary_pods() {
         tracked: &tracked,
         replicas: Some(2),
         owner: None,
+        live_selector: None,
     })
     .unwrap();
     apply(&client, &ns, &primary).await;
     let selector = &target.spec.as_ref().unwrap().selector;
     let spec = canary_spec();
     for role in ServiceRole::ALL {
-        let service = desired_service(&spec, role, "web", selector, &ns, None).unwrap();
+        let service = desired_service(&spec, role, "web", selector, None, &ns, None).unwrap();
         apply(&client, &ns, &service).await;
     }
     eventually("primary ready", WAIT, || async {

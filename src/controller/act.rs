@@ -83,6 +83,7 @@ fn primary_for<W: Workload>(scene: &Scene<W>, revision: &str) -> Result<W> {
             scene.canary.spec.autoscaler_ref.is_some(),
         )),
         owner: Some(scene.owner.clone()),
+        live_selector: scene.primary.as_ref().and_then(W::selector),
     })
     .map_err(|e| {
         Error::unbuildable(
@@ -110,6 +111,7 @@ async fn ensure_primary<W: Workload>(
             role,
             &scene.canary.spec.target_ref.name,
             &selector,
+            scene.primary.as_ref().and_then(W::selector),
             &scene.namespace,
             Some(scene.owner.clone()),
         )

@@ -96,6 +96,7 @@ pub async fn revert<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Acti
             ServiceRole::Apex,
             &canary.spec.target_ref.name,
             &selector,
+            None,
             &scene.namespace,
             None,
         )

@@ -143,6 +143,7 @@ impl<W: Workload> Scene<W> {
             spec: &self.canary.spec,
             namespace: &self.namespace,
             target_selector: selector,
+            primary_selector: self.primary.as_ref().and_then(W::selector),
             owner: Some(self.owner.clone()),
             // Read and set where the routes are applied (`act::route`).
             source: None,

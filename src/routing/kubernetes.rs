@@ -28,6 +28,8 @@ impl Router for Kubernetes {
         }
         let selector = if traffic.canary == 100 {
             inputs.target_selector.clone()
+        } else if let Some(live) = inputs.primary_selector {
+            live.clone()
         } else {
             let target = &inputs.spec.target_ref.name;
             primary_selector(target, inputs.target_selector)
@@ -40,6 +42,7 @@ impl Router for Kubernetes {
             ServiceRole::Apex,
             &inputs.spec.target_ref.name,
             inputs.target_selector,
+            inputs.primary_selector,
             inputs.namespace,
             inputs.owner.clone(),
         )

@@ -76,6 +76,9 @@ pub struct RouteInputs<'a> {
     pub spec: &'a CanarySpec,
     pub namespace: &'a str,
     pub target_selector: &'a LabelSelector,
+    /// The live primary's selector (immutable once created, and what the primary's pods
+    /// carry: Flagger's primaries select on one label); None before there is a primary.
+    pub primary_selector: Option<&'a LabelSelector>,
     /// Set on objects serin creates; None for objects it took over.
     pub owner: Option<OwnerReference>,
     /// The live object of [`Router::source`], read by the controller (nginx: the
@@ -196,6 +199,7 @@ pub(crate) mod tests {
             spec,
             namespace: "test",
             target_selector: &SELECTOR,
+            primary_selector: None,
             owner: None,
             source: None,
             annotations_prefix: nginx::DEFAULT_ANNOTATIONS_PREFIX,

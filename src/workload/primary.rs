@@ -37,6 +37,9 @@ pub struct PrimaryInputs<'a, W> {
     /// Replicas to set; None when an autoscaler owns the count.
     pub replicas: Option<i32>,
     pub owner: Option<OwnerReference>,
+    /// The live primary's selector, kept: a selector cannot change once created, and a
+    /// primary another controller made (Flagger's select on one label) keeps its own.
+    pub live_selector: Option<&'a LabelSelector>,
 }
 
 /// The parts of a primary every kind shares.
@@ -55,7 +58,10 @@ pub fn primary_parts<W>(
     template: &PodTemplateSpec,
 ) -> Result<PrimaryParts, TargetError> {
     let name = metadata.name.clone().unwrap_or_default();
-    let primary_selector = primary_selector(&name, selector)?;
+    let primary_selector = match inputs.live_selector {
+        Some(live) => live.clone(),
+        None => primary_selector(&name, selector)?,
+    };
     let mut template = template.clone();
     let template_meta = template.metadata.get_or_insert_with(ObjectMeta::default);
     template_meta.labels = Some(primary_labels(
@@ -179,8 +185,51 @@ mod tests {
             tracked: &tracked,
             replicas,
             owner: None,
+            live_selector: None,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_live_primarys_selector_is_kept_and_its_pods_still_match_it() {
+        // Flagger's primary of a two-label selector selects on `app` only; a selector cannot
+        // change, so the promoted primary keeps it, and its pods carry every label of it.
+        let mut target = target();
+        let spec = target.spec.as_mut().unwrap();
+        spec.selector
+            .match_labels
+            .as_mut()
+            .unwrap()
+            .insert("release".into(), "blue".into());
+        let labels = spec
+            .template
+            .metadata
+            .as_mut()
+            .unwrap()
+            .labels
+            .as_mut()
+            .unwrap();
+        labels.insert("release".into(), "blue".into());
+        let flaggers: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchLabels": {"app": "podinfo-primary"}
+        }))
+        .unwrap();
+        let tracked = BTreeSet::new();
+        let primary = desired_primary(&PrimaryInputs {
+            target: &target,
+            revision: "r",
+            tracked: &tracked,
+            replicas: Some(2),
+            owner: None,
+            live_selector: Some(&flaggers),
+        })
+        .unwrap();
+        let spec = primary.spec.unwrap();
+        assert_eq!(spec.selector, flaggers);
+        let labels = spec.template.metadata.unwrap().labels.unwrap();
+        for (key, value) in flaggers.match_labels.unwrap() {
+            assert_eq!(labels[&key], value);
+        }
     }
 
     #[test]
@@ -266,6 +315,7 @@ mod tests {
             tracked: &tracked,
             replicas: None,
             owner: None,
+            live_selector: None,
         })
         .unwrap_err();
         assert!(error.to_string().contains("matchExpressions"));

@@ -40,12 +40,18 @@ pub fn desired_service(
     role: ServiceRole,
     target_name: &str,
     target_selector: &LabelSelector,
+    live_primary: Option<&LabelSelector>,
     namespace: &str,
     owner: Option<OwnerReference>,
 ) -> Result<Service, TargetError> {
-    let selector = match role {
-        ServiceRole::Canary => target_selector.clone(),
-        ServiceRole::Apex | ServiceRole::Primary => primary_selector(target_name, target_selector)?,
+    // The apex and primary Services select what the primary's pods carry: the live primary's
+    // selector when there is one (Flagger's primaries select on one label only).
+    let selector = match (role, live_primary) {
+        (ServiceRole::Canary, _) => target_selector.clone(),
+        (ServiceRole::Apex | ServiceRole::Primary, Some(live)) => live.clone(),
+        (ServiceRole::Apex | ServiceRole::Primary, None) => {
+            primary_selector(target_name, target_selector)?
+        }
     };
     let metadata = match role {
         ServiceRole::Apex => spec.service.apex.as_ref(),
@@ -123,7 +129,8 @@ mod tests {
     fn apex_and_primary_select_primary_pods_and_canary_the_target_pods() {
         let spec = spec("{port: 9898}");
         let pick = |role| {
-            let svc = desired_service(&spec, role, "podinfo", &selector(), "test", None).unwrap();
+            let svc =
+                desired_service(&spec, role, "podinfo", &selector(), None, "test", None).unwrap();
             (
                 svc.metadata.name.unwrap(),
                 svc.spec.unwrap().selector.unwrap()["app"].clone(),
@@ -153,6 +160,7 @@ mod tests {
             ServiceRole::Apex,
             "podinfo",
             &selector(),
+            None,
             "test",
             None,
         )
@@ -174,6 +182,7 @@ mod tests {
             ServiceRole::Canary,
             "podinfo",
             &selector(),
+            None,
             "test",
             None,
         )
@@ -190,7 +199,8 @@ mod tests {
             "{port: 9898, headless: true, trafficDistribution: PreferClose, apex: {labels: {team: a, owner: b}, annotations: {note: x}}, unmanagedMetadata: {labels: [owner], annotations: [note]}}",
         );
         for role in ServiceRole::ALL {
-            let svc = desired_service(&spec, role, "podinfo", &selector(), "test", None).unwrap();
+            let svc =
+                desired_service(&spec, role, "podinfo", &selector(), None, "test", None).unwrap();
             let service = svc.spec.unwrap();
             assert_eq!(service.cluster_ip.as_deref(), Some("None"), "{role:?}");
             assert_eq!(service.traffic_distribution.as_deref(), Some("PreferClose"));
@@ -200,6 +210,7 @@ mod tests {
             ServiceRole::Apex,
             "podinfo",
             &selector(),
+            None,
             "test",
             None,
         )
@@ -219,10 +230,45 @@ mod tests {
             ServiceRole::Apex,
             "podinfo",
             &selector(),
+            None,
             "test",
             None,
         )
         .unwrap();
         assert_eq!(plain.spec.unwrap().cluster_ip, None);
+    }
+
+    #[test]
+    fn apex_and_primary_select_what_a_live_primary_selects() {
+        let spec = spec("{port: 9898}");
+        let flaggers = LabelSelector {
+            match_labels: Some(BTreeMap::from([("app".into(), "podinfo-primary".into())])),
+            match_expressions: None,
+        };
+        let mut two = selector();
+        two.match_labels
+            .as_mut()
+            .unwrap()
+            .insert("release".into(), "blue".into());
+        for role in [ServiceRole::Apex, ServiceRole::Primary] {
+            let svc = desired_service(&spec, role, "podinfo", &two, Some(&flaggers), "test", None)
+                .unwrap();
+            assert_eq!(
+                svc.spec.unwrap().selector,
+                flaggers.match_labels,
+                "{role:?}"
+            );
+        }
+        let canary = desired_service(
+            &spec,
+            ServiceRole::Canary,
+            "podinfo",
+            &two,
+            Some(&flaggers),
+            "test",
+            None,
+        )
+        .unwrap();
+        assert_eq!(canary.spec.unwrap().selector, two.match_labels);
     }
 }
