@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use serin::api::access;
-use serin::api::provider::TABLE;
+use serin::api::provider::{TABLE, TrafficProvider};
 use serin::routing::router_for;
 
 type Grants = BTreeSet<(String, String, String)>;
@@ -48,11 +48,20 @@ fn the_cluster_role_grants_exactly_what_the_controller_and_its_providers_call() 
 #[test]
 fn each_router_writes_only_the_kinds_its_row_declares() {
     for row in TABLE {
-        let written: BTreeSet<(String, String)> = router_for(row.kind)
-            .resources()
-            .into_iter()
-            .map(|r| (r.group, r.plural))
-            .collect();
+        let versions = row.versions.iter().map(|v| Some(*v));
+        let mut written: BTreeSet<(String, String)> = BTreeSet::new();
+        for version in versions.chain([None]) {
+            let provider = TrafficProvider {
+                kind: row.kind,
+                version,
+            };
+            written.extend(
+                router_for(provider)
+                    .resources()
+                    .into_iter()
+                    .map(|r| (r.group, r.plural)),
+            );
+        }
         let declared: BTreeSet<(String, String)> = row
             .kinds
             .iter()

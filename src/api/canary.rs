@@ -180,6 +180,10 @@ pub struct CanaryService {
     /// Request timeout on the route, e.g. `30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// Timeout of one request from the gateway to a backend (Gateway API's
+    /// `timeouts.backendRequest`); at most `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_timeout: Option<Duration>,
     /// Istio gateways the VirtualService is bound to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
@@ -197,6 +201,10 @@ pub struct CanaryService {
     pub retries: Option<HttpRetry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<HeaderOperations>,
+    /// Backends every request is copied to, their answers dropped (Gateway API
+    /// RequestMirror filters).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirror: Vec<RequestMirror>,
     /// Passed through to the mesh as written (Istio CorsPolicy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown")]
@@ -219,6 +227,13 @@ pub struct CanaryService {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayRef {
+    /// The parent's API group: `gateway.networking.k8s.io` (default) for a Gateway, `core`
+    /// or `""` for a Service (GAMMA mesh routing, as Linkerd 2.12+ and Istio do it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `Gateway` (default) or `Service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     #[schemars(length(min = 1))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -278,6 +293,39 @@ pub struct HttpRewrite {
     pub uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
+    /// Gateway API: how `uri` rewrites the path, `ReplaceFullPath` (default) or
+    /// `ReplacePrefixMatch`. Istio rewrites the matched prefix always and ignores it.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A Gateway API RequestMirror filter: requests copied to `backendRef`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestMirror {
+    pub backend_ref: MirrorBackend,
+    /// Percent of requests copied (Gateway API 1.2+); default all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub percent: Option<i32>,
+}
+
+/// The backend a mirror copies requests to: a Service (default) or any backend kind the
+/// gateway implements.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MirrorBackend {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[schemars(length(min = 1))]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]

@@ -153,12 +153,20 @@ impl Reading {
         }
         let route_fields = [
             ("spec.service.timeout", service.timeout.take().is_some()),
+            (
+                "spec.service.backendTimeout",
+                service.backend_timeout.take().is_some(),
+            ),
             ("spec.service.retries", service.retries.take().is_some()),
             ("spec.service.rewrite", service.rewrite.take().is_some()),
             ("spec.service.headers", service.headers.take().is_some()),
             (
                 "spec.service.corsPolicy",
                 service.cors_policy.take().is_some(),
+            ),
+            (
+                "spec.service.mirror",
+                !std::mem::take(&mut service.mirror).is_empty(),
             ),
         ];
         for (field, set) in route_fields {

@@ -99,28 +99,36 @@ impl MatchSupport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteField {
     Timeout,
+    /// Gateway API's `timeouts.backendRequest`.
+    BackendTimeout,
     Retries,
     Rewrite,
     Headers,
     CorsPolicy,
+    /// Gateway API's RequestMirror filters to any backend.
+    Mirror,
 }
 
 impl RouteField {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 7] = [
         Self::Timeout,
+        Self::BackendTimeout,
         Self::Retries,
         Self::Rewrite,
         Self::Headers,
         Self::CorsPolicy,
+        Self::Mirror,
     ];
 
     fn field(self) -> &'static str {
         match self {
             Self::Timeout => "timeout",
+            Self::BackendTimeout => "backendTimeout",
             Self::Retries => "retries",
             Self::Rewrite => "rewrite",
             Self::Headers => "headers",
             Self::CorsPolicy => "corsPolicy",
+            Self::Mirror => "mirror",
         }
     }
 
@@ -128,10 +136,12 @@ impl RouteField {
         let service = &spec.service;
         match self {
             Self::Timeout => service.timeout.is_some(),
+            Self::BackendTimeout => service.backend_timeout.is_some(),
             Self::Retries => service.retries.is_some(),
             Self::Rewrite => service.rewrite.is_some(),
             Self::Headers => service.headers.is_some(),
             Self::CorsPolicy => service.cors_policy.is_some(),
+            Self::Mirror => !service.mirror.is_empty(),
         }
     }
 }
@@ -241,7 +251,14 @@ pub const TABLE: &[Row] = &[
             mirroring: true,
             session_affinity: true,
             tcp: false,
-            route_fields: &[RouteField::Headers, RouteField::Timeout],
+            route_fields: &[
+                RouteField::Headers,
+                RouteField::Timeout,
+                RouteField::BackendTimeout,
+                RouteField::Rewrite,
+                RouteField::CorsPolicy,
+                RouteField::Mirror,
+            ],
         },
         metrics: MetricSource::App,
         kinds: &[Access::new(
@@ -271,7 +288,13 @@ pub const TABLE: &[Row] = &[
             mirroring: true,
             session_affinity: true,
             tcp: false,
-            route_fields: &RouteField::ALL,
+            route_fields: &[
+                RouteField::Timeout,
+                RouteField::Retries,
+                RouteField::Rewrite,
+                RouteField::Headers,
+                RouteField::CorsPolicy,
+            ],
         },
         metrics: MetricSource::Istio,
         kinds: &[
@@ -517,6 +540,9 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
             "spec.service.gatewayRefs",
             format!("the {provider} provider needs at least one Gateway (or Service parent) to attach its route to"),
         ));
+    }
+    if row.kind == ProviderKind::GatewayApi {
+        refused.extend(super::gateway::refused(spec));
     }
     refused
 }

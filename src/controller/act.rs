@@ -235,7 +235,7 @@ async fn route<W: Workload>(ctx: &Context, scene: &Scene<W>, traffic: Traffic) -
             format!("the target {} has no selector", W::kind(&())),
         ));
     };
-    let router = crate::routing::router_for(scene.provider.kind);
+    let router = crate::routing::router_for(scene.provider);
     let inputs = scene.route_inputs(selector);
     let source = match router.source(&inputs) {
         Some(source) => Some(read_source(ctx, &scene.namespace, &source).await?),

@@ -130,8 +130,7 @@ async fn restore_route<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<(
         return Ok(());
     };
     let inputs = scene.route_inputs(selector);
-    let Some((resource, name)) =
-        crate::routing::router_for(scene.provider.kind).taken_over(&inputs)
+    let Some((resource, name)) = crate::routing::router_for(scene.provider).taken_over(&inputs)
     else {
         return Ok(());
     };

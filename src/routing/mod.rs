@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReferen
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 
 use crate::api::CanarySpec;
-use crate::api::provider::ProviderKind;
+use crate::api::provider::{ProviderKind, TrafficProvider};
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
@@ -34,11 +34,15 @@ pub(crate) fn regex_escape(text: &str) -> String {
     out
 }
 
-/// The router of a provider of the table (`api::provider::TABLE`).
-pub fn router_for(kind: ProviderKind) -> &'static dyn Router {
-    match kind {
+/// The router of a provider of the table (`api::provider::TABLE`), for the API version the
+/// Canary names (`gatewayapi:v1beta1`).
+pub fn router_for(provider: TrafficProvider) -> &'static dyn Router {
+    match provider.kind {
         ProviderKind::Kubernetes => &kubernetes::Kubernetes,
-        ProviderKind::GatewayApi => &gatewayapi::GatewayApi,
+        ProviderKind::GatewayApi if provider.version == Some("v1beta1") => {
+            &gatewayapi::GatewayApi::V1BETA1
+        }
+        ProviderKind::GatewayApi => &gatewayapi::GatewayApi::V1,
         ProviderKind::Istio => &istio::Istio,
         ProviderKind::Nginx => &nginx::Nginx,
     }
@@ -60,6 +64,9 @@ pub enum RouteError {
     /// The live object the router copies cannot be used (nginx: no path to the apex Service).
     #[error("{0}")]
     Source(String),
+    /// A field of the spec the route cannot express (refused by validation before).
+    #[error("{0}")]
+    Spec(String),
 }
 
 /// What a router needs to know besides the traffic split.

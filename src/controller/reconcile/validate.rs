@@ -45,7 +45,7 @@ pub fn blocked<W: Workload>(scene: &Scene<W>, plan: &Plan) -> Option<(Reason, St
     }
     let selector = scene.target_selector()?;
     let inputs = scene.route_inputs(selector);
-    let router = crate::routing::router_for(scene.provider.kind);
+    let router = crate::routing::router_for(scene.provider);
     // A router copying a live object (nginx) is built where that object is read (apply); what
     // its spec cannot express, the provider table has refused already.
     if router.source(&inputs).is_some() {
