@@ -22,6 +22,10 @@ pub enum ProviderKind {
     Istio,
     /// ingress-nginx: a `<ingress>-canary` Ingress cloned from `spec.ingressRef`.
     Nginx,
+    /// Linkerd's SMI TrafficSplit (v1alpha1, as Flagger writes it).
+    Linkerd,
+    /// An SMI TrafficSplit of the version named (`smi:v1alpha1|v1alpha2|v1alpha3`).
+    Smi,
 }
 
 /// A provider as a Canary names it: the kind and the `:version` suffix Flagger allows
@@ -333,12 +337,53 @@ pub const TABLE: &[Row] = &[
         needs_gateway_refs: false,
         needs_ingress_ref: true,
     },
+    // SMI TrafficSplits: weights only, no request matching, mirroring or route fields.
+    Row {
+        kind: ProviderKind::Linkerd,
+        name: "linkerd",
+        versions: &[],
+        writes: "an SMI TrafficSplit (split.smi-spec.io/v1alpha1, served by the linkerd-smi extension)",
+        can: SMI_CAN,
+        metrics: MetricSource::Linkerd,
+        kinds: SMI_KINDS,
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
+    Row {
+        kind: ProviderKind::Smi,
+        name: "smi",
+        versions: &["v1alpha1", "v1alpha2", "v1alpha3"],
+        writes: "an SMI TrafficSplit of the version named",
+        can: SMI_CAN,
+        // Flagger's `smi:*` providers read Istio's metrics (its default observer); a
+        // migrated Canary keeps its data.
+        metrics: MetricSource::Istio,
+        kinds: SMI_KINDS,
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
 ];
+
+/// What an SMI TrafficSplit can say: a weighted split of one service's requests.
+const SMI_CAN: Capabilities = Capabilities {
+    weights: true,
+    matches: MatchSupport::NONE,
+    mirroring: false,
+    session_affinity: false,
+    tcp: false,
+    route_fields: &[],
+};
+
+const SMI_KINDS: &[Access] = &[Access::new(
+    "split.smi-spec.io",
+    "trafficsplits",
+    ROUTE_VERBS,
+)];
 
 /// Flagger's providers that serin does not route with (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
 const NOT_YET: &[&str] = &[
-    "linkerd", "smi", "contour", "gloo", "skipper", "traefik", "kuma", "apisix", "knative",
+    "contour", "gloo", "skipper", "traefik", "kuma", "apisix", "knative",
 ];
 
 /// Providers retired upstream, with what to use instead.
@@ -544,6 +589,19 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
     if row.kind == ProviderKind::GatewayApi {
         refused.extend(super::gateway::refused(spec));
     }
+    if row.kind == ProviderKind::Smi && provider.version.is_none() {
+        refused.push(FieldError::new(
+            "spec.provider",
+            format!(
+                "smi names the TrafficSplit version to write: {}",
+                row.versions
+                    .iter()
+                    .map(|v| format!("smi:{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     refused
 }
 
@@ -723,6 +781,8 @@ mod tests {
             ProviderKind::GatewayApi,
             ProviderKind::Istio,
             ProviderKind::Nginx,
+            ProviderKind::Linkerd,
+            ProviderKind::Smi,
         ] {
             assert_eq!(TABLE.iter().filter(|r| r.kind == kind).count(), 1);
             assert_eq!(kind.row().kind, kind);
@@ -744,12 +804,12 @@ mod tests {
             "gatewayapi has no version \"v2\"; serin accepts v1, v1beta1"
         );
         assert!(error("istio:v1").contains("accepts no version suffix"));
-        assert!(error("linkerd").contains("does not route with yet"));
+        assert!(error("contour").contains("does not route with yet"));
         assert!(error("appmesh").contains("retired: AWS ended App Mesh support"));
         assert!(error("osm").contains("archived"));
         assert_eq!(
             error("traefk"),
-            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx"
+            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, linkerd, smi"
         );
     }
 
@@ -906,5 +966,39 @@ mod tests {
             ),
             ["spec.service.match"]
         );
+    }
+
+    #[test]
+    fn smi_and_linkerd_split_by_weight_only_and_smi_names_its_version() {
+        let weights =
+            spec("{targetRef: {name: a}, service: {port: 80}, analysis: {stepWeight: 10}}");
+        for name in ["linkerd", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3"] {
+            let provider = TrafficProvider::parse(name).unwrap();
+            assert_eq!(admit(provider, &weights), [], "{name}");
+            let ab = spec(
+                "{targetRef: {name: a}, service: {port: 80, timeout: 5s}, analysis: {iterations: 2, mirror: true, match: [{headers: {x: {exact: y}}}]}}",
+            );
+            let fields: Vec<String> = admit(provider, &ab).into_iter().map(|e| e.field).collect();
+            assert_eq!(
+                fields,
+                [
+                    "spec.analysis.mirror",
+                    "spec.analysis.match[0].headers",
+                    "spec.service.timeout"
+                ],
+                "{name}"
+            );
+        }
+        let bare = admit(TrafficProvider::parse("smi").unwrap(), &weights);
+        assert_eq!(bare.len(), 1);
+        assert_eq!(bare[0].field, "spec.provider");
+        assert!(
+            bare[0]
+                .reason
+                .contains("smi:v1alpha1, smi:v1alpha2, smi:v1alpha3")
+        );
+        assert_eq!(ProviderKind::Linkerd.row().metrics, MetricSource::Linkerd);
+        // Flagger's smi providers fall to its default observer, Istio's.
+        assert_eq!(ProviderKind::Smi.row().metrics, MetricSource::Istio);
     }
 }

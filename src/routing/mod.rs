@@ -9,6 +9,7 @@ pub mod gatewayapi;
 pub mod istio;
 pub mod kubernetes;
 pub mod nginx;
+pub mod smi;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
@@ -45,6 +46,14 @@ pub fn router_for(provider: TrafficProvider) -> &'static dyn Router {
         ProviderKind::GatewayApi => &gatewayapi::GatewayApi::V1,
         ProviderKind::Istio => &istio::Istio,
         ProviderKind::Nginx => &nginx::Nginx,
+        // Flagger's linkerd provider writes v1alpha1 splits; `smi` without a version is
+        // refused by the provider table.
+        ProviderKind::Linkerd => &smi::Smi::V1ALPHA1,
+        ProviderKind::Smi => match provider.version {
+            Some("v1alpha2") => &smi::Smi::V1ALPHA2,
+            Some("v1alpha3") => &smi::Smi::V1ALPHA3,
+            _ => &smi::Smi::V1ALPHA1,
+        },
     }
 }
 

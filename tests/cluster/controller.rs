@@ -40,6 +40,7 @@ pub async fn install(client: &Client) {
         "crds/serin.yaml",
         "tests/fixtures/crds/gateway-api.yaml",
         "tests/fixtures/crds/istio.yaml",
+        "tests/fixtures/crds/smi.yaml",
     ] {
         for crd in documents::<CustomResourceDefinition>(path) {
             names.push(crd.name_any());
