@@ -1392,6 +1392,56 @@ async fn gatewayapi_with_a_service_parent_routes_the_mesh() {
     assert_eq!(s.primary_version("mesh").await.as_deref(), Some("v2"));
 }
 
+/// gatewayapi for `appProtocol: grpc` and `tcp`: a GRPCRoute and a TCPRoute, not an
+/// HTTPRoute, whose weights step and come back to the primary at promotion.
+#[tokio::test]
+async fn gatewayapi_routes_grpc_and_tcp_services_with_their_own_route_kinds() {
+    let s = setup("grpc-tcp", &[]).await;
+    let routes = |kind: &str, plural: &str, version: &str| -> Api<DynamicObject> {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("gateway.networking.k8s.io", version, kind),
+            plural,
+        );
+        Api::namespaced_with(s.client.clone(), &s.ns, &resource)
+    };
+    let kinds = [
+        ("grpc", routes("GRPCRoute", "grpcroutes", "v1")),
+        ("tcp", routes("TCPRoute", "tcproutes", "v1alpha2")),
+    ];
+    for (protocol, _) in &kinds {
+        s.create_deployment(protocol, Readiness::Ready).await;
+        let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+            "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": hook_server(403)}]});
+        let extra = json!({"service": {"port": 80, "targetPort": 8080, "appProtocol": protocol,
+            "gatewayRefs": [{"name": "public", "namespace": "gateways"}]}});
+        s.create_canary(protocol, analysis, extra).await;
+    }
+    for (protocol, api) in &kinds {
+        s.wait_phase(protocol, Phase::Initialized).await;
+        let weights = || async {
+            let route = api.get(protocol).await.ok()?;
+            let backends = route.data["spec"]["rules"].as_array()?.last()?["backendRefs"]
+                .as_array()?
+                .clone();
+            Some((
+                backends[0]["weight"].as_i64()?,
+                backends[1]["weight"].as_i64()?,
+            ))
+        };
+        assert_eq!(weights().await, Some((100, 0)), "{protocol}");
+        assert!(
+            s.routes().get_opt(protocol).await.unwrap().is_none(),
+            "no HTTPRoute for {protocol}"
+        );
+        s.gitops_apply(protocol, "v2").await;
+        s.wait_phase(protocol, Phase::WaitingPromotion).await;
+        assert_eq!(weights().await, Some((50, 50)), "{protocol}");
+        s.request(protocol, "promote", "1").await;
+        s.wait_phase(protocol, Phase::Succeeded).await;
+        assert_eq!(weights().await, Some((100, 0)), "{protocol}");
+    }
+}
+
 #[tokio::test]
 async fn the_primary_autoscaler_follows_the_targets_at_all_times() {
     let s = setup("hpa", &[]).await;

@@ -1,8 +1,10 @@
 //! What the Gateway API can say of a Canary's `service` block beyond the provider table's
 //! capabilities: which parents a route attaches to (a Gateway, or a Service for GAMMA mesh
 //! routing), Istio-shaped `corsPolicy` read as Gateway API's CORS filter, the two timeouts,
-//! the rewrite type and the mirrors. `admit` refuses what the router could not write, and the
-//! router converts with the same functions, so the two never disagree.
+//! the rewrite type and the mirrors, and which route kind serves the service's protocol
+//! (HTTPRoute, GRPCRoute for `appProtocol: grpc`, TCPRoute for `tcp`). `admit` refuses what the
+//! router could not write, and the router converts with the same functions, so the two never
+//! disagree.
 
 use serde_json::{Map, Value, json};
 
@@ -20,6 +22,25 @@ pub enum Parent {
     Gateway,
     /// A Service (GAMMA): mesh traffic addressed to it, routed by the mesh's proxies.
     Service,
+}
+
+/// The route kind serving the apex service's `appProtocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTPRoute: any other (or no) appProtocol.
+    Http,
+    /// GRPCRoute (`gateway.networking.k8s.io/v1`, Gateway API 1.1+).
+    Grpc,
+    /// TCPRoute (`gateway.networking.k8s.io/v1alpha2`, the experimental channel).
+    Tcp,
+}
+
+pub fn protocol(spec: &CanarySpec) -> Protocol {
+    match spec.service.app_protocol.as_deref() {
+        Some(p) if p.eq_ignore_ascii_case("grpc") => Protocol::Grpc,
+        Some(p) if p.eq_ignore_ascii_case("tcp") => Protocol::Tcp,
+        _ => Protocol::Http,
+    }
 }
 
 /// The parent a `gatewayRefs` entry names, or why it names none serin can attach to.
@@ -83,6 +104,88 @@ pub fn refused(spec: &CanarySpec) -> Vec<FieldError> {
         &service.matches,
         &spec.analysis.matches,
     ));
+    refused.extend(protocol_problems(spec));
+    refused
+}
+
+/// What a GRPCRoute or a TCPRoute cannot say of what an HTTPRoute can.
+fn protocol_problems(spec: &CanarySpec) -> Vec<FieldError> {
+    let service = &spec.service;
+    let analysis = &spec.analysis;
+    let (route, http_only): (&str, &[(&str, bool)]) = match protocol(spec) {
+        Protocol::Http => return Vec::new(),
+        Protocol::Grpc => (
+            "a GRPCRoute (appProtocol: grpc)",
+            &[
+                ("spec.service.timeout", service.timeout.is_some()),
+                (
+                    "spec.service.backendTimeout",
+                    service.backend_timeout.is_some(),
+                ),
+                ("spec.service.rewrite", service.rewrite.is_some()),
+                ("spec.service.corsPolicy", service.cors_policy.is_some()),
+                (
+                    "spec.analysis.sessionAffinity",
+                    analysis.session_affinity.is_some(),
+                ),
+            ],
+        ),
+        Protocol::Tcp => (
+            "a TCPRoute (appProtocol: tcp)",
+            &[
+                ("spec.service.timeout", service.timeout.is_some()),
+                (
+                    "spec.service.backendTimeout",
+                    service.backend_timeout.is_some(),
+                ),
+                ("spec.service.rewrite", service.rewrite.is_some()),
+                ("spec.service.corsPolicy", service.cors_policy.is_some()),
+                ("spec.service.headers", service.headers.is_some()),
+                ("spec.service.mirror", !service.mirror.is_empty()),
+                ("spec.service.hosts", !service.hosts.is_empty()),
+                ("spec.service.match", !service.matches.is_empty()),
+                ("spec.analysis.match", !analysis.matches.is_empty()),
+                ("spec.analysis.mirror", analysis.mirror),
+                (
+                    "spec.analysis.sessionAffinity",
+                    analysis.session_affinity.is_some(),
+                ),
+            ],
+        ),
+    };
+    let mut refused: Vec<FieldError> = http_only
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(field, _)| {
+            FieldError::new(
+                *field,
+                format!("{route} cannot say this; it is HTTPRoute's"),
+            )
+        })
+        .collect();
+    if protocol(spec) == Protocol::Grpc {
+        // gRPC requests are matched by header (and method, which Flagger's matches cannot
+        // name); a path, HTTP method or query parameter means nothing to a GRPCRoute.
+        for (path, matches) in [
+            ("spec.service.match", &service.matches),
+            ("spec.analysis.match", &analysis.matches),
+        ] {
+            for (i, m) in matches.iter().enumerate() {
+                for (part, set) in [
+                    ("uri", m.uri.is_some()),
+                    ("method", m.method.is_some()),
+                    ("queryParams", !m.query_params.is_empty()),
+                ] {
+                    if set {
+                        refused.push(FieldError::new(
+                            format!("{path}[{i}].{part}"),
+                            format!("{route} matches gRPC requests by headers only"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
     refused
 }
 
@@ -388,5 +491,31 @@ mod tests {
             ),
             ["spec.analysis.match[0].uri"]
         );
+    }
+
+    #[test]
+    fn grpc_and_tcp_refuse_what_their_routes_cannot_say() {
+        assert_eq!(
+            fields(
+                "{port: 80, appProtocol: grpc, timeout: 5s, headers: {request: {set: {x: y}}}}",
+                "{iterations: 2, match: [{headers: {x: {exact: y}}, uri: {prefix: /a}}]}"
+            ),
+            ["spec.service.timeout", "spec.analysis.match[0].uri"]
+        );
+        assert!(
+            fields(
+                "{port: 80, appProtocol: GRPC, mirror: [{backendRef: {name: s, port: 80}}]}",
+                "{iterations: 2, mirror: true, match: [{headers: {x: {regex: 'y.*'}}}]}"
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            fields(
+                "{port: 80, appProtocol: tcp, hosts: [a.example]}",
+                "{iterations: 2, match: [{headers: {x: {exact: y}}}]}"
+            ),
+            ["spec.service.hosts", "spec.analysis.match"]
+        );
+        assert!(fields("{port: 80, appProtocol: tcp}", "{stepWeight: 10}").is_empty());
     }
 }

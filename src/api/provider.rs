@@ -254,7 +254,8 @@ pub const TABLE: &[Row] = &[
             },
             mirroring: true,
             session_affinity: true,
-            tcp: false,
+            // A TCPRoute (`api::gateway` refuses what it cannot say).
+            tcp: true,
             route_fields: &[
                 RouteField::Headers,
                 RouteField::Timeout,
@@ -265,11 +266,12 @@ pub const TABLE: &[Row] = &[
             ],
         },
         metrics: MetricSource::App,
-        kinds: &[Access::new(
-            "gateway.networking.k8s.io",
-            "httproutes",
-            ROUTE_VERBS,
-        )],
+        // HTTPRoutes; GRPCRoutes for `appProtocol: grpc`, TCPRoutes for `tcp`.
+        kinds: &[
+            Access::new("gateway.networking.k8s.io", "httproutes", ROUTE_VERBS),
+            Access::new("gateway.networking.k8s.io", "grpcroutes", ROUTE_VERBS),
+            Access::new("gateway.networking.k8s.io", "tcproutes", ROUTE_VERBS),
+        ],
         needs_gateway_refs: true,
         needs_ingress_ref: false,
     },

@@ -10,10 +10,12 @@ use kube::api::{ApiResource, DynamicObject};
 use serde_json::{Value, json};
 
 use crate::api::canary::{HttpMatch, StringMatch};
-use crate::api::gateway::{self, FULL_PATH, Parent};
+use crate::api::gateway::{self, FULL_PATH, Parent, Protocol};
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
+use super::grpcroute::{self, grpc_route};
+use super::tcproute::{self, tcp_route};
 use super::{RouteError, RouteInputs, Router, affinity, regex_escape, resource, weights};
 
 /// The Gateway API router writing routes of one API version.
@@ -34,7 +36,7 @@ impl GatewayApi {
 
 impl Router for GatewayApi {
     fn resources(&self) -> Vec<ApiResource> {
-        vec![self.http_route()]
+        vec![self.http_route(), grpc_route(), tcp_route()]
     }
 
     fn objects(
@@ -42,84 +44,103 @@ impl Router for GatewayApi {
         inputs: &RouteInputs<'_>,
         traffic: Traffic,
     ) -> Result<Vec<DynamicObject>, RouteError> {
-        let service = &inputs.spec.service;
-        if service.gateway_refs.is_empty() {
+        if inputs.spec.service.gateway_refs.is_empty() {
             return Err(RouteError::NoGateway);
         }
-        let (primary, canary) = weights(traffic);
-        let mut filters = route_filters(inputs)?;
-        if let Some(percent) = traffic.mirror {
-            filters.push(mirror_filter(inputs, percent));
-        }
-        let base_matches = if service.matches.is_empty() {
-            vec![json!({"path": {"type": "PathPrefix", "value": "/"}})]
-        } else {
-            service.matches.iter().map(http_match).collect()
+        let spec = match gateway::protocol(inputs.spec) {
+            Protocol::Http => http_route_spec(inputs, traffic)?,
+            Protocol::Grpc => grpcroute::spec(inputs, traffic),
+            Protocol::Tcp => tcproute::spec(inputs, traffic),
         };
-        let mut rules = Vec::new();
-        if traffic.matched_to_canary {
-            // Each Flagger match is an AND of its conditions; Gateway API ORs the matches of a
-            // rule and ANDs inside one, so the shapes map one to one, each also carrying the
-            // conditions of every `service.match` (the requests the route serves at all).
-            let matches = inputs
-                .spec
-                .analysis
-                .matches
-                .iter()
-                .flat_map(|m| and_each(&http_match(m), &service.matches))
-                .collect();
-            rules.push(rule(
-                matches,
-                route_filters(inputs)?,
-                all_to(inputs, ServiceRole::Canary),
-            ));
-        }
-        let mut weighted = vec![
-            backend(inputs, ServiceRole::Primary, primary),
-            backend(inputs, ServiceRole::Canary, canary),
-        ];
-        if let Some(cookies) = affinity::cookies(inputs.spec) {
-            rules.extend(sticky_rules(
-                inputs,
-                &cookies,
-                &base_matches,
-                canary,
-                &mut weighted,
-            )?);
-        }
-        rules.push(rule(base_matches, filters, weighted));
-        let mut timeouts = json!({});
-        if let Some(timeout) = service.timeout {
-            timeouts["request"] = json!(gateway_duration(timeout));
-        }
-        if let Some(timeout) = service.backend_timeout {
-            timeouts["backendRequest"] = json!(gateway_duration(timeout));
-        }
-        if timeouts != json!({}) {
-            // Every rule serves the same requests, so each carries the timeouts.
-            for rule in &mut rules {
-                rule["timeouts"] = timeouts.clone();
-            }
-        }
-        let mut spec = json!({"parentRefs": parent_refs(inputs), "rules": rules});
-        if !service.hosts.is_empty() {
-            spec["hostnames"] = json!(service.hosts);
-        }
-        Ok(vec![inputs.object(
-            &self.http_route(),
-            inputs.route_name(),
-            spec,
-        )])
+        let (resource, name) = self.route(inputs);
+        Ok(vec![inputs.object(&resource, name, spec)])
     }
 
     fn taken_over(&self, inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)> {
-        Some((self.http_route(), inputs.route_name()))
+        Some(self.route(inputs))
     }
+}
+
+impl GatewayApi {
+    /// The kind and name of the route serving the service's protocol.
+    fn route(&self, inputs: &RouteInputs<'_>) -> (ApiResource, String) {
+        let resource = match gateway::protocol(inputs.spec) {
+            Protocol::Http => self.http_route(),
+            Protocol::Grpc => grpc_route(),
+            Protocol::Tcp => tcp_route(),
+        };
+        (resource, inputs.route_name())
+    }
+}
+
+/// The HTTPRoute's spec for `traffic`.
+fn http_route_spec(inputs: &RouteInputs<'_>, traffic: Traffic) -> Result<Value, RouteError> {
+    let service = &inputs.spec.service;
+    let (primary, canary) = weights(traffic);
+    let mut filters = route_filters(inputs)?;
+    if let Some(percent) = traffic.mirror {
+        filters.push(mirror_filter(inputs, percent));
+    }
+    let base_matches = if service.matches.is_empty() {
+        vec![json!({"path": {"type": "PathPrefix", "value": "/"}})]
+    } else {
+        service.matches.iter().map(http_match).collect()
+    };
+    let mut rules = Vec::new();
+    if traffic.matched_to_canary {
+        // Each Flagger match is an AND of its conditions; Gateway API ORs the matches of a
+        // rule and ANDs inside one, so the shapes map one to one, each also carrying the
+        // conditions of every `service.match` (the requests the route serves at all).
+        let matches = inputs
+            .spec
+            .analysis
+            .matches
+            .iter()
+            .flat_map(|m| and_each(&http_match(m), &service.matches))
+            .collect();
+        rules.push(rule(
+            matches,
+            route_filters(inputs)?,
+            all_to(inputs, ServiceRole::Canary),
+        ));
+    }
+    let mut weighted = vec![
+        backend(inputs, ServiceRole::Primary, primary),
+        backend(inputs, ServiceRole::Canary, canary),
+    ];
+    if let Some(cookies) = affinity::cookies(inputs.spec) {
+        rules.extend(sticky_rules(
+            inputs,
+            &cookies,
+            &base_matches,
+            canary,
+            &mut weighted,
+        )?);
+    }
+    rules.push(rule(base_matches, filters, weighted));
+    let mut timeouts = json!({});
+    if let Some(timeout) = service.timeout {
+        timeouts["request"] = json!(gateway_duration(timeout));
+    }
+    if let Some(timeout) = service.backend_timeout {
+        timeouts["backendRequest"] = json!(gateway_duration(timeout));
+    }
+    if timeouts != json!({}) {
+        // Every rule serves the same requests, so each carries the timeouts.
+        for rule in &mut rules {
+            rule["timeouts"] = timeouts.clone();
+        }
+    }
+    let mut spec = json!({"parentRefs": parent_refs(inputs), "rules": rules});
+    if !service.hosts.is_empty() {
+        spec["hostnames"] = json!(service.hosts);
+    }
+    Ok(spec)
 }
 
 /// The route's parents: the Gateways or Services of `service.gatewayRefs`. A Service parent
 /// is written in the core group's own spelling, `""` (Flagger's tutorials write `core`).
-fn parent_refs(inputs: &RouteInputs<'_>) -> Vec<Value> {
+pub(super) fn parent_refs(inputs: &RouteInputs<'_>) -> Vec<Value> {
     inputs
         .spec
         .service
@@ -147,12 +168,12 @@ fn parent_refs(inputs: &RouteInputs<'_>) -> Vec<Value> {
 }
 
 /// A backendRef to the service of `role` with `weight`.
-fn backend(inputs: &RouteInputs<'_>, role: ServiceRole, weight: i64) -> Value {
+pub(super) fn backend(inputs: &RouteInputs<'_>, role: ServiceRole, weight: i64) -> Value {
     json!({"group": "", "kind": "Service", "name": inputs.service(role), "port": inputs.spec.service.port, "weight": weight})
 }
 
 /// Both backends, with every request going to `role`.
-fn all_to(inputs: &RouteInputs<'_>, role: ServiceRole) -> Vec<Value> {
+pub(super) fn all_to(inputs: &RouteInputs<'_>, role: ServiceRole) -> Vec<Value> {
     let share = |r: ServiceRole| if r == role { 100 } else { 0 };
     vec![
         backend(inputs, ServiceRole::Primary, share(ServiceRole::Primary)),
@@ -161,7 +182,7 @@ fn all_to(inputs: &RouteInputs<'_>, role: ServiceRole) -> Vec<Value> {
 }
 
 /// Blue/green mirroring: `percent` of requests copied to the canary.
-fn mirror_filter(inputs: &RouteInputs<'_>, percent: i32) -> Value {
+pub(super) fn mirror_filter(inputs: &RouteInputs<'_>, percent: i32) -> Value {
     json!({
         "type": "RequestMirror",
         "requestMirror": {
@@ -299,7 +320,22 @@ fn route_filters(inputs: &RouteInputs<'_>) -> Result<Vec<Value>, RouteError> {
         }
         filters.push(json!({"type": "URLRewrite", "urlRewrite": url_rewrite}));
     }
-    for mirror in &service.mirror {
+    filters.extend(service_mirrors(inputs));
+    if let Some(cors) = &service.cors_policy {
+        // `admit` refused what does not convert; a route is never built without it.
+        let cors = gateway::cors_filter(cors).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            RouteError::Spec(lines.join("; "))
+        })?;
+        filters.push(json!({"type": "CORS", "cors": cors}));
+    }
+    Ok(filters)
+}
+
+/// `service.mirror`: one RequestMirror filter per entry.
+pub(super) fn service_mirrors(inputs: &RouteInputs<'_>) -> Vec<Value> {
+    let mut filters = Vec::new();
+    for mirror in &inputs.spec.service.mirror {
         let b = &mirror.backend_ref;
         let mut backend = json!({
             "group": b.group.as_deref().filter(|g| *g != "core").unwrap_or(""),
@@ -318,15 +354,7 @@ fn route_filters(inputs: &RouteInputs<'_>) -> Result<Vec<Value>, RouteError> {
         }
         filters.push(json!({"type": "RequestMirror", "requestMirror": filter}));
     }
-    if let Some(cors) = &service.cors_policy {
-        // `admit` refused what does not convert; a route is never built without it.
-        let cors = gateway::cors_filter(cors).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            RouteError::Spec(lines.join("; "))
-        })?;
-        filters.push(json!({"type": "CORS", "cors": cors}));
-    }
-    Ok(filters)
+    filters
 }
 
 /// `condition` ANDed with each of `service` (the requests every rule serves): one
@@ -360,7 +388,7 @@ fn and_each(condition: &Value, service: &[HttpMatch]) -> Vec<Value> {
 }
 
 /// `service.headers.request/response` as header modifier filters.
-fn header_filters(inputs: &RouteInputs<'_>) -> Vec<Value> {
+pub(super) fn header_filters(inputs: &RouteInputs<'_>) -> Vec<Value> {
     let Some(headers) = &inputs.spec.service.headers else {
         return Vec::new();
     };
@@ -400,7 +428,7 @@ fn header_filters(inputs: &RouteInputs<'_>) -> Vec<Value> {
 
 /// A Flagger/Istio-shaped match as an HTTPRouteMatch. Gateway API matches strings exactly or
 /// by regular expression; prefix and suffix become anchored expressions.
-fn http_match(m: &HttpMatch) -> Value {
+pub(super) fn http_match(m: &HttpMatch) -> Value {
     let mut out = json!({});
     if let Some(uri) = &m.uri {
         out["path"] = match (&uri.exact, &uri.prefix) {

@@ -6,10 +6,12 @@
 
 pub mod affinity;
 pub mod gatewayapi;
+pub mod grpcroute;
 pub mod istio;
 pub mod kubernetes;
 pub mod nginx;
 pub mod smi;
+pub mod tcproute;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};

@@ -243,6 +243,35 @@ pub fn cases() -> Vec<Case> {
             weights(),
             Some("spec.service.corsPolicy.allowOrigins[0]"),
         ),
+        // GRPCRoute for appProtocol: grpc, TCPRoute for tcp.
+        case(
+            "gw-grpc",
+            Some("gatewayapi"),
+            json!({"port": 80, "targetPort": 8080, "appProtocol": "grpc", "gatewayRefs": gateways()}),
+            ab(json!({"headers": {"x-canary": {"exact": "on"}}})),
+            None,
+        ),
+        case(
+            "gw-grpc-uri",
+            Some("gatewayapi"),
+            json!({"port": 80, "targetPort": 8080, "appProtocol": "grpc", "gatewayRefs": gateways()}),
+            ab(json!({"uri": {"prefix": "/pkg.Service/"}})),
+            Some("spec.analysis.match[0].uri"),
+        ),
+        case(
+            "gw-tcp",
+            Some("gatewayapi"),
+            json!({"port": 80, "targetPort": 8080, "appProtocol": "tcp", "gatewayRefs": gateways()}),
+            weights(),
+            None,
+        ),
+        case(
+            "gw-tcp-timeout",
+            Some("gatewayapi"),
+            json!({"port": 80, "targetPort": 8080, "appProtocol": "tcp", "gatewayRefs": gateways(), "timeout": "5s"}),
+            weights(),
+            Some("spec.service.timeout"),
+        ),
         case(
             "istio-backend-timeout",
             Some("istio"),
