@@ -406,6 +406,22 @@ mod tests {
     }
 
     #[test]
+    fn the_kubernetes_provider_drops_gateway_api_route_fields_with_a_warning() {
+        let reading = read(
+            &spec(
+                "{targetRef: {name: a}, service: {port: 80, backendTimeout: 5s, mirror: [{backendRef: {name: s, port: 80}}]}, analysis: {iterations: 2}}",
+            ),
+            KUBERNETES,
+        );
+        assert_eq!(reading.spec.service.backend_timeout, None);
+        assert!(reading.spec.service.mirror.is_empty());
+        assert_eq!(
+            fields(&reading),
+            ["spec.service.backendTimeout", "spec.service.mirror"]
+        );
+    }
+
+    #[test]
     fn iterations_keep_their_count_and_win_over_weights() {
         let reading = read(
             &spec(
