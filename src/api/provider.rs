@@ -237,10 +237,10 @@ pub const TABLE: &[Row] = &[
     Row {
         kind: ProviderKind::GatewayApi,
         name: "gatewayapi",
-        // serin writes gateway.networking.k8s.io/v1 routes for both: v1beta1 HTTPRoutes are
-        // the same object, served by every Gateway API release since 1.0.
+        // The version of the HTTPRoutes written (`routing::router_for`); GRPCRoutes are v1
+        // and TCPRoutes v1alpha2 with either.
         versions: &["v1", "v1beta1"],
-        writes: "a Gateway API HTTPRoute",
+        writes: "a Gateway API HTTPRoute (a GRPCRoute for appProtocol grpc, a TCPRoute for tcp)",
         can: Capabilities {
             weights: true,
             matches: MatchSupport {
