@@ -987,9 +987,9 @@ async fn a_second_canary_for_the_same_deployment_is_stalled_and_left_alone() {
 async fn an_invalid_canary_is_stalled_with_the_field_named() {
     let s = setup("invalid", &[]).await;
     s.create_deployment("bad", Readiness::Ready).await;
-    // A provider serin does not route with. (Weights on the kubernetes provider are no longer
+    // A provider serin does not route with (yet). (Weights on the kubernetes provider are no longer
     // refused: they run blue/green as in Flagger, with a warning.)
-    s.create_canary("bad", steps(), json!({"provider": "linkerd"}))
+    s.create_canary("bad", steps(), json!({"provider": "gloo"}))
         .await;
     let message = eventually("stalled", WAIT, || async {
         let status = s.canaries().get("bad").await.ok()?.status?;
@@ -1258,6 +1258,188 @@ async fn nginx_takes_over_an_existing_canary_ingress_and_restores_it() {
     .await;
     let restored = s.ingresses().get("cart-canary").await.unwrap();
     assert_eq!(restored.spec, original);
+}
+
+/// smi:v1alpha2: a TrafficSplit that existed before the Canary is taken over (kept, not
+/// owned), its weights step through the analysis, are back at 100/0 after promotion and after
+/// rollback, and its spec is put back when the Canary is deleted with revertOnDeletion.
+#[tokio::test]
+async fn smi_steps_a_traffic_split_and_restores_the_one_it_took_over() {
+    let s = setup("smi", &[]).await;
+    s.create_deployment("split", Readiness::Ready).await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("split.smi-spec.io", "v1alpha2", "TrafficSplit"),
+        "trafficsplits",
+    );
+    let splits: Api<DynamicObject> = Api::namespaced_with(s.client.clone(), &s.ns, &resource);
+    let original =
+        json!({"service": "split", "backends": [{"service": "split-v1", "weight": 100}]});
+    let existing: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit",
+        "metadata": {"name": "split"}, "spec": original,
+    }))
+    .unwrap();
+    splits
+        .create(&PostParams::default(), &existing)
+        .await
+        .unwrap();
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+        "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": hook_server(403)}]});
+    let extra = json!({"provider": "smi:v1alpha2", "revertOnDeletion": true,
+        "service": {"port": 80, "targetPort": 8080}});
+    s.create_canary("split", analysis, extra).await;
+    s.wait_phase("split", Phase::Initialized).await;
+    // (primary, canary) by backend service name.
+    let weights = || async {
+        let split = splits.get("split").await.ok()?;
+        let backends = split.data["spec"]["backends"].as_array()?.clone();
+        let weight = |name: &str| {
+            backends
+                .iter()
+                .find(|b| b["service"] == name)
+                .and_then(|b| b["weight"].as_i64())
+        };
+        Some((weight("split-primary")?, weight("split-canary")?))
+    };
+    assert_eq!(weights().await, Some((100, 0)));
+    let taken = splits.get("split").await.unwrap();
+    assert_eq!(taken.data["spec"]["service"], "split");
+    assert!(taken.owner_references().is_empty(), "not serin's to delete");
+
+    s.gitops_apply("split", "v2").await;
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    eventually("waiting for promotion", WAIT, || async {
+        if let Some(w) = weights().await {
+            seen.lock().unwrap().insert(w);
+        }
+        (s.phase("split").await == Some(Phase::WaitingPromotion)).then_some(())
+    })
+    .await;
+    assert!(
+        seen.into_inner().unwrap().contains(&(75, 25)),
+        "stepped through 25%"
+    );
+    assert_eq!(weights().await, Some((50, 50)));
+    s.request("split", "promote", "1").await;
+    s.wait_phase("split", Phase::Succeeded).await;
+    assert_eq!(weights().await, Some((100, 0)));
+    assert_eq!(s.primary_version("split").await.as_deref(), Some("v2"));
+
+    s.gitops_apply("split", "v3").await;
+    s.wait_phase("split", Phase::WaitingPromotion).await;
+    s.request("split", "abort", "2").await;
+    s.wait_phase("split", Phase::Failed).await;
+    assert_eq!(weights().await, Some((100, 0)));
+    assert_eq!(s.primary_version("split").await.as_deref(), Some("v2"));
+
+    s.canaries()
+        .delete("split", &Default::default())
+        .await
+        .unwrap();
+    eventually("canary gone", WAIT, || async {
+        s.canaries()
+            .get_opt("split")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let restored = splits.get("split").await.unwrap();
+    assert_eq!(restored.data["spec"], original);
+}
+
+/// Gateway API mesh routing (GAMMA, Linkerd 2.12+): the HTTPRoute's parent is the apex
+/// Service, written in the core group's spelling; the weights step, promote and roll back as
+/// with a Gateway.
+#[tokio::test]
+async fn gatewayapi_with_a_service_parent_routes_the_mesh() {
+    let s = setup("gamma", &[]).await;
+    s.create_deployment("mesh", Readiness::Ready).await;
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+        "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": hook_server(403)}]});
+    let extra = json!({"provider": "gatewayapi", "service": {"port": 80, "targetPort": 8080,
+        "gatewayRefs": [{"name": "mesh", "group": "core", "kind": "Service", "port": 80}]}});
+    s.create_canary("mesh", analysis, extra).await;
+    s.wait_phase("mesh", Phase::Initialized).await;
+    let route = s.routes().get("mesh").await.unwrap();
+    assert_eq!(
+        route.data["spec"]["parentRefs"],
+        json!([{"group": "", "kind": "Service", "name": "mesh", "port": 80}])
+    );
+    assert_eq!(s.weights("mesh").await, Some((100, 0)));
+
+    s.gitops_apply("mesh", "v2").await;
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    eventually("waiting for promotion", WAIT, || async {
+        if let Some(w) = s.weights("mesh").await {
+            seen.lock().unwrap().insert(w);
+        }
+        (s.phase("mesh").await == Some(Phase::WaitingPromotion)).then_some(())
+    })
+    .await;
+    assert!(seen.into_inner().unwrap().contains(&(75, 25)));
+    assert_eq!(s.weights("mesh").await, Some((50, 50)));
+    s.request("mesh", "promote", "1").await;
+    s.wait_phase("mesh", Phase::Succeeded).await;
+    assert_eq!(s.weights("mesh").await, Some((100, 0)));
+
+    s.gitops_apply("mesh", "v3").await;
+    s.wait_phase("mesh", Phase::WaitingPromotion).await;
+    s.request("mesh", "abort", "2").await;
+    s.wait_phase("mesh", Phase::Failed).await;
+    assert_eq!(s.weights("mesh").await, Some((100, 0)));
+    assert_eq!(s.primary_version("mesh").await.as_deref(), Some("v2"));
+}
+
+/// gatewayapi for `appProtocol: grpc` and `tcp`: a GRPCRoute and a TCPRoute, not an
+/// HTTPRoute, whose weights step and come back to the primary at promotion.
+#[tokio::test]
+async fn gatewayapi_routes_grpc_and_tcp_services_with_their_own_route_kinds() {
+    let s = setup("grpc-tcp", &[]).await;
+    let routes = |kind: &str, plural: &str, version: &str| -> Api<DynamicObject> {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("gateway.networking.k8s.io", version, kind),
+            plural,
+        );
+        Api::namespaced_with(s.client.clone(), &s.ns, &resource)
+    };
+    let kinds = [
+        ("grpc", routes("GRPCRoute", "grpcroutes", "v1")),
+        ("tcp", routes("TCPRoute", "tcproutes", "v1alpha2")),
+    ];
+    for (protocol, _) in &kinds {
+        s.create_deployment(protocol, Readiness::Ready).await;
+        let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+            "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": hook_server(403)}]});
+        let extra = json!({"service": {"port": 80, "targetPort": 8080, "appProtocol": protocol,
+            "gatewayRefs": [{"name": "public", "namespace": "gateways"}]}});
+        s.create_canary(protocol, analysis, extra).await;
+    }
+    for (protocol, api) in &kinds {
+        s.wait_phase(protocol, Phase::Initialized).await;
+        let weights = || async {
+            let route = api.get(protocol).await.ok()?;
+            let backends = route.data["spec"]["rules"].as_array()?.last()?["backendRefs"]
+                .as_array()?
+                .clone();
+            Some((
+                backends[0]["weight"].as_i64()?,
+                backends[1]["weight"].as_i64()?,
+            ))
+        };
+        assert_eq!(weights().await, Some((100, 0)), "{protocol}");
+        assert!(
+            s.routes().get_opt(protocol).await.unwrap().is_none(),
+            "no HTTPRoute for {protocol}"
+        );
+        s.gitops_apply(protocol, "v2").await;
+        s.wait_phase(protocol, Phase::WaitingPromotion).await;
+        assert_eq!(weights().await, Some((50, 50)), "{protocol}");
+        s.request(protocol, "promote", "1").await;
+        s.wait_phase(protocol, Phase::Succeeded).await;
+        assert_eq!(weights().await, Some((100, 0)), "{protocol}");
+    }
 }
 
 #[tokio::test]

@@ -186,6 +186,10 @@ pub struct CanaryService {
     /// Request timeout on the route, e.g. `30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// Timeout of one request from the gateway to a backend (Gateway API's
+    /// `timeouts.backendRequest`); at most `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_timeout: Option<Duration>,
     /// Istio gateways the VirtualService is bound to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
@@ -203,6 +207,10 @@ pub struct CanaryService {
     pub retries: Option<HttpRetry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<HeaderOperations>,
+    /// Backends every request is copied to, their answers dropped (Gateway API
+    /// RequestMirror filters).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirror: Vec<RequestMirror>,
     /// Passed through to the mesh as written (Istio CorsPolicy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown")]
@@ -254,6 +262,13 @@ pub struct UnmanagedMetadata {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayRef {
+    /// The parent's API group: `gateway.networking.k8s.io` (default) for a Gateway, `core`
+    /// or `""` for a Service (GAMMA mesh routing, as Linkerd 2.12+ and Istio do it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `Gateway` (default) or `Service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     #[schemars(length(min = 1))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -289,16 +304,8 @@ pub struct HttpMatch {
     pub query_params: BTreeMap<String, StringMatch>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub source_labels: BTreeMap<String, String>,
-    /// Istio's other match conditions, which Flagger passes through. Not supported yet:
-    /// refused rather than dropped (a dropped condition widens the match).
-    #[serde(flatten)]
-    pub istio: IstioMatchFields,
-}
-
-/// Istio match conditions Flagger's schema has and serin does not apply yet.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct IstioMatchFields {
+    // Istio's other match conditions, which Flagger passes through. Not supported yet:
+    // refused rather than dropped (a dropped condition widens the match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<StringMatch>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -317,9 +324,9 @@ pub struct IstioMatchFields {
     pub without_headers: BTreeMap<String, StringMatch>,
 }
 
-impl IstioMatchFields {
-    /// The fields set, by their manifest names.
-    pub fn set(&self) -> Vec<&'static str> {
+impl HttpMatch {
+    /// The Istio conditions serin does not apply yet that are set, by their manifest names.
+    pub fn unsupported_conditions(&self) -> Vec<&'static str> {
         [
             ("authority", self.authority.is_some()),
             ("gateways", !self.gateways.is_empty()),
@@ -358,6 +365,39 @@ pub struct HttpRewrite {
     pub uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
+    /// Gateway API: how `uri` rewrites the path, `ReplaceFullPath` (default) or
+    /// `ReplacePrefixMatch`. Istio rewrites the matched prefix always and ignores it.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A Gateway API RequestMirror filter: requests copied to `backendRef`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestMirror {
+    pub backend_ref: MirrorBackend,
+    /// Percent of requests copied (Gateway API 1.2+); default all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub percent: Option<i32>,
+}
+
+/// The backend a mirror copies requests to: a Service (default) or any backend kind the
+/// gateway implements.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MirrorBackend {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[schemars(length(min = 1))]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]

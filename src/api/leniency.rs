@@ -189,12 +189,20 @@ impl Reading {
         }
         let route_fields = [
             ("spec.service.timeout", service.timeout.take().is_some()),
+            (
+                "spec.service.backendTimeout",
+                service.backend_timeout.take().is_some(),
+            ),
             ("spec.service.retries", service.retries.take().is_some()),
             ("spec.service.rewrite", service.rewrite.take().is_some()),
             ("spec.service.headers", service.headers.take().is_some()),
             (
                 "spec.service.corsPolicy",
                 service.cors_policy.take().is_some(),
+            ),
+            (
+                "spec.service.mirror",
+                !std::mem::take(&mut service.mirror).is_empty(),
             ),
         ];
         for (field, set) in route_fields {
@@ -431,6 +439,22 @@ mod tests {
             ]
         );
         assert!(reading.warnings[1].reason.contains("iterations: 10"));
+    }
+
+    #[test]
+    fn the_kubernetes_provider_drops_gateway_api_route_fields_with_a_warning() {
+        let reading = read(
+            &spec(
+                "{targetRef: {name: a}, service: {port: 80, backendTimeout: 5s, mirror: [{backendRef: {name: s, port: 80}}]}, analysis: {iterations: 2}}",
+            ),
+            KUBERNETES,
+        );
+        assert_eq!(reading.spec.service.backend_timeout, None);
+        assert!(reading.spec.service.mirror.is_empty());
+        assert_eq!(
+            fields(&reading),
+            ["spec.service.backendTimeout", "spec.service.mirror"]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod alert_provider;
 pub mod canary;
 pub mod crds;
 pub mod duration;
+pub mod gateway;
 pub mod group;
 pub mod leniency;
 pub mod load;

@@ -26,6 +26,10 @@ pub enum ProviderKind {
     Contour,
     /// Traefik: a weighted (or mirroring) TraefikService.
     Traefik,
+    /// Linkerd's SMI TrafficSplit (v1alpha1, as Flagger writes it).
+    Linkerd,
+    /// An SMI TrafficSplit of the version named (`smi:v1alpha1|v1alpha2|v1alpha3`).
+    Smi,
 }
 
 /// A provider as a Canary names it: the kind and the `:version` suffix Flagger allows
@@ -106,28 +110,36 @@ impl MatchSupport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteField {
     Timeout,
+    /// Gateway API's `timeouts.backendRequest`.
+    BackendTimeout,
     Retries,
     Rewrite,
     Headers,
     CorsPolicy,
+    /// Gateway API's RequestMirror filters to any backend.
+    Mirror,
 }
 
 impl RouteField {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 7] = [
         Self::Timeout,
+        Self::BackendTimeout,
         Self::Retries,
         Self::Rewrite,
         Self::Headers,
         Self::CorsPolicy,
+        Self::Mirror,
     ];
 
     fn field(self) -> &'static str {
         match self {
             Self::Timeout => "timeout",
+            Self::BackendTimeout => "backendTimeout",
             Self::Retries => "retries",
             Self::Rewrite => "rewrite",
             Self::Headers => "headers",
             Self::CorsPolicy => "corsPolicy",
+            Self::Mirror => "mirror",
         }
     }
 
@@ -135,10 +147,12 @@ impl RouteField {
         let service = &spec.service;
         match self {
             Self::Timeout => service.timeout.is_some(),
+            Self::BackendTimeout => service.backend_timeout.is_some(),
             Self::Retries => service.retries.is_some(),
             Self::Rewrite => service.rewrite.is_some(),
             Self::Headers => service.headers.is_some(),
             Self::CorsPolicy => service.cors_policy.is_some(),
+            Self::Mirror => !service.mirror.is_empty(),
         }
     }
 }
@@ -234,10 +248,10 @@ pub const TABLE: &[Row] = &[
     Row {
         kind: ProviderKind::GatewayApi,
         name: "gatewayapi",
-        // serin writes gateway.networking.k8s.io/v1 routes for both: v1beta1 HTTPRoutes are
-        // the same object, served by every Gateway API release since 1.0.
+        // The version of the HTTPRoutes written (`routing::router_for`); GRPCRoutes are v1
+        // and TCPRoutes v1alpha2 with either.
         versions: &["v1", "v1beta1"],
-        writes: "a Gateway API HTTPRoute",
+        writes: "a Gateway API HTTPRoute (a GRPCRoute for appProtocol grpc, a TCPRoute for tcp)",
         can: Capabilities {
             weights: true,
             matches: MatchSupport {
@@ -251,15 +265,24 @@ pub const TABLE: &[Row] = &[
             },
             mirroring: true,
             session_affinity: true,
-            tcp: false,
-            route_fields: &[RouteField::Headers, RouteField::Timeout],
+            // A TCPRoute (`api::gateway` refuses what it cannot say).
+            tcp: true,
+            route_fields: &[
+                RouteField::Headers,
+                RouteField::Timeout,
+                RouteField::BackendTimeout,
+                RouteField::Rewrite,
+                RouteField::CorsPolicy,
+                RouteField::Mirror,
+            ],
         },
         metrics: MetricSource::App,
-        kinds: &[Access::new(
-            "gateway.networking.k8s.io",
-            "httproutes",
-            ROUTE_VERBS,
-        )],
+        // HTTPRoutes; GRPCRoutes for `appProtocol: grpc`, TCPRoutes for `tcp`.
+        kinds: &[
+            Access::new("gateway.networking.k8s.io", "httproutes", ROUTE_VERBS),
+            Access::new("gateway.networking.k8s.io", "grpcroutes", ROUTE_VERBS),
+            Access::new("gateway.networking.k8s.io", "tcproutes", ROUTE_VERBS),
+        ],
         needs_gateway_refs: true,
         needs_ingress_ref: false,
     },
@@ -282,7 +305,13 @@ pub const TABLE: &[Row] = &[
             mirroring: true,
             session_affinity: true,
             tcp: false,
-            route_fields: &RouteField::ALL,
+            route_fields: &[
+                RouteField::Timeout,
+                RouteField::Retries,
+                RouteField::Rewrite,
+                RouteField::Headers,
+                RouteField::CorsPolicy,
+            ],
         },
         metrics: MetricSource::Istio,
         kinds: &[
@@ -368,18 +397,56 @@ pub const TABLE: &[Row] = &[
         needs_gateway_refs: false,
         needs_ingress_ref: false,
     },
+    // SMI TrafficSplits: weights only, no request matching, mirroring or route fields.
+    Row {
+        kind: ProviderKind::Linkerd,
+        name: "linkerd",
+        versions: &[],
+        writes: "an SMI TrafficSplit (split.smi-spec.io/v1alpha1, served by the linkerd-smi extension)",
+        can: SMI_CAN,
+        metrics: MetricSource::Linkerd,
+        kinds: SMI_KINDS,
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
+    Row {
+        kind: ProviderKind::Smi,
+        name: "smi",
+        versions: &["v1alpha1", "v1alpha2", "v1alpha3"],
+        writes: "an SMI TrafficSplit of the version named",
+        can: SMI_CAN,
+        // Flagger's `smi:*` providers read Istio's metrics (its default observer); a
+        // migrated Canary keeps its data.
+        metrics: MetricSource::Istio,
+        kinds: SMI_KINDS,
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
 ];
 
 /// The TraefikService's API group by default (`traefik`, `traefik:traefik.io`).
 pub const TRAEFIK_GROUP: &str = "traefik.io";
 /// The group Traefik served before 2.10 (`traefik:traefik.containo.us`).
 pub const TRAEFIK_LEGACY_GROUP: &str = "traefik.containo.us";
+/// What an SMI TrafficSplit can say: a weighted split of one service's requests.
+const SMI_CAN: Capabilities = Capabilities {
+    weights: true,
+    matches: MatchSupport::NONE,
+    mirroring: false,
+    session_affinity: false,
+    tcp: false,
+    route_fields: &[],
+};
+
+const SMI_KINDS: &[Access] = &[Access::new(
+    "split.smi-spec.io",
+    "trafficsplits",
+    ROUTE_VERBS,
+)];
 
 /// Flagger's providers that serin does not route with (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
-const NOT_YET: &[&str] = &[
-    "linkerd", "smi", "gloo", "skipper", "kuma", "apisix", "knative",
-];
+const NOT_YET: &[&str] = &["gloo", "skipper", "kuma", "apisix", "knative"];
 
 /// Providers retired upstream, with what to use instead.
 const RETIRED: &[(&str, &str)] = &[
@@ -589,6 +656,22 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
             format!("the {provider} provider needs at least one Gateway (or Service parent) to attach its route to"),
         ));
     }
+    if row.kind == ProviderKind::GatewayApi {
+        refused.extend(super::gateway::refused(spec));
+    }
+    if row.kind == ProviderKind::Smi && provider.version.is_none() {
+        refused.push(FieldError::new(
+            "spec.provider",
+            format!(
+                "smi names the TrafficSplit version to write: {}",
+                row.versions
+                    .iter()
+                    .map(|v| format!("smi:{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     refused
 }
 
@@ -790,6 +873,8 @@ mod tests {
             ProviderKind::Nginx,
             ProviderKind::Contour,
             ProviderKind::Traefik,
+            ProviderKind::Linkerd,
+            ProviderKind::Smi,
         ] {
             assert_eq!(TABLE.iter().filter(|r| r.kind == kind).count(), 1);
             assert_eq!(kind.row().kind, kind);
@@ -811,7 +896,7 @@ mod tests {
             "gatewayapi has no version \"v2\"; serin accepts v1, v1beta1"
         );
         assert!(error("istio:v1").contains("accepts no version suffix"));
-        assert!(error("linkerd").contains("does not route with yet"));
+        assert!(error("gloo").contains("does not route with yet"));
         assert_eq!(
             TrafficProvider::parse("traefik:traefik.containo.us")
                 .unwrap()
@@ -823,7 +908,7 @@ mod tests {
         assert!(error("osm").contains("archived"));
         assert_eq!(
             error("traefk"),
-            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik"
+            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik, linkerd, smi"
         );
     }
 
@@ -1015,5 +1100,39 @@ mod tests {
             ),
             ["spec.service.match"]
         );
+    }
+
+    #[test]
+    fn smi_and_linkerd_split_by_weight_only_and_smi_names_its_version() {
+        let weights =
+            spec("{targetRef: {name: a}, service: {port: 80}, analysis: {stepWeight: 10}}");
+        for name in ["linkerd", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3"] {
+            let provider = TrafficProvider::parse(name).unwrap();
+            assert_eq!(admit(provider, &weights), [], "{name}");
+            let ab = spec(
+                "{targetRef: {name: a}, service: {port: 80, timeout: 5s}, analysis: {iterations: 2, mirror: true, match: [{headers: {x: {exact: y}}}]}}",
+            );
+            let fields: Vec<String> = admit(provider, &ab).into_iter().map(|e| e.field).collect();
+            assert_eq!(
+                fields,
+                [
+                    "spec.analysis.mirror",
+                    "spec.analysis.match[0].headers",
+                    "spec.service.timeout"
+                ],
+                "{name}"
+            );
+        }
+        let bare = admit(TrafficProvider::parse("smi").unwrap(), &weights);
+        assert_eq!(bare.len(), 1);
+        assert_eq!(bare[0].field, "spec.provider");
+        assert!(
+            bare[0]
+                .reason
+                .contains("smi:v1alpha1, smi:v1alpha2, smi:v1alpha3")
+        );
+        assert_eq!(ProviderKind::Linkerd.row().metrics, MetricSource::Linkerd);
+        // Flagger's smi providers fall to its default observer, Istio's.
+        assert_eq!(ProviderKind::Smi.row().metrics, MetricSource::Istio);
     }
 }

@@ -128,7 +128,7 @@ fn not_implemented(spec: &CanarySpec, report: &mut Report) {
     ];
     for (field, matches) in matches {
         for (i, m) in matches.iter().enumerate() {
-            for name in m.istio.set() {
+            for name in m.unsupported_conditions() {
                 report.fail(
                     format!("{field}[{i}].{name}"),
                     "not supported yet: serin cannot apply this condition, and dropping it would widen the match",
@@ -347,7 +347,7 @@ fn ab_matches(matches: &[HttpMatch], report: &mut Report) {
             method,
             query_params,
             source_labels,
-            istio: _,
+            ..
         } = m;
         report.check(
             !(headers.is_empty()

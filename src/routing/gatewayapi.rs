@@ -1,26 +1,42 @@
-//! Gateway API (`gateway.networking.k8s.io/v1`): one HTTPRoute named after the apex service,
-//! attached to `service.gatewayRefs`, with weighted backendRefs to the primary and canary
-//! services; A/B testing puts a rule matching `analysis.match` in front that sends matching
-//! requests to the canary; blue/green mirroring adds a RequestMirror filter.
+//! Gateway API (`gateway.networking.k8s.io/v1`, or `v1beta1` for `gatewayapi:v1beta1`): one
+//! HTTPRoute named after the apex service, attached to `service.gatewayRefs` (Gateways, or a
+//! Service for GAMMA mesh routing), with weighted backendRefs to the primary and canary
+//! services; A/B testing puts a rule matching `analysis.match` (ANDed with each
+//! `service.match`) in front that sends matching requests to the canary; blue/green mirroring
+//! adds a RequestMirror filter. `service` headers, rewrite, CORS policy, mirrors and timeouts
+//! go onto every rule, which all serve the same requests.
 
 use kube::api::{ApiResource, DynamicObject};
 use serde_json::{Value, json};
 
 use crate::api::canary::{HttpMatch, StringMatch};
+use crate::api::gateway::{self, FULL_PATH, Parent, Protocol};
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
+use super::grpcroute::{self, grpc_route};
+use super::tcproute::{self, tcp_route};
 use super::{RouteError, RouteInputs, Router, affinity, regex_escape, resource, weights};
 
-pub struct GatewayApi;
+/// The Gateway API router writing routes of one API version.
+pub struct GatewayApi {
+    version: &'static str,
+}
 
-pub fn http_route() -> ApiResource {
-    resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
+impl GatewayApi {
+    /// `gatewayapi` and `gatewayapi:v1`.
+    pub const V1: Self = Self { version: "v1" };
+    /// `gatewayapi:v1beta1`, for clusters (or implementations) serving v1beta1 routes only.
+    pub const V1BETA1: Self = Self { version: "v1beta1" };
+
+    pub fn http_route(&self) -> ApiResource {
+        resource(gateway::GROUP, self.version, "HTTPRoute", "httproutes")
+    }
 }
 
 impl Router for GatewayApi {
     fn resources(&self) -> Vec<ApiResource> {
-        vec![http_route()]
+        vec![self.http_route(), grpc_route(), tcp_route()]
     }
 
     fn objects(
@@ -28,83 +44,115 @@ impl Router for GatewayApi {
         inputs: &RouteInputs<'_>,
         traffic: Traffic,
     ) -> Result<Vec<DynamicObject>, RouteError> {
-        let service = &inputs.spec.service;
-        if service.gateway_refs.is_empty() {
+        if inputs.spec.service.gateway_refs.is_empty() {
             return Err(RouteError::NoGateway);
         }
-        let (primary, canary) = weights(traffic);
-        let mut filters = header_filters(inputs);
-        if let Some(percent) = traffic.mirror {
-            filters.push(mirror_filter(inputs, percent));
-        }
-        let base_matches = if service.matches.is_empty() {
-            vec![json!({"path": {"type": "PathPrefix", "value": "/"}})]
-        } else {
-            service.matches.iter().map(http_match).collect()
+        let spec = match gateway::protocol(inputs.spec) {
+            Protocol::Http => http_route_spec(inputs, traffic)?,
+            Protocol::Grpc => grpcroute::spec(inputs, traffic),
+            Protocol::Tcp => tcproute::spec(inputs, traffic),
         };
-        let mut rules = Vec::new();
-        if traffic.matched_to_canary {
-            // Each Flagger match is an AND of its conditions; Gateway API ORs the matches of a
-            // rule and ANDs inside one, so the shapes map one to one.
-            let matches = inputs
-                .spec
-                .analysis
-                .matches
-                .iter()
-                .map(http_match)
-                .collect();
-            rules.push(rule(
-                matches,
-                header_filters(inputs),
-                all_to(inputs, ServiceRole::Canary),
-            ));
-        }
-        let mut weighted = vec![
-            backend(inputs, ServiceRole::Primary, primary),
-            backend(inputs, ServiceRole::Canary, canary),
-        ];
-        if let Some(cookies) = affinity::cookies(inputs.spec) {
-            rules.extend(sticky_rules(
-                inputs,
-                &cookies,
-                &base_matches,
-                canary,
-                &mut weighted,
-            ));
-        }
-        rules.push(rule(base_matches, filters, weighted));
-        if let Some(timeout) = service.timeout {
-            // Every rule serves the same requests, so each carries the request timeout.
-            for rule in &mut rules {
-                rule["timeouts"] = json!({"request": gateway_duration(timeout)});
-            }
-        }
-        let mut spec = json!({"parentRefs": parent_refs(inputs), "rules": rules});
-        if !service.hosts.is_empty() {
-            spec["hostnames"] = json!(service.hosts);
-        }
-        Ok(vec![inputs.object(
-            &http_route(),
-            inputs.route_name(),
-            spec,
-        )])
+        let (resource, name) = self.route(inputs);
+        Ok(vec![inputs.object(&resource, name, spec)])
     }
 
     fn taken_over(&self, inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)> {
-        Some((http_route(), inputs.route_name()))
+        Some(self.route(inputs))
     }
 }
 
-/// The route's parents: the Gateways of `service.gatewayRefs`.
-fn parent_refs(inputs: &RouteInputs<'_>) -> Vec<Value> {
+impl GatewayApi {
+    /// The kind and name of the route serving the service's protocol.
+    fn route(&self, inputs: &RouteInputs<'_>) -> (ApiResource, String) {
+        let resource = match gateway::protocol(inputs.spec) {
+            Protocol::Http => self.http_route(),
+            Protocol::Grpc => grpc_route(),
+            Protocol::Tcp => tcp_route(),
+        };
+        (resource, inputs.route_name())
+    }
+}
+
+/// The HTTPRoute's spec for `traffic`.
+fn http_route_spec(inputs: &RouteInputs<'_>, traffic: Traffic) -> Result<Value, RouteError> {
+    let service = &inputs.spec.service;
+    let (primary, canary) = weights(traffic);
+    let mut filters = route_filters(inputs)?;
+    if let Some(percent) = traffic.mirror {
+        filters.push(mirror_filter(inputs, percent));
+    }
+    let base_matches = if service.matches.is_empty() {
+        vec![json!({"path": {"type": "PathPrefix", "value": "/"}})]
+    } else {
+        service.matches.iter().map(http_match).collect()
+    };
+    let mut rules = Vec::new();
+    if traffic.matched_to_canary {
+        // Each Flagger match is an AND of its conditions; Gateway API ORs the matches of a
+        // rule and ANDs inside one, so the shapes map one to one, each also carrying the
+        // conditions of every `service.match` (the requests the route serves at all).
+        let matches = inputs
+            .spec
+            .analysis
+            .matches
+            .iter()
+            .flat_map(|m| and_each(&http_match(m), &service.matches))
+            .collect();
+        rules.push(rule(
+            matches,
+            route_filters(inputs)?,
+            all_to(inputs, ServiceRole::Canary),
+        ));
+    }
+    let mut weighted = vec![
+        backend(inputs, ServiceRole::Primary, primary),
+        backend(inputs, ServiceRole::Canary, canary),
+    ];
+    if let Some(cookies) = affinity::cookies(inputs.spec) {
+        rules.extend(sticky_rules(
+            inputs,
+            &cookies,
+            &base_matches,
+            canary,
+            &mut weighted,
+        )?);
+    }
+    rules.push(rule(base_matches, filters, weighted));
+    let mut timeouts = json!({});
+    if let Some(timeout) = service.timeout {
+        timeouts["request"] = json!(gateway_duration(timeout));
+    }
+    if let Some(timeout) = service.backend_timeout {
+        timeouts["backendRequest"] = json!(gateway_duration(timeout));
+    }
+    if timeouts != json!({}) {
+        // Every rule serves the same requests, so each carries the timeouts.
+        for rule in &mut rules {
+            rule["timeouts"] = timeouts.clone();
+        }
+    }
+    let mut spec = json!({"parentRefs": parent_refs(inputs), "rules": rules});
+    if !service.hosts.is_empty() {
+        spec["hostnames"] = json!(service.hosts);
+    }
+    Ok(spec)
+}
+
+/// The route's parents: the Gateways or Services of `service.gatewayRefs`. A Service parent
+/// is written in the core group's own spelling, `""` (Flagger's tutorials write `core`).
+pub(super) fn parent_refs(inputs: &RouteInputs<'_>) -> Vec<Value> {
     inputs
         .spec
         .service
         .gateway_refs
         .iter()
         .map(|g| {
-            let mut parent =
-                json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": g.name});
+            // Refused by `admit` otherwise; a Gateway is the default as in Flagger.
+            let (group, kind) = match gateway::parent(g) {
+                Ok(Parent::Service) => ("", "Service"),
+                _ => (gateway::GROUP, "Gateway"),
+            };
+            let mut parent = json!({"group": group, "kind": kind, "name": g.name});
             if let Some(ns) = &g.namespace {
                 parent["namespace"] = json!(ns);
             }
@@ -120,12 +168,12 @@ fn parent_refs(inputs: &RouteInputs<'_>) -> Vec<Value> {
 }
 
 /// A backendRef to the service of `role` with `weight`.
-fn backend(inputs: &RouteInputs<'_>, role: ServiceRole, weight: i64) -> Value {
+pub(super) fn backend(inputs: &RouteInputs<'_>, role: ServiceRole, weight: i64) -> Value {
     json!({"group": "", "kind": "Service", "name": inputs.service(role), "port": inputs.spec.service.port, "weight": weight})
 }
 
 /// Both backends, with every request going to `role`.
-fn all_to(inputs: &RouteInputs<'_>, role: ServiceRole) -> Vec<Value> {
+pub(super) fn all_to(inputs: &RouteInputs<'_>, role: ServiceRole) -> Vec<Value> {
     let share = |r: ServiceRole| if r == role { 100 } else { 0 };
     vec![
         backend(inputs, ServiceRole::Primary, share(ServiceRole::Primary)),
@@ -134,7 +182,7 @@ fn all_to(inputs: &RouteInputs<'_>, role: ServiceRole) -> Vec<Value> {
 }
 
 /// Blue/green mirroring: `percent` of requests copied to the canary.
-fn mirror_filter(inputs: &RouteInputs<'_>, percent: i32) -> Value {
+pub(super) fn mirror_filter(inputs: &RouteInputs<'_>, percent: i32) -> Value {
     json!({
         "type": "RequestMirror",
         "requestMirror": {
@@ -153,7 +201,7 @@ fn sticky_rules(
     base_matches: &[Value],
     canary: i64,
     weighted: &mut [Value],
-) -> Vec<Value> {
+) -> Result<Vec<Value>, RouteError> {
     // Sticky rules carry one header match more than the weighted rule, which gives them
     // precedence in Gateway API's matching order.
     let with_cookie = |name: &str| -> Vec<Value> {
@@ -173,7 +221,7 @@ fn sticky_rules(
     let mut rules = Vec::new();
     if canary == 0 {
         for name in std::iter::once(cookies.canary).chain(cookies.primary) {
-            let mut expiring = header_filters(inputs);
+            let mut expiring = route_filters(inputs)?;
             add_response_header(&mut expiring, "Set-Cookie", &cookies.expire(name));
             rules.push(rule(
                 with_cookie(name),
@@ -181,23 +229,23 @@ fn sticky_rules(
                 all_to(inputs, ServiceRole::Primary),
             ));
         }
-        return rules;
+        return Ok(rules);
     }
     rules.push(rule(
         with_cookie(cookies.canary),
-        header_filters(inputs),
+        route_filters(inputs)?,
         all_to(inputs, ServiceRole::Canary),
     ));
     set_cookie_on(&mut weighted[1], &cookies.set(cookies.canary));
     if let Some(name) = cookies.primary {
         rules.push(rule(
             with_cookie(name),
-            header_filters(inputs),
+            route_filters(inputs)?,
             all_to(inputs, ServiceRole::Primary),
         ));
         set_cookie_on(&mut weighted[0], &cookies.set(name));
     }
-    rules
+    Ok(rules)
 }
 
 /// A duration as Gateway API writes it (GEP-2257: `1h`, `1m30s`, `1s500ms`; no fractions),
@@ -255,8 +303,92 @@ fn add_response_header(filters: &mut Vec<Value>, name: &str, value: &str) {
     );
 }
 
+/// The filters of every rule: `service.headers`, `rewrite`, `mirror` and `corsPolicy`.
+fn route_filters(inputs: &RouteInputs<'_>) -> Result<Vec<Value>, RouteError> {
+    let service = &inputs.spec.service;
+    let mut filters = header_filters(inputs);
+    if let Some(rewrite) = &service.rewrite {
+        let mut url_rewrite = json!({});
+        if let Some(host) = &rewrite.authority {
+            url_rewrite["hostname"] = json!(host);
+        }
+        if let Some(uri) = &rewrite.uri {
+            url_rewrite["path"] = match rewrite.kind.as_deref().unwrap_or(FULL_PATH) {
+                FULL_PATH => json!({"type": FULL_PATH, "replaceFullPath": uri}),
+                other => json!({"type": other, "replacePrefixMatch": uri}),
+            };
+        }
+        filters.push(json!({"type": "URLRewrite", "urlRewrite": url_rewrite}));
+    }
+    filters.extend(service_mirrors(inputs));
+    if let Some(cors) = &service.cors_policy {
+        // `admit` refused what does not convert; a route is never built without it.
+        let cors = gateway::cors_filter(cors).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            RouteError::Spec(lines.join("; "))
+        })?;
+        filters.push(json!({"type": "CORS", "cors": cors}));
+    }
+    Ok(filters)
+}
+
+/// `service.mirror`: one RequestMirror filter per entry.
+pub(super) fn service_mirrors(inputs: &RouteInputs<'_>) -> Vec<Value> {
+    let mut filters = Vec::new();
+    for mirror in &inputs.spec.service.mirror {
+        let b = &mirror.backend_ref;
+        let mut backend = json!({
+            "group": b.group.as_deref().filter(|g| *g != "core").unwrap_or(""),
+            "kind": b.kind.as_deref().unwrap_or("Service"),
+            "name": b.name,
+        });
+        if let Some(namespace) = &b.namespace {
+            backend["namespace"] = json!(namespace);
+        }
+        if let Some(port) = b.port {
+            backend["port"] = json!(port);
+        }
+        let mut filter = json!({"backendRef": backend});
+        if let Some(percent) = mirror.percent {
+            filter["percent"] = json!(percent.clamp(0, 100));
+        }
+        filters.push(json!({"type": "RequestMirror", "requestMirror": filter}));
+    }
+    filters
+}
+
+/// `condition` ANDed with each of `service` (the requests every rule serves): one
+/// HTTPRouteMatch per service match, its path and method from either side (`admit` refuses
+/// both setting one), its headers and query parameters from both.
+fn and_each(condition: &Value, service: &[HttpMatch]) -> Vec<Value> {
+    if service.is_empty() {
+        return vec![condition.clone()];
+    }
+    service
+        .iter()
+        .map(|s| {
+            let mut merged = http_match(s);
+            for key in ["path", "method"] {
+                if let Some(value) = condition.get(key) {
+                    merged[key] = value.clone();
+                }
+            }
+            for key in ["headers", "queryParams"] {
+                let Some(extra) = condition.get(key).and_then(Value::as_array) else {
+                    continue;
+                };
+                match merged[key].as_array_mut() {
+                    Some(list) => list.extend(extra.iter().cloned()),
+                    None => merged[key] = json!(extra),
+                }
+            }
+            merged
+        })
+        .collect()
+}
+
 /// `service.headers.request/response` as header modifier filters.
-fn header_filters(inputs: &RouteInputs<'_>) -> Vec<Value> {
+pub(super) fn header_filters(inputs: &RouteInputs<'_>) -> Vec<Value> {
     let Some(headers) = &inputs.spec.service.headers else {
         return Vec::new();
     };
@@ -296,7 +428,7 @@ fn header_filters(inputs: &RouteInputs<'_>) -> Vec<Value> {
 
 /// A Flagger/Istio-shaped match as an HTTPRouteMatch. Gateway API matches strings exactly or
 /// by regular expression; prefix and suffix become anchored expressions.
-fn http_match(m: &HttpMatch) -> Value {
+pub(super) fn http_match(m: &HttpMatch) -> Value {
     let mut out = json!({});
     if let Some(uri) = &m.uri {
         out["path"] = match (&uri.exact, &uri.prefix) {
@@ -354,7 +486,7 @@ mod tests {
 
     fn route(yaml_service: &str, analysis: &str, traffic: Traffic) -> Value {
         let spec = spec(yaml_service, analysis);
-        let objects = GatewayApi.objects(&inputs_for(&spec), traffic).unwrap();
+        let objects = GatewayApi::V1.objects(&inputs_for(&spec), traffic).unwrap();
         assert_eq!(objects.len(), 1);
         assert_eq!(objects[0].types.as_ref().unwrap().kind, "HTTPRoute");
         objects[0].data["spec"].clone()
@@ -438,7 +570,7 @@ mod tests {
     fn without_a_gateway_the_route_is_refused() {
         let spec = spec("{port: 9898}", "{stepWeight: 10}");
         assert_eq!(
-            GatewayApi.objects(&inputs_for(&spec), Traffic::PRIMARY),
+            GatewayApi::V1.objects(&inputs_for(&spec), Traffic::PRIMARY),
             Err(RouteError::NoGateway)
         );
     }
@@ -458,7 +590,7 @@ mod tests {
             "{port: 80, gatewayRefs: [{name: public}], match: [{uri: {prefix: /api}}], headers: {response: {set: {x-app: podinfo}}}}",
             "{stepWeight: 10, sessionAffinity: {cookieName: canary}}",
         );
-        let objects = GatewayApi
+        let objects = GatewayApi::V1
             .objects(&inputs_for(&spec), Traffic::weights(90, 10))
             .unwrap();
         let rules = objects[0].data["spec"]["rules"].as_array().unwrap().clone();
@@ -479,7 +611,7 @@ mod tests {
         );
         assert!(split["backendRefs"][0].get("filters").is_none());
 
-        let objects = GatewayApi
+        let objects = GatewayApi::V1
             .objects(&inputs_for(&spec), Traffic::PRIMARY)
             .unwrap();
         let rules = objects[0].data["spec"]["rules"].as_array().unwrap().clone();
@@ -500,5 +632,108 @@ mod tests {
             modifiers[0]["responseHeaderModifier"]["add"][0]["value"],
             "canary=; Max-Age=0; Path=/"
         );
+    }
+
+    #[test]
+    fn a_service_parent_attaches_the_route_to_the_mesh() {
+        let spec = route(
+            "{port: 9898, gatewayRefs: [{name: podinfo, namespace: test, group: core, kind: Service, port: 9898}]}",
+            "{stepWeight: 10}",
+            Traffic::weights(90, 10),
+        );
+        assert_eq!(
+            spec["parentRefs"],
+            json!([{"group": "", "kind": "Service", "name": "podinfo", "namespace": "test", "port": 9898}])
+        );
+        let spec = route(SERVICE, "{stepWeight: 10}", Traffic::weights(90, 10));
+        assert_eq!(spec["parentRefs"][0]["kind"], "Gateway");
+        assert_eq!(spec["parentRefs"][0]["group"], "gateway.networking.k8s.io");
+    }
+
+    #[test]
+    fn rewrite_cors_mirrors_and_both_timeouts_go_onto_every_rule() {
+        let spec = route(
+            "{port: 80, gatewayRefs: [{name: public}], timeout: 30s, backendTimeout: 10s, rewrite: {uri: /v2, authority: api.internal, type: ReplacePrefixMatch}, corsPolicy: {allowOrigin: ['https://app.example'], maxAge: 1h}, mirror: [{backendRef: {name: shadow, namespace: qa, port: 8080}, percent: 20}]}",
+            "{iterations: 5, match: [{headers: {x-canary: {exact: insider}}}]}",
+            Traffic {
+                matched_to_canary: true,
+                ..Traffic::PRIMARY
+            },
+        );
+        let rules = spec["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2);
+        for rule in rules {
+            assert_eq!(
+                rule["timeouts"],
+                json!({"request": "30s", "backendRequest": "10s"})
+            );
+            let filters = rule["filters"].as_array().unwrap();
+            let of = |kind: &str| filters.iter().find(|f| f["type"] == kind).cloned();
+            assert_eq!(
+                of("URLRewrite").unwrap()["urlRewrite"],
+                json!({"hostname": "api.internal", "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v2"}})
+            );
+            assert_eq!(
+                of("CORS").unwrap()["cors"],
+                json!({"allowOrigins": ["https://app.example"], "maxAge": 3600})
+            );
+            assert_eq!(
+                of("RequestMirror").unwrap()["requestMirror"],
+                json!({"backendRef": {"group": "", "kind": "Service", "name": "shadow", "namespace": "qa", "port": 8080}, "percent": 20})
+            );
+        }
+        let spec = route(
+            "{port: 80, gatewayRefs: [{name: public}], rewrite: {uri: /}}",
+            "{stepWeight: 10}",
+            Traffic::weights(90, 10),
+        );
+        assert_eq!(
+            spec["rules"][0]["filters"][0]["urlRewrite"]["path"],
+            json!({"type": "ReplaceFullPath", "replaceFullPath": "/"})
+        );
+        assert!(spec["rules"][0].get("timeouts").is_none());
+    }
+
+    #[test]
+    fn ab_matches_are_anded_with_each_service_match() {
+        let spec = route(
+            "{port: 80, gatewayRefs: [{name: public}], match: [{uri: {prefix: /api}}, {uri: {prefix: /web}, headers: {x-team: {exact: a}}}]}",
+            "{iterations: 5, match: [{headers: {x-canary: {exact: insider}}}, {queryParams: {beta: {exact: '1'}}}]}",
+            Traffic {
+                matched_to_canary: true,
+                ..Traffic::PRIMARY
+            },
+        );
+        let ab = spec["rules"][0]["matches"].as_array().unwrap();
+        assert_eq!(ab.len(), 4, "{ab:#?}");
+        assert_eq!(ab[0]["path"]["value"], "/api");
+        assert_eq!(ab[0]["headers"][0]["name"], "x-canary");
+        assert_eq!(ab[1]["path"]["value"], "/web");
+        let names: Vec<&Value> = ab[1]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| &h["name"])
+            .collect();
+        assert_eq!(names, [&json!("x-team"), &json!("x-canary")]);
+        assert_eq!(ab[2]["queryParams"][0]["name"], "beta");
+        assert_eq!(ab[3]["path"]["value"], "/web");
+        // The rule after it serves the service matches alone.
+        assert_eq!(spec["rules"][1]["matches"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn v1beta1_writes_v1beta1_routes() {
+        let spec = spec(SERVICE, "{stepWeight: 10}");
+        let objects = GatewayApi::V1BETA1
+            .objects(&inputs_for(&spec), Traffic::PRIMARY)
+            .unwrap();
+        assert_eq!(
+            objects[0].types.as_ref().unwrap().api_version,
+            "gateway.networking.k8s.io/v1beta1"
+        );
+        let (taken, _) = GatewayApi::V1BETA1.taken_over(&inputs_for(&spec)).unwrap();
+        assert_eq!(taken.version, "v1beta1");
+        assert_eq!(GatewayApi::V1.http_route().version, "v1");
     }
 }

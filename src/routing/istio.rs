@@ -130,7 +130,15 @@ fn route_settings(inputs: &RouteInputs<'_>) -> Value {
         route["retries"] = serde_json::to_value(retries).unwrap_or(Value::Null);
     }
     if let Some(rewrite) = &service.rewrite {
-        route["rewrite"] = serde_json::to_value(rewrite).unwrap_or(Value::Null);
+        // Istio's HTTPRewrite has no `type` (Gateway API's): uri and authority only.
+        let mut istio = json!({});
+        if let Some(uri) = &rewrite.uri {
+            istio["uri"] = json!(uri);
+        }
+        if let Some(authority) = &rewrite.authority {
+            istio["authority"] = json!(authority);
+        }
+        route["rewrite"] = istio;
     }
     if let Some(headers) = &service.headers {
         route["headers"] = serde_json::to_value(headers).unwrap_or(Value::Null);

@@ -7,9 +7,12 @@
 pub mod affinity;
 pub mod contour;
 pub mod gatewayapi;
+pub mod grpcroute;
 pub mod istio;
 pub mod kubernetes;
 pub mod nginx;
+pub mod smi;
+pub mod tcproute;
 pub mod traefik;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
@@ -36,12 +39,16 @@ pub(crate) fn regex_escape(text: &str) -> String {
     out
 }
 
-/// The router of a provider of the table (`api::provider::TABLE`), for the version named
-/// (traefik: the API group of its TraefikService).
+/// The router of a provider of the table (`api::provider::TABLE`), for the version the
+/// Canary names (`gatewayapi:v1beta1`'s routes, smi's TrafficSplit version, traefik's API
+/// group).
 pub fn router_for(provider: TrafficProvider) -> &'static dyn Router {
     match provider.kind {
         ProviderKind::Kubernetes => &kubernetes::Kubernetes,
-        ProviderKind::GatewayApi => &gatewayapi::GatewayApi,
+        ProviderKind::GatewayApi if provider.version == Some("v1beta1") => {
+            &gatewayapi::GatewayApi::V1BETA1
+        }
+        ProviderKind::GatewayApi => &gatewayapi::GatewayApi::V1,
         ProviderKind::Istio => &istio::Istio,
         ProviderKind::Nginx => &nginx::Nginx,
         ProviderKind::Contour => &contour::Contour,
@@ -49,6 +56,14 @@ pub fn router_for(provider: TrafficProvider) -> &'static dyn Router {
             &traefik::Traefik::LEGACY
         }
         ProviderKind::Traefik => &traefik::Traefik::CURRENT,
+        // Flagger's linkerd provider writes v1alpha1 splits; `smi` without a version is
+        // refused by the provider table.
+        ProviderKind::Linkerd => &smi::Smi::V1ALPHA1,
+        ProviderKind::Smi => match provider.version {
+            Some("v1alpha2") => &smi::Smi::V1ALPHA2,
+            Some("v1alpha3") => &smi::Smi::V1ALPHA3,
+            _ => &smi::Smi::V1ALPHA1,
+        },
     }
 }
 
@@ -68,6 +83,9 @@ pub enum RouteError {
     /// The live object the router copies cannot be used (nginx: no path to the apex Service).
     #[error("{0}")]
     Source(String),
+    /// A field of the spec the route cannot express (refused by validation before).
+    #[error("{0}")]
+    Spec(String),
 }
 
 /// What a router needs to know besides the traffic split.

@@ -43,6 +43,7 @@ pub async fn install(client: &Client) {
         "tests/fixtures/crds/istio.yaml",
         "tests/fixtures/crds/contour.yaml",
         "tests/fixtures/crds/traefik.yaml",
+        "tests/fixtures/crds/smi.yaml",
     ] {
         for crd in documents::<CustomResourceDefinition>(path) {
             names.push(crd.name_any());
