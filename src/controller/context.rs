@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::Recorder;
@@ -30,7 +30,8 @@ pub struct Context {
     pub default_provider: TrafficProvider,
     pub canaries: Store<Canary>,
     pub deployments: Store<Deployment>,
-    /// Turns true once the Deployment store holds its first full list.
+    pub daemon_sets: Store<DaemonSet>,
+    /// Turns true once the Deployment and DaemonSet stores hold their first full lists.
     pub deployments_ready: tokio::sync::watch::Receiver<bool>,
     /// HPAs, when the cluster serves an autoscaling version serin reads.
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,

@@ -1,7 +1,7 @@
 //! `serin controller`: the Kubernetes shell around the pure engine. Watches Canaries and
-//! everything a rollout depends on (Deployments, the ConfigMaps/Secrets they reference, HPAs),
-//! maps each change to its Canary so it is acted on at once, and runs observe -> engine -> act
-//! per Canary (see `reconcile`).
+//! everything a rollout depends on (Deployments and DaemonSets, the ConfigMaps/Secrets they
+//! reference, HPAs), maps each change to its Canary so it is acted on at once, and runs
+//! observe -> engine -> act per Canary (see `reconcile`).
 
 pub mod act;
 pub mod alerts;
@@ -88,12 +88,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .trigger_backoff(watches::WatchBackoff::default())
         .with_config(controller::Config::default().concurrency(options.concurrency));
     let canary_store = controller.store();
-    let deployments_ready = broadcast_ready(stores.deployments.clone());
+    let deployments_ready = broadcast_ready(stores.deployments.clone(), stores.daemon_sets.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         default_provider,
         canaries: canary_store.clone(),
         deployments: stores.deployments,
+        daemon_sets: stores.daemon_sets,
         deployments_ready,
         autoscalers: stores.autoscalers,
         configs: stores.configs,
@@ -148,14 +149,16 @@ async fn serve_health(options: &Options, health: Arc<Health>) -> anyhow::Result<
     Ok(())
 }
 
-/// One waiter on the store's readiness, broadcast to every reconcile: kube-runtime's
+/// One waiter on the target stores' readiness, broadcast to every reconcile: kube-runtime's
 /// `Store::wait_until_ready` wakes only the last of several concurrent waiters.
 fn broadcast_ready(
-    store: kube::runtime::reflector::Store<k8s_openapi::api::apps::v1::Deployment>,
+    deployments: kube::runtime::reflector::Store<k8s_openapi::api::apps::v1::Deployment>,
+    daemon_sets: kube::runtime::reflector::Store<k8s_openapi::api::apps::v1::DaemonSet>,
 ) -> tokio::sync::watch::Receiver<bool> {
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let _ = store.wait_until_ready().await;
+        let _ = deployments.wait_until_ready().await;
+        let _ = daemon_sets.wait_until_ready().await;
         let _ = ready_tx.send(true);
     });
     ready

@@ -3,7 +3,7 @@
 //! arm here and a [`Watched`] impl naming its store (besides its `crate::workload` module and
 //! its watch in `watches`).
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use kube::runtime::reflector::Store;
 
 use crate::api::target::TargetKind;
@@ -22,6 +22,12 @@ impl Watched for Deployment {
     }
 }
 
+impl Watched for DaemonSet {
+    fn store(ctx: &Context) -> &Store<Self> {
+        &ctx.daemon_sets
+    }
+}
+
 /// Awaits `$run::<Kind>($args...)` with the workload type of `$kind` (a [`TargetKind`]): the
 /// shell is generic over [`Watched`], and this is the one place a kind becomes a type.
 macro_rules! with_target_kind {
@@ -29,6 +35,9 @@ macro_rules! with_target_kind {
         match $kind {
             $crate::api::target::TargetKind::Deployment => {
                 $run::<k8s_openapi::api::apps::v1::Deployment>($($arg),*).await
+            }
+            $crate::api::target::TargetKind::DaemonSet => {
+                $run::<k8s_openapi::api::apps::v1::DaemonSet>($($arg),*).await
             }
         }
     };
