@@ -237,3 +237,45 @@ async fn an_autoscaler_on_a_daemon_set_is_stalled_with_the_field_named() {
         "the target is untouched"
     );
 }
+
+#[tokio::test]
+async fn an_on_delete_daemon_set_is_stalled_with_the_field_named_and_left_alone() {
+    let s = setup("ds-ondelete", &[]).await;
+    s.create_daemon_set("manual", Readiness::Ready).await;
+    s.daemon_sets()
+        .patch(
+            "manual",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(
+                json!({"spec": {"updateStrategy": {"type": "OnDelete", "rollingUpdate": null}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    s.create_canary_of("DaemonSet", "manual", steps(), json!({}))
+        .await;
+    let message = eventually("stalled", WAIT, || async {
+        let status = s.canaries().get("manual").await.ok()?.status?;
+        let stalled = status
+            .conditions
+            .into_iter()
+            .find(|c| c.kind == "Stalled")?;
+        (stalled.reason == "CannotBuildObject").then_some(stalled.message)
+    })
+    .await;
+    assert!(
+        message.contains("spec.updateStrategy.type OnDelete; serin needs RollingUpdate"),
+        "{message}"
+    );
+    assert!(
+        s.daemon_sets()
+            .get_opt("manual-primary")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.node_selector("manual").await.is_empty(),
+        "the target is untouched"
+    );
+}

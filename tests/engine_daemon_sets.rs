@@ -18,6 +18,14 @@ use serin::workload::target::{Workload, desired_primary, observe};
 
 const NODES: i32 = 3;
 
+/// The standard canary analysis, for a DaemonSet target.
+fn plan() -> Plan {
+    let yaml =
+        support::canary_yaml(support::CANARY, "").replace("kind: Deployment", "kind: DaemonSet");
+    let canary: serin::api::Canary = serde_yaml_ng::from_str(&yaml).unwrap();
+    Plan::from_spec(&canary.spec, support::ANY_PROVIDER).unwrap()
+}
+
 fn daemon_set(image: &str) -> DaemonSet {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": "agent", "namespace": "test", "generation": 1},
@@ -66,7 +74,7 @@ impl World {
         let mut target = daemon_set("agent:1");
         settle(&mut target);
         Self {
-            plan: support::plan(support::CANARY),
+            plan: plan(),
             status: CanaryStatus::default(),
             target,
             primary: None,
@@ -269,4 +277,23 @@ fn a_failing_release_is_rolled_back_and_the_daemon_set_parked_again() {
         "agent:2",
         "the user's template is theirs"
     );
+}
+
+#[test]
+fn a_missing_daemon_set_is_named_as_one() {
+    let obs = Observations {
+        generation: 1,
+        target: None,
+        primary: None,
+        request: None,
+    };
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let decision = engine::step(
+        &plan(),
+        &CanaryStatus::default(),
+        &obs,
+        &CheckResults::default(),
+        now,
+    );
+    assert_eq!(decision.message, "the target DaemonSet does not exist");
 }
