@@ -279,3 +279,47 @@ async fn an_on_delete_daemon_set_is_stalled_with_the_field_named_and_left_alone(
         "the target is untouched"
     );
 }
+
+/// A promotion whose primary does not become ready in time is undone: the primary gets its
+/// last promoted template back from its ControllerRevisions. Pods are ready 6s after they
+/// start and the progress deadline is 10s: the canary's pods all start at once (ready in
+/// time), while the primary replaces its pods one node at a time (12s at least).
+#[tokio::test]
+async fn a_promotion_the_primary_cannot_finish_in_time_is_reverted_from_its_controller_revisions() {
+    let s = setup("ds-revert", &[]).await;
+    s.create_daemon_set("slowpoke", Readiness::After(6)).await;
+    s.create_canary_of(
+        "DaemonSet",
+        "slowpoke",
+        steps(),
+        json!({"progressDeadlineSeconds": 10}),
+    )
+    .await;
+    s.wait_phase("slowpoke", Phase::Initialized).await;
+    s.gitops_apply_daemon_set_with("slowpoke", "v2", Readiness::After(6))
+        .await;
+    s.wait_phase("slowpoke", Phase::Promoting).await;
+    s.wait_phase("slowpoke", Phase::Failed).await;
+    let status = s.canaries().get("slowpoke").await.unwrap().status.unwrap();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.kind == "Ready")
+        .unwrap();
+    assert!(
+        ready.message.contains("primary"),
+        "the rollback names the primary: {}",
+        ready.message
+    );
+    assert_eq!(
+        s.primary_daemon_set_version("slowpoke").await.as_deref(),
+        Some("v1"),
+        "the primary's template is the promoted one again"
+    );
+    assert_eq!(s.weights("slowpoke").await, Some((100, 0)));
+    eventually("the primary back on v1 on every node", WAIT, || async {
+        (s.daemon_set_pods("slowpoke-primary").await == Some((NODES, NODES))).then_some(())
+    })
+    .await;
+    wait_idle(&s, "slowpoke").await;
+}

@@ -232,7 +232,17 @@ impl Setup {
 
     /// Flux's server-side apply of the DaemonSet manifest at `version`.
     pub async fn gitops_apply_daemon_set(&self, name: &str, version: &str) {
-        let mut manifest = daemon_set_with_config(name, version, Readiness::Ready);
+        self.gitops_apply_daemon_set_with(name, version, Readiness::Ready)
+            .await;
+    }
+
+    pub async fn gitops_apply_daemon_set_with(
+        &self,
+        name: &str,
+        version: &str,
+        readiness: Readiness,
+    ) {
+        let mut manifest = daemon_set_with_config(name, version, readiness);
         manifest.metadata.namespace = Some(self.ns.clone());
         let mut value = serde_json::to_value(&manifest).unwrap();
         value["apiVersion"] = json!("apps/v1");
