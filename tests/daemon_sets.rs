@@ -323,3 +323,23 @@ async fn a_promotion_the_primary_cannot_finish_in_time_is_reverted_from_its_cont
     .await;
     wait_idle(&s, "slowpoke").await;
 }
+
+/// Each kind's cache is waited for only by the Canaries of that kind: a ClusterRole from before
+/// DaemonSet targets (no daemonsets) still runs every Deployment's Canary.
+#[tokio::test]
+async fn without_permission_on_daemon_sets_deployment_canaries_still_run() {
+    let client = cluster::client().await;
+    cluster::controller::install_role_variant(&client, "serin-no-daemonsets", |rules| {
+        rules.retain(|rule| {
+            !rule
+                .resources
+                .as_ref()
+                .is_some_and(|r| r.contains(&"daemonsets".to_string()))
+        });
+    })
+    .await;
+    let s = cluster::rollout::setup_as("no-ds", &[], "serin-no-daemonsets").await;
+    s.create_deployment("web", Readiness::Ready).await;
+    s.create_canary("web", steps(), json!({})).await;
+    s.wait_phase("web", Phase::Initialized).await;
+}

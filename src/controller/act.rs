@@ -161,8 +161,7 @@ async fn promote<W: Workload>(ctx: &Context, scene: &Scene<W>, revision: &str) -
 
 /// Gives the primary back the template of `revision`, found in the kind's history of the
 /// primary (its ReplicaSets for a Deployment, ControllerRevisions for a DaemonSet: what
-/// `kubectl rollout undo` reads), so nothing
-/// extra has to be stored.
+/// `kubectl rollout undo` reads), so nothing extra has to be stored.
 async fn revert<W: Workload>(
     ctx: &Context,
     scene: &Scene<W>,

@@ -30,9 +30,12 @@ pub struct Context {
     pub default_provider: TrafficProvider,
     pub canaries: Store<Canary>,
     pub deployments: Store<Deployment>,
-    pub daemon_sets: Store<DaemonSet>,
-    /// Turns true once the Deployment and DaemonSet stores hold their first full lists.
+    /// Turns true once the Deployment store holds its first full list.
     pub deployments_ready: tokio::sync::watch::Receiver<bool>,
+    pub daemon_sets: Store<DaemonSet>,
+    /// The same for DaemonSets: a Canary waits only for the store of its own target's kind, so
+    /// a watch that cannot start (a ClusterRole without daemonsets) holds up no other kind.
+    pub daemon_sets_ready: tokio::sync::watch::Receiver<bool>,
     /// HPAs, when the cluster serves an autoscaling version serin reads.
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
     pub configs: ConfigCache,

@@ -88,14 +88,16 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .trigger_backoff(watches::WatchBackoff::default())
         .with_config(controller::Config::default().concurrency(options.concurrency));
     let canary_store = controller.store();
-    let deployments_ready = broadcast_ready(stores.deployments.clone(), stores.daemon_sets.clone());
+    let deployments_ready = broadcast_ready(stores.deployments.clone());
+    let daemon_sets_ready = broadcast_ready(stores.daemon_sets.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         default_provider,
         canaries: canary_store.clone(),
         deployments: stores.deployments,
-        daemon_sets: stores.daemon_sets,
         deployments_ready,
+        daemon_sets: stores.daemon_sets,
+        daemon_sets_ready,
         autoscalers: stores.autoscalers,
         configs: stores.configs,
         recorder: Recorder::new(
@@ -149,16 +151,18 @@ async fn serve_health(options: &Options, health: Arc<Health>) -> anyhow::Result<
     Ok(())
 }
 
-/// One waiter on the target stores' readiness, broadcast to every reconcile: kube-runtime's
+/// One waiter on a store's readiness, broadcast to every reconcile: kube-runtime's
 /// `Store::wait_until_ready` wakes only the last of several concurrent waiters.
-fn broadcast_ready(
-    deployments: kube::runtime::reflector::Store<k8s_openapi::api::apps::v1::Deployment>,
-    daemon_sets: kube::runtime::reflector::Store<k8s_openapi::api::apps::v1::DaemonSet>,
-) -> tokio::sync::watch::Receiver<bool> {
+fn broadcast_ready<K>(
+    store: kube::runtime::reflector::Store<K>,
+) -> tokio::sync::watch::Receiver<bool>
+where
+    K: kube::Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let _ = deployments.wait_until_ready().await;
-        let _ = daemon_sets.wait_until_ready().await;
+        let _ = store.wait_until_ready().await;
         let _ = ready_tx.send(true);
     });
     ready

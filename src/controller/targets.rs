@@ -14,17 +14,29 @@ use super::context::Context;
 /// A workload kind whose objects the controller watches and caches.
 pub trait Watched: Workload {
     fn store(ctx: &Context) -> &Store<Self>;
+
+    /// Turns true once the store holds its first full list (before, a missing target would
+    /// only mean the cache is empty).
+    fn store_ready(ctx: &Context) -> &tokio::sync::watch::Receiver<bool>;
 }
 
 impl Watched for Deployment {
     fn store(ctx: &Context) -> &Store<Self> {
         &ctx.deployments
     }
+
+    fn store_ready(ctx: &Context) -> &tokio::sync::watch::Receiver<bool> {
+        &ctx.deployments_ready
+    }
 }
 
 impl Watched for DaemonSet {
     fn store(ctx: &Context) -> &Store<Self> {
         &ctx.daemon_sets
+    }
+
+    fn store_ready(ctx: &Context) -> &tokio::sync::watch::Receiver<bool> {
+        &ctx.daemon_sets_ready
     }
 }
 

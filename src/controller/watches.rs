@@ -1,6 +1,6 @@
 //! The watches besides the Canaries' own, and how their events reach a Canary. Each is
-//! bounded: Deployments and DaemonSets with managedFields stripped, ConfigMaps and Secrets as metadata only,
-//! HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
+//! bounded: Deployments and DaemonSets with managedFields stripped, ConfigMaps and Secrets as
+//! metadata only, HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
 //! stays in microseconds for thousands of Canaries) instead of keeping an index in sync.
 
 use std::collections::BTreeSet;
