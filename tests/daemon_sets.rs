@@ -343,3 +343,22 @@ async fn without_permission_on_daemon_sets_deployment_canaries_still_run() {
     s.create_canary("web", steps(), json!({})).await;
     s.wait_phase("web", Phase::Initialized).await;
 }
+
+#[tokio::test]
+async fn a_config_change_alone_rolls_out_a_daemon_set_and_reaches_the_primarys_copy() {
+    let s = initialized("conf", steps(), json!({})).await;
+    let configs: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(s.client.clone(), &s.ns);
+    configs
+        .patch(
+            "conf-config",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"data": {"LEVEL": "debug"}})),
+        )
+        .await
+        .unwrap();
+    s.wait_phase("conf", Phase::Succeeded).await;
+    let copy = configs.get("conf-config-primary").await.unwrap();
+    assert_eq!(copy.data.unwrap()["LEVEL"], "debug");
+    wait_idle(&s, "conf").await;
+}
