@@ -1011,7 +1011,10 @@ async fn the_provider_table_decides_for_the_controller_as_for_check() {
     let s = setup("providers", &[]).await;
     let cases = provider_cases::cases();
     for case in &cases {
-        s.create_deployment(case.name, Readiness::Ready).await;
+        match case.target {
+            "DaemonSet" => s.create_daemon_set(case.name, Readiness::Ready).await,
+            _ => s.create_deployment(case.name, Readiness::Ready).await,
+        }
         if let Some(ingress) = case.ingress_ref {
             s.create_ingress(ingress, case.name).await;
         }

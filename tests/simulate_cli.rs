@@ -93,6 +93,29 @@ fn the_text_timeline_shows_time_phase_weight_and_reason() {
     );
 }
 
+#[test]
+fn a_daemon_set_canary_is_simulated_like_a_deployments_and_an_autoscaler_on_it_refused() {
+    let out = serin(&["simulate", "examples/node-agent-daemonset.yaml"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("scaling the canary up to 3 replicas"),
+        "{text}"
+    );
+    assert!(text.contains("canary 40%"), "{text}");
+    assert!(text.contains("outcome: Succeeded"), "{text}");
+    let example = std::fs::read_to_string("examples/node-agent-daemonset.yaml").unwrap();
+    let scaled = example.replace(
+        "    provider: gatewayapi\n",
+        "    provider: gatewayapi\n    autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: node-agent}\n",
+    );
+    assert_bad_input(
+        "daemon-set-autoscaler",
+        scaled,
+        "canary.spec.autoscalerRef: a DaemonSet runs one pod per node and has no replica count to scale",
+    );
+}
+
 fn write_scenario(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("serin-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

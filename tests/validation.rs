@@ -252,7 +252,7 @@ fn webhook_urls_must_be_http() {
 }
 
 #[test]
-fn only_deployments_can_be_targets() {
+fn only_deployments_and_daemon_sets_can_be_targets() {
     let yaml =
         canary_yaml("    stepWeight: 10\n", "").replace("kind: Deployment", "kind: StatefulSet");
     let canary: Canary = from_yaml(&yaml, "").unwrap();
@@ -260,7 +260,7 @@ fn only_deployments_can_be_targets() {
         .unwrap_err()
         .to_string();
     assert!(
-        errors.contains("spec.targetRef.kind: only Deployment is supported"),
+        errors.contains("spec.targetRef.kind: only Deployment and DaemonSet are supported, got \"StatefulSet\": serin does not roll out StatefulSet targets yet"),
         "{errors}"
     );
 }

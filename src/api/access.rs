@@ -31,6 +31,13 @@ pub const CONTROLLER: &[Access] = &[
     ),
     // The primary's ReplicaSets: the template a failed promotion reverts to.
     Access::new("apps", "replicasets", &["list"]),
+    // DaemonSet targets and primaries, as Deployments; their history is in ControllerRevisions.
+    Access::new(
+        "apps",
+        "daemonsets",
+        &["get", "list", "watch", "create", "patch"],
+    ),
+    Access::new("apps", "controllerrevisions", &["list"]),
     // Apex, primary and canary Services.
     Access::new("", "services", &["create", "patch"]),
     // Tracked configs: watched, read, copied to -primary. Secrets also hold credentials.

@@ -13,6 +13,7 @@ use super::canary::TargetRef;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetKind {
     Deployment,
+    DaemonSet,
 }
 
 /// One row of the target table.
@@ -23,17 +24,29 @@ pub struct Row {
     pub name: &'static str,
     /// The `targetRef.apiVersion` it is served under.
     pub api_version: &'static str,
+    /// Whether it has a replica count an autoscaler can own (a DaemonSet runs one pod per
+    /// node: an `autoscalerRef` on it is refused rather than ignored).
+    pub scales: bool,
 }
 
-pub const TABLE: &[Row] = &[Row {
-    kind: TargetKind::Deployment,
-    name: "Deployment",
-    api_version: "apps/v1",
-}];
+pub const TABLE: &[Row] = &[
+    Row {
+        kind: TargetKind::Deployment,
+        name: "Deployment",
+        api_version: "apps/v1",
+        scales: true,
+    },
+    Row {
+        kind: TargetKind::DaemonSet,
+        name: "DaemonSet",
+        api_version: "apps/v1",
+        scales: false,
+    },
+];
 
 /// Kinds Flagger rolls out that serin does not (yet), named as such rather than as unknown:
 /// a migrating user learns it is a gap, not a typo.
-pub const NOT_YET: &[&str] = &["DaemonSet", "StatefulSet", "Service"];
+pub const NOT_YET: &[&str] = &["StatefulSet", "Service"];
 
 impl TargetKind {
     pub fn row(self) -> &'static Row {
@@ -48,14 +61,18 @@ impl TargetKind {
         if let Some(row) = TABLE.iter().find(|row| row.name == target.kind) {
             return Ok(row.kind);
         }
-        let supported = TABLE.iter().map(|r| r.name).collect::<Vec<_>>().join(", ");
+        let supported = TABLE
+            .iter()
+            .map(|r| r.name)
+            .collect::<Vec<_>>()
+            .join(" and ");
         let why = if NOT_YET.contains(&target.kind.as_str()) {
             format!("serin does not roll out {} targets yet", target.kind)
         } else {
             "an unknown kind".to_string()
         };
         Err(format!(
-            "only {supported} is supported, got {:?}: {why}",
+            "only {supported} are supported, got {:?}: {why}",
             target.kind
         ))
     }
@@ -88,9 +105,9 @@ mod tests {
 
     #[test]
     fn flaggers_other_kinds_are_named_as_not_yet_supported() {
-        let error = TargetKind::of(&reference("DaemonSet")).unwrap_err();
+        let error = TargetKind::of(&reference("StatefulSet")).unwrap_err();
         assert!(
-            error.contains("does not roll out DaemonSet targets yet"),
+            error.contains("does not roll out StatefulSet targets yet"),
             "{error}"
         );
         let error = TargetKind::of(&reference("Deploymnet")).unwrap_err();

@@ -103,7 +103,7 @@ pub fn validate(spec: &CanarySpec) -> Result<(), ValidationErrors> {
 fn target(spec: &CanarySpec, report: &mut Report) {
     let target = &spec.target_ref;
     report.check(!target.name.is_empty(), "spec.targetRef.name", || {
-        "required: the name of the Deployment to roll out".into()
+        "required: the name of the workload to roll out".into()
     });
     match super::target::TargetKind::of(target) {
         Ok(kind) => {
@@ -161,6 +161,14 @@ fn autoscaler(spec: &CanarySpec, report: &mut Report) {
     let Some(reference) = &spec.autoscaler_ref else {
         return;
     };
+    if let Ok(kind) = super::target::TargetKind::of(&spec.target_ref)
+        && !kind.row().scales
+    {
+        return report.fail(
+            "spec.autoscalerRef",
+            format!("a {kind} runs one pod per node and has no replica count to scale: remove autoscalerRef"),
+        );
+    }
     report.check(
         reference.kind == "HorizontalPodAutoscaler",
         "spec.autoscalerRef.kind",

@@ -162,8 +162,8 @@ async fn promote<W: Workload>(ctx: &Context, scene: &Scene<W>, revision: &str) -
 }
 
 /// Gives the primary back the template of `revision`, found in the kind's history of the
-/// primary (its ReplicaSets for a Deployment: what `kubectl rollout undo` reads), so nothing
-/// extra has to be stored.
+/// primary (its ReplicaSets for a Deployment, ControllerRevisions for a DaemonSet: what
+/// `kubectl rollout undo` reads), so nothing extra has to be stored.
 async fn revert<W: Workload>(
     ctx: &Context,
     scene: &Scene<W>,
@@ -194,7 +194,8 @@ async fn revert<W: Workload>(
         return Err(Error::missing(
             Step::Apply,
             format!(
-                "a ReplicaSet of revision {revision} to revert the primary to (in {})",
+                "a {} of revision {revision} to revert the primary to (in {})",
+                W::History::kind(&()),
                 scene.namespace
             ),
         ));

@@ -1,7 +1,7 @@
 //! `serin controller`: the Kubernetes shell around the pure engine. Watches Canaries and
-//! everything a rollout depends on (Deployments, the ConfigMaps/Secrets they reference, HPAs),
-//! maps each change to its Canary so it is acted on at once, and runs observe -> engine -> act
-//! per Canary (see `reconcile`).
+//! everything a rollout depends on (Deployments and DaemonSets, the ConfigMaps/Secrets they
+//! reference, HPAs), maps each change to its Canary so it is acted on at once, and runs
+//! observe -> engine -> act per Canary (see `reconcile`).
 
 pub mod act;
 pub mod alerts;
@@ -99,6 +99,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         flagger: flagger.as_ref().map(|c| (c.store(), flagger_queue)),
     };
     let deployments_ready = broadcast_ready(stores.deployments.clone());
+    let daemon_sets_ready = broadcast_ready(stores.daemon_sets.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         default_provider,
@@ -106,6 +107,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         flagger_canaries: targets.flagger.as_ref().map(|(store, _)| store.clone()),
         deployments: stores.deployments,
         deployments_ready,
+        daemon_sets: stores.daemon_sets,
+        daemon_sets_ready,
         autoscalers: stores.autoscalers,
         configs: stores.configs,
         recorder: Recorder::new(
@@ -204,11 +207,15 @@ async fn serve_health(options: &Options, health: Arc<Health>) -> anyhow::Result<
     Ok(())
 }
 
-/// One waiter on the store's readiness, broadcast to every reconcile: kube-runtime's
+/// One waiter on a store's readiness, broadcast to every reconcile: kube-runtime's
 /// `Store::wait_until_ready` wakes only the last of several concurrent waiters.
-fn broadcast_ready(
-    store: kube::runtime::reflector::Store<k8s_openapi::api::apps::v1::Deployment>,
-) -> tokio::sync::watch::Receiver<bool> {
+fn broadcast_ready<K>(
+    store: kube::runtime::reflector::Store<K>,
+) -> tokio::sync::watch::Receiver<bool>
+where
+    K: kube::Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let _ = store.wait_until_ready().await;

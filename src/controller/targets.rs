@@ -3,7 +3,7 @@
 //! arm here and a [`Watched`] impl naming its store (besides its `crate::workload` module and
 //! its watch in `watches`).
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use kube::runtime::reflector::Store;
 
 use crate::api::target::TargetKind;
@@ -14,11 +14,29 @@ use super::context::Context;
 /// A workload kind whose objects the controller watches and caches.
 pub trait Watched: Workload {
     fn store(ctx: &Context) -> &Store<Self>;
+
+    /// Turns true once the store holds its first full list (before, a missing target would
+    /// only mean the cache is empty).
+    fn store_ready(ctx: &Context) -> &tokio::sync::watch::Receiver<bool>;
 }
 
 impl Watched for Deployment {
     fn store(ctx: &Context) -> &Store<Self> {
         &ctx.deployments
+    }
+
+    fn store_ready(ctx: &Context) -> &tokio::sync::watch::Receiver<bool> {
+        &ctx.deployments_ready
+    }
+}
+
+impl Watched for DaemonSet {
+    fn store(ctx: &Context) -> &Store<Self> {
+        &ctx.daemon_sets
+    }
+
+    fn store_ready(ctx: &Context) -> &tokio::sync::watch::Receiver<bool> {
+        &ctx.daemon_sets_ready
     }
 }
 
@@ -29,6 +47,9 @@ macro_rules! with_target_kind {
         match $kind {
             $crate::api::target::TargetKind::Deployment => {
                 $run::<k8s_openapi::api::apps::v1::Deployment>($($arg),*).await
+            }
+            $crate::api::target::TargetKind::DaemonSet => {
+                $run::<k8s_openapi::api::apps::v1::DaemonSet>($($arg),*).await
             }
         }
     };

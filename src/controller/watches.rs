@@ -1,13 +1,13 @@
 //! The watches besides the Canaries' own, and how their events reach a Canary. Each is
-//! bounded: Deployments with managedFields stripped, ConfigMaps and Secrets as metadata only,
-//! HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
+//! bounded: Deployments and DaemonSets with managedFields stripped, ConfigMaps and Secrets as
+//! metadata only, HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
 //! stays in microseconds for thousands of Canaries) instead of keeping an index in sync.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
@@ -23,6 +23,7 @@ use crate::api::group::{FlaggerCanary, Served};
 use crate::workload::autoscaler::scaled_deployment;
 use crate::workload::configs::{ConfigKind, referenced};
 use crate::workload::primary::PRIMARY_SUFFIX;
+use crate::workload::target::Workload;
 use futures::channel::mpsc::UnboundedSender;
 
 use super::configs::ConfigCache;
@@ -33,6 +34,7 @@ type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> 
 
 pub struct Streams {
     deployments: Events<Deployment>,
+    daemon_sets: Events<DaemonSet>,
     configmaps: Events<PartialObjectMeta<ConfigMap>>,
     /// None with `--secrets-access=by-name`: Secrets are then read by name at each reconcile.
     secrets: Option<Events<PartialObjectMeta<Secret>>>,
@@ -41,6 +43,7 @@ pub struct Streams {
 
 pub struct Stores {
     pub deployments: Store<Deployment>,
+    pub daemon_sets: Store<DaemonSet>,
     pub configs: ConfigCache,
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
 }
@@ -111,6 +114,8 @@ fn strip<K: Resource>(object: &mut K) {
 pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Streams, Stores)> {
     let (deployments, writer) = reflector::store();
     let deployment_events = cached(scoped::<Deployment>(client, options), writer);
+    let (daemon_sets, writer) = reflector::store();
+    let daemon_set_events = cached(scoped::<DaemonSet>(client, options), writer);
     let (configmaps, writer) = reflector::store();
     let configmap_events = cached(
         scoped::<PartialObjectMeta<ConfigMap>>(client, options),
@@ -144,12 +149,14 @@ pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Stream
     Ok((
         Streams {
             deployments: deployment_events,
+            daemon_sets: daemon_set_events,
             configmaps: configmap_events,
             secrets: secret_events,
             autoscalers: autoscaler_events,
         },
         Stores {
             deployments,
+            daemon_sets,
             configs: ConfigCache::new(configmaps, secrets),
             autoscalers: autoscaler_store,
         },
@@ -222,46 +229,37 @@ pub fn attach(
     ctx: &super::context::Context,
     targets: Targets,
 ) -> Controller<Canary> {
-    let by_deployment = {
+    // A target or its primary, of any kind: the Canaries targeting that name.
+    let by_workload = {
         let targets = targets.clone();
-        move |deployment: Deployment| {
-            let name = deployment.name_any();
+        move |namespace: String, name: String| {
             let target = name
                 .strip_suffix(PRIMARY_SUFFIX)
                 .unwrap_or(&name)
                 .to_string();
-            targets.targeting(&deployment.namespace().unwrap_or_default(), |t| {
-                t == target || t == name
-            })
+            targets.targeting(&namespace, |t| t == target || t == name)
         }
     };
+    let by_daemon_set = by_workload.clone();
     let config_mapper = |kind: ConfigKind| {
         let targets = targets.clone();
         let deployments = ctx.deployments.clone();
+        let daemon_sets = ctx.daemon_sets.clone();
         move |namespace: String, name: String| {
-            let referencing: BTreeSet<String> = deployments
-                .state()
-                .iter()
-                .filter(|d| d.namespace().as_deref() == Some(namespace.as_str()))
-                .filter(|d| {
-                    d.spec
-                        .as_ref()
-                        .and_then(|s| s.template.spec.as_ref())
-                        .is_some_and(|pod| {
-                            referenced(pod)
-                                .iter()
-                                .any(|r| r.kind == kind && r.name == name)
-                        })
-                })
-                .map(|d| d.name_any())
-                .collect();
+            let mut referencing = referencing_config(&deployments, &namespace, kind, &name);
+            referencing.extend(referencing_config(&daemon_sets, &namespace, kind, &name));
             targets.targeting(&namespace, |t| referencing.contains(t))
         }
     };
     let by_configmap = config_mapper(ConfigKind::ConfigMap);
     let by_secret = config_mapper(ConfigKind::Secret);
     let mut controller = controller
-        .watches_stream(streams.deployments, by_deployment)
+        .watches_stream(streams.deployments, move |d: Deployment| {
+            by_workload(d.namespace().unwrap_or_default(), d.name_any())
+        })
+        .watches_stream(streams.daemon_sets, move |d: DaemonSet| {
+            by_daemon_set(d.namespace().unwrap_or_default(), d.name_any())
+        })
         .watches_stream(
             streams.configmaps,
             move |c: PartialObjectMeta<ConfigMap>| {
@@ -284,6 +282,30 @@ pub fn attach(
         );
     }
     controller
+}
+
+/// The workloads of one kind in `namespace` whose pod template references the config.
+fn referencing_config<W: Workload>(
+    store: &Store<W>,
+    namespace: &str,
+    kind: ConfigKind,
+    name: &str,
+) -> BTreeSet<String> {
+    store
+        .state()
+        .iter()
+        .filter(|w| w.namespace().as_deref() == Some(namespace))
+        .filter(|w| {
+            w.pod_template()
+                .and_then(|t| t.spec.as_ref())
+                .is_some_and(|pod| {
+                    referenced(pod)
+                        .iter()
+                        .any(|r| r.kind == kind && r.name == name)
+                })
+        })
+        .map(|w| w.name_any())
+        .collect()
 }
 
 /// The Canaries of one group in `namespace` whose target name satisfies `matches`.

@@ -76,6 +76,12 @@ impl WorkloadState {
             self.replicas
         );
         let mut missing = Vec::new();
+        if self.current && self.replicas <= 0 {
+            missing.push(
+                "no pod is wanted: scaled to zero, or (a DaemonSet) no node its node selector and tolerations allow"
+                    .to_string(),
+            );
+        }
         if !self.current {
             missing.push(
                 "its status does not describe the latest spec yet (observedGeneration behind)"

@@ -38,6 +38,8 @@ pub struct Plan {
     pub alert_severities: Vec<Severity>,
     /// The target has an `autoscalerRef`: the primary's copy of that HPA follows it.
     pub autoscaler: bool,
+    /// The kind of the target, for messages (validation refused any other).
+    pub target_kind: crate::api::target::TargetKind,
     /// Where the spec was read as Flagger reads it rather than as written (`api::leniency`):
     /// shown by `serin check` and `serin simulate`, recorded as events by the controller.
     pub warnings: Vec<FieldError>,
@@ -158,6 +160,8 @@ impl Plan {
                 .collect(),
             alert_severities: analysis.alerts.iter().map(|a| a.severity).collect(),
             autoscaler: spec.autoscaler_ref.is_some(),
+            target_kind: crate::api::target::TargetKind::of(&spec.target_ref)
+                .unwrap_or(crate::api::target::TargetKind::Deployment),
             warnings: reading.warnings,
         })
     }

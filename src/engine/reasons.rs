@@ -78,7 +78,7 @@ reasons! {
     RequestIgnored,
     /// spec.suspend is set.
     Suspended,
-    /// The target Deployment does not exist.
+    /// The target (Deployment, DaemonSet) does not exist.
     TargetNotFound,
     /// The Canary's spec is invalid.
     InvalidSpec,

@@ -1,9 +1,10 @@
 //! Workloads as serin shapes them, as pure functions the controller applies: the workload seam
 //! (`target`: a kind's revision, readiness, primary, scale and history) and its kinds
-//! (`deployment`), the configs a target references, and the three Services.
+//! (`deployment`, `daemonset`), the configs a target references, and the three Services.
 
 pub mod autoscaler;
 pub mod configs;
+pub mod daemonset;
 pub mod deployment;
 pub mod foreign;
 pub mod observe;

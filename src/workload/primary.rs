@@ -24,6 +24,10 @@ pub enum TargetError {
     SelectorExpressions(String),
     #[error("the target {0} has an empty selector")]
     EmptySelector(String),
+    #[error(
+        "the target {0} has spec.updateStrategy.type {1}; serin needs RollingUpdate: with {1} a promoted template never reaches the primary's running pods"
+    )]
+    UpdateStrategy(String, String),
 }
 
 /// What the primary copies from the target, beyond the pod template.

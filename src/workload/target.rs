@@ -3,10 +3,12 @@
 //! its `-primary` copy (on initialization, and again with the new template on promotion),
 //! scales, and names the objects that keep its past pod templates (what a revert gives back).
 //! Pure: the controller fetches and writes, these translate. Deployment
-//! (`super::deployment`) is the first implementation; a new kind is one module implementing
+//! (`super::deployment`) is the first implementation, DaemonSet (`super::daemonset`) the
+//! second; a new kind is one module implementing
 //! [`Workload`], one row in `crate::api::target::TABLE`, and its arm in the controller's
 //! dispatch (`controller::targets`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
@@ -45,9 +47,18 @@ pub trait Workload:
 
     fn pod_template(&self) -> Option<&PodTemplateSpec>;
 
+    /// The pod template as a release: what the revision is computed from and what a primary
+    /// runs. The pod template itself unless serin writes to it between rollouts (a DaemonSet's
+    /// idle node selector), which is then taken out: idling the canary is no release.
+    fn release_template(&self) -> Option<Cow<'_, PodTemplateSpec>> {
+        self.pod_template().map(Cow::Borrowed)
+    }
+
     fn selector(&self) -> Option<&LabelSelector>;
 
     /// The replica count its spec asks for; None when the kind has no count, or it is unset.
+    /// A DaemonSet has no count: zero while serin keeps it on no node, else the number of
+    /// nodes it runs on (at least one), so "scaled to zero" reads the same for every kind.
     fn replicas(&self) -> Option<i32>;
 
     /// Its rollout state as its status reports it. A status older than the spec
@@ -61,7 +72,7 @@ pub trait Workload:
     fn set_template(&mut self, template: PodTemplateSpec);
 
     /// The server-side apply body setting its replica count, the only field of the target
-    /// serin owns.
+    /// serin owns (for a DaemonSet: its idle node selector, present at zero, else absent).
     fn scale_body(name: &str, namespace: &str, replicas: i32) -> serde_json::Value;
 
     /// The pod template one history object keeps, with the labels its controller adds (e.g.
@@ -74,7 +85,7 @@ pub trait Workload:
 /// new release.
 pub fn observe<W: Workload>(target: &W, config_checksums: BTreeMap<String, String>) -> Target {
     Target {
-        revision: revision::of(&target.pod_template(), &config_checksums),
+        revision: revision::of(&target.release_template(), &config_checksums),
         configs: config_checksums,
         state: target.state(),
     }

@@ -1,7 +1,7 @@
 //! The pod simulator: what kubelets and the scheduler do for a pod, without containers (the
-//! idea of KWOK). It registers simulated Nodes, binds pending Pods to them, marks them Running
-//! and Ready, and completes graceful deletions. A pod template asks for other behaviour with the
-//! annotation `test.serin.dev/readiness`:
+//! idea of KWOK). It registers simulated Nodes, binds pending Pods to them (a DaemonSet's pod to
+//! the node it names), marks them Running and Ready, and completes graceful deletions. A pod
+//! template asks for other behaviour with the annotation `test.serin.dev/readiness`:
 //!
 //! - `ready` (default): Ready at once;
 //! - `never`: Running, never Ready (a failing readiness probe);
@@ -94,6 +94,18 @@ async fn register_nodes(client: &Client) -> Result<(), String> {
             )
             .await
             .map_err(|e| format!("node {name} status: {e}"))?;
+        // The API server gives a new Node the `node.kubernetes.io/not-ready` taint, and the
+        // node lifecycle controller (disabled here) takes it off once the node is Ready. The
+        // simulator's bindings ignore it, but the DaemonSet controller would put no pod on a
+        // node still carrying it.
+        nodes
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"taints": null}})),
+            )
+            .await
+            .map_err(|e| format!("node {name} taints: {e}"))?;
     }
     Ok(())
 }
@@ -119,7 +131,8 @@ async fn handle(client: &Client, pod: &Pod, started: &mut HashSet<String>) -> Re
     }
     let Some(uid) = pod.uid() else { return Ok(()) };
     if spec.node_name.is_none() {
-        let node = NODES[usize::from(uid.as_bytes()[0]) % NODES.len()];
+        let node = pinned_node(spec)
+            .unwrap_or_else(|| NODES[usize::from(uid.as_bytes()[0]) % NODES.len()].to_string());
         let binding = json!({
             "apiVersion": "v1", "kind": "Binding",
             "metadata": {"name": name},
@@ -174,6 +187,25 @@ async fn handle(client: &Client, pod: &Pod, started: &mut HashSet<String>) -> Re
             Ok(())
         }
     }
+}
+
+/// The node a pod must run on, as the DaemonSet controller asks for it: a required node
+/// affinity on the field `metadata.name` (a DaemonSet's pod bound elsewhere would be deleted
+/// and created again, forever).
+fn pinned_node(spec: &k8s_openapi::api::core::v1::PodSpec) -> Option<String> {
+    let terms = &spec
+        .affinity
+        .as_ref()?
+        .node_affinity
+        .as_ref()?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()?
+        .node_selector_terms;
+    terms
+        .iter()
+        .flat_map(|term| term.match_fields.iter().flatten())
+        .find(|field| field.key == "metadata.name" && field.operator == "In")
+        .and_then(|field| field.values.as_ref()?.first().cloned())
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -2,7 +2,7 @@
 //! annotation) and on a real cluster (where busybox and its probes produce the same readiness),
 //! so the suite runs unchanged against kind.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use serde_json::{Value, json};
 
 use super::pods::READINESS;
@@ -64,6 +64,22 @@ pub fn deployment(name: &str, version: &str, replicas: i32, readiness: Readiness
         },
     }))
     .expect("a valid Deployment")
+}
+
+/// A DaemonSet `name` running `version` on every node, rolled one node at a time.
+pub fn daemon_set(name: &str, version: &str, readiness: Readiness) -> DaemonSet {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": {"app": name}, "annotations": {READINESS: readiness.annotation()}},
+                "spec": {"containers": [readiness.container(version)], "terminationGracePeriodSeconds": 1},
+            },
+        },
+    }))
+    .expect("a valid DaemonSet")
 }
 
 /// A strategic-merge patch setting the `app` container's VERSION: a new pod template.

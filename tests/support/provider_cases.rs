@@ -19,6 +19,10 @@ pub struct Case {
     /// `spec.ingressRef.name` (nginx): an Ingress of this name sending `/` to the apex
     /// Service, which the control-plane test creates.
     pub ingress_ref: Option<&'static str>,
+    /// `spec.targetRef.kind`: a workload of this kind and the case's name is the target.
+    pub target: &'static str,
+    /// `spec.autoscalerRef`: an HPA of the case's name.
+    pub autoscaler: bool,
 }
 
 fn gateways() -> Value {
@@ -39,6 +43,8 @@ pub fn cases() -> Vec<Case> {
         refused,
         warned: &[],
         ingress_ref: None,
+        target: "Deployment",
+        autoscaler: false,
     };
     // What Flagger runs as blue/green on a provider without traffic splitting: accepted, with
     // a warning on the field.
@@ -50,6 +56,8 @@ pub fn cases() -> Vec<Case> {
         refused: None,
         warned,
         ingress_ref: None,
+        target: "Deployment",
+        autoscaler: false,
     };
     // nginx with an Ingress to clone, named after the case.
     let nginx = |name, analysis, refused| Case {
@@ -60,8 +68,49 @@ pub fn cases() -> Vec<Case> {
         refused,
         warned: &[],
         ingress_ref: Some(name),
+        target: "Deployment",
+        autoscaler: false,
+    };
+    // DaemonSets take every strategy, as in Flagger, as far as the router does; a DaemonSet
+    // has no replica count, so an autoscaler on it is refused rather than ignored.
+    let daemon_set = |name, provider, service, analysis, refused, autoscaler| Case {
+        target: "DaemonSet",
+        autoscaler,
+        ..case(name, provider, service, analysis, refused)
     };
     vec![
+        daemon_set(
+            "ds-weights",
+            Some("gatewayapi"),
+            gateway(),
+            weights(),
+            None,
+            false,
+        ),
+        daemon_set(
+            "ds-ab",
+            Some("gatewayapi"),
+            gateway(),
+            ab(json!({"headers": {"x-canary": {"exact": "on"}}})),
+            None,
+            false,
+        ),
+        daemon_set(
+            "ds-blue-green",
+            Some("kubernetes"),
+            port(),
+            blue_green(),
+            None,
+            false,
+        ),
+        daemon_set(
+            "ds-autoscaler",
+            Some("kubernetes"),
+            port(),
+            blue_green(),
+            Some("spec.autoscalerRef"),
+            true,
+        ),
         fallback(
             "k8s-weights",
             Some("kubernetes"),
@@ -428,15 +477,18 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// The Canary of a case, named after it, targeting the Deployment of the same name.
+/// The Canary of a case, named after it, targeting the workload of the same name.
 pub fn canary(case: &Case) -> Value {
     let mut spec = json!({
-        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": case.name},
+        "targetRef": {"apiVersion": "apps/v1", "kind": case.target, "name": case.name},
         "service": case.service,
         "analysis": case.analysis,
     });
     if let Some(provider) = case.provider {
         spec["provider"] = json!(provider);
+    }
+    if case.autoscaler {
+        spec["autoscalerRef"] = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": case.name});
     }
     if let Some(ingress) = case.ingress_ref {
         spec["ingressRef"] =

@@ -59,10 +59,6 @@ pub fn error_policy<K: Served>(canary: Arc<K>, error: &Error, _ctx: Arc<Context>
 }
 
 async fn run(cached: &Canary, ctx: &Context) -> Result<Action> {
-    // Not `ctx.deployments.wait_until_ready()` here: kube-runtime's readiness future keeps the
-    // waker of one waiter only, so with several Canaries reconciling at start-up all but one
-    // never woke up. One task waits on the store and broadcasts (see `run`).
-    let _ = ctx.deployments_ready.clone().wait_for(|ready| *ready).await;
     let Some(canary) = status::fresh(cached, ctx).await? else {
         return Ok(Action::await_change());
     };
@@ -71,6 +67,10 @@ async fn run(cached: &Canary, ctx: &Context) -> Result<Action> {
 
 /// The steps, for a Canary whose target is a `W`.
 async fn run_for<W: Watched>(ctx: &Context, canary: Canary) -> Result<Action> {
+    // Not `store.wait_until_ready()` here: kube-runtime's readiness future keeps the waker of
+    // one waiter only, so with several Canaries reconciling at start-up all but one never woke
+    // up. One task per store waits and broadcasts (see `controller::run`).
+    let _ = W::store_ready(ctx).clone().wait_for(|ready| *ready).await;
     if canary.meta().deletion_timestamp.is_some() {
         return deleted::<W>(ctx, canary).await;
     }

@@ -67,10 +67,8 @@ impl<'a> Tick<'a> {
         let obs = self.obs;
         let Some(target) = obs.target.as_ref() else {
             self.stalled = true;
-            return self.note(
-                Reason::TargetNotFound,
-                "the target Deployment does not exist",
-            );
+            let message = format!("the target {} does not exist", self.plan.target_kind);
+            return self.note(Reason::TargetNotFound, &message);
         };
         if self.handle_request(target) || self.frozen() || self.taken_over(target) {
             return;
