@@ -132,12 +132,18 @@ pub fn tracked_checksums(checksums: &BTreeMap<ConfigRef, String>) -> BTreeMap<St
         .collect()
 }
 
-/// Whether a config's annotations let serin track it (`serin.dev/config-tracking: disabled`
-/// opts out, as Flagger's annotation does).
+/// Flagger's name for the same opt-out, honoured so a config Flagger left alone stays alone.
+pub const FLAGGER_TRACKING_ANNOTATION: &str = "flagger.app/config-tracking";
+
+/// Whether a config's annotations let serin track it (`serin.dev/config-tracking: disabled`,
+/// or Flagger's `flagger.app/config-tracking: disabled`, opts out).
 pub fn is_tracked(annotations: Option<&BTreeMap<String, String>>) -> bool {
-    annotations
-        .and_then(|a| a.get(TRACKING_ANNOTATION))
-        .is_none_or(|v| v != "disabled")
+    let Some(annotations) = annotations else {
+        return true;
+    };
+    [TRACKING_ANNOTATION, FLAGGER_TRACKING_ANNOTATION]
+        .iter()
+        .all(|key| annotations.get(*key).is_none_or(|v| v != "disabled"))
 }
 
 /// Checksum of a ConfigMap's data and binary data.
@@ -282,5 +288,20 @@ mod tests {
             checksum([(&a, b"b".as_slice())]),
             checksum([(&ab, empty.as_bytes())])
         );
+    }
+
+    #[test]
+    fn serins_and_flaggers_annotations_both_opt_a_config_out() {
+        let with = |key: &str, value: &str| BTreeMap::from([(key.to_string(), value.to_string())]);
+        assert!(is_tracked(None));
+        assert!(!is_tracked(Some(&with(TRACKING_ANNOTATION, "disabled"))));
+        assert!(!is_tracked(Some(&with(
+            FLAGGER_TRACKING_ANNOTATION,
+            "disabled"
+        ))));
+        assert!(is_tracked(Some(&with(
+            FLAGGER_TRACKING_ANNOTATION,
+            "enabled"
+        ))));
     }
 }
