@@ -1,18 +1,20 @@
 //! Istio (`networking.istio.io/v1beta1`, served by every Istio since 1.5): a VirtualService
 //! named after the apex service with weighted routes to the primary and canary hosts (plus a
 //! matching route in front for A/B testing, and mirror/mirrorPercentage for blue/green
-//! mirroring), and one DestinationRule per host carrying `service.trafficPolicy`.
+//! mirroring), and one DestinationRule per host carrying `service.trafficPolicy`. With
+//! `service.delegation` the VirtualService is a delegate (no hosts or gateways); with
+//! `appProtocol: tcp` it holds one weighted TCP route instead of HTTP routes.
 
 use std::collections::BTreeMap;
 
 use kube::api::{ApiResource, DynamicObject};
 use serde_json::{Value, json};
 
-use crate::api::canary::HttpMatch;
+use crate::api::canary::{HttpMatch, StringMatch};
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
-use super::{RouteError, RouteInputs, Router, affinity, resource, weights};
+use super::{RouteError, RouteInputs, Router, affinity, regex_escape, resource, weights};
 
 pub struct Istio;
 
@@ -300,9 +302,44 @@ fn set_cookie(target: &mut Value, cookie: &str) {
     target["headers"]["response"]["add"]["Set-Cookie"] = json!(cookie);
 }
 
-/// Flagger's match is Istio's HTTPMatchRequest already.
+/// Flagger's match is Istio's HTTPMatchRequest, but for what Istio's StringMatch cannot say
+/// (`in_istio_terms`).
 fn matches(list: &[HttpMatch]) -> Value {
+    let list: Vec<HttpMatch> = list.iter().map(in_istio_terms).collect();
     serde_json::to_value(list).unwrap_or(Value::Null)
+}
+
+/// Istio's StringMatch has exact, prefix and regex, and its query parameters take no prefix
+/// either: those are written as the RE2 patterns (matched whole) saying the same. Left as
+/// written, the API server would prune the unknown key and leave an empty match, which takes
+/// every request carrying the header.
+fn in_istio_terms(m: &HttpMatch) -> HttpMatch {
+    let as_regex = |s: &StringMatch, prefix_too: bool| {
+        let pattern = match (&s.prefix, &s.suffix) {
+            (Some(prefix), _) if prefix_too => format!("{}.*", regex_escape(prefix)),
+            (_, Some(suffix)) => format!(".*{}", regex_escape(suffix)),
+            _ => return s.clone(),
+        };
+        StringMatch {
+            regex: Some(pattern),
+            ..StringMatch::default()
+        }
+    };
+    let each = |map: &BTreeMap<String, StringMatch>, prefix_too: bool| {
+        map.iter()
+            .map(|(key, value)| (key.clone(), as_regex(value, prefix_too)))
+            .collect()
+    };
+    HttpMatch {
+        headers: each(&m.headers, false),
+        uri: m.uri.as_ref().map(|s| as_regex(s, false)),
+        method: m.method.as_ref().map(|s| as_regex(s, false)),
+        query_params: each(&m.query_params, true),
+        authority: m.authority.as_ref().map(|s| as_regex(s, false)),
+        scheme: m.scheme.as_ref().map(|s| as_regex(s, false)),
+        without_headers: each(&m.without_headers, false),
+        ..m.clone()
+    }
 }
 
 #[cfg(test)]
@@ -526,6 +563,26 @@ mod tests {
         assert_eq!(
             split["route"][1]["headers"]["response"]["add"]["Set-Cookie"],
             "canary=1; Max-Age=60; Domain=shop.example; HttpOnly; Partitioned; Path=/app; SameSite=Lax; Secure"
+        );
+    }
+
+    #[test]
+    fn what_istios_string_match_cannot_say_is_written_as_a_regex() {
+        let spec = spec(
+            "{port: 80, match: [{uri: {suffix: .json}, headers: {x-a: {prefix: in}}, queryParams: {q: {prefix: 'a.b'}, r: {exact: c}}, withoutHeaders: {x-b: {suffix: bot}}}]}",
+            "{stepWeight: 10}",
+        );
+        let objects = Istio
+            .objects(&inputs_for(&spec), Traffic::weights(90, 10))
+            .unwrap();
+        assert_eq!(
+            objects[0].data["spec"]["http"][0]["match"],
+            json!([{
+                "uri": {"regex": ".*\\.json"},
+                "headers": {"x-a": {"prefix": "in"}},
+                "queryParams": {"q": {"regex": "a\\.b.*"}, "r": {"exact": "c"}},
+                "withoutHeaders": {"x-b": {"regex": ".*bot"}},
+            }])
         );
     }
 }
