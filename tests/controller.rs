@@ -1148,6 +1148,57 @@ async fn istio_routes_weights_through_a_virtual_service() {
     assert_eq!(s.primary_version("mesh").await.as_deref(), Some("v2"));
 }
 
+/// Istio's own match conditions and delegation through the API server (the structural
+/// VirtualService CRD of tests/fixtures/crds/istio.yaml, Istio 1.24's shape): the delegate
+/// VirtualService has no hosts or gateways, its split serves `service.match` as written, and
+/// during the A/B analysis the canary's route takes the A/B match ANDed with it.
+#[tokio::test]
+async fn istio_writes_its_match_conditions_into_a_delegate_virtual_service() {
+    let s = setup("istio-delegate", &[]).await;
+    s.create_deployment("shop", Readiness::Ready).await;
+    let served = json!({"uri": {"prefix": "/SHOP"}, "ignoreUriCase": true,
+        "authority": {"exact": "shop.example.com"}, "sourceNamespace": "web",
+        "withoutHeaders": {"x-debug": {"exact": "1"}}});
+    let analysis = json!({"interval": "1s", "threshold": 2, "iterations": 2,
+        "match": [{"headers": {"x-canary": {"exact": "insider"}}, "scheme": {"exact": "https"}}],
+        "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": hook_server(403)}]});
+    let extra = json!({"provider": "istio",
+        "service": {"port": 80, "targetPort": 8080, "delegation": true, "match": [served]}});
+    s.create_canary("shop", analysis, extra).await;
+    s.wait_phase("shop", Phase::Initialized).await;
+    let services: Api<DynamicObject> = Api::namespaced_with(
+        s.client.clone(),
+        &s.ns,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.istio.io", "v1beta1", "VirtualService"),
+            "virtualservices",
+        ),
+    );
+    let spec = || async { services.get("shop").await.unwrap().data["spec"].clone() };
+    let before = spec().await;
+    assert!(before.get("hosts").is_none(), "{before:#}");
+    assert!(before.get("gateways").is_none(), "{before:#}");
+    assert_eq!(before["http"].as_array().unwrap().len(), 1, "{before:#}");
+    assert_eq!(before["http"][0]["match"], json!([served]));
+
+    s.gitops_apply("shop", "v2").await;
+    s.wait_phase("shop", Phase::WaitingPromotion).await;
+    let during = spec().await;
+    let mut ab = served.clone();
+    ab["headers"] = json!({"x-canary": {"exact": "insider"}});
+    ab["scheme"] = json!({"exact": "https"});
+    assert_eq!(during["http"][0]["match"], json!([ab]), "{during:#}");
+    assert_eq!(during["http"][0]["route"][1]["weight"], 100);
+    assert_eq!(during["http"][1]["match"], json!([served]));
+    assert_eq!(during["http"][1]["route"][0]["weight"], 100);
+    s.request("shop", "promote", "1").await;
+    s.wait_phase("shop", Phase::Succeeded).await;
+    let after = spec().await;
+    assert_eq!(after["http"].as_array().unwrap().len(), 1, "{after:#}");
+    assert_eq!(after["http"][0]["route"][0]["weight"], 100);
+    assert_eq!(s.primary_version("shop").await.as_deref(), Some("v2"));
+}
+
 /// nginx: the user's Ingress is cloned into `<ingress>-canary`, whose weight annotation steps
 /// through the analysis and is back at 0 after promotion and after rollback; the user's
 /// Ingress is never written, and deleting the Canary deletes the clone only.

@@ -239,7 +239,8 @@ pub struct CanaryService {
     /// `spec.trafficDistribution` of the generated services (e.g. `PreferClose`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_distribution: Option<String>,
-    /// Flagger's Istio delegate VirtualService. Not supported yet: refused.
+    /// Istio: write the VirtualService as a delegate (no hosts or gateways), for a root
+    /// VirtualService owned by someone else to delegate to. Other providers ignore it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delegation: bool,
     /// Flagger's App Mesh mesh (App Mesh is retired): refused.
@@ -304,8 +305,9 @@ pub struct HttpMatch {
     pub query_params: BTreeMap<String, StringMatch>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub source_labels: BTreeMap<String, String>,
-    // Istio's other match conditions, which Flagger passes through. Not supported yet:
-    // refused rather than dropped (a dropped condition widens the match).
+    // Istio's other match conditions, which Flagger passes through: written by the istio
+    // router, refused by the other providers (`provider::admit`), never dropped (a dropped
+    // condition widens the match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<StringMatch>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -325,8 +327,8 @@ pub struct HttpMatch {
 }
 
 impl HttpMatch {
-    /// The Istio conditions serin does not apply yet that are set, by their manifest names.
-    pub fn unsupported_conditions(&self) -> Vec<&'static str> {
+    /// The Istio-only conditions that are set, by their manifest names.
+    pub fn istio_conditions(&self) -> Vec<&'static str> {
         [
             ("authority", self.authority.is_some()),
             ("gateways", !self.gateways.is_empty()),
@@ -833,6 +835,14 @@ impl CanarySpec {
             .name
             .as_deref()
             .unwrap_or(&self.target_ref.name)
+    }
+
+    /// `service.appProtocol: tcp` (any case, as Flagger reads it): routed as TCP connections.
+    pub fn is_tcp(&self) -> bool {
+        self.service
+            .app_protocol
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("tcp"))
     }
 
     pub fn progress_deadline(&self) -> Duration {

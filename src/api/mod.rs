@@ -9,6 +9,7 @@ pub mod crds;
 pub mod duration;
 pub mod gateway;
 pub mod group;
+pub mod istio;
 pub mod leniency;
 pub mod load;
 pub mod nesting;

@@ -73,6 +73,9 @@ pub struct MatchSupport {
     pub method: bool,
     pub query_params: bool,
     pub source_labels: bool,
+    /// Istio's own conditions: authority, gateways, ignoreUriCase, name, port, scheme,
+    /// sourceNamespace, withoutHeaders.
+    pub istio_conditions: bool,
     /// How the matches may combine.
     pub shape: MatchShape,
 }
@@ -102,6 +105,7 @@ impl MatchSupport {
         method: false,
         query_params: false,
         source_labels: false,
+        istio_conditions: false,
         shape: MatchShape::Any,
     };
 }
@@ -261,6 +265,7 @@ pub const TABLE: &[Row] = &[
                 method_patterns: false,
                 query_params: true,
                 source_labels: false,
+                istio_conditions: false,
                 shape: MatchShape::Any,
             },
             mirroring: true,
@@ -300,11 +305,13 @@ pub const TABLE: &[Row] = &[
                 method_patterns: true,
                 query_params: true,
                 source_labels: true,
+                istio_conditions: true,
                 shape: MatchShape::Any,
             },
             mirroring: true,
             session_affinity: true,
-            tcp: false,
+            // TCP routes, weights only (`api::istio` refuses what they cannot say).
+            tcp: true,
             route_fields: &[
                 RouteField::Timeout,
                 RouteField::Retries,
@@ -599,12 +606,7 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
     if analysis.session_affinity.is_some() && !can.session_affinity {
         refuse("spec.analysis.sessionAffinity", "keep sessions sticky", "");
     }
-    let tcp = spec
-        .service
-        .app_protocol
-        .as_deref()
-        .is_some_and(|p| p.eq_ignore_ascii_case("tcp"));
-    if tcp && !can.tcp {
+    if spec.is_tcp() && !can.tcp {
         refuse("spec.service.appProtocol", "route TCP", "");
     }
     refused.extend(unsupported_matches(
@@ -656,8 +658,10 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
             format!("the {provider} provider needs at least one Gateway (or Service parent) to attach its route to"),
         ));
     }
-    if row.kind == ProviderKind::GatewayApi {
-        refused.extend(super::gateway::refused(spec));
+    match row.kind {
+        ProviderKind::GatewayApi => refused.extend(super::gateway::refused(spec)),
+        ProviderKind::Istio => refused.extend(super::istio::refused(spec)),
+        _ => {}
     }
     if row.kind == ProviderKind::Smi && provider.version.is_none() {
         refused.push(FieldError::new(
@@ -852,6 +856,14 @@ fn unsupported_matches(
                 ));
             }
         }
+        if !can.istio_conditions {
+            for part in m.istio_conditions() {
+                refused.push(FieldError::new(
+                    format!("{path}[{i}].{part}"),
+                    format!("the {provider} provider cannot match requests by {part} (an Istio condition), and dropping it would widen the match: route with istio or remove it"),
+                ));
+            }
+        }
     }
     refused
 }
@@ -978,6 +990,31 @@ mod tests {
             "{targetRef: {name: a}, service: {port: 80, timeout: 5s, retries: {attempts: 2}}, analysis: {stepWeight: 10, sessionAffinity: {cookieName: c}}}",
         );
         assert_eq!(admit(istio, &canary), []);
+    }
+
+    #[test]
+    fn only_istio_writes_istios_own_match_conditions_the_others_name_themselves_refusing() {
+        let ab = spec(
+            "{targetRef: {name: a}, service: {port: 80, match: [{uri: {prefix: /api}, authority: {exact: shop.example.com}}]}, analysis: {iterations: 2, match: [{headers: {x: {exact: y}}, withoutHeaders: {z: {exact: '1'}}, ignoreUriCase: true}]}}",
+        );
+        assert_eq!(admit(TrafficProvider::of(ProviderKind::Istio), &ab), []);
+        let refused = admit(TrafficProvider::parse("contour").unwrap(), &ab);
+        let fields: Vec<&str> = refused.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.analysis.match[0].ignoreUriCase",
+                "spec.analysis.match[0].withoutHeaders",
+                "spec.service.match[0].authority"
+            ]
+        );
+        assert!(
+            refused[2]
+                .reason
+                .starts_with("the contour provider cannot match requests by authority"),
+            "{refused:?}"
+        );
+        assert!(refused[2].reason.contains("would widen the match"));
     }
 
     #[test]

@@ -119,32 +119,9 @@ fn target(spec: &CanarySpec, report: &mut Report) {
 }
 
 /// Flagger's fields serin does not apply yet, refused by name rather than accepted and
-/// ignored: Istio's other match conditions (dropping one widens the match: an A/B test would
-/// send more users to the canary than asked), Istio delegation, KEDA's primary queries.
+/// ignored: KEDA's primary queries. (Istio's match conditions are refused by the providers
+/// that cannot write them, through the provider table.)
 fn not_implemented(spec: &CanarySpec, report: &mut Report) {
-    let matches = [
-        ("spec.service.match", &spec.service.matches),
-        ("spec.analysis.match", &spec.analysis.matches),
-    ];
-    for (field, matches) in matches {
-        for (i, m) in matches.iter().enumerate() {
-            for name in m.unsupported_conditions() {
-                report.fail(
-                    format!("{field}[{i}].{name}"),
-                    "not supported yet: serin cannot apply this condition, and dropping it would widen the match",
-                );
-            }
-        }
-    }
-    let istio = spec
-        .provider
-        .as_deref()
-        .is_some_and(|p| p.split(':').next() == Some("istio"));
-    report.check(
-        !(spec.service.delegation && istio),
-        "spec.service.delegation",
-        || "not supported yet: serin writes a whole VirtualService, not a delegate".into(),
-    );
     report.check(
         spec.autoscaler_ref
             .as_ref()

@@ -204,12 +204,78 @@ pub fn cases() -> Vec<Case> {
             ab(json!({"sourceLabels": {"app": "x"}, "method": {"regex": "P.*"}})),
             None,
         ),
+        // Istio's TCP routes: weights, matched by port (Flagger's istio TCP).
         case(
             "istio-tcp",
             Some("istio"),
+            json!({"port": 80, "appProtocol": "tcp", "match": [{"port": 80}]}),
+            weights(),
+            None,
+        ),
+        case(
+            "istio-tcp-timeout",
+            Some("istio"),
+            json!({"port": 80, "appProtocol": "tcp", "timeout": "5s"}),
+            weights(),
+            Some("spec.service.timeout"),
+        ),
+        case(
+            "istio-tcp-ab",
+            Some("istio"),
             json!({"port": 80, "appProtocol": "tcp"}),
-            blue_green(),
-            Some("spec.service.appProtocol"),
+            ab(json!({"headers": {"x-canary": {"exact": "on"}}})),
+            Some("spec.analysis.match"),
+        ),
+        // Istio's own match conditions, on the split and in the A/B route.
+        case(
+            "istio-conditions",
+            Some("istio"),
+            json!({"port": 80, "targetPort": 8080, "match": [{
+                "uri": {"prefix": "/API"}, "ignoreUriCase": true,
+                "authority": {"exact": "shop.example.com"}, "gateways": ["mesh"], "port": 80,
+                "scheme": {"exact": "http"}, "sourceNamespace": "web", "name": "shop"}]}),
+            ab(
+                json!({"headers": {"x-canary": {"exact": "on"}}, "withoutHeaders": {"x-bot": {"exact": "1"}}}),
+            ),
+            None,
+        ),
+        case(
+            "istio-conditions-clash",
+            Some("istio"),
+            json!({"port": 80, "match": [{"authority": {"exact": "shop.example.com"}}]}),
+            ab(json!({"authority": {"exact": "beta.example.com"}})),
+            Some("spec.analysis.match[0].authority"),
+        ),
+        case(
+            "contour-istio-condition",
+            Some("contour"),
+            port(),
+            ab(
+                json!({"headers": {"x-canary": {"exact": "on"}}, "withoutHeaders": {"x-bot": {"exact": "1"}}}),
+            ),
+            Some("spec.analysis.match[0].withoutHeaders"),
+        ),
+        case(
+            "gw-istio-condition",
+            Some("gatewayapi"),
+            json!({"port": 80, "gatewayRefs": gateways(), "match": [{"authority": {"exact": "a.example"}}]}),
+            weights(),
+            Some("spec.service.match[0].authority"),
+        ),
+        // A delegate VirtualService: no hosts or gateways of its own.
+        case(
+            "istio-delegate",
+            Some("istio"),
+            json!({"port": 80, "delegation": true, "match": [{"uri": {"prefix": "/shop"}}]}),
+            weights(),
+            None,
+        ),
+        case(
+            "istio-delegate-hosts",
+            Some("istio"),
+            json!({"port": 80, "delegation": true, "hosts": ["shop.example.com"]}),
+            weights(),
+            Some("spec.service.hosts"),
         ),
         case(
             "nginx-no-ingress-ref",
