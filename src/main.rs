@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use serin::api::provider::{self, TrafficProvider};
+use serin::cli::request::Answer;
 use serin::cli::wait::{Ended, Outcome};
 use serin::cli::{Connection, Format};
 use serin::engine::input::RequestAction;
@@ -20,6 +21,9 @@ use serin::sim::{self, Scenario};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// kubectl's flags, anywhere on the line.
+    #[command(flatten)]
+    connection: Connection,
 }
 
 #[derive(Subcommand)]
@@ -47,20 +51,19 @@ enum Command {
     },
     /// List Canaries: phase, canary weight, failed checks, revision, age.
     Get {
-        #[command(flatten)]
-        connection: Connection,
         /// Every namespace.
         #[arg(short = 'A', long)]
         all_namespaces: bool,
+        /// Only Canaries whose labels match (kubectl's syntax: app=web,tier!=cache).
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
     },
     /// Show one rollout: progress, checks, gates, conditions and recent events.
     Status {
         name: String,
-        #[command(flatten)]
-        connection: Connection,
-        /// Keep showing it as it changes.
+        /// Keep showing it as it changes, until the rollout ends (exit codes as `wait`).
         #[arg(short, long)]
         watch: bool,
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
@@ -80,8 +83,6 @@ enum Command {
     /// 1 the other outcome, 2 timeout or error).
     Wait {
         name: String,
-        #[command(flatten)]
-        connection: Connection,
         /// The outcome to wait for.
         #[arg(long = "for", value_enum, default_value_t = Outcome::Promoted)]
         outcome: Outcome,
@@ -111,6 +112,13 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Print this binary's version and the controller's (from its Deployment in the cluster).
+    Version {
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Print a shell completion script (clap_complete), e.g. `source <(serin completion bash)`.
+    Completion { shell: clap_complete::Shell },
     /// Compare two recorded samples as the statistical judge would (exit 0 no regression,
     /// 1 regression, 3 too few samples, 2 bad input).
     Judge(JudgeArgs),
@@ -119,8 +127,6 @@ enum Command {
 #[derive(clap::Args)]
 struct RequestArgs {
     name: String,
-    #[command(flatten)]
-    connection: Connection,
 }
 
 #[derive(clap::Args)]
@@ -238,15 +244,42 @@ fn command_line() -> Result<Vec<std::ffi::OsString>, String> {
         .collect())
 }
 
+/// Parses the command line; run as `kubectl-serin` (a kubectl plugin), usage and help say
+/// `kubectl serin`.
+fn parse(args: Vec<std::ffi::OsString>) -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let plugin = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|name| name == "kubectl-serin");
+    let mut command = Cli::command();
+    if plugin {
+        command = command.bin_name("kubectl serin");
+    }
+    let matches = command.get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
     let cli = match command_line() {
-        Ok(args) => Cli::parse_from(args),
+        Ok(args) => parse(args),
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command {
+    let result = run(cli.command, cli.connection);
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command, connection: Connection) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Simulate {
             scenario,
             provider,
@@ -254,43 +287,49 @@ fn main() -> ExitCode {
         } => provider
             .parse()
             .and_then(|provider| simulate(&scenario, provider, output)),
-        Command::Controller(options) => serve(
-            options.log_format,
-            options.log_level,
-            serin::controller::run(*options),
-        ),
+        Command::Controller(options) => serve(options.log_format, options.log_level, async move {
+            serin::controller::run(*options, connection.kube_config().await).await
+        }),
         Command::Loadtester(options) => match &options.tool {
             Some(tool) => tool.run().map(|()| ExitCode::SUCCESS),
-            None => serve(options.log_format, None, serin::loadtester::run(options)),
+            None => serve(options.log_format, None, async move {
+                serin::loadtester::run(options, connection.kube_config().await).await
+            }),
         },
         Command::Crds { group } => crds(&group),
         Command::Judge(args) => judge(&args),
+        Command::Completion { shell } => completion(shell),
+        Command::Version { output } => version(connection, output),
         Command::Get {
-            connection,
             all_namespaces,
+            selector,
             output,
         } => on_cluster(connection, |client, namespace| async move {
             let namespace = (!all_namespaces).then_some(namespace);
-            serin::cli::get::run(client, namespace.as_deref(), output).await?;
+            serin::cli::get::run(client, namespace.as_deref(), selector.as_deref(), output).await?;
             Ok(ExitCode::SUCCESS)
         }),
         Command::Status {
             name,
-            connection,
             watch,
             output,
         } => on_cluster(connection, |client, namespace| async move {
-            serin::cli::status::run(client, &namespace, &name, watch, output).await?;
-            Ok(ExitCode::SUCCESS)
+            let ended = serin::cli::status::run(client, &namespace, &name, watch, output).await?;
+            Ok(match ended {
+                Some(Ended::Other(what)) => {
+                    eprintln!("canary {namespace}/{name}: {what}");
+                    ExitCode::from(1)
+                }
+                Some(Ended::Met(_)) | None => ExitCode::SUCCESS,
+            })
         }),
-        Command::Promote(args) => request(args, RequestAction::Promote),
-        Command::Abort(args) => request(args, RequestAction::Abort),
-        Command::Retry(args) => request(args, RequestAction::Retry),
-        Command::Pause(args) => request(args, RequestAction::Pause),
-        Command::Resume(args) => request(args, RequestAction::Resume),
+        Command::Promote(args) => request(connection, args, RequestAction::Promote),
+        Command::Abort(args) => request(connection, args, RequestAction::Abort),
+        Command::Retry(args) => request(connection, args, RequestAction::Retry),
+        Command::Pause(args) => request(connection, args, RequestAction::Pause),
+        Command::Resume(args) => request(connection, args, RequestAction::Resume),
         Command::Wait {
             name,
-            connection,
             outcome,
             timeout,
         } => on_cluster(connection, |client, namespace| async move {
@@ -324,13 +363,6 @@ fn main() -> ExitCode {
             check(&paths, controller, output)
         }),
         Command::Migrate { paths } => migrate(&paths),
-    };
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
-        }
     }
 }
 
@@ -350,15 +382,47 @@ where
     })
 }
 
-fn request(args: RequestArgs, action: RequestAction) -> anyhow::Result<ExitCode> {
-    on_cluster(args.connection, |client, namespace| async move {
-        let acknowledged = serin::cli::request::run(client, &namespace, &args.name, action).await?;
-        Ok(if acknowledged {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
+fn request(
+    connection: Connection,
+    args: RequestArgs,
+    action: RequestAction,
+) -> anyhow::Result<ExitCode> {
+    on_cluster(connection, |client, namespace| async move {
+        let answer = serin::cli::request::run(client, &namespace, &args.name, action).await?;
+        Ok(match answer {
+            Answer::Acknowledged => ExitCode::SUCCESS,
+            Answer::Refused(_) | Answer::NotAcknowledged => ExitCode::from(1),
         })
     })
+}
+
+/// The client's version at once; the controllers' from the cluster (in `-n`'s namespace when
+/// given, else in every namespace).
+fn version(connection: Connection, output: Format) -> anyhow::Result<ExitCode> {
+    use serin::cli::version::{self, Versions};
+    if output == Format::Table {
+        serin::outln!("Client     serin {}", version::CLIENT);
+    }
+    let only = connection.namespace.clone();
+    on_cluster(connection, |client, _| async move {
+        let versions = Versions {
+            client: version::CLIENT.to_string(),
+            controllers: version::controllers(client, only.as_deref()).await?,
+        };
+        match output {
+            Format::Table => serin::out!("{}", version::text(&versions.controllers)),
+            format => serin::cli::print_structured(&versions, format)?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn completion(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "serin", &mut script);
+    serin::out!("{}", String::from_utf8_lossy(&script));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(

@@ -80,6 +80,23 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
     s.wait_phase("web", Phase::Initialized).await;
     s.wait_phase("held", Phase::Initialized).await;
 
+    // A request the controller would ignore is refused with the reason, and not sent.
+    let (code, out, err) = serin(&s, &["promote", "web"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains(&format!(
+            "promote refused: canary {}/web: promote does not apply in phase Initialized",
+            s.ns
+        )),
+        "{err}"
+    );
+    assert!(!out.contains("acknowledged"), "{out}");
+    let annotations = s.canaries().get("web").await.unwrap().metadata.annotations;
+    assert!(
+        annotations.is_none_or(|a| !a.contains_key("serin.dev/request")),
+        "a refused request was sent"
+    );
+
     // Initialized.
     let (code, table, _) = serin(&s, &["get"]).await;
     assert_eq!(code, 0);
@@ -133,10 +150,21 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
     let (_, held, _) = serin(&s, &["status", "held"]).await;
     assert!(held.contains("step 1 of 2, canary weight 25%"), "{held}");
 
-    // Scripts read JSON.
+    // Scripts read a Kubernetes List, as kubectl prints one.
     let (_, json_out, _) = serin(&s, &["get", "-o", "json"]).await;
     let list: Value = serde_json::from_str(&json_out).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(
+        (&list["apiVersion"], &list["kind"]),
+        (&json!("v1"), &json!("List"))
+    );
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["kind"], "Canary");
+    assert_eq!(items[1]["metadata"]["name"], "web");
+    let (_, yaml_out, _) = serin(&s, &["get", "-o", "yaml"]).await;
+    let list: Value = serde_yaml_ng::from_str(&yaml_out).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"][0]["apiVersion"], "serin.dev/v1beta1");
     let (_, yaml_out, _) = serin(&s, &["status", "web", "-o", "yaml"]).await;
     assert!(yaml_out.contains("phase: WaitingPromotion"), "{yaml_out}");
 
@@ -185,7 +213,15 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
     let (_, table, _) = serin(&s, &["get"]).await;
     assert_eq!(row(&table, "web")[1], "Failed");
     assert_eq!(s.primary_version("web").await.as_deref(), Some("v2"));
-    // Retry runs the same revision again, up to the gate; `status --watch` shows it move.
+    // On an ended rollout `status --watch` shows it once and ends, with `wait`'s exit code.
+    let (code, out, err) = serin(&s, &["status", "web", "--watch"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Failed"), "{out}");
+    assert!(err.contains("rolled back (phase Failed)"), "{err}");
+    // Retry runs the same revision again, up to the gate; `status --watch` follows it to the
+    // end of the rollout once it is promoted.
+    assert_eq!(serin(&s, &["retry", "web"]).await.0, 0);
+    s.wait_phase("web", Phase::WaitingPromotion).await;
     let mut watch = Command::new(env!("CARGO_BIN_EXE_serin"))
         .args(["status", "web", "--watch", "-n", &s.ns])
         .env("KUBECONFIG", &cluster().kubeconfig)
@@ -193,9 +229,8 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
         .spawn()
         .unwrap();
     let stdout = watch.stdout.take().unwrap();
-    // The reader reports the first frame before the retry is sent: the controller answers a
-    // retry within milliseconds, so a retry sent earlier could beat the first frame and the
-    // watch would never show Failed.
+    // The reader reports the first frame before the promotion is sent, so the watch sees the
+    // rollout held at the gate first.
     let (first_frame, first_frame_seen) = std::sync::mpsc::channel();
     let frames = std::thread::spawn(move || {
         use std::io::BufRead;
@@ -206,9 +241,6 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
             seen.push('\n');
             if line.starts_with("Canary ") {
                 let _ = first_frame.send(());
-                if line.ends_with("WaitingPromotion") {
-                    break;
-                }
             }
         }
         seen
@@ -220,28 +252,40 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
     })
     .await
     .unwrap();
-    assert_eq!(serin(&s, &["retry", "web"]).await.0, 0);
-    s.wait_phase("web", Phase::WaitingPromotion).await;
+    assert_eq!(serin(&s, &["promote", "web"]).await.0, 0);
+    s.wait_phase("web", Phase::Succeeded).await;
+    // The watch ends by itself: stdout closes when the process exits.
     let joined = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
+        std::time::Duration::from_secs(60),
         tokio::task::spawn_blocking(move || frames.join().unwrap()),
     )
     .await;
-    let _ = watch.kill();
-    let _ = watch.wait();
-    let frames = joined
-        .expect("serin status --watch never showed WaitingPromotion")
-        .unwrap();
+    let frames = match joined {
+        Ok(frames) => frames.unwrap(),
+        Err(_) => {
+            let _ = watch.kill();
+            panic!("serin status --watch did not end when the rollout ended");
+        }
+    };
+    let exit = watch.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "{frames}");
     let phases: Vec<&str> = frames
         .lines()
         .filter(|l| l.starts_with("Canary "))
         .map(|l| l.rsplit("   ").next().unwrap())
         .collect();
-    assert_eq!(phases.first(), Some(&"Failed"), "{frames}");
-    assert_eq!(phases.last(), Some(&"WaitingPromotion"), "{frames}");
+    assert_eq!(phases.first(), Some(&"WaitingPromotion"), "{frames}");
+    assert_eq!(phases.last(), Some(&"Succeeded"), "{frames}");
     assert!(
         frames.contains("---"),
         "frames are separated off a terminal: {frames}"
+    );
+    // Nothing failed: a retry is refused.
+    let (code, _, err) = serin(&s, &["retry", "web"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("retry does not apply in phase Succeeded: it acts in Failed"),
+        "{err}"
     );
 
     // Errors: exit 2 with the name.
@@ -277,9 +321,10 @@ async fn all_namespaces_and_the_kubectl_plugin() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_serin"), dir.join("kubectl-serin")).unwrap();
+    // Global flags before the command, as with kubectl's own.
     let out = run(
         Path::new("kubectl"),
-        &["serin", "get", "-n", &s.ns],
+        &["serin", "-n", &s.ns, "get"],
         Some(&dir),
     );
     assert!(
@@ -289,4 +334,98 @@ async fn all_namespaces_and_the_kubectl_plugin() {
     );
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(row(&table, "api")[1], "Initialized", "{table}");
+}
+
+#[tokio::test]
+async fn global_flags_go_anywhere_and_contexts_and_selectors_choose_what_is_listed() {
+    let s = setup("cli-flags", &[]).await;
+    s.create_deployment("api", Readiness::Ready).await;
+    s.create_canary("api", cluster::rollout::steps(), json!({}))
+        .await;
+    let labels = json!({"metadata": {"labels": {"team": "payments"}}});
+    s.canaries()
+        .patch(
+            "api",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&labels),
+        )
+        .await
+        .unwrap();
+    s.wait_phase("api", Phase::Initialized).await;
+    let bin = Path::new(env!("CARGO_BIN_EXE_serin"));
+    let ns = s.ns.as_str();
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).to_string();
+
+    // -n before the command, as kubectl takes it; -l filters by label.
+    let out = run(bin, &["-n", ns, "get", "-l", "team=payments"], None);
+    assert_eq!(row(&text(&out), "api")[1], "Initialized");
+    let out = run(bin, &["get", "-l", "team=other", "-n", ns], None);
+    assert_eq!(text(&out), "");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "No canaries in namespace {ns} matching team=other"
+        )),
+        "{out:?}"
+    );
+
+    // --context picks a context of --kubeconfig, and with it its namespace.
+    let mut kubeconfig = kube::config::Kubeconfig::read_from(&cluster().kubeconfig).unwrap();
+    let mut team = kubeconfig.contexts[0].clone();
+    team.name = "team".into();
+    team.context.as_mut().unwrap().namespace = Some(s.ns.clone());
+    kubeconfig.contexts.push(team);
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{ns}.kubeconfig"));
+    std::fs::write(&file, serde_yaml_ng::to_string(&kubeconfig).unwrap()).unwrap();
+    let path = file.to_str().unwrap();
+    let out = run(
+        bin,
+        &["--context", "team", "get", "--kubeconfig", path],
+        None,
+    );
+    assert_eq!(row(&text(&out), "api")[1], "Initialized", "{out:?}");
+    let out = run(
+        bin,
+        &["get", "--kubeconfig", path, "--context", "nope"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nope"),
+        "{out:?}"
+    );
+
+    // The controller's version, from its Deployment's image, the chart's labels on it.
+    let controller: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "serin", "labels": {
+            "app.kubernetes.io/name": "serin", "app.kubernetes.io/component": "controller",
+            "app.kubernetes.io/version": "0.9.0"}},
+        "spec": {
+            "selector": {"matchLabels": {"app": "serin-controller"}},
+            "template": {
+                "metadata": {"labels": {"app": "serin-controller"}},
+                "spec": {"containers": [
+                    {"name": "controller", "image": "registry.example:5000/serin-dev/serin:0.9.1"}
+                ]}}}
+    }))
+    .unwrap();
+    s.deployments()
+        .create(&kube::api::PostParams::default(), &controller)
+        .await
+        .unwrap();
+    let out = run(bin, &["version", "-n", ns, "-o", "json"], None);
+    assert!(out.status.success(), "{out:?}");
+    let versions: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(versions["client"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(versions["controllers"][0]["version"], "0.9.1");
+    assert_eq!(versions["controllers"][0]["namespace"], ns);
+    let out = run(bin, &["-n", ns, "version"], None);
+    let table = text(&out);
+    assert!(
+        table.starts_with(&format!("Client     serin {}\n", env!("CARGO_PKG_VERSION"))),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("Controller 0.9.1 ({ns}/serin, ")),
+        "{table}"
+    );
 }

@@ -387,3 +387,105 @@ fn the_controller_reads_flaggers_flags_and_refuses_those_it_cannot_honour() {
         text(&out.stderr)
     );
 }
+
+/// kubectl's flags go before or after the command, and every cluster command reads the
+/// kubeconfig and context they name (the file here does not exist or has no such context, so
+/// the error shows which was read, without a cluster).
+#[test]
+fn cluster_flags_are_read_anywhere_on_the_line_by_every_cluster_command() {
+    let dir = tempdir("flags");
+    let missing = dir.join("missing.kubeconfig");
+    let missing = missing.to_str().unwrap();
+    let flagger_flag = format!("-kubeconfig={missing}");
+    for args in [
+        &["-n", "team", "--kubeconfig", missing, "get"][..],
+        &["get", "-A", "--kubeconfig", missing, "-n", "team"],
+        &["--kubeconfig", missing, "status", "web", "--watch"],
+        &["promote", "web", "--kubeconfig", missing],
+        &["--kubeconfig", missing, "wait", "web"],
+        &["version", "--kubeconfig", missing],
+        &["--kubeconfig", missing, "controller"],
+        // Flagger's flag, read by the controller as its own.
+        &["controller", &flagger_flag],
+    ] {
+        let out = serin(args);
+        assert_eq!(out.status.code(), Some(2), "serin {args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("--kubeconfig {missing}")),
+            "serin {args:?}: {stderr}"
+        );
+    }
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\ncontexts:\n- name: a\n  context: {cluster: c, user: u, namespace: alpha}\ncurrent-context: a\nusers:\n- name: u\n  user: {token: t}\n",
+    )
+    .unwrap();
+    let out = serin(&[
+        "--context",
+        "nope",
+        "get",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+    let out = serin(&["get", "--request-timeout", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid duration \"soon\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // The client's version needs no cluster; it comes before the cluster's answer.
+    let out = serin(&["version", "--kubeconfig", missing]);
+    assert_eq!(
+        text(&out.stdout),
+        format!("Client     serin {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn completions_are_generated_for_bash_zsh_and_fish() {
+    for (shell, opening) in [
+        ("bash", "_serin()"),
+        ("zsh", "#compdef serin"),
+        ("fish", "complete -c serin"),
+    ] {
+        let out = serin(&["completion", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains(opening), "{shell}: {script}");
+        for word in [
+            "promote",
+            "status",
+            "namespace",
+            "selector",
+            "request-timeout",
+        ] {
+            assert!(script.contains(word), "{shell} completes no {word}");
+        }
+    }
+    let out = serin(&["completion", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid value 'tcsh'"));
+}
+
+/// Installed as `kubectl-serin`, it is the same program and names itself `kubectl serin`.
+#[test]
+fn as_a_kubectl_plugin_it_names_itself_kubectl_serin() {
+    let dir = tempdir("plugin");
+    let plugin = dir.join("kubectl-serin");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_serin"), &plugin).unwrap();
+    let out = Command::new(&plugin)
+        .args(["get", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains("Usage: kubectl serin get [OPTIONS]"),
+        "{}",
+        text(&out.stdout)
+    );
+}

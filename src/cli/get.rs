@@ -3,13 +3,15 @@
 use chrono::{DateTime, Utc};
 use kube::api::{Api, ListParams};
 
-use super::{Format, Style, age, print_structured, short, table};
+use super::{Format, Style, age, list_of, print_structured, short, table};
 use crate::api::{Canary, Phase};
 
-/// Lists the Canaries of `namespace` (all namespaces when None).
+/// Lists the Canaries of `namespace` (all namespaces when None) that match the label
+/// `selector` (kubectl's syntax, checked by the API server).
 pub async fn run(
     client: kube::Client,
     namespace: Option<&str>,
+    selector: Option<&str>,
     format: Format,
 ) -> anyhow::Result<()> {
     let api: Api<Canary> = match namespace {
@@ -17,12 +19,18 @@ pub async fn run(
         None => Api::all(client),
     };
     let mut canaries = api
-        .list(&ListParams::default())
+        .list(&match selector {
+            Some(selector) => ListParams::default().labels(selector),
+            None => ListParams::default(),
+        })
         .await
         .map_err(|e| match e {
             kube::Error::Api(ref s) if s.code == 404 => anyhow::anyhow!(
                 "the cluster does not serve serin.dev/v1beta1 Canaries: install the CRDs (serin crds | kubectl apply --server-side -f -)"
             ),
+            kube::Error::Api(ref s) if s.code == 400 && selector.is_some() => {
+                anyhow::anyhow!("--selector: {}", s.message)
+            }
             other => anyhow::Error::from(other).context("listing Canaries"),
         })?
         .items;
@@ -30,12 +38,12 @@ pub async fn run(
         (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
     });
     if format != Format::Table {
-        return print_structured(&canaries, format);
+        return print_structured(&list_of(&canaries)?, format);
     }
     if canaries.is_empty() {
         match namespace {
-            Some(ns) => eprintln!("No canaries in namespace {ns}."),
-            None => eprintln!("No canaries in any namespace."),
+            Some(ns) => eprintln!("No canaries in namespace {ns}{}.", matching(selector)),
+            None => eprintln!("No canaries in any namespace{}.", matching(selector)),
         }
         return Ok(());
     }
@@ -44,6 +52,10 @@ pub async fn run(
         render(&canaries, namespace.is_none(), Utc::now(), Style::detect())
     );
     Ok(())
+}
+
+fn matching(selector: Option<&str>) -> String {
+    selector.map_or(String::new(), |s| format!(" matching {s}"))
 }
 
 /// The table; `all` adds the namespace column.

@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod request;
 pub mod status;
 pub mod stdout;
+pub mod version;
 pub mod wait;
 
 use std::io::IsTerminal;
@@ -17,48 +18,76 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-/// How to reach the cluster, as kubectl does.
+/// How to reach the cluster, as kubectl does. The flags are global: they go anywhere on the
+/// line (`serin -n team get` and `serin get -n team`), as kubectl's do. `serin controller` and
+/// `serin loadtester` keep their own `--namespace` (clap leaves a global out of a subcommand
+/// that has an argument of the same id).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Connection {
     /// Path of the kubeconfig (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context to use.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub context: Option<String>,
     /// Namespace (default: the context's).
-    #[arg(short, long)]
+    #[arg(short, long, global = true)]
     pub namespace: Option<String>,
+    /// Give up on a request to the API server after this long (Go duration, e.g. 30s; 0 no
+    /// limit; default: kube's).
+    #[arg(long, global = true)]
+    pub request_timeout: Option<crate::api::Duration>,
 }
 
 impl Connection {
     /// A client and the namespace to work in.
     pub async fn connect(&self) -> anyhow::Result<(kube::Client, String)> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let options = KubeConfigOptions {
-            context: self.context.clone(),
-            ..KubeConfigOptions::default()
-        };
-        let config = match &self.kubeconfig {
-            Some(path) => {
-                let file = Kubeconfig::read_from(path)
-                    .with_context(|| format!("--kubeconfig {}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(file, &options)
-                    .await
-                    .map_err(anyhow::Error::from)
-            }
-            None if self.context.is_some() => kube::Config::from_kubeconfig(&options)
-                .await
-                .map_err(anyhow::Error::from),
-            None => kube::Config::infer().await.map_err(anyhow::Error::from),
-        }
-        .context("reading the kubeconfig")?;
+        let config = self.kube_config().await?;
         let namespace = self
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
         let client = kube::Client::try_from(config).context("connecting to Kubernetes")?;
         Ok((client, namespace))
+    }
+
+    /// The client configuration these flags name.
+    pub async fn kube_config(&self) -> anyhow::Result<kube::Config> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut config = self.config().await.context("reading the kubeconfig")?;
+        if let Some(timeout) = self.request_timeout {
+            // As kubectl's: 0 means no limit.
+            let timeout = Some(timeout.as_std()).filter(|t| !t.is_zero());
+            config.connect_timeout = timeout;
+            config.read_timeout = timeout;
+            config.write_timeout = timeout;
+        }
+        Ok(config)
+    }
+
+    /// The kubeconfig named by `--kubeconfig` (else kube's search: $KUBECONFIG, ~/.kube/config,
+    /// in-cluster) with the context of `--context` (else its current one).
+    async fn config(&self) -> anyhow::Result<kube::Config> {
+        let options = KubeConfigOptions {
+            context: self.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        Ok(match &self.kubeconfig {
+            Some(path) => {
+                let file = Kubeconfig::read_from(path)
+                    .with_context(|| format!("--kubeconfig {}", path.display()))?;
+                kube::Config::from_custom_kubeconfig(file, &options).await?
+            }
+            None if self.context.is_some() => kube::Config::from_kubeconfig(&options)
+                .await
+                .with_context(|| {
+                    format!(
+                        "--context {}",
+                        options.context.as_deref().unwrap_or_default()
+                    )
+                })?,
+            None => kube::Config::infer().await?,
+        })
     }
 }
 
@@ -79,6 +108,17 @@ pub fn print_structured<T: serde::Serialize>(value: &T, format: Format) -> anyho
         Format::Table => {}
     }
     Ok(())
+}
+
+/// Objects as a Kubernetes List, the shape `kubectl get -o json|yaml` prints for several
+/// objects, so tools that read kubectl's output read serin's.
+pub fn list_of<T: serde::Serialize>(items: &[T]) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": {"resourceVersion": ""},
+        "items": serde_json::to_value(items)?,
+    }))
 }
 
 /// Colours, only for a terminal and without NO_COLOR (https://no-color.org).
@@ -209,6 +249,15 @@ mod tests {
         assert_eq!(ago(3 * 3600), "3h");
         assert_eq!(ago(3 * 86400), "3d");
         assert_eq!(age(None, now), "-");
+    }
+
+    #[test]
+    fn several_objects_are_a_kubernetes_list() {
+        let list = list_of(&[serde_json::json!({"kind": "Canary"})]).unwrap();
+        assert_eq!(list["apiVersion"], "v1");
+        assert_eq!(list["kind"], "List");
+        assert_eq!(list["items"][0]["kind"], "Canary");
+        assert_eq!(list_of::<u8>(&[]).unwrap()["items"], serde_json::json!([]));
     }
 
     #[test]

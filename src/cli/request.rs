@@ -1,6 +1,8 @@
 //! `serin promote | abort | retry | pause | resume NAME`: a manual request is a pair of
 //! annotations (`serin.dev/request`, `serin.dev/request-id`) the controller acts on once per
-//! id; the command waits briefly for the controller to acknowledge it in the status.
+//! id; the command waits briefly for the controller to acknowledge it in the status. A request
+//! the controller would ignore in the Canary's phase is refused up front, with the reason, by
+//! the rule the engine itself follows (`RequestAction::acts_in`).
 
 use std::time::Duration;
 
@@ -14,16 +16,33 @@ use crate::workload::observe::{REQUEST_ANNOTATION, REQUEST_ID_ANNOTATION};
 /// How long to wait for `status.lastHandledRequest` to show the request.
 const ACKNOWLEDGE: Duration = Duration::from_secs(15);
 
-/// Sends the request; Ok(true) when the controller acknowledged it in time.
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Acknowledged,
+    /// Not sent: the controller would ignore it, for this reason.
+    Refused(String),
+    NotAcknowledged,
+}
+
+/// Sends the request unless the controller would ignore it.
 pub async fn run(
     client: kube::Client,
     namespace: &str,
     name: &str,
     action: RequestAction,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Answer> {
     let api: Api<Canary> = Api::namespaced(client, namespace);
-    if api.get_opt(name).await?.is_none() {
+    let Some(canary) = api.get_opt(name).await? else {
         anyhow::bail!("canary {namespace}/{name} not found");
+    };
+    let phase = canary.status.and_then(|s| s.phase);
+    if let Err(why) = action.acts_in(phase) {
+        eprintln!(
+            "{} refused: canary {namespace}/{name}: {why}",
+            action.as_str()
+        );
+        return Ok(Answer::Refused(why));
     }
     // A fresh id per request: the same action asked twice is two requests.
     let id = format!(
@@ -50,7 +69,7 @@ pub async fn run(
                 "{} requested: canary {namespace}/{name} (request {id}), acknowledged",
                 action.as_str()
             );
-            return Ok(true);
+            return Ok(Answer::Acknowledged);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -59,5 +78,5 @@ pub async fn run(
         action.as_str(),
         ACKNOWLEDGE.as_secs()
     );
-    Ok(false)
+    Ok(Answer::NotAcknowledged)
 }

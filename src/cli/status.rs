@@ -1,14 +1,17 @@
 //! `serin status NAME [--watch]`: one rollout in detail — where it stands in its steps, the
-//! last result of every check, the gates, the conditions and the recent events.
+//! last result of every check, the gates, the conditions and the recent events. `--watch` ends
+//! when the rollout ends, with `wait`'s exit codes.
 
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 
+use super::wait::{self, Ended, Outcome};
 use super::{Format, Style, age, print_structured, short, table};
 use crate::api::canary::Webhook;
 use crate::api::provider::{ProviderKind, TrafficProvider};
@@ -20,16 +23,19 @@ use crate::engine::plan::Strategy;
 /// Events shown at most.
 const EVENTS: usize = 10;
 
+/// Shows the rollout; with `watch`, every change until the rollout of the target's current
+/// revision ends, which it returns (judged as `wait --for promoted` judges it).
 pub async fn run(
     client: kube::Client,
     namespace: &str,
     name: &str,
     watch: bool,
     format: Format,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Ended>> {
     let canaries: Api<Canary> = Api::namespaced(client.clone(), namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let events: Api<Event> = Api::namespaced(client, namespace);
-    let show = |canary: Canary, events: Vec<Event>| -> anyhow::Result<()> {
+    let show = |canary: &Canary, events: Vec<Event>| -> anyhow::Result<()> {
         if format == Format::Table {
             if watch {
                 // Clear the screen between frames, as `watch` does, only on a terminal.
@@ -39,29 +45,46 @@ pub async fn run(
                     crate::outln!("---");
                 }
             }
-            crate::out!("{}", render(&canary, &events, Utc::now(), Style::detect()));
+            crate::out!("{}", render(canary, &events, Utc::now(), Style::detect()));
             Ok(())
         } else {
-            print_structured(&canary, format)
+            print_structured(canary, format)
         }
+    };
+    let ended = async |canary: &Canary| -> anyhow::Result<Option<Ended>> {
+        let revision = wait::target_revision(&deployments, canary).await?;
+        let status = canary.status.clone().unwrap_or_default();
+        Ok(wait::verdict(
+            &status,
+            revision.as_deref(),
+            Outcome::Promoted,
+        ))
     };
     let canary = canaries
         .get_opt(name)
         .await?
         .ok_or_else(|| anyhow::anyhow!("canary {namespace}/{name} not found"))?;
-    show(canary, recent_events(&events, name).await)?;
+    show(&canary, recent_events(&events, name).await)?;
     if !watch {
-        return Ok(());
+        return Ok(None);
+    }
+    if let Some(end) = ended(&canary).await? {
+        return Ok(Some(end));
     }
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut stream = watcher(canaries, config).applied_objects().boxed();
     while let Some(canary) = stream.next().await {
         match canary {
-            Ok(canary) => show(canary, recent_events(&events, name).await)?,
+            Ok(canary) => {
+                show(&canary, recent_events(&events, name).await)?;
+                if let Some(end) = ended(&canary).await? {
+                    return Ok(Some(end));
+                }
+            }
             Err(error) => eprintln!("watch: {error}"),
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The newest events about the Canary, newest last.

@@ -66,6 +66,20 @@ pub fn verdict(status: &CanaryStatus, revision: Option<&str>, want: Outcome) -> 
     }
 }
 
+/// The revision of the target's pod template as the controller computes it; None when the
+/// target does not exist.
+pub async fn target_revision(
+    deployments: &Api<Deployment>,
+    canary: &Canary,
+) -> anyhow::Result<Option<String>> {
+    let status = canary.status.clone().unwrap_or_default();
+    let target = deployments.get_opt(&canary.spec.target_ref.name).await?;
+    Ok(target.map(|d| {
+        let template = d.spec.as_ref().map(|s| &s.template);
+        revision::of(&template, &status.tracked_configs)
+    }))
+}
+
 /// Waits; Ok(Some(ended)) or Ok(None) on timeout.
 pub async fn run(
     client: kube::Client,
@@ -88,11 +102,7 @@ pub async fn run(
                 }
             };
             let status = canary.status.clone().unwrap_or_default();
-            let target = deployments.get_opt(&canary.spec.target_ref.name).await?;
-            let revision = target.map(|d| {
-                let template = d.spec.as_ref().map(|s| &s.template);
-                revision::of(&template, &status.tracked_configs)
-            });
+            let revision = target_revision(&deployments, &canary).await?;
             if let Some(ended) = verdict(&status, revision.as_deref(), want) {
                 return Ok::<_, anyhow::Error>(Some(ended));
             }

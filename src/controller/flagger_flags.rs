@@ -75,8 +75,9 @@ fn meaning(name: &str) -> Option<Meaning> {
                 "{other:?} is not an encoding: expected json or console"
             )),
         }),
-        "kubeconfig" | "master" => Refuse(
-            "serin connects in-cluster or through the KUBECONFIG environment variable: set KUBECONFIG instead",
+        "kubeconfig" => Same("--kubeconfig"),
+        "master" => Refuse(
+            "serin reads the API server's address from the kubeconfig (--kubeconfig, KUBECONFIG or in-cluster); remove it",
         ),
         "kubeconfig-qps" | "kubeconfig-burst" => Refuse(
             "serin's Kubernetes client is not rate-limited on the client side (the API server's priority and fairness applies); remove it",

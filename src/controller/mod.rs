@@ -43,13 +43,12 @@ pub use options::{LogFormat, Options};
 use context::Context;
 use telemetry::{Health, Metrics};
 
-/// Runs the controller until SIGTERM/SIGINT.
-pub async fn run(options: Options) -> anyhow::Result<()> {
+/// Runs the controller on the cluster of `kube` (the command line's kubeconfig and context)
+/// until SIGTERM/SIGINT.
+pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow::Result<()> {
     let default_provider = TrafficProvider::parse(&options.mesh_provider)
         .map_err(|e| anyhow::anyhow!("--mesh-provider: {e}"))?;
-    let config = kube::Config::infer()
-        .await
-        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let config = kube.context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
     let egress = egress_policy(&options, &config).await;
     let client = Client::try_from(config)
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::canary::HookKind;
+use crate::api::status::Phase;
 
 /// The world as observed at the start of one reconcile.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -138,6 +139,46 @@ impl RequestAction {
             Self::Resume => "resume",
         }
     }
+
+    /// The phases this request acts in: the one rule the engine follows and `serin promote`
+    /// (and the other request commands) check before asking, so they cannot disagree. Err
+    /// says why a request would be ignored. (A retry of a revision the target was reverted
+    /// to is also ignored; that depends on the target, which the engine alone sees.)
+    pub fn acts_in(self, phase: Option<Phase>) -> Result<(), String> {
+        const ANALYSIS: &str = "Waiting, Progressing or WaitingPromotion";
+        let (acts, when) = match self {
+            Self::Pause | Self::Resume => (true, "any phase"),
+            Self::Promote => (
+                matches!(
+                    phase,
+                    Some(Phase::Waiting | Phase::Progressing | Phase::WaitingPromotion)
+                ),
+                ANALYSIS,
+            ),
+            Self::Abort => (
+                matches!(
+                    phase,
+                    Some(
+                        Phase::Waiting
+                            | Phase::Progressing
+                            | Phase::WaitingPromotion
+                            | Phase::Promoting
+                            | Phase::Finalising
+                    )
+                ),
+                "a rollout under way (Waiting, Progressing, WaitingPromotion, Promoting or Finalising)",
+            ),
+            Self::Retry => (phase == Some(Phase::Failed), "Failed"),
+        };
+        if acts {
+            return Ok(());
+        }
+        Err(format!(
+            "{} does not apply in phase {}: it acts in {when}",
+            self.as_str(),
+            phase.map_or("(new)", Phase::as_str)
+        ))
+    }
 }
 
 impl ManualRequest {
@@ -190,4 +231,40 @@ pub enum Sample {
     },
     NoData,
     Error(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_request_acts_in_its_phases_and_says_why_not() {
+        let acting = |action: RequestAction| -> Vec<Phase> {
+            Phase::ALL
+                .into_iter()
+                .filter(|p| action.acts_in(Some(*p)).is_ok())
+                .collect()
+        };
+        use Phase::*;
+        assert_eq!(
+            acting(RequestAction::Promote),
+            [Waiting, Progressing, WaitingPromotion]
+        );
+        assert_eq!(
+            acting(RequestAction::Abort),
+            [
+                Waiting,
+                Progressing,
+                WaitingPromotion,
+                Promoting,
+                Finalising
+            ]
+        );
+        assert_eq!(acting(RequestAction::Retry), [Failed]);
+        assert_eq!(acting(RequestAction::Pause), Phase::ALL);
+        assert_eq!(
+            RequestAction::Promote.acts_in(None),
+            Err("promote does not apply in phase (new): it acts in Waiting, Progressing or WaitingPromotion".into())
+        );
+    }
 }

@@ -165,7 +165,8 @@ struct Report {
 const KEEP_FINISHED: usize = 50;
 
 /// Runs the load tester until SIGTERM/SIGINT.
-pub async fn run(options: Options) -> anyhow::Result<()> {
+/// `kube`: the cluster of the command line's `--kubeconfig`/`--context` (Err: none usable).
+pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow::Result<()> {
     let Some(path) = options.token_file.clone() else {
         anyhow::bail!("--token-file (or SERIN_LOADTESTER_TOKEN_FILE) is required");
     };
@@ -184,7 +185,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             .context("building the HTTP client")?,
         loads: Mutex::new(HashMap::new()),
         finished: Mutex::new(Vec::new()),
-        gates: gate_store(&options).await,
+        gates: gate_store(&options, kube),
         limits: spec::Limits {
             max_rate: options.max_rate,
             max_concurrency: options.max_concurrency,
@@ -206,8 +207,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 
 /// The gates' ConfigMap, when Kubernetes can be reached; without it the tester still runs
 /// load (e.g. outside a cluster), and says so at start.
-async fn gate_store(options: &Options) -> Option<gates::Store> {
-    match kube::Client::try_default().await {
+fn gate_store(options: &Options, kube: anyhow::Result<kube::Config>) -> Option<gates::Store> {
+    match kube.and_then(|config| Ok(kube::Client::try_from(config)?)) {
         Ok(client) => {
             let namespace = options
                 .namespace

@@ -1,6 +1,5 @@
 //! Manual requests (promote, abort, retry, pause, resume) and freezing by suspend or pause.
 
-use crate::api::status::Phase;
 use crate::engine::input::{RequestAction, Target};
 use crate::engine::reasons::Reason;
 
@@ -17,10 +16,6 @@ impl Tick<'_> {
         }
         self.next.last_handled_request = Some(request.id.clone());
         let phase = self.next.phase;
-        let in_analysis = matches!(
-            phase,
-            Some(Phase::Waiting | Phase::Progressing | Phase::WaitingPromotion)
-        );
         let action = match &request.action {
             Ok(action) => *action,
             Err(unknown) => {
@@ -42,7 +37,7 @@ impl Tick<'_> {
                 self.decide(Reason::Resumed, "resumed by request".into());
                 false
             }
-            RequestAction::Promote if in_analysis => {
+            RequestAction::Promote if action.acts_in(phase).is_ok() => {
                 self.unfreeze_for_request();
                 self.decide(
                     Reason::PromotedByRequest,
@@ -51,29 +46,26 @@ impl Tick<'_> {
                 self.promote();
                 true
             }
-            RequestAction::Abort
-                if in_analysis || matches!(phase, Some(Phase::Promoting | Phase::Finalising)) =>
-            {
+            RequestAction::Abort if action.acts_in(phase).is_ok() => {
                 self.unfreeze_for_request();
                 self.rollback(Reason::AbortedByRequest, "aborted by request".into());
                 true
             }
             RequestAction::Retry
-                if phase == Some(Phase::Failed) && !self.is_revert_target(target) =>
+                if action.acts_in(phase).is_ok() && !self.is_revert_target(target) =>
             {
                 self.unfreeze_for_request();
                 self.start_rollout(target, Reason::Retried);
                 true
             }
             other => {
-                let phase = phase.map_or("(new)", Phase::as_str);
-                self.warn(
-                    Reason::RequestIgnored,
+                let why = other.acts_in(phase).err().unwrap_or_else(|| {
                     format!(
-                        "{} request ignored: it does not apply in phase {phase}",
+                        "{} does not apply: the target runs the revision it was reverted to",
                         other.as_str()
-                    ),
-                );
+                    )
+                });
+                self.warn(Reason::RequestIgnored, format!("request ignored: {why}"));
                 false
             }
         }
