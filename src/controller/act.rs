@@ -152,6 +152,16 @@ pub async fn scale<W: Workload>(
         Step::Apply,
         format!("scaling {namespace}/{name} to {replicas}"),
     ))?;
+    if replicas > 0
+        && let Some(unpark) = workload.unpark_patch()
+    {
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&unpark))
+            .await
+            .map_err(Error::api(
+                Step::Apply,
+                format!("removing another controller's idle setting from {namespace}/{name}"),
+            ))?;
+    }
     Ok(())
 }
 

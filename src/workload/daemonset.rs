@@ -30,6 +30,9 @@ use super::target::{Workload, stamped_revision};
 
 /// The node selector key that keeps an idle canary DaemonSet on no node.
 pub const IDLE_LABEL: &str = "serin.dev/idle-canary";
+/// Flagger's key for the same (`flagger.app/scale-to-zero`): a DaemonSet taken over from
+/// Flagger is idle under it, and starting a rollout removes it (`unpark_patch`).
+pub const FLAGGER_IDLE_LABEL: &str = "flagger.app/scale-to-zero";
 
 impl Workload for DaemonSet {
     type History = ControllerRevision;
@@ -130,6 +133,20 @@ impl Workload for DaemonSet {
         body
     }
 
+    /// Flagger's idle key belongs to Flagger's field manager, which serin's apply cannot take
+    /// away: a merge patch removes it.
+    fn unpark_patch(&self) -> Option<serde_json::Value> {
+        let parked = self
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|pod| pod.node_selector.as_ref())
+            .is_some_and(|selector| selector.contains_key(FLAGGER_IDLE_LABEL));
+        parked.then(|| {
+            serde_json::json!({"spec": {"template": {"spec": {"nodeSelector": {FLAGGER_IDLE_LABEL: null}}}}})
+        })
+    }
+
     /// A DaemonSet's ControllerRevision keeps its template as a patch:
     /// `{"spec": {"template": {..., "$patch": "replace"}}}`.
     fn history_template(history: &ControllerRevision) -> Option<PodTemplateSpec> {
@@ -152,7 +169,9 @@ pub fn is_idle(daemon_set: &DaemonSet) -> bool {
         .as_ref()
         .and_then(|s| s.template.spec.as_ref())
         .and_then(|pod| pod.node_selector.as_ref())
-        .is_some_and(|selector| selector.contains_key(IDLE_LABEL))
+        .is_some_and(|selector| {
+            selector.contains_key(IDLE_LABEL) || selector.contains_key(FLAGGER_IDLE_LABEL)
+        })
 }
 
 /// The template without the idle key; a node selector left empty is dropped, as the API server
@@ -162,6 +181,7 @@ fn without_idle_selector(mut template: PodTemplateSpec) -> PodTemplateSpec {
         && let Some(selector) = pod.node_selector.as_mut()
     {
         selector.remove(IDLE_LABEL);
+        selector.remove(FLAGGER_IDLE_LABEL);
         if selector.is_empty() {
             pod.node_selector = None;
         }
@@ -264,6 +284,54 @@ mod tests {
             observe(&bare, BTreeMap::new()).revision,
             observe(&running, BTreeMap::new()).revision,
             "the user's own node selector is part of the release"
+        );
+    }
+
+    #[test]
+    fn a_daemon_set_flagger_parked_is_idle_no_release_and_unparked_by_a_merge_patch() {
+        let user = serde_json::json!({"disk": "ssd"});
+        let running = daemon_set(user.clone(), status(4, 3, 3, 3));
+        let mut flaggers = user.clone();
+        flaggers[FLAGGER_IDLE_LABEL] = serde_json::json!("true");
+        let parked = daemon_set(flaggers, status(4, 3, 3, 3));
+        assert_eq!(parked.replicas(), Some(0));
+        assert_eq!(
+            observe(&running, BTreeMap::new()).revision,
+            observe(&parked, BTreeMap::new()).revision
+        );
+        assert_eq!(running.unpark_patch(), None);
+        assert_eq!(
+            parked.unpark_patch(),
+            Some(
+                serde_json::json!({"spec": {"template": {"spec": {"nodeSelector": {FLAGGER_IDLE_LABEL: null}}}}})
+            )
+        );
+        // Flagger's primary runs the parked target's release: taken over as settled.
+        let mut primary = desired_primary(&PrimaryInputs {
+            target: &running,
+            revision: "r1",
+            tracked: &BTreeSet::new(),
+            replicas: None,
+            owner: None,
+            live_selector: None,
+        })
+        .unwrap();
+        primary.metadata.annotations = None;
+        let meta = primary
+            .spec
+            .as_mut()
+            .unwrap()
+            .template
+            .metadata
+            .as_mut()
+            .unwrap();
+        meta.annotations
+            .as_mut()
+            .unwrap()
+            .remove(REVISION_ANNOTATION);
+        assert_eq!(
+            crate::workload::foreign::compare(&primary, &parked),
+            Some(crate::engine::ForeignPrimary::RunsTarget)
         );
     }
 

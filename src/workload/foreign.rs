@@ -26,7 +26,11 @@ pub fn compare<W: Workload>(primary: &W, target: &W) -> Option<ForeignPrimary> {
     if stamped_revision(primary).is_some() {
         return None;
     }
-    let template = |w: &W| w.pod_template().and_then(|t| serde_json::to_value(t).ok());
+    // Release templates: a DaemonSet's idle node selector (serin's or Flagger's) is no release.
+    let template = |w: &W| {
+        w.release_template()
+            .and_then(|t| serde_json::to_value(&*t).ok())
+    };
     let same = match (template(primary), template(target)) {
         (Some(primary), Some(target)) => same(&primary, &target),
         _ => false,
@@ -48,14 +52,17 @@ fn same(copy: &Value, original: &Value) -> bool {
             copy.len() == original.len() && copy.iter().zip(original).all(|(c, o)| same(c, o))
         }
         (Value::Object(copy), Value::Object(original)) => {
+            // A map holding only what a copy adds or leaves out (`annotations: {flagger-id}`
+            // beside no annotations at all) is the same as no map.
+            let empty = Value::Object(serde_json::Map::new());
             let copied = copy.iter().all(|(key, value)| match original.get(key) {
                 Some(original) => same(value, original),
-                None => key == FLAGGER_ID || key == REVISION_ANNOTATION,
+                None => key == FLAGGER_ID || key == REVISION_ANNOTATION || same(value, &empty),
             });
             copied
-                && original
-                    .keys()
-                    .all(|key| copy.contains_key(key) || key.contains(FLUX_MARKER))
+                && original.iter().all(|(key, value)| {
+                    copy.contains_key(key) || key.contains(FLUX_MARKER) || same(&empty, value)
+                })
         }
         (copy, original) => copy == original,
     }
@@ -136,6 +143,42 @@ mod tests {
             compare(&flaggers_primary("web:1"), &restarted),
             Some(ForeignPrimary::RunsOther)
         );
+    }
+
+    #[test]
+    fn a_copy_adding_the_only_annotation_of_a_template_without_any_is_the_same() {
+        let mut target = target("web:1");
+        let meta = target
+            .spec
+            .as_mut()
+            .unwrap()
+            .template
+            .metadata
+            .as_mut()
+            .unwrap();
+        meta.annotations = None;
+        let with = |annotations: &[(&str, &str)]| {
+            let mut primary = flaggers_primary("web:1");
+            let meta = primary
+                .spec
+                .as_mut()
+                .unwrap()
+                .template
+                .metadata
+                .as_mut()
+                .unwrap();
+            meta.annotations = Some(
+                annotations
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            );
+            primary
+        };
+        let primary = with(&[(FLAGGER_ID, "id")]);
+        assert_eq!(compare(&primary, &target), Some(ForeignPrimary::RunsTarget));
+        let primary = with(&[(FLAGGER_ID, "id"), ("team", "a")]);
+        assert_eq!(compare(&primary, &target), Some(ForeignPrimary::RunsOther));
     }
 
     #[test]

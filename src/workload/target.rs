@@ -56,6 +56,13 @@ pub trait Workload:
 
     fn selector(&self) -> Option<&LabelSelector>;
 
+    /// A merge patch taking away what another controller wrote to keep the workload idle
+    /// (Flagger's DaemonSet node selector), which serin's server-side apply does not own and
+    /// so cannot remove; None when there is nothing to take away.
+    fn unpark_patch(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// The replica count its spec asks for; None when the kind has no count, or it is unset.
     /// A DaemonSet has no count: zero while serin keeps it on no node, else the number of
     /// nodes it runs on (at least one), so "scaled to zero" reads the same for every kind.
