@@ -71,6 +71,7 @@ async fn provider_round_trips(
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
         interval: Duration::from_secs(60),
+        region: None,
     };
     let times = timed(ROUNDS, || async {
         let rendered = queries(&web, metric, Some(template), Source::App).unwrap();

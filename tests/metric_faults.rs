@@ -189,6 +189,7 @@ fn connection(provider: &Provider, address: &str, timeout: Duration) -> Connecti
         headers: vec![("X-Scope-OrgID".into(), "team-a".into())],
         timeout,
         interval: Duration::from_secs(60),
+        region: Some("eu-west-1".into()),
     }
 }
 

@@ -133,6 +133,7 @@ fn connection(address: &str, secret: &[(&str, &str)]) -> Connection {
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
         interval: Duration::from_secs(60),
+        region: None,
     }
 }
 

@@ -134,11 +134,7 @@ impl Server<'_> {
         call: &Call<'_>,
         left: Duration,
     ) -> Result<reqwest::RequestBuilder, QueryError> {
-        let url = format!(
-            "{}/{}",
-            self.address.trim_end_matches('/'),
-            call.path.trim_start_matches('/')
-        );
+        let url = url(self.address, call.path);
         let request = match &call.body {
             None => self.client.get(url),
             Some((content_type, body)) => self
@@ -203,6 +199,15 @@ impl Server<'_> {
             4 * PREVIEW,
         ))
     }
+}
+
+/// The URL of `path` under `address` (a path prefix of the address is kept).
+pub fn url(address: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        address.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 /// Retry-After in seconds (the form metrics services send; an HTTP date is not waited for).

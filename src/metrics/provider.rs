@@ -2,7 +2,8 @@
 //! range query (the judge's series) and a health probe, from a [`Connection`] the controller
 //! resolved (address, credentials, headers, TLS client, timeout). Prometheus
 //! (`super::prometheus`), Graphite (`super::graphite`), InfluxDB (`super::influxdb`), Datadog
-//! (`super::datadog`) and New Relic (`super::newrelic`) implement it; [`sample`] holds the one `match` that
+//! (`super::datadog`), New Relic (`super::newrelic`) and CloudWatch (`super::cloudwatch`) implement
+//! it; [`sample`] holds the one `match` that
 //! picks an implementation by the template's `provider.type`.
 //!
 //! The trait is static (generic functions, no `dyn`): each provider is one concrete type, and
@@ -141,6 +142,8 @@ pub struct Connection {
     /// The metric's `interval`: the window of an instant query for a service whose query
     /// language carries none (Datadog's asks for `from`/`to`).
     pub interval: Duration,
+    /// The template's `provider.region`: the AWS region CloudWatch requests are signed for.
+    pub region: Option<String>,
 }
 
 /// A metrics server serin can ask. Implementations read answers through
@@ -191,6 +194,10 @@ pub async fn sample(
         }
         MetricProviderKind::NewRelic => {
             let server = super::newrelic::NewRelic::connect(connection);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::CloudWatch => {
+            let server = super::cloudwatch::CloudWatch::connect(connection, now);
             super::sample(&server, queries, now, since).await
         }
     }
