@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::outbound::redact;
 
-use super::exchange::{self, Auth, Call, PREVIEW, Server};
+use super::exchange::{self, Auth, Call, PREVIEW, Reach};
 use super::provider::{Answer, Connection, MetricsProvider, QueryError};
 use super::sigv4::{self, Key, Scope};
 
@@ -51,13 +51,10 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 /// The CloudWatch implementation of [`MetricsProvider`].
 #[derive(Clone)]
 pub struct CloudWatch {
-    client: reqwest::Client,
     /// `https://monitoring.<region>.amazonaws.com`, or a VPC endpoint's address.
-    address: String,
+    reach: Reach,
     /// The key and the region to sign for, or why there are none.
     signer: Result<(Key, String), String>,
-    headers: Vec<(String, String)>,
-    timeout: Duration,
     /// A threshold check's window: `[now - window, now]`.
     window: Duration,
     now: DateTime<Utc>,
@@ -132,10 +129,7 @@ impl CloudWatch {
             });
         Self {
             signer: key.and_then(|key| Ok((key, region?))),
-            client: connection.client,
-            address: connection.address,
-            headers: connection.headers,
-            timeout: connection.timeout,
+            reach: Reach::of(&connection),
             window: connection
                 .interval
                 .checked_mul(WINDOW_INTERVALS)
@@ -154,7 +148,7 @@ impl CloudWatch {
                 message: message.clone(),
             })?;
         let body = request.to_string();
-        let url = reqwest::Url::parse(&exchange::url(&self.address, ""))
+        let url = reqwest::Url::parse(&exchange::url(&self.reach.address, ""))
             .map_err(|e| QueryError::Transport(format!("provider.address is not a URL: {e}")))?;
         let host = match (url.host_str(), url.port()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
@@ -178,13 +172,7 @@ impl CloudWatch {
         let mut auth = vec![("X-Amz-Target", TARGET.to_string())];
         auth.extend(sigv4::sign(&to_sign, &host, key, scope, Utc::now()));
         let auth = Auth::Keys(auth);
-        let server = Server {
-            client: &self.client,
-            address: &self.address,
-            auth: &auth,
-            headers: &self.headers,
-            timeout: self.timeout,
-        };
+        let server = self.reach.server(&auth);
         let call = Call {
             path: "",
             params: &[],

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::outbound::body::{self, BodyError};
 use crate::outbound::redact;
 
-use super::provider::{Credentials, QueryError};
+use super::provider::{Connection, Credentials, QueryError};
 
 /// How much of an error answer is read (services' JSON errors are short).
 const ERROR_READ: usize = 64 * 1024;
@@ -57,6 +57,39 @@ impl Auth {
                 password: password.to_string(),
             }),
             _ => None,
+        }
+    }
+}
+
+/// What every HTTP provider keeps of its [`Connection`] besides the credentials (which each
+/// turns into its own [`Auth`]): where its requests go, the client, the headers, the timeout.
+#[derive(Clone, Debug)]
+pub struct Reach {
+    pub client: reqwest::Client,
+    /// Base URL; a path prefix is kept.
+    pub address: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+impl Reach {
+    pub fn of(connection: &Connection) -> Self {
+        Self {
+            client: connection.client.clone(),
+            address: connection.address.clone(),
+            headers: connection.headers.clone(),
+            timeout: connection.timeout,
+        }
+    }
+
+    /// The exchange with this server, authenticated with `auth`.
+    pub fn server<'a>(&'a self, auth: &'a Auth) -> Server<'a> {
+        Server {
+            client: &self.client,
+            address: &self.address,
+            auth,
+            headers: &self.headers,
+            timeout: self.timeout,
         }
     }
 }
