@@ -119,10 +119,13 @@ impl CloudWatch {
             (None, Some(_)) => Err(format!("the Secret has no {ACCESS_KEY_ID}")),
             (Some(_), None) => Err(format!("the Secret has no {SECRET_ACCESS_KEY}")),
         };
+        // Trimmed as validation reads it: the scope must name the region exactly.
         let region = connection
             .region
-            .clone()
-            .filter(|r| !r.trim().is_empty())
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
             .ok_or_else(|| {
                 "provider.region is not set: CloudWatch requests are signed for a region"
                     .to_string()
@@ -472,6 +475,34 @@ mod tests {
             "{throttled}"
         );
         assert_eq!(refusal(502, "<html>"), None);
+    }
+
+    #[test]
+    fn keys_and_the_region_are_read_trimmed_as_a_secret_made_with_echo_holds_them() {
+        let secret = BTreeMap::from([
+            (ACCESS_KEY_ID.to_string(), " AKIDEXAMPLE\n".to_string()),
+            (SECRET_ACCESS_KEY.to_string(), "s3cret\n".to_string()),
+            (SESSION_TOKEN.to_string(), "\n".to_string()),
+        ]);
+        let connection = Connection {
+            client: crate::outbound::client_builder().build().unwrap(),
+            address: "http://127.0.0.1:1".into(),
+            credentials: super::super::provider::Credentials::of(
+                crate::api::metric_provider::MetricProviderKind::CloudWatch,
+                &secret,
+            ),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(1),
+            interval: Duration::from_secs(60),
+            region: Some(" eu-west-1 ".into()),
+        };
+        let (key, region) = CloudWatch::connect(connection, Utc::now()).signer.unwrap();
+        assert_eq!(
+            (key.access_key_id.as_str(), key.secret_access_key.as_str()),
+            ("AKIDEXAMPLE", "s3cret")
+        );
+        assert_eq!(key.session_token, None, "an empty token is none");
+        assert_eq!(region, "eu-west-1");
     }
 
     #[test]
