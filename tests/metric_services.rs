@@ -800,6 +800,8 @@ async fn cloudwatch_answers_signed_threshold_checks_and_the_judge_across_pages()
         Sample::Value(5.5),
         "{hidden}"
     );
+    // Throttling that lasts: one retry, then AWS's words.
+    let asked = server.received().len();
     let throttled = error_of(
         cw_check(
             ok(),
@@ -809,9 +811,10 @@ async fn cloudwatch_answers_signed_threshold_checks_and_the_judge_across_pages()
         .await,
     );
     assert!(
-        throttled.starts_with("query refused by the metrics server (CloudWatch Throttling, HTTP 400): Rate exceeded (CloudWatch is throttling"),
+        throttled.starts_with("metrics server is throttling (CloudWatch Throttling, HTTP 400): Rate exceeded (CloudWatch throttles GetMetricData per account and region; serin retried once"),
         "{throttled}"
     );
+    assert_eq!(server.received().len() - asked, 2, "one retry");
     // Temporary credentials carry their session token, under the signature.
     let temporary = [
         ("aws_access_key_id", AWS_TEMP_KEY_ID),
@@ -823,6 +826,24 @@ async fn cloudwatch_answers_signed_threshold_checks_and_the_judge_across_pages()
     let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
     let probe = serin::metrics::cloudwatch::CloudWatch::connect(ok(), now);
     assert_eq!(probe.probe().await, Ok(()));
+}
+
+#[tokio::test]
+async fn cloudwatch_throttling_once_is_waited_out_within_the_timeout() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    let server = mock::serve(move |request| {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            aws_error(400, "Throttling", "Rate exceeded")
+        } else {
+            cloudwatch(request)
+        }
+    })
+    .await;
+    let template = cw_template("{{ target }}", 60);
+    let value = cw_check(cw_connection(&server.url, AWS_KEYS), THRESHOLD, &template).await;
+    assert_eq!(value, Sample::Value(5.5));
+    assert_eq!(server.received().len(), 2);
 }
 
 #[tokio::test]

@@ -270,11 +270,7 @@ impl MetricsProvider for CloudWatch {
         let request = json!({"MetricDataQueries": [], "StartTime": 0, "EndTime": 0});
         match self.get_metric_data(&request).await {
             Ok(_) => Ok(()),
-            Err(QueryError::Refused { kind, .. })
-                if kind.ends_with("HTTP 400") && !kind.contains("Throttl") =>
-            {
-                Ok(())
-            }
+            Err(QueryError::Refused { kind, .. }) if kind.ends_with("HTTP 400") => Ok(()),
             Err(error) => Err(error),
         }
     }
@@ -305,11 +301,15 @@ fn refusal(status: u16, body: &str) -> Option<QueryError> {
         "AccessDenied" | "AccessDeniedException" => {
             Some(" (the key lacks the cloudwatch:GetMetricData permission)".to_string())
         }
-        "Throttling" | "ThrottlingException" => Some(
-            " (CloudWatch is throttling GetMetricData for this account and region; \
-             the check is retried at the next interval)"
-                .to_string(),
-        ),
+        "Throttling" | "ThrottlingException" => {
+            return Some(QueryError::Throttled {
+                kind: format!("CloudWatch {code}, HTTP {status}"),
+                message: format!(
+                    "{message} (CloudWatch throttles GetMetricData per account and region; \
+                     serin retried once; the check is asked again at the next interval)"
+                ),
+            });
+        }
         _ => None,
     };
     message.push_str(hint.as_deref().unwrap_or_default());
@@ -471,7 +471,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            throttled.starts_with("query refused by the metrics server (CloudWatch Throttling, HTTP 400): Rate exceeded (CloudWatch is throttling"),
+            throttled.starts_with("metrics server is throttling (CloudWatch Throttling, HTTP 400): Rate exceeded (CloudWatch throttles"),
             "{throttled}"
         );
         assert_eq!(refusal(502, "<html>"), None);

@@ -16,6 +16,9 @@ use super::provider::{Connection, Credentials, QueryError};
 
 /// How much of an error answer is read (services' JSON errors are short).
 const ERROR_READ: usize = 64 * 1024;
+/// How long a throttling answer without Retry-After (AWS's) is waited out, once, when it fits
+/// in the query's timeout: AWS's SDKs back off about this long before their first retry.
+pub const THROTTLE_WAIT: Duration = Duration::from_secs(1);
 /// How much of an answer's text an error shows.
 pub const PREVIEW: usize = 200;
 
@@ -158,7 +161,16 @@ impl Server<'_> {
                     _ => return Err(QueryError::RateLimited(after)),
                 }
             }
-            return Err(self.failure(status.as_u16(), response, refusal).await);
+            let failure = self.failure(status.as_u16(), response, refusal).await;
+            if matches!(failure, QueryError::Throttled { .. })
+                && !waited
+                && THROTTLE_WAIT < deadline.saturating_duration_since(Instant::now())
+            {
+                waited = true;
+                tokio::time::sleep(THROTTLE_WAIT).await;
+                continue;
+            }
+            return Err(failure);
         }
     }
 

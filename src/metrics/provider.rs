@@ -80,6 +80,10 @@ pub enum QueryError {
     Unhealthy(String),
     #[error("metrics server is rate limiting (HTTP 429){}", retry_hint(*.0))]
     RateLimited(Option<Duration>),
+    /// A service saying in its own error that it throttles (AWS's `400 Throttling`), without
+    /// a Retry-After: the exchange waits [`super::exchange::THROTTLE_WAIT`] once.
+    #[error("metrics server is throttling ({kind}): {message}")]
+    Throttled { kind: String, message: String },
 }
 
 /// What a 429's Retry-After asked for.
