@@ -6,7 +6,7 @@
 //! Then the same threshold check through each other provider against its local server:
 //! Graphite (carbon-cache + graphite-web), InfluxDB 1.x (InfluxQL), VictoriaMetrics (the
 //! Prometheus provider), and Flux, Datadog and New Relic answers from the scriptable server
-//! of tests/mock (`-- datadog` runs the Datadog and New Relic ones alone).
+//! of tests/mock (`-- datadog` runs the Datadog, New Relic and CloudWatch ones alone).
 //!
 //! Run: `cargo bench --bench metrics` (results go to docs/benchmarks.md by hand).
 
@@ -71,6 +71,8 @@ async fn provider_round_trips(
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
         interval: Duration::from_secs(60),
+        // Read by cloudwatch only (the region it signs for).
+        region: Some("eu-west-1".into()),
     };
     let times = timed(ROUNDS, || async {
         let rendered = queries(&web, metric, Some(template), Source::App).unwrap();
@@ -143,7 +145,8 @@ async fn other_providers() {
 }
 
 /// Datadog's query API answered by the scriptable server: one series of 61 points, as
-/// Datadog answers a 10-minute window at its 10-second rollup; then New Relic's, one result.
+/// Datadog answers a 10-minute window at its 10-second rollup; then New Relic's, one result;
+/// then CloudWatch's GetMetricData (SigV4 signing included), one result of 10 points.
 async fn datadog() {
     let points: Vec<String> = (0..61_i64)
         .map(|i| format!("[{}.0,1.0]", (1_700_000_000 + i * 10) * 1000))
@@ -168,6 +171,16 @@ async fn datadog() {
         &server.url,
         &[("newrelic_query_key", "k"), ("newrelic_account_id", "1")],
         "SELECT average(errors) FROM Metric WHERE service = '{{ target }}'",
+    )
+    .await;
+    let answer = r#"{"MetricDataResults":[{"Id":"e1","Label":"errors","Timestamps":[1700000540,1700000480,1700000420,1700000360,1700000300,1700000240,1700000180,1700000120,1700000060,1700000000],"Values":[1,1,1,1,1,1,1,1,1,1],"StatusCode":"Complete"}],"Messages":[]}"#;
+    let server = mock::serve(move |_| mock::Reply::ok(answer)).await;
+    provider_round_trips(
+        "cloudwatch: render, sign (SigV4), POST / GetMetricData (scriptable server), parse",
+        MetricProviderKind::CloudWatch,
+        &server.url,
+        &[("aws_access_key_id", "AKIDEXAMPLE"), ("aws_secret_access_key", "s")],
+        r#"[{"Id": "e1", "MetricStat": {"Metric": {"Namespace": "shop", "MetricName": "errors", "Dimensions": [{"Name": "workload", "Value": "{{ target }}"}]}, "Period": 60, "Stat": "Sum"}}]"#,
     )
     .await;
 }

@@ -66,6 +66,12 @@ fn newrelic(value: &str) -> String {
     format!(r#"{{"results":[{{"result":{value}}}],"metadata":{{"eventTypes":["Transaction"]}}}}"#)
 }
 
+fn cloudwatch(value: &str) -> String {
+    format!(
+        r#"{{"MetricDataResults":[{{"Id":"errors","Label":"errors","Timestamps":[1700000000],"Values":[{value}],"StatusCode":"Complete"}}],"Messages":[]}}"#
+    )
+}
+
 fn providers() -> Vec<Provider> {
     vec![
         Provider {
@@ -172,6 +178,25 @@ fn providers() -> Vec<Provider> {
                 "query refused by the metrics server (New Relic, HTTP 400): NRQL Syntax Error: Error at line 1 position 8, unexpected 'FRM'",
             ),
         },
+        Provider {
+            name: "cloudwatch",
+            kind: MetricProviderKind::CloudWatch,
+            query: r#"[{"Id":"errors","MetricStat":{"Metric":{"Namespace":"shop","MetricName":"errors"},"Period":60,"Stat":"Sum"}}]"#,
+            secret: &[
+                ("aws_access_key_id", "AKIDEXAMPLE"),
+                ("aws_secret_access_key", "aws-secret-1"),
+            ],
+            one: cloudwatch,
+            // AWS's JSON spells what JSON numbers cannot as strings.
+            specials: Some(("\"NaN\"", "\"Infinity\"")),
+            empty: r#"{"MetricDataResults":[{"Id":"errors","Label":"errors","Timestamps":[],"Values":[],"StatusCode":"Complete"}],"Messages":[]}"#,
+            two: r#"{"MetricDataResults":[{"Id":"a","Timestamps":[1],"Values":[1]},{"Id":"b","Timestamps":[1],"Values":[2]}]}"#,
+            refusal: (
+                400,
+                r#"{"__type":"InvalidParameterValue","message":"The value m1 / m3 for parameter MetricDataQueries.member.1.Expression is invalid."}"#,
+                "query refused by the metrics server (CloudWatch InvalidParameterValue, HTTP 400): The value m1 / m3 for parameter MetricDataQueries.member.1.Expression is invalid.",
+            ),
+        },
     ]
 }
 
@@ -189,6 +214,7 @@ fn connection(provider: &Provider, address: &str, timeout: Duration) -> Connecti
         headers: vec![("X-Scope-OrgID".into(), "team-a".into())],
         timeout,
         interval: Duration::from_secs(60),
+        region: Some("eu-west-1".into()),
     }
 }
 
@@ -403,7 +429,12 @@ async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
             "GET /v1/accounts/1234567/query?nrql=SELECT",
             "x-query-key: nr-key-1",
         ),
+        (
+            "POST / HTTP/1.1",
+            "authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/",
+        ),
     ];
+    assert_eq!(providers().len(), expected.len(), "a row per provider");
     for (p, (line, authorization)) in providers().iter().zip(expected) {
         let body = (p.one)("1");
         let (found, server) = check(p, move |_| Reply::ok(&body)).await;

@@ -40,6 +40,7 @@ fn connection(kind: MetricProviderKind, address: &str, secret: &[(&str, &str)]) 
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
         interval: Duration::from_secs(60),
+        region: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Metric checks against local stand-ins for hosted metrics services, each following the
 //! service's documented request and response format, authentication included: the right keys
 //! get series, a wrong or missing key gets the service's own refusal, and serin's error says so
-//! without the key. A threshold check and the judge's comparison per service.
+//! without the key. A threshold check and the judge's comparison per service. CloudWatch's
+//! stand-in verifies each request's SigV4 signature as AWS does, recomputing it with the secret.
 
 mod mock;
 
@@ -16,6 +17,7 @@ use serin::judge::compare::{Class, JudgeConfig, compare};
 use serin::metrics::builtin::Source;
 use serin::metrics::provider::{Connection, Credentials, MetricsProvider, sample};
 use serin::metrics::queries;
+use serin::metrics::sigv4;
 
 const API_KEY: &str = "0123456789abcdef0123456789abcdef";
 const APP_KEY: &str = "fedcba9876543210fedcba9876543210fedcba98";
@@ -133,6 +135,7 @@ fn connection(address: &str, secret: &[(&str, &str)]) -> Connection {
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
         interval: Duration::from_secs(60),
+        region: None,
     }
 }
 
@@ -481,4 +484,451 @@ async fn newrelic_refuses_a_wrong_key_and_serin_says_so_without_it() {
         asked,
         "nothing sent without the keys"
     );
+}
+
+const AWS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// Temporary credentials: valid only with their session token.
+const AWS_TEMP_KEY_ID: &str = "ASIAIOSFODNN7EXAMPLE";
+const AWS_TEMP_SECRET: &str = "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY";
+const AWS_TOKEN: &str = "FwoGZXIvYXdzEJr//////////wEaDEXAMPLETOKEN";
+const REGION: &str = "eu-west-1";
+/// Points per answer page: CloudWatch pages an answer over `MaxDatapoints`; the stand-in pages
+/// sooner, so that the judge's window spans several pages.
+const PAGE: usize = 25;
+
+fn aws_error(status: u16, kind: &str, message: &str) -> Reply {
+    let body = serde_json::json!({"__type": kind, "message": message}).to_string();
+    Reply::status(status, &body).header("content-type", CLOUDWATCH_CONTENT_TYPE)
+}
+
+const CLOUDWATCH_CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+/// Checks a request's SigV4 signature the way AWS does: the key id names a secret, the scope
+/// names the region and service, and the signature recomputed from the request as received
+/// (method, path, query, the signed headers' values, the body) with that secret must match.
+fn verify_signature(request: &Request) -> Result<(), Reply> {
+    let invalid_token = || {
+        aws_error(
+            403,
+            "com.amazon.coral.service#UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
+    };
+    let mismatch = || {
+        aws_error(
+            403,
+            "com.amazon.coral.service#InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. \
+             Check your AWS Secret Access Key and signing method.",
+        )
+    };
+    let authorization = header(request, "authorization").ok_or_else(|| {
+        aws_error(
+            400,
+            "com.amazon.coral.service#MissingAuthenticationTokenException",
+            "Request is missing Authentication Token",
+        )
+    })?;
+    let fields: BTreeMap<&str, &str> = authorization
+        .trim_start_matches("AWS4-HMAC-SHA256")
+        .split(',')
+        .filter_map(|field| field.trim().split_once('='))
+        .collect();
+    let (Some(credential), Some(names), Some(sent)) = (
+        fields.get("Credential"),
+        fields.get("SignedHeaders"),
+        fields.get("Signature"),
+    ) else {
+        return Err(aws_error(
+            400,
+            "com.amazon.coral.service#IncompleteSignatureException",
+            "Authorization header requires Credential, SignedHeaders and Signature.",
+        ));
+    };
+    let scope: Vec<&str> = credential.split('/').collect();
+    let secret = match scope.first() {
+        Some(&AWS_KEY_ID) => AWS_SECRET,
+        Some(&AWS_TEMP_KEY_ID) if header(request, "x-amz-security-token") == Some(AWS_TOKEN) => {
+            AWS_TEMP_SECRET
+        }
+        _ => return Err(invalid_token()),
+    };
+    let date = header(request, "x-amz-date").unwrap_or_default();
+    let names: Vec<&str> = names.split(';').collect();
+    if scope.get(2) != Some(&REGION)
+        || scope.get(3) != Some(&"monitoring")
+        || !names.contains(&"host")
+        || !names.contains(&"x-amz-date")
+        || scope.get(1).copied() != date.get(..8)
+    {
+        return Err(mismatch());
+    }
+    if header(request, "x-amz-security-token").is_some() && !names.contains(&"x-amz-security-token")
+    {
+        return Err(mismatch());
+    }
+    let signed: Vec<(&str, &str)> = names
+        .iter()
+        .map(|name| (*name, header(request, name).unwrap_or_default()))
+        .collect();
+    let target = request.line().split(' ').nth(1).unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let canonical = sigv4::canonical_request(&sigv4::Request {
+        method: request.line().split(' ').next().unwrap_or_default(),
+        path,
+        query,
+        headers: &signed,
+        body: &request.body,
+    });
+    let scope = sigv4::Scope {
+        region: REGION,
+        service: "monitoring",
+    };
+    if sigv4::signature(secret, scope, date, &canonical) != *sent {
+        return Err(mismatch());
+    }
+    Ok(())
+}
+
+/// CloudWatch's GetMetricData over AWS JSON 1.0, as documented: `POST /` with `X-Amz-Target`,
+/// a SigV4 signature checked as AWS checks it, `StartTime` inclusive and `EndTime` exclusive
+/// in epoch seconds, `ScanBy` (newest first by default), `MaxDatapoints` and `NextToken`
+/// pagination, and errors as `{"__type", "message"}`. The metric `shop/errors` with the
+/// dimension `workload=web` is the canary (5, 5.5, 6, ... one point per `Period`), `web-primary`
+/// 4 less, `gone` no points; the namespace `throttled` is refused as throttling.
+fn cloudwatch(request: &Request) -> Reply {
+    if header(request, "x-amz-target") != Some("GraniteServiceVersion20100801.GetMetricData") {
+        return aws_error(400, "UnknownOperationException", "");
+    }
+    if let Err(refused) = verify_signature(request) {
+        return refused;
+    }
+    let body = request.json();
+    let Some(queries) = body["MetricDataQueries"]
+        .as_array()
+        .filter(|q| !q.is_empty())
+    else {
+        return aws_error(
+            400,
+            "com.amazonaws.cloudwatch#MissingRequiredParameterException",
+            "The parameter MetricDataQueries must be specified.",
+        );
+    };
+    let (Some(start), Some(end)) = (body["StartTime"].as_i64(), body["EndTime"].as_i64()) else {
+        return aws_error(
+            400,
+            "InvalidParameterValue",
+            "StartTime and EndTime must be timestamps.",
+        );
+    };
+    let returned: Vec<&serde_json::Value> = queries
+        .iter()
+        .filter(|q| q["ReturnData"].as_bool() != Some(false))
+        .collect();
+    if returned
+        .iter()
+        .any(|q| q["MetricStat"]["Metric"]["Namespace"] == "throttled")
+    {
+        return aws_error(400, "Throttling", "Rate exceeded");
+    }
+    let ascending = body["ScanBy"] == "TimestampAscending";
+    let limit = body["MaxDatapoints"]
+        .as_u64()
+        .map_or(PAGE, |m| (m as usize).min(PAGE));
+    let offset: usize = body["NextToken"]
+        .as_str()
+        .and_then(|t| t.strip_prefix("after-")?.parse().ok())
+        .unwrap_or(0);
+    let mut more = false;
+    let results: Vec<serde_json::Value> = returned
+        .iter()
+        .map(|query| {
+            let stat = &query["MetricStat"];
+            let period = stat["Period"].as_i64().unwrap_or(60).max(1);
+            let workload = stat["Metric"]["Dimensions"][0]["Value"]
+                .as_str()
+                .unwrap_or_default();
+            let offset_value = match workload {
+                "web" => Some(0.0),
+                "web-primary" => Some(-4.0),
+                _ => None,
+            };
+            let first = start - start.rem_euclid(period);
+            let mut points: Vec<(i64, f64)> = match offset_value {
+                Some(delta) => (first..end)
+                    .step_by(period as usize)
+                    .map(|at| (at, 5.0 + ((at - first) / period % 3) as f64 * 0.5 + delta))
+                    .collect(),
+                None => Vec::new(),
+            };
+            if !ascending {
+                points.reverse();
+            }
+            let page: Vec<(i64, f64)> = points.iter().skip(offset).take(limit).copied().collect();
+            more |= points.len() > offset + page.len();
+            serde_json::json!({
+                "Id": query["Id"],
+                "Label": stat["Metric"]["MetricName"],
+                "Timestamps": page.iter().map(|(at, _)| at).collect::<Vec<_>>(),
+                "Values": page.iter().map(|(_, v)| v).collect::<Vec<_>>(),
+                "StatusCode": if more { "PartialData" } else { "Complete" },
+            })
+        })
+        .collect();
+    let mut answer = serde_json::json!({"MetricDataResults": results, "Messages": []});
+    if more {
+        answer["NextToken"] = serde_json::json!(format!("after-{}", offset + limit));
+    }
+    Reply::ok(&answer.to_string()).header("content-type", CLOUDWATCH_CONTENT_TYPE)
+}
+
+fn cw_connection(address: &str, secret: &[(&str, &str)]) -> Connection {
+    let secret: BTreeMap<String, String> = secret
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Connection {
+        credentials: Credentials::of(MetricProviderKind::CloudWatch, &secret),
+        region: Some(REGION.into()),
+        ..connection(address, &[])
+    }
+}
+
+const AWS_KEYS: &[(&str, &str)] = &[
+    ("aws_access_key_id", AWS_KEY_ID),
+    ("aws_secret_access_key", AWS_SECRET),
+];
+
+/// Flagger's documented query shape: MetricDataQuery objects, the workload as a dimension.
+fn cw_template(workload: &str, period: u32) -> String {
+    format!(
+        r#"[
+  {{"Id": "errors",
+    "MetricStat": {{
+      "Metric": {{"Namespace": "shop", "MetricName": "errors",
+                  "Dimensions": [{{"Name": "workload", "Value": "{workload}"}}]}},
+      "Period": {period}, "Stat": "Sum"}}}}
+]"#
+    )
+}
+
+async fn cw_check(connection: Connection, metric: &str, template: &str) -> Sample {
+    let yaml = format!(
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  targetRef: {{name: web}}\n  service: {{port: 80}}\n  analysis:\n    stepWeight: 10\n    metrics:\n{metric}"
+    );
+    let canary: serin::api::Canary = serin::api::load::from_yaml(&yaml, "").unwrap();
+    let metric = canary.spec.analysis.metrics[0].clone();
+    let queries = queries(&canary, &metric, Some(template), Source::App).unwrap();
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    sample(
+        MetricProviderKind::CloudWatch,
+        connection,
+        &queries,
+        now,
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn cloudwatch_answers_signed_threshold_checks_and_the_judge_across_pages() {
+    let server = mock::serve(cloudwatch).await;
+    let ok = || cw_connection(&server.url, AWS_KEYS);
+    // Flagger's window: ten intervals of 1m back from now, at most 20 points, newest first;
+    // the value is the newest point (minutes from 1699999380: the eleventh, 5.5).
+    let template = cw_template("{{ target }}", 60);
+    assert_eq!(
+        cw_check(ok(), THRESHOLD, &template).await,
+        Sample::Value(5.5)
+    );
+    let sent = server.received()[0].json();
+    assert_eq!(sent["StartTime"], 1_699_999_400);
+    assert_eq!(sent["EndTime"], 1_700_000_000);
+    assert_eq!(sent["MaxDatapoints"], 20);
+    assert_eq!(
+        sent["MetricDataQueries"][0]["MetricStat"]["Metric"]["Dimensions"][0]["Value"],
+        "web"
+    );
+    let head = &server.received()[0].head;
+    assert!(head.starts_with("POST / HTTP/1.1"), "{head}");
+    assert!(
+        head.contains("content-type: application/x-amz-json-1.0"),
+        "{head}"
+    );
+
+    // The judge: ten minutes at a 10 s period, 60 points, read over three pages each.
+    let asked = server.received().len();
+    let compared = cw_check(ok(), JUDGED, &cw_template("{{ workload }}", 10)).await;
+    let Sample::Compared { canary, primary } = compared else {
+        panic!("expected two series, got {compared:?}")
+    };
+    assert_eq!((canary.len(), primary.len()), (60, 60));
+    assert_eq!(
+        canary[..4],
+        [5.0, 5.5, 6.0, 5.0],
+        "oldest first, across pages"
+    );
+    assert_eq!(server.received().len() - asked, 6, "three pages per series");
+    let tokens: Vec<String> = server.received()[asked..]
+        .iter()
+        .filter_map(|r| r.json()["NextToken"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(tokens.len(), 4, "{tokens:?}");
+    let comparison = compare(&canary, &primary, &JudgeConfig::default());
+    assert_eq!(comparison.class, Class::High, "{}", comparison.reason);
+    assert!(comparison.failed);
+
+    assert_eq!(
+        cw_check(ok(), THRESHOLD, &cw_template("gone", 60)).await,
+        Sample::NoData
+    );
+    let two = template.replace(
+        "\n]",
+        r#", {"Id": "total", "MetricStat": {"Metric": {"Namespace": "shop", "MetricName": "requests"}, "Period": 60, "Stat": "Sum"}}]"#,
+    );
+    assert_eq!(
+        error_of(cw_check(ok(), THRESHOLD, &two).await),
+        "the query returned 2 series; it must return one (aggregate it, e.g. with sum(...))"
+    );
+    let hidden = two.replace(
+        r#""Stat": "Sum"}}]"#,
+        r#""Stat": "Sum"}, "ReturnData": false}]"#,
+    );
+    assert_eq!(
+        cw_check(ok(), THRESHOLD, &hidden).await,
+        Sample::Value(5.5),
+        "{hidden}"
+    );
+    // Throttling that lasts: one retry, then AWS's words.
+    let asked = server.received().len();
+    let throttled = error_of(
+        cw_check(
+            ok(),
+            THRESHOLD,
+            &template.replace("\"shop\"", "\"throttled\""),
+        )
+        .await,
+    );
+    assert!(
+        throttled.starts_with("metrics server is throttling (CloudWatch Throttling, HTTP 400): Rate exceeded (CloudWatch throttles GetMetricData per account and region; serin retried once"),
+        "{throttled}"
+    );
+    assert_eq!(server.received().len() - asked, 2, "one retry");
+    // Temporary credentials carry their session token, under the signature.
+    let temporary = [
+        ("aws_access_key_id", AWS_TEMP_KEY_ID),
+        ("aws_secret_access_key", AWS_TEMP_SECRET),
+        ("aws_session_token", AWS_TOKEN),
+    ];
+    let with_token = cw_check(cw_connection(&server.url, &temporary), THRESHOLD, &template).await;
+    assert_eq!(with_token, Sample::Value(5.5));
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let probe = serin::metrics::cloudwatch::CloudWatch::connect(ok(), now);
+    assert_eq!(probe.probe().await, Ok(()));
+}
+
+#[tokio::test]
+async fn cloudwatch_throttling_once_is_waited_out_within_the_timeout() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    let server = mock::serve(move |request| {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            aws_error(400, "Throttling", "Rate exceeded")
+        } else {
+            cloudwatch(request)
+        }
+    })
+    .await;
+    let template = cw_template("{{ target }}", 60);
+    let value = cw_check(cw_connection(&server.url, AWS_KEYS), THRESHOLD, &template).await;
+    assert_eq!(value, Sample::Value(5.5));
+    assert_eq!(server.received().len(), 2);
+}
+
+#[tokio::test]
+async fn cloudwatch_refuses_a_wrong_key_and_serin_says_so_without_it() {
+    let server = mock::serve(cloudwatch).await;
+    let template = cw_template("{{ target }}", 60);
+    let wrong_secret = [
+        ("aws_access_key_id", AWS_KEY_ID),
+        ("aws_secret_access_key", "guessed/secret/access/keyEXAMPLE"),
+    ];
+    let refused = error_of(
+        cw_check(
+            cw_connection(&server.url, &wrong_secret),
+            THRESHOLD,
+            &template,
+        )
+        .await,
+    );
+    assert!(
+        refused.starts_with("query refused by the metrics server (CloudWatch InvalidSignatureException, HTTP 403): The request signature we calculated does not match the signature you provided."),
+        "{refused}"
+    );
+    assert!(refused.ends_with("(AWS refused the Secret's aws_access_key_id, aws_secret_access_key or aws_session_token)"), "{refused}");
+    assert!(!refused.contains("guessed"), "{refused}");
+    let unknown = [
+        ("aws_access_key_id", "AKIAGUESSEDEXAMPLE00"),
+        ("aws_secret_access_key", AWS_SECRET),
+    ];
+    let refused =
+        error_of(cw_check(cw_connection(&server.url, &unknown), THRESHOLD, &template).await);
+    assert!(
+        // serin's redaction masks the word after "token", whatever the message.
+        refused.starts_with("query refused by the metrics server (CloudWatch UnrecognizedClientException, HTTP 403): The security token *** in the request is invalid. (AWS refused the Secret's"),
+        "{refused}"
+    );
+    assert!(!refused.contains(AWS_SECRET), "{refused}");
+    // Temporary credentials without their token are refused as AWS refuses them.
+    let no_token = [
+        ("aws_access_key_id", AWS_TEMP_KEY_ID),
+        ("aws_secret_access_key", AWS_TEMP_SECRET),
+    ];
+    let refused =
+        error_of(cw_check(cw_connection(&server.url, &no_token), THRESHOLD, &template).await);
+    assert!(refused.contains("UnrecognizedClientException"), "{refused}");
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let probe = serin::metrics::cloudwatch::CloudWatch::connect(
+        cw_connection(&server.url, &wrong_secret),
+        now,
+    );
+    assert!(
+        probe
+            .probe()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("HTTP 403")
+    );
+
+    // Without keys or a region: said before anything is sent.
+    let asked = server.received().len();
+    let none = error_of(cw_check(cw_connection(&server.url, &[]), THRESHOLD, &template).await);
+    assert_eq!(
+        none,
+        "query refused by the metrics server (secretRef): the Secret (secretRef) has no aws_access_key_id and aws_secret_access_key, which sign CloudWatch requests; serin does not read the pod's web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) yet"
+    );
+    let half = error_of(
+        cw_check(
+            cw_connection(&server.url, &AWS_KEYS[..1]),
+            THRESHOLD,
+            &template,
+        )
+        .await,
+    );
+    assert!(
+        half.ends_with("the Secret has no aws_secret_access_key"),
+        "{half}"
+    );
+    let no_region = Connection {
+        region: None,
+        ..cw_connection(&server.url, AWS_KEYS)
+    };
+    let unsigned = error_of(cw_check(no_region, THRESHOLD, &template).await);
+    assert!(
+        unsigned.contains("provider.region is not set"),
+        "{unsigned}"
+    );
+    assert_eq!(server.received().len(), asked, "nothing sent unsigned");
 }

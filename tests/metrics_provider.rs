@@ -413,6 +413,7 @@ async fn the_prometheus_provider_serves_instant_range_and_probe_through_the_trai
         headers: vec![("X-Scope-OrgID".into(), "team-b".into())],
         timeout: Duration::from_secs(2),
         interval: Duration::from_secs(60),
+        region: None,
     };
     let server = Endpoint::connect(connection(&address));
     assert_eq!(

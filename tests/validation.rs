@@ -491,3 +491,26 @@ fn flaggers_service_fields_serin_applies_are_accepted() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn a_cloudwatch_template_needs_a_region_name() {
+    let check = |provider: &str| {
+        let template: serin::api::MetricTemplate = from_yaml(
+            &format!(
+                "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {{name: t, namespace: n}}\nspec:\n  provider: {provider}\n  query: '[]'\n"
+            ),
+            "",
+        )
+        .unwrap();
+        serin::api::validation::validate_template(&template.spec).map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        check("{type: cloudwatch}"),
+        Err("spec.provider.region: the cloudwatch metric provider needs the AWS region of the metrics (e.g. eu-west-1)".into())
+    );
+    assert_eq!(
+        check("{type: cloudwatch, region: 'eu-west-1.evil.example/'}"),
+        Err("spec.provider.region: \"eu-west-1.evil.example/\" is not an AWS region name (e.g. eu-west-1)".into())
+    );
+    assert_eq!(check("{type: cloudwatch, region: ap-northeast-1}"), Ok(()));
+}

@@ -29,6 +29,9 @@ pub enum MetricProviderKind {
     // New Relic's Insights query API (NRQL).
     #[serde(rename = "newrelic")]
     NewRelic,
+    // Amazon CloudWatch's GetMetricData, signed with AWS Signature Version 4.
+    #[serde(rename = "cloudwatch")]
+    CloudWatch,
 }
 
 /// The Secret key every provider may read: a PEM CA bundle to trust. It is no credential: a
@@ -53,7 +56,8 @@ pub struct Row {
     /// `spec.metricsServer` or `--metrics-server`, which are Prometheus-compatible servers.
     pub default_server: bool,
     /// The service's own address, queried when a template has no `provider.address` (a SaaS
-    /// API, as Flagger defaults it); credentials may go there, it is the service's.
+    /// API, as Flagger defaults it); credentials may go there, it is the service's. A
+    /// `{region}` in it is the template's `provider.region`, which the provider then needs.
     pub default_address: Option<&'static str>,
 }
 
@@ -108,12 +112,25 @@ pub const TABLE: &[Row] = &[
         default_server: false,
         default_address: Some("https://insights-api.newrelic.com"),
     },
+    Row {
+        kind: MetricProviderKind::CloudWatch,
+        name: "cloudwatch",
+        serves: "Amazon CloudWatch's GetMetricData (AWS Signature Version 4)",
+        // GetMetricData answers every point of a series over a window.
+        range_queries: true,
+        credential_keys: &[
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+        ],
+        default_server: false,
+        default_address: Some("https://monitoring.{region}.amazonaws.com"),
+    },
 ];
 
 /// Flagger's metric providers serin does not query (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
 pub const NOT_YET: &[&str] = &[
-    "cloudwatch",
     "stackdriver",
     "dynatrace",
     "keptn",
@@ -177,6 +194,41 @@ impl<'de> Deserialize<'de> for MetricProviderKind {
     }
 }
 
+impl Row {
+    /// Whether the provider needs `provider.region` (its address or its signatures name one).
+    pub fn needs_region(&self) -> bool {
+        self.default_address.is_some_and(|a| a.contains("{region}"))
+    }
+
+    /// The service's own address for a template in `region` (see [`Row::default_address`]);
+    /// AWS's China regions are under `amazonaws.com.cn`.
+    pub fn service_address(&self, region: Option<&str>) -> Option<String> {
+        let address = self.default_address?;
+        if !self.needs_region() {
+            return Some(address.to_string());
+        }
+        let region = region.map(str::trim).filter(|r| valid_region(r))?;
+        let address = address.replace("{region}", region);
+        Some(if region.starts_with("cn-") {
+            format!("{address}.cn")
+        } else {
+            address
+        })
+    }
+}
+
+/// An AWS region name as AWS spells them (`eu-west-1`, `us-gov-east-1`): lowercase letters,
+/// digits and dashes, so that it can go into a host name.
+pub fn valid_region(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !region.starts_with('-')
+        && !region.ends_with('-')
+}
+
 /// Why `row`'s provider cannot serve a metric with a `judge` block, or `None` when it can.
 pub fn judge_refusal(row: &Row) -> Option<String> {
     (!row.range_queries).then(|| {
@@ -220,14 +272,14 @@ mod tests {
             let message = error(flagger);
             assert!(
                 message.starts_with(&format!(
-                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic"
+                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch"
                 )),
                 "{message}"
             );
         }
         assert_eq!(
             error("promethues"),
-            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic"
+            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch"
         );
         assert!(error("Prometheus").starts_with("unknown metric provider"));
     }
@@ -237,10 +289,35 @@ mod tests {
         let kind: MetricProviderKind = serde_json::from_str(r#""prometheus""#).unwrap();
         assert_eq!(kind, MetricProviderKind::Prometheus);
         assert_eq!(serde_json::to_string(&kind).unwrap(), r#""prometheus""#);
-        let error = serde_json::from_str::<MetricProviderKind>(r#""cloudwatch""#).unwrap_err();
+        let error = serde_json::from_str::<MetricProviderKind>(r#""stackdriver""#).unwrap_err();
         assert!(
             error.to_string().contains("does not support yet"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn cloudwatch_is_addressed_by_its_region_which_must_be_a_region_name() {
+        let row = MetricProviderKind::CloudWatch.row();
+        assert!(row.needs_region());
+        assert!(!MetricProviderKind::Datadog.row().needs_region());
+        assert_eq!(
+            row.service_address(Some("eu-west-1")).as_deref(),
+            Some("https://monitoring.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(
+            row.service_address(Some("cn-north-1")).as_deref(),
+            Some("https://monitoring.cn-north-1.amazonaws.com.cn")
+        );
+        for bad in [None, Some(""), Some("evil.example/x"), Some("EU-WEST-1")] {
+            assert_eq!(row.service_address(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            MetricProviderKind::Datadog
+                .row()
+                .service_address(None)
+                .as_deref(),
+            Some("https://api.datadoghq.com")
         );
     }
 

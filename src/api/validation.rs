@@ -616,6 +616,20 @@ pub fn validate_template(spec: &MetricTemplateSpec) -> Result<(), ValidationErro
         .address
         .as_deref()
         .is_some_and(|a| !a.trim().is_empty());
+    if row.needs_region() {
+        let region = spec.provider.region.as_deref().map(str::trim);
+        report.check(
+            region.is_some_and(crate::api::metric_provider::valid_region),
+            "spec.provider.region",
+            || match region {
+                None | Some("") => format!(
+                    "the {} metric provider needs the AWS region of the metrics (e.g. eu-west-1)",
+                    row.name
+                ),
+                Some(other) => format!("{other:?} is not an AWS region name (e.g. eu-west-1)"),
+            },
+        );
+    }
     report.check(
         row.default_server || row.default_address.is_some() || has_address,
         "spec.provider.address",

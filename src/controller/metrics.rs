@@ -81,6 +81,7 @@ async fn prepare(
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             interval: interval(metric),
+            region: None,
         };
         return Ok((MetricProviderKind::Prometheus, connection, queries));
     };
@@ -125,7 +126,12 @@ async fn prepare(
     let client = ctx.clients.get(&ctx.http, &setting)?;
     let credentials = Credentials::of(provider.kind, &secret);
     let address = address(
-        own_address(provider.kind, provider.address.as_deref()),
+        own_address(
+            provider.kind,
+            provider.address.as_deref(),
+            provider.region.as_deref(),
+        )
+        .as_deref(),
         Carried::of(&credentials, &provider.headers),
         &default_address,
         &template_name,
@@ -142,6 +148,7 @@ async fn prepare(
             .collect(),
         timeout: outbound::timeout(provider.timeout.map(|t| t.as_std()), DEFAULT_TIMEOUT),
         interval: interval(metric),
+        region: provider.region.clone(),
     };
     Ok((provider.kind, connection, queries))
 }
@@ -154,11 +161,17 @@ fn interval(metric: &Metric) -> Duration {
 }
 
 /// The template's own address: its `provider.address`, else the service's when the provider
-/// is a hosted API with one (Datadog's, New Relic's, as Flagger defaults them).
-fn own_address(kind: MetricProviderKind, address: Option<&str>) -> Option<&str> {
+/// is a hosted API with one (Datadog's, New Relic's, as Flagger defaults them; CloudWatch's in
+/// the template's `provider.region`).
+fn own_address(
+    kind: MetricProviderKind,
+    address: Option<&str>,
+    region: Option<&str>,
+) -> Option<String> {
     address
         .filter(|a| !a.trim().is_empty())
-        .or(kind.row().default_address)
+        .map(str::to_string)
+        .or_else(|| kind.row().service_address(region))
 }
 
 /// What a template would send along with its queries that belongs to its owner.
@@ -225,26 +238,40 @@ mod tests {
     fn a_hosted_service_is_its_own_default_address_and_keys_go_only_there() {
         let datadog = MetricProviderKind::Datadog;
         assert_eq!(
-            own_address(datadog, None),
+            own_address(datadog, None, None).as_deref(),
             Some("https://api.datadoghq.com")
         );
         assert_eq!(
-            own_address(datadog, Some(" ")),
+            own_address(datadog, Some(" "), None).as_deref(),
             Some("https://api.datadoghq.com")
         );
         assert_eq!(
-            own_address(datadog, Some("https://api.datadoghq.eu")),
+            own_address(datadog, Some("https://api.datadoghq.eu"), None).as_deref(),
             Some("https://api.datadoghq.eu")
         );
         assert_eq!(
-            own_address(MetricProviderKind::NewRelic, None),
+            own_address(MetricProviderKind::NewRelic, None, None).as_deref(),
             Some("https://insights-api.newrelic.com")
         );
-        assert_eq!(own_address(MetricProviderKind::Graphite, None), None);
+        assert_eq!(own_address(MetricProviderKind::Graphite, None, None), None);
+        let cloudwatch = MetricProviderKind::CloudWatch;
+        assert_eq!(
+            own_address(cloudwatch, None, Some("eu-west-1")).as_deref(),
+            Some("https://monitoring.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(
+            own_address(
+                cloudwatch,
+                Some("https://vpce-1.monitoring.eu-west-1.vpce.amazonaws.com"),
+                Some("eu-west-1")
+            )
+            .as_deref(),
+            Some("https://vpce-1.monitoring.eu-west-1.vpce.amazonaws.com")
+        );
         let secret = BTreeMap::from([("datadog_api_key".to_string(), "k".to_string())]);
         let keys = Carried::of(&Credentials::of(datadog, &secret), &BTreeMap::new());
         let chosen = address(
-            own_address(datadog, None),
+            own_address(datadog, None, None).as_deref(),
             keys,
             "http://canary-chosen:9090",
             "monitoring/dd",

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::outbound::redact;
 
-use super::exchange::{Auth, Call, PREVIEW, Server};
+use super::exchange::{Auth, Call, PREVIEW, Reach};
 use super::provider::{Answer, Connection, MetricsProvider, QueryError};
 
 /// The largest answer read: a series of a day at Datadog's finest rollup is well under 1 MB.
@@ -29,13 +29,10 @@ pub const APPLICATION_KEY: (&str, &str) = ("datadog_application_key", "DD-APPLIC
 /// The Datadog implementation of [`MetricsProvider`].
 #[derive(Clone)]
 pub struct Datadog {
-    client: reqwest::Client,
-    /// Base URL: `https://api.datadoghq.com` or a site's (`https://api.datadoghq.eu`).
-    address: String,
+    /// `https://api.datadoghq.com` or a site's (`https://api.datadoghq.eu`).
+    reach: Reach,
     /// Both keys as headers, or the Secret key that is missing.
     auth: Result<Auth, &'static str>,
-    headers: Vec<(String, String)>,
-    timeout: Duration,
     /// A threshold check's window: `[now - window, now]`.
     window: Duration,
     now: DateTime<Utc>,
@@ -70,11 +67,8 @@ impl Datadog {
         };
         let auth = key(API_KEY).and_then(|api| Ok(Auth::Keys(vec![api, key(APPLICATION_KEY)?])));
         Self {
-            client: connection.client,
-            address: connection.address,
+            reach: Reach::of(&connection),
             auth,
-            headers: connection.headers,
-            timeout: connection.timeout,
             window: connection
                 .interval
                 .checked_mul(WINDOW_INTERVALS)
@@ -89,13 +83,7 @@ impl Datadog {
             kind: "secretRef".into(),
             message: format!("the Secret has no {missing}, which Datadog's API needs"),
         })?;
-        let server = Server {
-            client: &self.client,
-            address: &self.address,
-            auth,
-            headers: &self.headers,
-            timeout: self.timeout,
-        };
+        let server = self.reach.server(auth);
         let call = Call {
             path,
             params,

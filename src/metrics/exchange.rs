@@ -12,10 +12,13 @@ use tokio::time::Instant;
 use crate::outbound::body::{self, BodyError};
 use crate::outbound::redact;
 
-use super::provider::{Credentials, QueryError};
+use super::provider::{Connection, Credentials, QueryError};
 
 /// How much of an error answer is read (services' JSON errors are short).
 const ERROR_READ: usize = 64 * 1024;
+/// How long a throttling answer without Retry-After (AWS's) is waited out, once, when it fits
+/// in the query's timeout: AWS's SDKs back off about this long before their first retry.
+pub const THROTTLE_WAIT: Duration = Duration::from_secs(1);
 /// How much of an answer's text an error shows.
 pub const PREVIEW: usize = 200;
 
@@ -57,6 +60,39 @@ impl Auth {
                 password: password.to_string(),
             }),
             _ => None,
+        }
+    }
+}
+
+/// What every HTTP provider keeps of its [`Connection`] besides the credentials (which each
+/// turns into its own [`Auth`]): where its requests go, the client, the headers, the timeout.
+#[derive(Clone, Debug)]
+pub struct Reach {
+    pub client: reqwest::Client,
+    /// Base URL; a path prefix is kept.
+    pub address: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+impl Reach {
+    pub fn of(connection: &Connection) -> Self {
+        Self {
+            client: connection.client.clone(),
+            address: connection.address.clone(),
+            headers: connection.headers.clone(),
+            timeout: connection.timeout,
+        }
+    }
+
+    /// The exchange with this server, authenticated with `auth`.
+    pub fn server<'a>(&'a self, auth: &'a Auth) -> Server<'a> {
+        Server {
+            client: &self.client,
+            address: &self.address,
+            auth,
+            headers: &self.headers,
+            timeout: self.timeout,
         }
     }
 }
@@ -125,7 +161,16 @@ impl Server<'_> {
                     _ => return Err(QueryError::RateLimited(after)),
                 }
             }
-            return Err(self.failure(status.as_u16(), response, refusal).await);
+            let failure = self.failure(status.as_u16(), response, refusal).await;
+            if matches!(failure, QueryError::Throttled { .. })
+                && !waited
+                && THROTTLE_WAIT < deadline.saturating_duration_since(Instant::now())
+            {
+                waited = true;
+                tokio::time::sleep(THROTTLE_WAIT).await;
+                continue;
+            }
+            return Err(failure);
         }
     }
 
@@ -134,11 +179,7 @@ impl Server<'_> {
         call: &Call<'_>,
         left: Duration,
     ) -> Result<reqwest::RequestBuilder, QueryError> {
-        let url = format!(
-            "{}/{}",
-            self.address.trim_end_matches('/'),
-            call.path.trim_start_matches('/')
-        );
+        let url = url(self.address, call.path);
         let request = match &call.body {
             None => self.client.get(url),
             Some((content_type, body)) => self
@@ -203,6 +244,15 @@ impl Server<'_> {
             4 * PREVIEW,
         ))
     }
+}
+
+/// The URL of `path` under `address` (a path prefix of the address is kept).
+pub fn url(address: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        address.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 /// Retry-After in seconds (the form metrics services send; an HTTP date is not waited for).

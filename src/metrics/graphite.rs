@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::outbound::redact;
 
-use super::exchange::{Auth, Call, Server};
+use super::exchange::{Auth, Call, Reach};
 use super::provider::{Answer, Connection, MetricsProvider, QueryError};
 
 /// The largest answer read: one series of a day at 10-second resolution is under 400 KB.
@@ -26,13 +26,10 @@ pub const PROBE_TARGET: &str = "constantLine(1)";
 /// A Graphite render API: the Graphite implementation of [`MetricsProvider`].
 #[derive(Clone)]
 pub struct Graphite {
-    pub client: reqwest::Client,
-    /// Base URL, e.g. `http://graphite.monitoring` (a path prefix is kept).
-    pub address: String,
+    /// E.g. `http://graphite.monitoring` (a path prefix is kept).
+    pub reach: Reach,
     /// Basic auth from the Secret's `username` and `password`.
     pub auth: Auth,
-    pub headers: Vec<(String, String)>,
-    pub timeout: Duration,
 }
 
 /// One series of a render answer.
@@ -48,10 +45,7 @@ impl Graphite {
     pub fn connect(connection: Connection) -> Self {
         Self {
             auth: Auth::basic(&connection.credentials).unwrap_or_default(),
-            client: connection.client,
-            address: connection.address,
-            headers: connection.headers,
-            timeout: connection.timeout,
+            reach: Reach::of(&connection),
         }
     }
 
@@ -60,13 +54,7 @@ impl Graphite {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let server = Server {
-            client: &self.client,
-            address: &self.address,
-            auth: &self.auth,
-            headers: &self.headers,
-            timeout: self.timeout,
-        };
+        let server = self.reach.server(&self.auth);
         let call = Call {
             path: "render",
             params: &params,

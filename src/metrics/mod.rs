@@ -1,5 +1,5 @@
 //! Metric providers: which query a Canary's metric stands for, and asking a metrics server
-//! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic) for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
+//! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic, CloudWatch) for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
 //! takes what they found and returns the engine's [`Sample`].
 //!
 //! - [`template`]: Flagger-compatible query variables, rendered with minijinja;
@@ -13,10 +13,12 @@
 //! - [`graphite`]: Graphite's render API;
 //! - [`influxdb`]: InfluxDB's Flux (v2) and InfluxQL (1.x) APIs;
 //! - [`datadog`]: Datadog's metrics query API;
-//! - [`newrelic`]: New Relic's Insights query API (NRQL).
+//! - [`newrelic`]: New Relic's Insights query API (NRQL);
+//! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`sigv4`].
 
 pub mod bounded;
 pub mod builtin;
+pub mod cloudwatch;
 pub mod datadog;
 pub mod exchange;
 pub mod graphite;
@@ -24,6 +26,7 @@ pub mod influxdb;
 pub mod newrelic;
 pub mod prometheus;
 pub mod provider;
+pub mod sigv4;
 pub mod template;
 
 use std::time::Duration;

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::outbound::redact;
 
-use super::exchange::{Auth, Call, PREVIEW, Server};
+use super::exchange::{Auth, Call, PREVIEW, Reach};
 use super::provider::{Answer, Connection, MetricsProvider, QueryError};
 
 /// The largest answer read: 366 TIMESERIES buckets (NRQL's most) are a few tens of KB.
@@ -29,13 +29,10 @@ pub const PROBE_QUERY: &str = "SELECT count(*) FROM Metric";
 /// The New Relic implementation of [`MetricsProvider`].
 #[derive(Clone)]
 pub struct NewRelic {
-    client: reqwest::Client,
-    /// Base URL: `https://insights-api.newrelic.com` or the EU's.
-    address: String,
+    /// `https://insights-api.newrelic.com` or the EU's.
+    reach: Reach,
     /// The query key as `X-Query-Key` and the account's query path, or why there are none.
     account: Result<(Auth, String), String>,
-    headers: Vec<(String, String)>,
-    timeout: Duration,
     /// A threshold check's window: `SINCE <interval> seconds ago`.
     interval: Duration,
 }
@@ -77,11 +74,8 @@ impl NewRelic {
             }
         };
         Self {
-            client: connection.client,
-            address: connection.address,
+            reach: Reach::of(&connection),
             account,
-            headers: connection.headers,
-            timeout: connection.timeout,
             interval: connection.interval,
         }
     }
@@ -95,13 +89,7 @@ impl NewRelic {
                 kind: "secretRef".into(),
                 message: message.clone(),
             })?;
-        let server = Server {
-            client: &self.client,
-            address: &self.address,
-            auth,
-            headers: &self.headers,
-            timeout: self.timeout,
-        };
+        let server = self.reach.server(auth);
         let params = [("nrql", nrql)];
         let call = Call {
             path,

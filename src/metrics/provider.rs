@@ -2,7 +2,8 @@
 //! range query (the judge's series) and a health probe, from a [`Connection`] the controller
 //! resolved (address, credentials, headers, TLS client, timeout). Prometheus
 //! (`super::prometheus`), Graphite (`super::graphite`), InfluxDB (`super::influxdb`), Datadog
-//! (`super::datadog`) and New Relic (`super::newrelic`) implement it; [`sample`] holds the one `match` that
+//! (`super::datadog`), New Relic (`super::newrelic`) and CloudWatch (`super::cloudwatch`) implement
+//! it; [`sample`] holds the one `match` that
 //! picks an implementation by the template's `provider.type`.
 //!
 //! The trait is static (generic functions, no `dyn`): each provider is one concrete type, and
@@ -79,6 +80,10 @@ pub enum QueryError {
     Unhealthy(String),
     #[error("metrics server is rate limiting (HTTP 429){}", retry_hint(*.0))]
     RateLimited(Option<Duration>),
+    /// A service saying in its own error that it throttles (AWS's `400 Throttling`), without
+    /// a Retry-After: the exchange waits [`super::exchange::THROTTLE_WAIT`] once.
+    #[error("metrics server is throttling ({kind}): {message}")]
+    Throttled { kind: String, message: String },
 }
 
 /// What a 429's Retry-After asked for.
@@ -141,6 +146,8 @@ pub struct Connection {
     /// The metric's `interval`: the window of an instant query for a service whose query
     /// language carries none (Datadog's asks for `from`/`to`).
     pub interval: Duration,
+    /// The template's `provider.region`: the AWS region CloudWatch requests are signed for.
+    pub region: Option<String>,
 }
 
 /// A metrics server serin can ask. Implementations read answers through
@@ -191,6 +198,10 @@ pub async fn sample(
         }
         MetricProviderKind::NewRelic => {
             let server = super::newrelic::NewRelic::connect(connection);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::CloudWatch => {
+            let server = super::cloudwatch::CloudWatch::connect(connection, now);
             super::sample(&server, queries, now, since).await
         }
     }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::exchange::{Auth, Call, Refusal, Server};
+use super::exchange::{Auth, Call, Reach, Refusal};
 use super::provider::{Answer, Connection, Credentials, MetricsProvider, QueryError};
 
 /// The largest answer read. A one-series answer of a day at 10-second resolution is under
@@ -53,9 +53,8 @@ impl Language {
 /// An InfluxDB server: the InfluxDB implementation of [`MetricsProvider`].
 #[derive(Clone)]
 pub struct InfluxDb {
-    pub client: reqwest::Client,
-    /// Base URL, e.g. `http://influxdb.monitoring:8086`.
-    pub address: String,
+    /// E.g. `http://influxdb.monitoring:8086`.
+    pub reach: Reach,
     /// The Secret's `token`, or its `username` and `password`.
     pub token: Option<String>,
     pub basic: Option<(String, String)>,
@@ -63,8 +62,6 @@ pub struct InfluxDb {
     pub org: Option<String>,
     /// InfluxQL: the database (`database` key of the Secret).
     pub database: Option<String>,
-    pub headers: Vec<(String, String)>,
-    pub timeout: Duration,
 }
 
 impl InfluxDb {
@@ -77,10 +74,7 @@ impl InfluxDb {
             basic: get("username").zip(get("password")),
             org: get("org"),
             database: get("database"),
-            client: connection.client,
-            address: connection.address,
-            headers: connection.headers,
-            timeout: connection.timeout,
+            reach: Reach::of(&connection),
         }
     }
 
@@ -102,13 +96,7 @@ impl InfluxDb {
     async fn query(&self, query: &str) -> Result<String, QueryError> {
         let language = Language::of(query);
         let auth = self.auth(language);
-        let server = Server {
-            client: &self.client,
-            address: &self.address,
-            auth: &auth,
-            headers: &self.headers,
-            timeout: self.timeout,
-        };
+        let server = self.reach.server(&auth);
         let mut params: Vec<(&str, &str)> = Vec::new();
         let (path, body, refusal): (_, _, Refusal) = match language {
             Language::InfluxQl => {
@@ -193,13 +181,7 @@ impl InfluxDb {
     /// `statement` as InfluxQL, whatever its first word.
     async fn query_influxql(&self, statement: &str) -> Result<String, QueryError> {
         let auth = self.auth(Language::InfluxQl);
-        let server = Server {
-            client: &self.client,
-            address: &self.address,
-            auth: &auth,
-            headers: &self.headers,
-            timeout: self.timeout,
-        };
+        let server = self.reach.server(&auth);
         let call = Call {
             path: "query",
             params: &[("q", statement)],
@@ -232,14 +214,16 @@ mod tests {
     #[test]
     fn credentials_become_the_header_each_api_takes() {
         let with = |token: Option<&str>, basic: Option<(&str, &str)>| InfluxDb {
-            client: crate::outbound::client_builder().build().unwrap(),
-            address: String::new(),
+            reach: Reach {
+                client: crate::outbound::client_builder().build().unwrap(),
+                address: String::new(),
+                headers: Vec::new(),
+                timeout: Duration::from_secs(1),
+            },
             token: token.map(str::to_string),
             basic: basic.map(|(u, p)| (u.to_string(), p.to_string())),
             org: None,
             database: None,
-            headers: Vec::new(),
-            timeout: Duration::from_secs(1),
         };
         let shown = |db: &InfluxDb, language| format!("{:?}", db.auth(language));
         let token = with(Some("t"), Some(("u", "p")));
