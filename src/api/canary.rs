@@ -71,7 +71,8 @@ pub struct CanarySpec {
     /// An existing route (HTTPRoute, VirtualService...) to take over instead of generating one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_ref: Option<ObjectRef>,
-    /// Flagger's Gloo Upstream to copy (the gloo provider, not supported yet).
+    /// Flagger's Gloo Upstream to copy. Only the gloo provider reads it (not supported yet);
+    /// ignored with a warning with other providers, as Flagger ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ref: Option<ObjectRef>,
     /// How the workload is exposed: the apex, primary and canary services and the route.
@@ -243,10 +244,11 @@ pub struct CanaryService {
     /// VirtualService owned by someone else to delegate to. Other providers ignore it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delegation: bool,
-    /// Flagger's App Mesh mesh (App Mesh is retired): refused.
+    /// Flagger's App Mesh mesh. Only the appmesh provider read it (retired upstream, refused
+    /// by serin); ignored with a warning, as Flagger ignores it elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh_name: Option<String>,
-    /// Flagger's App Mesh virtual node backends (App Mesh is retired): refused.
+    /// Flagger's App Mesh virtual node backends; ignored with a warning, like `meshName`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<String>,
 }

@@ -71,6 +71,7 @@ fn same(copy: &Value, original: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use serde_json::json;
 
     use super::*;
@@ -112,6 +113,11 @@ mod tests {
         .unwrap()
     }
 
+    fn template_meta(deployment: &mut Deployment) -> &mut ObjectMeta {
+        let template = &mut deployment.spec.as_mut().unwrap().template;
+        template.metadata.get_or_insert_with(ObjectMeta::default)
+    }
+
     #[test]
     fn flaggers_primary_of_the_same_template_runs_the_target() {
         assert_eq!(
@@ -127,14 +133,7 @@ mod tests {
             Some(ForeignPrimary::RunsOther)
         );
         let mut restarted = target("web:1");
-        let meta = restarted
-            .spec
-            .as_mut()
-            .unwrap()
-            .template
-            .metadata
-            .as_mut()
-            .unwrap();
+        let meta = template_meta(&mut restarted);
         meta.annotations.as_mut().unwrap().insert(
             "kubectl.kubernetes.io/restartedAt".into(),
             "2026-12-01T10:00:00Z".into(),
@@ -148,26 +147,10 @@ mod tests {
     #[test]
     fn a_copy_adding_the_only_annotation_of_a_template_without_any_is_the_same() {
         let mut target = target("web:1");
-        let meta = target
-            .spec
-            .as_mut()
-            .unwrap()
-            .template
-            .metadata
-            .as_mut()
-            .unwrap();
-        meta.annotations = None;
+        template_meta(&mut target).annotations = None;
         let with = |annotations: &[(&str, &str)]| {
             let mut primary = flaggers_primary("web:1");
-            let meta = primary
-                .spec
-                .as_mut()
-                .unwrap()
-                .template
-                .metadata
-                .as_mut()
-                .unwrap();
-            meta.annotations = Some(
+            template_meta(&mut primary).annotations = Some(
                 annotations
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
