@@ -327,12 +327,7 @@ fn malformed(detail: String) -> QueryError {
 }
 
 fn parse(body: &str) -> Result<Response, QueryError> {
-    serde_json::from_str(body).map_err(|e| {
-        malformed(format!(
-            "{e} (body starts {:?})",
-            redact::excerpt(body, 120)
-        ))
-    })
+    super::exchange::decode(body, "CloudWatch GetMetricData JSON")
 }
 
 /// Adds a page's points to each result's series; a result CloudWatch could not compute

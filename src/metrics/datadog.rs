@@ -166,21 +166,9 @@ fn refusal(status: u16, body: &str) -> Option<QueryError> {
     })
 }
 
-fn malformed(detail: String) -> QueryError {
-    QueryError::Malformed {
-        service: "Datadog query API JSON",
-        detail,
-    }
-}
-
 /// The series of an answer; `"status": "error"` in a 200 answer is a refusal.
 fn parse(body: &str) -> Result<Vec<Series>, QueryError> {
-    let response: Response = serde_json::from_str(body).map_err(|e| {
-        malformed(format!(
-            "{e} (body starts {:?})",
-            redact::excerpt(body, 120)
-        ))
-    })?;
+    let response: Response = super::exchange::decode(body, "Datadog query API JSON")?;
     if response.status.as_deref() == Some("error") {
         return Err(QueryError::Refused {
             kind: "Datadog".into(),

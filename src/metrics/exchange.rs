@@ -261,6 +261,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     text.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// A service's JSON answer as `T`; one that is not names the service and shows the start of
+/// the body (redacted).
+pub fn decode<T: serde::de::DeserializeOwned>(
+    body: &str,
+    service: &'static str,
+) -> Result<T, QueryError> {
+    serde_json::from_str(body).map_err(|e| QueryError::Malformed {
+        service,
+        detail: format!("{e} (body starts {:?})", redact::excerpt(body, 120)),
+    })
+}
+
 /// A service's JSON error message under `key` (`error`, `message`), cut and redacted.
 pub fn json_message(body: &str, key: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(body).ok()?;

@@ -199,12 +199,7 @@ fn malformed(detail: String) -> QueryError {
 }
 
 fn parse(body: &str) -> Result<Response, QueryError> {
-    serde_json::from_str(body).map_err(|e| {
-        malformed(format!(
-            "{e} (body starts {:?})",
-            redact::excerpt(body, 120)
-        ))
-    })
+    super::exchange::decode(body, "New Relic query API JSON")
 }
 
 /// The one result of a result list; none is `None`, several (two functions selected) an error.

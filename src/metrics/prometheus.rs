@@ -85,12 +85,7 @@ fn malformed(detail: String) -> QueryError {
 }
 
 fn data(body: &str) -> Result<Data, QueryError> {
-    let envelope: Envelope = serde_json::from_str(body).map_err(|e| {
-        malformed(format!(
-            "{e} (body starts {:?})",
-            redact::excerpt(body, 120)
-        ))
-    })?;
+    let envelope: Envelope = super::exchange::decode(body, "Prometheus API JSON")?;
     if envelope.status != "success" {
         return Err(QueryError::Refused {
             kind: envelope

@@ -50,12 +50,7 @@ fn refused(message: &str) -> QueryError {
 /// The points `(epoch ms, value)` of the one series of the one statement; `None` when the
 /// statement returned no series.
 fn points(body: &str) -> Result<Option<Vec<(i64, f64)>>, QueryError> {
-    let envelope: Envelope = serde_json::from_str(body).map_err(|e| {
-        malformed(format!(
-            "{e} (body starts {:?})",
-            redact::excerpt(body, 120)
-        ))
-    })?;
+    let envelope: Envelope = crate::metrics::exchange::decode(body, "InfluxDB query JSON")?;
     if let Some(error) = envelope.error {
         return Err(refused(&error));
     }
