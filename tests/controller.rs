@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use cluster::controller::{ControllerProcess, LOADTESTER_TOKEN, loadtester_kubeconfig};
 use cluster::eventually;
-use cluster::prometheus::{Exporter, Prometheus};
+use cluster::prometheus::{Exporter, Prometheus, wait_for_value};
 use cluster::workloads::{Readiness, set_version};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::ResourceExt;
@@ -282,6 +282,14 @@ async fn failing_checks_roll_back_to_the_primary() {
     assert_eq!(stalled.status, "True");
 }
 
+/// The success rate of the canary pods of `shop` over the analysis' 5s window.
+fn success_rate_of_canary_pods(ns: &str) -> String {
+    let pods = format!(r#"namespace="{ns}", pod=~"shop-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)""#);
+    format!(
+        r#"sum(rate(http_request_duration_seconds_count{{{pods}, status!~"5.*"}}[5s])) / sum(rate(http_request_duration_seconds_count{{{pods}}}[5s])) * 100"#
+    )
+}
+
 #[tokio::test]
 async fn metrics_from_prometheus_roll_back_a_failing_canary_and_pass_a_fixed_one() {
     let mut s = setup("prom", &[]).await;
@@ -317,7 +325,8 @@ async fn metrics_from_prometheus_roll_back_a_failing_canary_and_pass_a_fixed_one
     s.create_canary("shop", analysis, json!({})).await;
     s.wait_phase("shop", Phase::Initialized).await;
     // Let Prometheus fill the 5s windows before the rollout starts.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    let success = success_rate_of_canary_pods(&s.ns);
+    wait_for_value(&prometheus, &success, |rate| rate < 96.0).await;
     s.gitops_apply("shop", "v2").await;
     s.wait_phase("shop", Phase::Failed).await;
     let status = s.canaries().get("shop").await.unwrap().status.unwrap();
@@ -362,12 +371,12 @@ async fn metrics_from_prometheus_roll_back_a_failing_canary_and_pass_a_fixed_one
         .collect();
     assert!(
         notes.iter().any(|n| n.contains("request-success-rate: 9")
-            && n.contains("< 99 (min) [query: sum(rate(http_requests_total{")),
+            && n.contains("< 99 (min) [query: sum(rate(http_request_duration_seconds_count{")),
         "{notes:#?}"
     );
     // The fix: the canary's pods stop failing; a retry of the same revision is promoted.
     canary_pods.set_error_ratio(0.0);
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    wait_for_value(&prometheus, &success, |rate| rate > 99.9).await;
     s.request("shop", "retry", "fixed").await;
     s.wait_phase("shop", Phase::Succeeded).await;
     assert_eq!(s.primary_version("shop").await.as_deref(), Some("v2"));

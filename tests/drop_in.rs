@@ -9,7 +9,7 @@ mod cluster;
 use std::time::Duration;
 
 use cluster::controller::{ControllerProcess, install, service_account_kubeconfig};
-use cluster::prometheus::{Exporter, Prometheus};
+use cluster::prometheus::{Exporter, Prometheus, wait_for_value};
 use cluster::rollout::{Setup, WAIT, steps, with_config};
 use cluster::workloads::{Readiness, deployment};
 use cluster::{client, eventually, namespace};
@@ -84,7 +84,7 @@ async fn left_by_flagger(s: &Before<'_>, prometheus: &Prometheus) {
         "apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
         "metadata": {"name": "latency"},
         "spec": {"provider": {"type": "prometheus", "address": prometheus.url},
-                 "query": "histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{namespace=\"{{ namespace }}\", pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"}[{{ interval }}])) by (le)) * 1000"},
+                 "query": "histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{kubernetes_namespace=\"{{ namespace }}\", kubernetes_pod_name=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"}[{{ interval }}])) by (le)) * 1000"},
     })).await;
     let mut analysis = steps();
     analysis["metrics"] = json!([
@@ -195,14 +195,27 @@ async fn wait_for(
     .await
 }
 
+/// The canary pods' success rate over the analysis' 5s window, as Flagger's http observer reads it.
+fn canary_success_rate(ns: &str) -> String {
+    let pods = format!(
+        r#"kubernetes_namespace="{ns}", kubernetes_pod_name=~"web-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)""#
+    );
+    format!(
+        r#"sum(rate(http_request_duration_seconds_count{{{pods}, status!~"5.*"}}[5s])) / sum(rate(http_request_duration_seconds_count{{{pods}}}[5s])) * 100"#
+    )
+}
+
 #[tokio::test]
 async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_out_the_next_releases()
  {
     let client = client().await;
     install(&client).await;
     let ns = namespace(&client, "drop-in").await;
-    let canary_pods = Exporter::start(&ns, "web-5d8f7c9b4-x2x7q", 0.0, 3);
-    let primary_pods = Exporter::start(&ns, "web-primary-6c4b9d7f8-k9m2p", 0.0, 5);
+    // Series labelled as the Prometheus of Flagger's chart labels them: a working Flagger
+    // setup keeps its data (the built-in success rate reads them too).
+    let canary_pods = Exporter::start(&ns, "web-5d8f7c9b4-x2x7q", 0.0, 3).with_flagger_labels();
+    let primary_pods =
+        Exporter::start(&ns, "web-primary-6c4b9d7f8-k9m2p", 0.0, 5).with_flagger_labels();
     let prometheus = Prometheus::start(&[&canary_pods, &primary_pods]);
     let kubeconfig = service_account_kubeconfig(&client, &ns).await;
     let flaggers = Before {
@@ -275,8 +288,10 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
         Some("flagger.app/v1beta1")
     );
 
-    // The next release, applied by GitOps, judged with the flagger.app MetricTemplate.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // The next release, applied by GitOps, judged with the flagger.app MetricTemplate, once
+    // Prometheus has a full window of the canary's requests.
+    let success = canary_success_rate(&ns);
+    wait_for_value(&prometheus, &success, |rate| rate > 99.9).await;
     release(&s, "v2").await;
     wait_for(&s, "v2 promoted", |status| {
         status.phase == Some(Phase::Succeeded)
@@ -308,13 +323,21 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
 
     // A bad one: the canary's pods answer 5% of requests with a 5xx.
     canary_pods.set_error_ratio(0.05);
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    wait_for_value(&prometheus, &success, |rate| rate < 96.0).await;
     release(&s, "v3").await;
     let failed = wait_for(&s, "v3 rolled back", |status| {
         status.phase == Some(Phase::Failed)
     })
     .await;
     let checks = failed.checks;
+    let success = checks
+        .iter()
+        .find(|c| c.name == "request-success-rate")
+        .unwrap();
+    assert!(
+        success.value.is_some_and(|v| v < 99.0),
+        "the built-in success rate read Flagger's series: {success:?}"
+    );
     let latency = checks.iter().find(|c| c.name == "latency").unwrap();
     assert_eq!(
         latency.value,
@@ -329,14 +352,17 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
     let http = serin::hooks::client().unwrap();
     let text = eventually("Flagger's metrics", WAIT, || async {
         let text = http.get(&url).send().await.ok()?.text().await.ok()?;
-        text.contains(&format!(
+        // The totals are counted every 15 s, as Flagger does.
+        (text.contains(&format!(
             "flagger_canary_status{{name=\"web\",namespace=\"{ns}\"}} 2"
-        ))
+        )) && text.contains(&format!("flagger_canary_total{{namespace=\"{ns}\"}} 1")))
         .then_some(text)
     })
     .await;
     assert!(
-        text.contains(&format!("flagger_canary_total{{namespace=\"{ns}\"}} 1")),
+        text.contains(&format!(
+            "flagger_canary_weight{{workload=\"web-primary\",namespace=\"{ns}\"}} 100"
+        )),
         "{text}"
     );
 }

@@ -149,3 +149,29 @@ async fn builtins_templates_and_the_judge_against_a_real_prometheus() {
     assert_ne!(comparison.class, Class::NoData, "{}", comparison.reason);
     assert!(!comparison.failed, "{}", comparison.reason);
 }
+
+#[tokio::test]
+async fn builtins_read_the_series_a_flagger_installation_already_scrapes() {
+    // The Prometheus of Flagger's chart labels pods `kubernetes_namespace` and
+    // `kubernetes_pod_name`: a Canary moved from Flagger keeps its data.
+    let canary_pods = Exporter::start("shop", "web-5d8f7c9b4-x2x7q", 0.03, 7).with_flagger_labels();
+    let primary_pods =
+        Exporter::start("shop", "web-primary-6c4b9d7f8-k9m2p", 0.0, 11).with_flagger_labels();
+    let prometheus = Prometheus::start(&[&canary_pods, &primary_pods]);
+    let endpoint = endpoint(&prometheus);
+    let (rate, query) = value(
+        &endpoint,
+        "      - name: request-success-rate\n        interval: 10s\n        thresholdRange: {min: 99}\n",
+        None,
+    )
+    .await;
+    assert!(near(rate, 97.0, 1.0), "{rate} from {query}");
+    assert!(query.contains(r#"kubernetes_pod_name=~"web-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)""#));
+    let (p99, query) = value(
+        &endpoint,
+        "      - name: request-duration\n        interval: 10s\n        thresholdRange: {max: 500}\n",
+        None,
+    )
+    .await;
+    assert!(near(p99, P99_MS, 0.01), "{p99} from {query}");
+}

@@ -60,16 +60,22 @@ pub fn query(name: &str, source: Source) -> Option<&'static str> {
         (DURATION, Source::Traefik) => {
             r#"histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}-[0-9a-zA-Z-]+@kubernetescrd"}[{{ interval }}])) by (le)) * 1000"#
         }
-        // A Deployment's pods are `<name>-<replicaset hash>-<suffix>`: the pattern matches the
-        // canary's pods and not `<name>-primary-...`. Both `status` and `code` label
-        // conventions count: a negative matcher also matches series without the label.
+        // Flagger's http observer: the application's own histogram, its `_count` split by
+        // `status`, on pods `<name>-<replicaset hash>-<suffix>` (the pattern matches the canary's
+        // pods and not `<name>-primary-...`). A Flagger installation's Prometheus labels pods
+        // `kubernetes_namespace`/`kubernetes_pod_name`; the Prometheus Operator's and most
+        // relabelling configs say `namespace`/`pod`: both are read, and a series carrying both
+        // label sets is counted once (`or` keeps one of two series with the same labels).
         (SUCCESS_RATE, Source::App) => concat!(
-            r#"sum(rate(http_requests_total{namespace="{{ namespace }}", pod=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)", status!~"5..", code!~"5.."}[{{ interval }}]))"#,
-            r#" / sum(rate(http_requests_total{namespace="{{ namespace }}", pod=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])) * 100"#
+            r#"sum(rate(http_request_duration_seconds_count{kubernetes_namespace="{{ namespace }}", kubernetes_pod_name=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)", status!~"5.*"}[{{ interval }}])"#,
+            r#" or rate(http_request_duration_seconds_count{namespace="{{ namespace }}", pod=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)", status!~"5.*"}[{{ interval }}]))"#,
+            r#" / sum(rate(http_request_duration_seconds_count{kubernetes_namespace="{{ namespace }}", kubernetes_pod_name=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])"#,
+            r#" or rate(http_request_duration_seconds_count{namespace="{{ namespace }}", pod=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])) * 100"#
         ),
-        (DURATION, Source::App) => {
-            r#"histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{namespace="{{ namespace }}", pod=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])) by (le)) * 1000"#
-        }
+        (DURATION, Source::App) => concat!(
+            r#"histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{kubernetes_namespace="{{ namespace }}", kubernetes_pod_name=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])"#,
+            r#" or rate(http_request_duration_seconds_bucket{namespace="{{ namespace }}", pod=~"{{ workload }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])) by (le)) * 1000"#
+        ),
         _ => return None,
     };
     Some(query)

@@ -1,8 +1,10 @@
 //! A real Prometheus (the Debian package's binary, which tests/run.sh installs) scraping test
 //! exporters every second: each exporter is a workload's pods as Prometheus would see them,
-//! serving app-level `http_requests_total` and `http_request_duration_seconds` whose rate and
-//! error ratio the test controls. Prometheus attaches `namespace` and `pod` labels to each
-//! target, as the usual Kubernetes service discovery relabelling does.
+//! serving app-level `http_requests_total` and `http_request_duration_seconds` (split by
+//! `status`, as podinfo and Flagger's http observer have it) whose rate and error ratio the test
+//! controls. Prometheus attaches `namespace` and `pod` labels to each target, as the Prometheus
+//! Operator's relabelling does, or `kubernetes_namespace` and `kubernetes_pod_name`, as the
+//! Prometheus Flagger's chart installs does.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -27,11 +29,21 @@ struct Counters {
     errors: u64,
 }
 
+/// The labels Prometheus attaches to a pod's series.
+#[derive(Clone, Copy)]
+pub enum PodLabels {
+    /// `namespace`, `pod` (Prometheus Operator).
+    Operator,
+    /// `kubernetes_namespace`, `kubernetes_pod_name` (the Prometheus of Flagger's chart).
+    Flagger,
+}
+
 /// A workload's metrics endpoint.
 pub struct Exporter {
     pub address: String,
     pub namespace: String,
     pub pod: String,
+    pub labels: PodLabels,
     error_ratio: Arc<Mutex<f64>>,
 }
 
@@ -83,7 +95,16 @@ impl Exporter {
             address,
             namespace: namespace.to_string(),
             pod: pod.to_string(),
+            labels: PodLabels::Operator,
             error_ratio: ratio,
+        }
+    }
+
+    /// The same exporter, its series labelled as Flagger's Prometheus labels them.
+    pub fn with_flagger_labels(self) -> Self {
+        Self {
+            labels: PodLabels::Flagger,
+            ..self
         }
     }
 
@@ -92,23 +113,27 @@ impl Exporter {
     }
 }
 
-/// The Prometheus text format of the counters.
+/// The Prometheus text format of the counters: every request takes between 50 and 100 ms.
 fn exposition(c: &Counters) -> String {
-    let total = c.ok + c.errors;
-    format!(
+    let mut text = format!(
         "# TYPE http_requests_total counter\n\
          http_requests_total{{status=\"200\"}} {ok}\n\
          http_requests_total{{status=\"500\"}} {errors}\n\
-         # TYPE http_request_duration_seconds histogram\n\
-         http_request_duration_seconds_bucket{{le=\"0.05\"}} 0\n\
-         http_request_duration_seconds_bucket{{le=\"0.1\"}} {total}\n\
-         http_request_duration_seconds_bucket{{le=\"+Inf\"}} {total}\n\
-         http_request_duration_seconds_sum {sum}\n\
-         http_request_duration_seconds_count {total}\n",
+         # TYPE http_request_duration_seconds histogram\n",
         ok = c.ok,
         errors = c.errors,
-        sum = total as f64 * 0.075,
-    )
+    );
+    for (status, count) in [("200", c.ok), ("500", c.errors)] {
+        text.push_str(&format!(
+            "http_request_duration_seconds_bucket{{status=\"{status}\",le=\"0.05\"}} 0\n\
+             http_request_duration_seconds_bucket{{status=\"{status}\",le=\"0.1\"}} {count}\n\
+             http_request_duration_seconds_bucket{{status=\"{status}\",le=\"+Inf\"}} {count}\n\
+             http_request_duration_seconds_sum{{status=\"{status}\"}} {sum}\n\
+             http_request_duration_seconds_count{{status=\"{status}\"}} {count}\n",
+            sum = count as f64 * 0.075,
+        ));
+    }
+    text
 }
 
 /// A Prometheus server; killed with the test process.
@@ -134,8 +159,12 @@ impl Prometheus {
         let targets: String = exporters
             .iter()
             .map(|e| {
+                let (namespace, pod) = match e.labels {
+                    PodLabels::Operator => ("namespace", "pod"),
+                    PodLabels::Flagger => ("kubernetes_namespace", "kubernetes_pod_name"),
+                };
                 format!(
-                    "      - targets: ['{}']\n        labels: {{namespace: '{}', pod: '{}'}}\n",
+                    "      - targets: ['{}']\n        labels: {{{namespace}: '{}', {pod}: '{}'}}\n",
                     e.address, e.namespace, e.pod
                 )
             })
@@ -218,4 +247,27 @@ pub fn endpoint(prometheus: &Prometheus) -> serin::metrics::prometheus::Endpoint
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
     }
+}
+
+/// Waits until `query` answers a value `accept`s (the exporters' new error ratio has filled the
+/// query's rate() window), instead of sleeping for a guessed time.
+#[allow(dead_code)]
+pub async fn wait_for_value(prometheus: &Prometheus, query: &str, accept: impl Fn(f64) -> bool) {
+    let endpoint = endpoint(prometheus);
+    let mut last = None;
+    for _ in 0..240 {
+        match endpoint.instant(query).await {
+            Ok(answer) => {
+                if let serin::metrics::provider::Answer::Value(v) = answer {
+                    if accept(v) {
+                        return;
+                    }
+                }
+                last = Some(format!("{answer:?}"));
+            }
+            Err(e) => last = Some(e.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{query} never answered an accepted value; last answer: {last:?}");
 }
