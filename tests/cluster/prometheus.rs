@@ -258,10 +258,10 @@ pub async fn wait_for_value(prometheus: &Prometheus, query: &str, accept: impl F
     for _ in 0..240 {
         match endpoint.instant(query).await {
             Ok(answer) => {
-                if let serin::metrics::provider::Answer::Value(v) = answer {
-                    if accept(v) {
-                        return;
-                    }
+                if let serin::metrics::provider::Answer::Value(v) = answer
+                    && accept(v)
+                {
+                    return;
                 }
                 last = Some(format!("{answer:?}"));
             }
