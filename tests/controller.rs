@@ -1157,6 +1157,93 @@ async fn istio_routes_weights_through_a_virtual_service() {
     assert_eq!(s.primary_version("mesh").await.as_deref(), Some("v2"));
 }
 
+/// Istio multi-cluster with a shared control plane (`--kubeconfig-service-mesh`): the
+/// VirtualService and DestinationRules live in the mesh's cluster, labelled with the Canary
+/// instead of owned (an owner reference cannot cross clusters), are stepped there, and go
+/// with the Canary through its finalizer; nothing of the mesh is written beside the workloads.
+#[tokio::test]
+async fn istio_routes_live_in_the_cluster_of_the_service_mesh() {
+    let mesh = cluster::ControlPlane::start_second();
+    let mesh_client = mesh.client(None).await;
+    cluster::controller::install(&mesh_client).await;
+    let kubeconfig = mesh.kubeconfig.display().to_string();
+    let s = setup(
+        "istio-mesh",
+        &[
+            "--mesh-provider",
+            "istio",
+            "--kubeconfig-service-mesh",
+            &kubeconfig,
+        ],
+    )
+    .await;
+    let namespace: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": s.ns}})).unwrap();
+    Api::all(mesh_client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    s.create_deployment("mesh", Readiness::Ready).await;
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 50, "maxWeight": 50});
+    s.create_canary("mesh", analysis, json!({"provider": "istio"}))
+        .await;
+    s.wait_phase("mesh", Phase::Initialized).await;
+    let istio = |client: &kube::Client, kind: &str, plural: &str| -> Api<DynamicObject> {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.istio.io", "v1beta1", kind),
+            plural,
+        );
+        Api::namespaced_with(client.clone(), &s.ns, &resource)
+    };
+    let services = istio(&mesh_client, "VirtualService", "virtualservices");
+    let rules = istio(&mesh_client, "DestinationRule", "destinationrules");
+    let uid = s.canaries().get("mesh").await.unwrap().uid().unwrap();
+    let vs = services.get("mesh").await.unwrap();
+    assert!(vs.owner_references().is_empty(), "{:?}", vs.metadata);
+    assert_eq!(vs.labels()["serin.dev/canary-uid"], uid);
+    for host in ["mesh-primary", "mesh-canary"] {
+        assert_eq!(
+            rules.get(host).await.unwrap().labels()["serin.dev/canary-uid"],
+            uid
+        );
+    }
+    let local = istio(&s.client, "VirtualService", "virtualservices");
+    assert!(local.get_opt("mesh").await.unwrap().is_none());
+
+    let weights = || async {
+        let vs = services.get("mesh").await.ok()?;
+        let route = vs.data["spec"]["http"][0]["route"].as_array()?.clone();
+        Some((route[0]["weight"].as_i64()?, route[1]["weight"].as_i64()?))
+    };
+    s.gitops_apply("mesh", "v2").await;
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    eventually("promotion", WAIT, || async {
+        if let Some(w) = weights().await {
+            seen.lock().unwrap().insert(w);
+        }
+        (s.phase("mesh").await == Some(Phase::Succeeded)).then_some(())
+    })
+    .await;
+    assert!(seen.into_inner().unwrap().contains(&(50, 50)));
+    assert_eq!(weights().await, Some((100, 0)));
+
+    s.canaries()
+        .delete("mesh", &Default::default())
+        .await
+        .unwrap();
+    eventually(
+        "the mesh's routes deleted with the Canary",
+        WAIT,
+        || async {
+            let left = services.list(&Default::default()).await.ok()?.items.len()
+                + rules.list(&Default::default()).await.ok()?.items.len();
+            let gone = s.canaries().get_opt("mesh").await.ok()?.is_none();
+            (left == 0 && gone).then_some(())
+        },
+    )
+    .await;
+}
+
 /// Istio's own match conditions and delegation through the API server (the structural
 /// VirtualService CRD of tests/fixtures/crds/istio.yaml, Istio 1.24's shape): the delegate
 /// VirtualService has no hosts or gateways, its split serves `service.match` as written, and

@@ -434,6 +434,21 @@ fn notable_combinations_render_what_they_promise() {
             .any(|e| e["name"] == "RUST_LOG" && e["value"] == "debug")
     );
 
+    // Istio multi-cluster: the mesh's kubeconfig mounted from its Secret, read-only.
+    let objects = render(json!({"meshKubeconfig": {"secretName": "istio-kubeconfig"}}));
+    assert!(
+        args(&objects)
+            .contains(&"--kubeconfig-service-mesh=/etc/serin/mesh/kubeconfig".to_string())
+    );
+    let deployment = find(&objects, "Deployment")[0];
+    let volume = &deployment["spec"]["template"]["spec"]["volumes"][0];
+    assert_eq!(volume["secret"]["secretName"], "istio-kubeconfig");
+    let mount = &container(&objects)["volumeMounts"][0];
+    assert_eq!(
+        (&mount["name"], &mount["mountPath"], &mount["readOnly"]),
+        (&volume["name"], &json!("/etc/serin/mesh"), &json!(true))
+    );
+
     // Monitoring and the dashboard.
     let objects =
         render(json!({"serviceMonitor": {"enabled": true}, "dashboard": {"enabled": true}}));

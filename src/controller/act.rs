@@ -273,7 +273,7 @@ async fn route<W: Workload>(ctx: &Context, scene: &Scene<W>, traffic: Traffic) -
         }
     }
     let resources = router.resources();
-    for object in &objects {
+    for object in &mut objects {
         let kind = object
             .types
             .as_ref()
@@ -282,9 +282,26 @@ async fn route<W: Workload>(ctx: &Context, scene: &Scene<W>, traffic: Traffic) -
         let Some(resource) = resources.iter().find(|r| r.kind == kind) else {
             continue;
         };
-        ctx.apply_dynamic(resource, object).await?;
+        if ctx.in_mesh_cluster(resource) {
+            owned_across_clusters(object, &scene.owner.uid);
+        }
+        ctx.apply_route(resource, object).await?;
     }
     Ok(())
+}
+
+/// The label marking a route serin created in the service mesh's cluster for the Canary of
+/// this uid. An owner reference cannot cross clusters (the other cluster's garbage collector
+/// would delete an object whose owner it cannot find), so these routes carry the label instead
+/// and the Canary's finalizer deletes them.
+pub const MESH_OWNER_LABEL: &str = "serin.dev/canary-uid";
+
+fn owned_across_clusters(object: &mut DynamicObject, canary_uid: &str) {
+    if object.metadata.owner_references.take().is_some() {
+        object
+            .labels_mut()
+            .insert(MESH_OWNER_LABEL.into(), canary_uid.into());
+    }
 }
 
 /// The live object a router copies (nginx: the `spec.ingressRef` Ingress); read at each write
@@ -312,7 +329,8 @@ async fn take_over(
     name: &str,
     canary_uid: &str,
 ) -> Result<bool> {
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, resource);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.route_client(resource), namespace, resource);
     let live = api.get_opt(name).await.map_err(Error::api(
         Step::Observe,
         format!("reading {} {namespace}/{name}", resource.kind),
@@ -323,7 +341,9 @@ async fn take_over(
     if live.annotations().contains_key(ORIGINAL_ANNOTATION) {
         return Ok(true);
     }
-    if live.owner_references().iter().any(|o| o.uid == canary_uid) {
+    if live.owner_references().iter().any(|o| o.uid == canary_uid)
+        || live.labels().get(MESH_OWNER_LABEL).map(String::as_str) == Some(canary_uid)
+    {
         return Ok(false);
     }
     let original = serde_json::to_string(&live.data.get("spec")).unwrap_or_default();

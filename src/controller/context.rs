@@ -27,6 +27,9 @@ pub const MANAGER: &str = "serin";
 
 pub struct Context {
     pub client: Client,
+    /// The cluster of `--kubeconfig-service-mesh`, where the mesh's routes live; None when
+    /// they live beside the workloads.
+    pub mesh: Option<Client>,
     pub options: Options,
     pub default_provider: TrafficProvider,
     pub canaries: Store<Canary>,
@@ -97,6 +100,33 @@ impl Context {
         let namespace = object.namespace().unwrap_or_default();
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), &namespace, resource);
+        self.server_side_apply(&api, object, &resource.kind).await
+    }
+
+    /// Whether objects of `resource` live in the service mesh's own cluster: the mesh's
+    /// custom resources do, Ingresses and core objects stay beside the workloads (as in
+    /// Flagger, whose nginx and skipper routers use the workloads' cluster).
+    pub fn in_mesh_cluster(&self, resource: &ApiResource) -> bool {
+        self.mesh.is_some() && !matches!(resource.group.as_str(), "" | "networking.k8s.io")
+    }
+
+    /// The client of the cluster where objects of `resource` (a route kind) live.
+    pub fn route_client(&self, resource: &ApiResource) -> Client {
+        match &self.mesh {
+            Some(mesh) if self.in_mesh_cluster(resource) => mesh.clone(),
+            _ => self.client.clone(),
+        }
+    }
+
+    /// Server-side applies a route in the cluster where its kind lives.
+    pub async fn apply_route(
+        &self,
+        resource: &ApiResource,
+        object: &DynamicObject,
+    ) -> Result<DynamicObject> {
+        let namespace = object.namespace().unwrap_or_default();
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.route_client(resource), &namespace, resource);
         self.server_side_apply(&api, object, &resource.kind).await
     }
 

@@ -1,11 +1,13 @@
-//! `revertOnDeletion`: a finalizer keeps a deleted Canary until the target has its replicas
+//! The finalizer, for two reasons. With `--kubeconfig-service-mesh` it deletes the routes serin
+//! created in the mesh's cluster, which owner references cannot reach. With
+//! `revertOnDeletion` it keeps a deleted Canary until the target has its replicas
 //! back and is ready, the apex Service selects the target's pods again (and no longer belongs
 //! to the Canary), and a taken-over route has its original spec back. Objects serin created
 //! for itself (primary, copies, canary services, generated routes) go with the Canary through
 //! their owner references.
 
 use chrono::{DateTime, Utc};
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -26,10 +28,18 @@ use super::served::{self, Part};
 pub const FINALIZER: &str = "serin.dev/finalizer";
 const POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Adds the finalizer when revertOnDeletion is set, removes it when it is not.
+/// Whether a deleted Canary needs serin before it goes: to revert its target and route
+/// (`revertOnDeletion`), or to delete the routes it has in the service mesh's cluster, which
+/// owner references cannot reach.
+fn needed(ctx: &Context, canary: &Canary) -> bool {
+    canary.spec.revert_on_deletion || ctx.mesh.is_some()
+}
+
+/// Adds the finalizer when it is [`needed`], removes it when it is not.
 pub async fn ensure(ctx: &Context, canary: &Canary) -> Result<()> {
     let has = canary.finalizers().iter().any(|f| f == FINALIZER);
-    if has == canary.spec.revert_on_deletion {
+    let needed = needed(ctx, canary);
+    if has == needed {
         return Ok(());
     }
     let mut finalizers: Vec<String> = canary
@@ -38,7 +48,7 @@ pub async fn ensure(ctx: &Context, canary: &Canary) -> Result<()> {
         .filter(|f| *f != FINALIZER)
         .cloned()
         .collect();
-    if canary.spec.revert_on_deletion {
+    if needed {
         finalizers.push(FINALIZER.into());
     }
     set_finalizers(ctx, canary, finalizers).await
@@ -71,6 +81,26 @@ pub async fn revert<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Acti
     if !canary.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
+    if canary.spec.revert_on_deletion
+        && let Some(action) = revert_workloads(ctx, scene).await?
+    {
+        return Ok(action);
+    }
+    delete_mesh_routes(ctx, scene).await?;
+    let rest = canary
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    set_finalizers(ctx, canary, rest).await?;
+    Ok(Action::await_change())
+}
+
+/// `revertOnDeletion`: the target's replicas, the apex Service and a taken-over route given
+/// back; Some(requeue) while the target is not ready yet.
+async fn revert_workloads<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Option<Action>> {
+    let canary = &scene.canary;
     if let Some(target) = &scene.target {
         let deleting = Deleting {
             target_replicas: target.replicas(),
@@ -85,9 +115,9 @@ pub async fn revert<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Acti
         match revert_step(&deleting, canary.spec.progress_deadline(), Utc::now()) {
             RevertStep::ScaleTarget { replicas } => {
                 act::scale(ctx, &scene.namespace, target, replicas).await?;
-                return Ok(Action::requeue(POLL));
+                return Ok(Some(Action::requeue(POLL)));
             }
-            RevertStep::WaitForTarget => return Ok(Action::requeue(POLL)),
+            RevertStep::WaitForTarget => return Ok(Some(Action::requeue(POLL))),
             RevertStep::Restore => {}
         }
         let selector = target.selector().cloned().unwrap_or_default();
@@ -118,14 +148,43 @@ pub async fn revert<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Acti
         },
     )
     .await;
-    let rest = canary
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    set_finalizers(ctx, canary, rest).await?;
-    Ok(Action::await_change())
+    Ok(None)
+}
+
+/// Deletes the routes serin created for this Canary in the service mesh's cluster (found by
+/// their label: owner references cannot cross clusters). A taken-over route carries no label
+/// and stays.
+async fn delete_mesh_routes<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<()> {
+    let selector = format!("{}={}", act::MESH_OWNER_LABEL, scene.owner.uid);
+    for resource in crate::routing::router_for(scene.provider).resources() {
+        if !ctx.in_mesh_cluster(&resource) {
+            continue;
+        }
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(ctx.route_client(&resource), &scene.namespace, &resource);
+        let what = || {
+            format!(
+                "deleting the {} of {}",
+                resource.plural,
+                scene.canary.name_any()
+            )
+        };
+        let owned = api
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await
+            .map_err(Error::api(Step::Finalize, what()))?;
+        for route in owned.items {
+            match api
+                .delete(&route.name_any(), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(Error::api(Step::Finalize, what())(e)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Puts a taken-over route's original spec back.
@@ -139,7 +198,7 @@ async fn restore_route<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<(
         return Ok(());
     };
     let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &scene.namespace, &resource);
+        Api::namespaced_with(ctx.route_client(&resource), &scene.namespace, &resource);
     let Some(mut live) = api.get_opt(&name).await.map_err(Error::api(
         Step::Finalize,
         format!("reading {} {name}", resource.kind),

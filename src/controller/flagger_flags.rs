@@ -82,9 +82,7 @@ fn meaning(name: &str) -> Option<Meaning> {
         "kubeconfig-qps" | "kubeconfig-burst" => Refuse(
             "serin's Kubernetes client is not rate-limited on the client side (the API server's priority and fairness applies); remove it",
         ),
-        "kubeconfig-service-mesh" => {
-            Refuse("serin reads routes from the cluster it runs in only; remove it")
-        }
+        "kubeconfig-service-mesh" => Same("--kubeconfig-service-mesh"),
         "include-label-prefix" => Refuse(
             "serin copies the target's labels to the primary as they are; it cannot filter them by prefix",
         ),

@@ -52,6 +52,10 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
     let egress = egress_policy(&options, &config).await;
     let client = Client::try_from(config)
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let mesh = match &options.kubeconfig_service_mesh {
+        Some(path) => Some(mesh_client(path).await?),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::new(
         options
             .flagger_metrics
@@ -101,6 +105,7 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
     let daemon_sets_ready = broadcast_ready(stores.daemon_sets.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
+        mesh,
         default_provider,
         canaries: targets.serin.clone(),
         flagger_canaries: targets.flagger.as_ref().map(|(store, _)| store.clone()),
@@ -141,6 +146,16 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
     }
     tracing::info!("controller stopped");
     Ok(())
+}
+
+/// A client of the service mesh's cluster, from its kubeconfig's current context.
+async fn mesh_client(path: &std::path::Path) -> anyhow::Result<Client> {
+    let what = || format!("--kubeconfig-service-mesh {}", path.display());
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).with_context(what)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .with_context(what)?;
+    Client::try_from(config).with_context(what)
 }
 
 /// The controller of one group's Canaries.

@@ -74,6 +74,13 @@ pub struct Options {
     /// Only handle Canaries in this namespace (default: all namespaces).
     #[arg(long, env = "SERIN_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Kubeconfig of the cluster that holds the service mesh's configuration (Istio
+    /// multi-cluster with a shared control plane): the mesh's routes (VirtualServices,
+    /// DestinationRules, TrafficSplits, HTTPProxies, ...) are written there, while workloads,
+    /// Services and Ingresses stay in the cluster serin runs in. Flagger's
+    /// `-kubeconfig-service-mesh`.
+    #[arg(long, env = "SERIN_KUBECONFIG_SERVICE_MESH", value_name = "PATH")]
+    pub kubeconfig_service_mesh: Option<std::path::PathBuf>,
     /// Only handle Canaries whose labels match this selector (e.g. `shard=a`), so several
     /// controllers can share a cluster.
     #[arg(long, env = "SERIN_LABEL_SELECTOR")]

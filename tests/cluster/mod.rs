@@ -118,6 +118,28 @@ impl ControlPlane {
         Err(last_error)
     }
 
+    /// A second control plane of etcd and kube-apiserver only (no controller-manager, no pod
+    /// simulator): another cluster, e.g. the one holding a service mesh's configuration.
+    /// Its components die with the test process.
+    pub fn start_second() -> Self {
+        let assets = assets().unwrap_or_else(|e| panic!("second control plane: {e}"));
+        let mut last_error = String::new();
+        for _attempt in 0..3 {
+            let plane =
+                Self::prepare(&assets).unwrap_or_else(|e| panic!("second control plane: {e}"));
+            let booted = plane
+                .spawn_etcd()
+                .and_then(|()| plane.spawn_apiserver())
+                .and_then(|()| plane.wait_ready());
+            match booted {
+                Ok(()) => return plane,
+                Err(error) if error.contains("address already in use") => last_error = error,
+                Err(error) => panic!("second control plane: {error}"),
+            }
+        }
+        panic!("second control plane: {last_error}")
+    }
+
     fn prepare(assets: &Path) -> Result<Self, String> {
         let dir =
             std::env::temp_dir().join(format!("serin-e2e-{}-{}", std::process::id(), free_port()?));
