@@ -93,7 +93,8 @@ enum Command {
     /// Validate Canary, MetricTemplate and AlertProvider manifests offline, as the controller
     /// would (exit 0 valid, 1 problems found, 2 unreadable input).
     Check {
-        /// Files or directories (searched for *.yaml, *.yml, *.json).
+        /// Files or directories (searched for *.yaml, *.yml, *.json; Helm templates and YAML
+        /// that is not a manifest are skipped there with a note); `-` reads standard input.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         #[command(flatten)]
@@ -108,7 +109,7 @@ enum Command {
     /// Convert Flagger manifests to serin's API on stdout; what needs a human decision goes to
     /// stderr (exit 0 nothing to decide, 1 decisions listed, 2 unreadable input).
     Migrate {
-        /// Files or directories (searched for *.yaml, *.yml, *.json).
+        /// Files or directories (searched for *.yaml, *.yml, *.json); `-` reads standard input.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
@@ -440,6 +441,9 @@ fn check(
             for warning in &report.warnings {
                 serin::outln!("warning: {warning}");
             }
+            for note in &report.notes {
+                eprintln!("note: {note}");
+            }
             let count = |n: usize, what: &str| match n {
                 1 => format!("1 {what}"),
                 n => format!("{n} {what}s"),
@@ -467,7 +471,10 @@ fn check(
 }
 
 fn migrate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let (docs, problems) = serin::cli::check::read(paths)?;
+    let (docs, problems, notes) = serin::cli::check::read(paths)?;
+    for note in notes {
+        eprintln!("note: {note}");
+    }
     if let Some(problem) = problems.first() {
         anyhow::bail!("{problem}");
     }

@@ -24,11 +24,11 @@ fn check_names_every_problem_of_a_broken_manifest_set() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let expected = [
-        "tests/fixtures/cli/broken/canary.yaml:13 Canary podinfo: spec.analysis.maxWeight: must be between 1 and 100, got 150",
-        "tests/fixtures/cli/broken/canary.yaml:36 Canary api: spec.service.port: invalid type: string \"eighty\", expected i32",
-        "tests/fixtures/cli/broken/canary.yaml:45 Canary worker: spec.analysis.interval: invalid duration \"1 minute\"",
-        "tests/fixtures/cli/broken/templates.yaml:1 MetricTemplate latency: spec.query: unknown variable \"targt\" in the query",
-        "tests/fixtures/cli/broken/canary.yaml:13 Canary podinfo: spec.analysis.metrics[1].templateRef: MetricTemplate \"error-rate\" is not among the files checked",
+        "tests/fixtures/cli/broken/canary.yaml:27:5 Canary podinfo: spec.analysis.maxWeight: must be between 1 and 100, got 150",
+        "tests/fixtures/cli/broken/canary.yaml:42:13 Canary api: spec.service.port: invalid type: string \"eighty\", expected i32",
+        "tests/fixtures/cli/broken/canary.yaml:52:14 Canary worker: spec.analysis.interval: invalid duration \"1 minute\"",
+        "tests/fixtures/cli/broken/templates.yaml:7:3 MetricTemplate latency: spec.query: unknown variable \"targt\" in the query",
+        "tests/fixtures/cli/broken/canary.yaml:33:9 Canary podinfo: spec.analysis.metrics[1].templateRef: MetricTemplate \"error-rate\" is not among the files checked",
     ];
     for line in expected {
         assert!(
@@ -56,7 +56,9 @@ fn check_reports_json_for_scripts_and_passes_a_valid_set() {
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["problems"][0]["field"], "spec.query");
-    assert_eq!(report["problems"][0]["line"], 1);
+    // The line and column of the field, not of the document.
+    assert_eq!(report["problems"][0]["line"], 7);
+    assert_eq!(report["problems"][0]["column"], 3);
 
     let dir = tempdir("valid");
     std::fs::write(
@@ -484,4 +486,67 @@ fn as_a_kubectl_plugin_it_names_itself_kubectl_serin() {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// An A/B match written `header:` instead of `headers:` would match every request (sending
+/// every user to the canary): `check` refuses it and points at the line and column of the
+/// misspelt key, also when the manifest comes from a pipe (`helm template ... | serin check -`).
+#[test]
+fn check_points_at_a_misspelt_field_and_reads_standard_input() {
+    let manifest = "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: podinfo\nspec:\n  provider: istio\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}\n  service: {port: 9898}\n  analysis:\n    interval: 1m\n    iterations: 10\n    match:\n      - header:\n          x-canary: {exact: insider}\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serin"))
+        .args(["check", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), manifest.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(
+            "-:13:9 Canary podinfo: spec.analysis.match[0].header: unknown field `header`, expected one of `headers`"
+        ),
+        "{stdout}"
+    );
+}
+
+/// A GitOps repository holds charts and other YAML beside manifests: in a directory, Helm
+/// templates and YAML that is not a manifest are left out with a note, not failed on; the
+/// manifests beside them are still checked. Named on the command line, a file is always read.
+#[test]
+fn check_skips_helm_templates_and_other_yaml_of_a_directory_with_a_note() {
+    let dir = tempdir("repo");
+    std::fs::create_dir_all(dir.join("chart/templates")).unwrap();
+    std::fs::write(
+        dir.join("chart/Chart.yaml"),
+        "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("chart/templates/canary.yaml"),
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: {{ .Release.Name }}\n{{- with .Values.analysis }}\nspec: {{ toYaml . | nindent 2 }}\n{{- end }}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("settings.yaml"), "retries: [1, 2\n").unwrap();
+    std::fs::write(
+        dir.join("canary.yaml"),
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  provider: gatewayapi\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80, gatewayRefs: [{name: public}]}\n  analysis: {interval: 30s, threshold: 3, stepWeights: [5, 25, 50]}\n",
+    )
+    .unwrap();
+    let out = serin(&["check", dir.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}{stderr}", text(&out.stdout));
+    assert!(
+        stderr.contains("chart/templates/canary.yaml: skipped, a Helm template")
+            && stderr.contains(
+                "settings.yaml: skipped, not YAML serin can read and not a Kubernetes manifest"
+            )
+            && stderr.contains("checked 1 serin objects"),
+        "{stderr}"
+    );
+    let out = serin(&["check", dir.join("settings.yaml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
 }

@@ -12,6 +12,7 @@ pub mod group;
 pub mod istio;
 pub mod leniency;
 pub mod load;
+pub mod locate;
 pub mod nesting;
 pub mod references;
 pub mod schema;

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::api::canary::Metric;
 use crate::api::load::{expect_type, from_value};
+use crate::api::locate::Positions;
 use crate::api::metric_provider::judge_refusal;
 use crate::api::provider::TrafficProvider;
 use crate::api::validation::FieldError;
@@ -32,9 +33,20 @@ pub struct Document {
     /// 1-based line where the document starts.
     pub line: usize,
     pub value: Value,
+    /// Where each field is written, for problems pointing at their field.
+    pub positions: Positions,
 }
 
 impl Document {
+    /// The 1-based line and column of `field` in the file (its nearest written parent when it
+    /// is missing; the document's first line when nothing of it is written).
+    pub fn position(&self, field: &str) -> (usize, Option<usize>) {
+        match self.positions.find(field) {
+            Some(p) => (self.line + p.line - 1, Some(p.column)),
+            None => (self.line, None),
+        }
+    }
+
     /// A string field by JSON pointer (`/metadata/name`), empty when absent.
     pub fn text(&self, pointer: &str) -> &str {
         self.value
@@ -57,6 +69,9 @@ impl Document {
 pub struct Problem {
     pub file: String,
     pub line: usize,
+    /// 1-based column of the field, when it is written in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
     /// `Canary podinfo`, or empty for a document that could not be read.
     pub object: String,
     pub field: String,
@@ -66,6 +81,9 @@ pub struct Problem {
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(column) = self.column {
+            write!(f, ":{column}")?;
+        }
         if !self.object.is_empty() {
             write!(f, " {}", self.object)?;
         }
@@ -83,21 +101,45 @@ pub struct Report {
     pub checked: usize,
     /// Documents of other kinds.
     pub skipped: usize,
+    /// Files of a directory left out, and why (Helm templates, YAML that is not a manifest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
+/// A file to read: named on the command line (every problem in it counts), or found in a
+/// directory (a Helm template or YAML that is not a Kubernetes manifest is left out with a
+/// note: a repository holds more than manifests).
+struct Found {
+    path: PathBuf,
+    in_directory: bool,
+}
+
+/// The path that means standard input.
+pub const STDIN: &str = "-";
+
 /// The files to read: files as given, directories searched for `*.yaml`, `*.yml`, `*.json`.
-fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<Found>> {
     let mut found = Vec::new();
     for path in paths {
-        collect(path, &mut found)?;
+        if path.as_os_str() == STDIN {
+            found.push(Found {
+                path: path.clone(),
+                in_directory: false,
+            });
+            continue;
+        }
+        collect(path, false, &mut found)?;
     }
     Ok(found)
 }
 
-fn collect(path: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+fn collect(path: &Path, in_directory: bool, found: &mut Vec<Found>) -> anyhow::Result<()> {
     let meta = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if !meta.is_dir() {
-        found.push(path.to_path_buf());
+        found.push(Found {
+            path: path.to_path_buf(),
+            in_directory,
+        });
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
@@ -116,10 +158,44 @@ fn collect(path: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
             continue;
         }
         if entry.is_dir() || manifest {
-            collect(&entry, found)?;
+            collect(&entry, true, found)?;
         }
     }
     Ok(())
+}
+
+/// A file of a Helm chart's `templates/` directory (a `Chart.yaml` beside that directory):
+/// Go templates, not YAML until Helm renders them.
+fn is_helm_template(path: &Path) -> bool {
+    path.ancestors()
+        .skip(1)
+        .find(|dir| dir.file_name().is_some_and(|n| n == "templates"))
+        .and_then(Path::parent)
+        .is_some_and(|chart| chart.join("Chart.yaml").is_file())
+}
+
+/// Go template actions of the kinds charts use (`{{ .Values.x }}`, `{{- include ... }}`),
+/// which a metric query's `{{ namespace }}` is not.
+fn has_template_actions(text: &str) -> bool {
+    [
+        "{{ .",
+        "{{.",
+        "{{-",
+        "{{ include",
+        "{{ template",
+        "{{ if",
+        "{{ range",
+    ]
+    .iter()
+    .any(|action| text.contains(action))
+}
+
+/// Text with no `apiVersion:` or `kind:` key anywhere: not a Kubernetes manifest.
+fn is_not_a_manifest(text: &str) -> bool {
+    !text.lines().any(|line| {
+        let line = line.trim_start().trim_start_matches("- ");
+        line.starts_with("apiVersion:") || line.starts_with("kind:")
+    })
 }
 
 /// Splits a file into its YAML documents, each with its first line. A document that is not
@@ -139,10 +215,12 @@ fn documents(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<Docume
                 file: file.to_path_buf(),
                 line,
                 value,
+                positions: Positions::of(&chunk),
             }),
             Err(error) => problems.push(Problem {
                 file: file.display().to_string(),
                 line: error.line.map_or(line, |l| line + l - 1),
+                column: None,
                 object: String::new(),
                 field: error.field,
                 reason: error.reason,
@@ -204,9 +282,11 @@ struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     fn fail(&mut self, doc: &Document, object: String, field: &str, reason: String) {
+        let (line, column) = doc.position(field);
         self.report.problems.push(Problem {
             file: doc.file.display().to_string(),
-            line: doc.line,
+            line,
+            column,
             object,
             field: field.to_string(),
             reason,
@@ -258,9 +338,11 @@ impl<'a> Checker<'a> {
             Ok(plan) => {
                 let object = format!("Canary {}", doc.text("/metadata/name"));
                 for warning in plan.warnings {
+                    let (line, column) = doc.position(&warning.field);
                     self.report.warnings.push(Problem {
                         file: doc.file.display().to_string(),
-                        line: doc.line,
+                        line,
+                        column,
                         object: object.trim().to_string(),
                         field: warning.field,
                         reason: warning.reason,
@@ -450,24 +532,58 @@ fn sample_vars(variables: &BTreeMap<String, String>) -> Vars<'_> {
     }
 }
 
-/// The documents of every file under `paths`, and the documents that are not YAML; an error
-/// when a path cannot be read.
-pub fn read(paths: &[PathBuf]) -> anyhow::Result<(Vec<Document>, Vec<Problem>)> {
+/// The documents of every file under `paths` (`-`: standard input), the documents that are
+/// not YAML, and the notes on files of directories left out; an error when a path cannot be
+/// read.
+pub fn read(paths: &[PathBuf]) -> anyhow::Result<(Vec<Document>, Vec<Problem>, Vec<String>)> {
     let mut problems = Vec::new();
     let mut docs = Vec::new();
-    for file in files(paths)? {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        docs.extend(documents(&file, &text, &mut problems));
+    let mut notes = Vec::new();
+    for Found { path, in_directory } in files(paths)? {
+        if in_directory && is_helm_template(&path) {
+            notes.push(format!(
+                "{}: skipped, a Helm template (check what `helm template` renders: `helm template ... | serin check -`)",
+                path.display()
+            ));
+            continue;
+        }
+        let text = if path.as_os_str() == STDIN {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| anyhow::anyhow!("standard input: {e}"))?;
+            text
+        } else {
+            std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        };
+        let mut unreadable = Vec::new();
+        let read = documents(&path, &text, &mut unreadable);
+        if in_directory && !unreadable.is_empty() && has_template_actions(&text) {
+            notes.push(format!(
+                "{}: skipped, a Go template (Helm, kustomize's helm charts), not YAML until rendered",
+                path.display()
+            ));
+            continue;
+        }
+        if in_directory && !unreadable.is_empty() && is_not_a_manifest(&text) {
+            notes.push(format!(
+                "{}: skipped, not YAML serin can read and not a Kubernetes manifest (no apiVersion or kind)",
+                path.display()
+            ));
+            continue;
+        }
+        problems.append(&mut unreadable);
+        docs.extend(read);
     }
-    Ok((docs, problems))
+    Ok((docs, problems, notes))
 }
 
 /// Reads and checks `paths`; the report, or an error when a path cannot be read.
 pub fn run(paths: &[PathBuf], controller: Controller) -> anyhow::Result<Report> {
-    let (docs, mut problems) = read(paths)?;
+    let (docs, mut problems, notes) = read(paths)?;
     let mut report = check(&docs, controller);
     problems.append(&mut report.problems);
     report.problems = problems;
+    report.notes = notes;
     Ok(report)
 }
