@@ -95,8 +95,7 @@ impl Context {
         object: &DynamicObject,
     ) -> Result<DynamicObject> {
         let namespace = object.namespace().unwrap_or_default();
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &namespace, resource);
+        let api = crate::routing::api(self.client.clone(), resource, &namespace);
         self.server_side_apply(&api, object, &resource.kind).await
     }
 

@@ -5,7 +5,7 @@
 //! their owner references.
 
 use chrono::{DateTime, Utc};
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -138,8 +138,7 @@ async fn restore_route<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<(
     else {
         return Ok(());
     };
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &scene.namespace, &resource);
+    let api = crate::routing::api(ctx.client.clone(), &resource, &scene.namespace);
     let Some(mut live) = api.get_opt(&name).await.map_err(Error::api(
         Step::Finalize,
         format!("reading {} {name}", resource.kind),
