@@ -206,120 +206,10 @@ fn rows() -> Vec<Row> {
         },
         traefik("traefik", "traefik.io"),
         traefik("traefik-legacy", "traefik.containo.us"),
-        Row {
-            name: "skipper",
-            provider: "skipper",
-            group: "networking.k8s.io",
-            version: "v1",
-            kind: "Ingress",
-            plural: "ingresses",
-            weights: skipper_weights,
-            object: |name| format!("{name}-canary"),
-            ingress_ref: true,
-            route_ref: None,
-            mirroring: false,
-            // A clone Flagger left, with its own rule for the primary.
-            existing: |name| {
-                json!({"rules": [{"host": "app.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
-                    "backend": {"service": {"name": format!("{name}-primary"), "port": {"number": 80}}}}]}}]})
-            },
-            check: |spec| {
-                let paths = &spec["rules"][0]["http"]["paths"];
-                assert_eq!(
-                    paths[0]["backend"]["service"]["name"], "skipper-primary",
-                    "{spec}"
-                );
-                assert_eq!(
-                    paths[1]["backend"]["service"]["name"], "skipper-canary",
-                    "{spec}"
-                );
-            },
-            mirror_object: None,
-            mirrored: |_, _| None,
-        },
-        Row {
-            name: "apisix",
-            provider: "apisix",
-            group: "apisix.apache.org",
-            version: "v2",
-            kind: "ApisixRoute",
-            plural: "apisixroutes",
-            weights: |o, name| apisix_weights(&o.data["spec"], name),
-            object: |name| format!("{name}-{name}-canary"),
-            ingress_ref: false,
-            route_ref: Some(|name| {
-                json!({"http": [{"name": "main", "match": {"hosts": ["app.example.com"], "paths": ["/*"]},
-                    "backends": [{"serviceName": name, "servicePort": 80}]}]})
-            }),
-            mirroring: false,
-            // A copy Flagger left, at its first weights.
-            existing: |name| {
-                json!({"http": [{"name": "main", "priority": 10000, "match": {"paths": ["/*"]}, "backends": [
-                    {"serviceName": format!("{name}-primary"), "servicePort": 80, "weight": 100},
-                    {"serviceName": format!("{name}-canary"), "servicePort": 80, "weight": 0}]}]})
-            },
-            check: |spec| {
-                let rule = &spec["http"][0];
-                assert_eq!(rule["priority"], 10000, "{spec}");
-                assert_eq!(rule["match"]["hosts"][0], "app.example.com", "{spec}");
-                assert_eq!(rule["backends"][1]["servicePort"], 80, "{spec}");
-            },
-            mirror_object: None,
-            mirrored: |_, _| None,
-        },
-        Row {
-            name: "gloo",
-            provider: "gloo",
-            group: "gateway.solo.io",
-            version: "v1",
-            kind: "RouteTable",
-            plural: "routetables",
-            weights: gloo_weights,
-            object: str::to_string,
-            ingress_ref: false,
-            route_ref: None,
-            mirroring: false,
-            // A RouteTable Flagger left, to its own Upstreams.
-            existing: |name| json!({"routes": [{"matchers": [{"prefix": "/"}], "routeAction": {"single": {"upstream": {"name": name, "namespace": "gloo-system"}}}}]}),
-            check: |spec| {
-                let route = &spec["routes"][0];
-                assert_eq!(route["inheritablePathMatchers"], true, "{spec}");
-                assert_eq!(
-                    route["routeAction"]["multi"]["destinations"]
-                        .as_array()
-                        .map(Vec::len),
-                    Some(2),
-                    "{spec}"
-                );
-            },
-            mirror_object: None,
-            mirrored: |_, _| None,
-        },
-        Row {
-            name: "kuma",
-            provider: "kuma:meshhttproute",
-            group: "kuma.io",
-            version: "v1alpha1",
-            kind: "MeshHTTPRoute",
-            plural: "meshhttproutes",
-            weights: kuma_weights,
-            object: str::to_string,
-            ingress_ref: false,
-            route_ref: None,
-            mirroring: false,
-            // A route a user wrote to the apex service.
-            existing: |name| {
-                json!({"targetRef": {"kind": "Mesh"}, "to": [{"targetRef": {"kind": "MeshService", "name": name},
-                    "rules": [{"default": {"backendRefs": [{"kind": "MeshService", "name": name, "weight": 100}]}}]}]})
-            },
-            check: |spec| {
-                assert_eq!(spec["targetRef"]["kind"], "Mesh", "{spec}");
-                let path = &spec["to"][0]["rules"][0]["matches"][0]["path"];
-                assert_eq!(path["value"], "/", "{spec}");
-            },
-            mirror_object: None,
-            mirrored: |_, _| None,
-        },
+        skipper_row(),
+        apisix_row(),
+        gloo_row(),
+        kuma_row(),
     ]
 }
 
@@ -364,6 +254,137 @@ fn apisix_weights(spec: &Value, name: &str) -> Option<(i64, i64)> {
         weight(format!("{name}-primary"))?,
         weight(format!("{name}-canary"))?,
     ))
+}
+
+/// Skipper: the `<ingress>-canary` clone of the row's Ingress, weights in its annotations.
+fn skipper_row() -> Row {
+    Row {
+        name: "skipper",
+        provider: "skipper",
+        group: "networking.k8s.io",
+        version: "v1",
+        kind: "Ingress",
+        plural: "ingresses",
+        weights: skipper_weights,
+        object: |name| format!("{name}-canary"),
+        ingress_ref: true,
+        route_ref: None,
+        mirroring: false,
+        // A clone Flagger left, with its own rule for the primary.
+        existing: |name| {
+            json!({"rules": [{"host": "app.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": format!("{name}-primary"), "port": {"number": 80}}}}]}}]})
+        },
+        check: |spec| {
+            let paths = &spec["rules"][0]["http"]["paths"];
+            assert_eq!(
+                paths[0]["backend"]["service"]["name"], "skipper-primary",
+                "{spec}"
+            );
+            assert_eq!(
+                paths[1]["backend"]["service"]["name"], "skipper-canary",
+                "{spec}"
+            );
+        },
+        mirror_object: None,
+        mirrored: |_, _| None,
+    }
+}
+
+/// APISIX: the `<route>-<svc>-canary` copy of the row's ApisixRoute.
+fn apisix_row() -> Row {
+    Row {
+        name: "apisix",
+        provider: "apisix",
+        group: "apisix.apache.org",
+        version: "v2",
+        kind: "ApisixRoute",
+        plural: "apisixroutes",
+        weights: |o, name| apisix_weights(&o.data["spec"], name),
+        object: |name| format!("{name}-{name}-canary"),
+        ingress_ref: false,
+        route_ref: Some(|name| {
+            json!({"http": [{"name": "main", "match": {"hosts": ["app.example.com"], "paths": ["/*"]},
+                "backends": [{"serviceName": name, "servicePort": 80}]}]})
+        }),
+        mirroring: false,
+        // A copy Flagger left, at its first weights.
+        existing: |name| {
+            json!({"http": [{"name": "main", "priority": 10000, "match": {"paths": ["/*"]}, "backends": [
+                {"serviceName": format!("{name}-primary"), "servicePort": 80, "weight": 100},
+                {"serviceName": format!("{name}-canary"), "servicePort": 80, "weight": 0}]}]})
+        },
+        check: |spec| {
+            let rule = &spec["http"][0];
+            assert_eq!(rule["priority"], 10000, "{spec}");
+            assert_eq!(rule["match"]["hosts"][0], "app.example.com", "{spec}");
+            assert_eq!(rule["backends"][1]["servicePort"], 80, "{spec}");
+        },
+        mirror_object: None,
+        mirrored: |_, _| None,
+    }
+}
+
+/// Gloo: the RouteTable to the primary and canary Upstreams.
+fn gloo_row() -> Row {
+    Row {
+        name: "gloo",
+        provider: "gloo",
+        group: "gateway.solo.io",
+        version: "v1",
+        kind: "RouteTable",
+        plural: "routetables",
+        weights: gloo_weights,
+        object: str::to_string,
+        ingress_ref: false,
+        route_ref: None,
+        mirroring: false,
+        // A RouteTable Flagger left, to its own Upstreams.
+        existing: |name| json!({"routes": [{"matchers": [{"prefix": "/"}], "routeAction": {"single": {"upstream": {"name": name, "namespace": "gloo-system"}}}}]}),
+        check: |spec| {
+            let route = &spec["routes"][0];
+            assert_eq!(route["inheritablePathMatchers"], true, "{spec}");
+            assert_eq!(
+                route["routeAction"]["multi"]["destinations"]
+                    .as_array()
+                    .map(Vec::len),
+                Some(2),
+                "{spec}"
+            );
+        },
+        mirror_object: None,
+        mirrored: |_, _| None,
+    }
+}
+
+/// Kuma's MeshHTTPRoute (`kuma:meshhttproute`; the cluster-scoped TrafficRoute has a test
+/// of its own below).
+fn kuma_row() -> Row {
+    Row {
+        name: "kuma",
+        provider: "kuma:meshhttproute",
+        group: "kuma.io",
+        version: "v1alpha1",
+        kind: "MeshHTTPRoute",
+        plural: "meshhttproutes",
+        weights: kuma_weights,
+        object: str::to_string,
+        ingress_ref: false,
+        route_ref: None,
+        mirroring: false,
+        // A route a user wrote to the apex service.
+        existing: |name| {
+            json!({"targetRef": {"kind": "Mesh"}, "to": [{"targetRef": {"kind": "MeshService", "name": name},
+                "rules": [{"default": {"backendRefs": [{"kind": "MeshService", "name": name, "weight": 100}]}}]}]})
+        },
+        check: |spec| {
+            assert_eq!(spec["targetRef"]["kind"], "Mesh", "{spec}");
+            let path = &spec["to"][0]["rules"][0]["matches"][0]["path"];
+            assert_eq!(path["value"], "/", "{spec}");
+        },
+        mirror_object: None,
+        mirrored: |_, _| None,
+    }
 }
 
 /// Skipper's weights are the clone's `zalando.org/backend-weights`; while the canary has no
@@ -782,4 +803,51 @@ async fn kuma_steps_a_cluster_scoped_traffic_route_in_the_canarys_mesh() {
     })
     .await;
     assert_eq!(restored.data["spec"], existing);
+}
+
+/// Gloo's `spec.upstreamRef`, as in Flagger: both Upstreams serin writes carry the connection
+/// settings of the Upstream it names, read from that Upstream's own namespace, and still send
+/// requests to the primary and canary Services.
+#[tokio::test]
+async fn gloo_upstreams_copy_the_settings_of_the_upstream_ref() {
+    let (s, _gate) = controller("gloo-upstream-ref").await;
+    let settings_ns = cluster::namespace(&s.client, "gloo-settings").await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("gloo.solo.io", "v1", "Upstream"),
+        "upstreams",
+    );
+    let settings =
+        json!({"loadBalancerConfig": {"leastRequest": {"choiceCount": 3}}, "useHttp2": true});
+    let mut spec = settings.clone();
+    spec["kube"] =
+        json!({"serviceName": "elsewhere", "serviceNamespace": "gloo-system", "servicePort": 8080});
+    let source: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gloo.solo.io/v1", "kind": "Upstream",
+        "metadata": {"name": "settings"}, "spec": spec,
+    }))
+    .unwrap();
+    Api::<DynamicObject>::namespaced_with(s.client.clone(), &settings_ns, &resource)
+        .create(&PostParams::default(), &source)
+        .await
+        .unwrap();
+    s.create_deployment("gloo-ref", Readiness::Ready).await;
+    let extra = json!({"provider": "gloo", "service": {"port": 80, "targetPort": 8080},
+        "upstreamRef": {"apiVersion": "gloo.solo.io/v1", "kind": "Upstream", "name": "settings", "namespace": settings_ns}});
+    s.create_canary(
+        "gloo-ref",
+        json!({"interval": "1s", "stepWeight": 50}),
+        extra,
+    )
+    .await;
+    s.wait_phase("gloo-ref", Phase::Initialized).await;
+    let upstreams: Api<DynamicObject> = Api::namespaced_with(s.client.clone(), &s.ns, &resource);
+    for role in ["primary", "canary"] {
+        let name = format!("{}-gloo-ref-{role}upstream-80", s.ns);
+        let upstream = upstreams.get(&name).await.unwrap();
+        let mut expected = settings.clone();
+        expected["kube"] = json!({"serviceName": format!("gloo-ref-{role}"),
+            "serviceNamespace": s.ns, "servicePort": 80});
+        assert_eq!(upstream.data["spec"], expected, "{name}");
+        assert_eq!(upstream.owner_references()[0].kind, "Canary");
+    }
 }
