@@ -717,7 +717,8 @@ async fn contour_routes_matching_requests_to_the_canary_during_ab_testing() {
 /// Kuma's TrafficRoute (`kuma`, what Flagger writes) is cluster-scoped: serin writes it in the
 /// mesh the Canary's `kuma.io/mesh` annotation names, marks it as its own by annotation (a
 /// cluster-scoped object cannot be owned by a Canary), steps its weights and promotes through
-/// it, and takes over one Flagger left, putting its spec back with revertOnDeletion.
+/// it and, with revertOnDeletion, deletes it with the Canary; one Flagger left is taken over
+/// and its spec put back.
 #[tokio::test]
 async fn kuma_steps_a_cluster_scoped_traffic_route_in_the_canarys_mesh() {
     let (s, gate) = controller("kuma-traffic-route").await;
@@ -740,12 +741,12 @@ async fn kuma_steps_a_cluster_scoped_traffic_route_in_the_canarys_mesh() {
     routes.create(&PostParams::default(), &left).await.unwrap();
     let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
         "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": gate.url}]});
-    for (name, revert) in [(&own, false), (&flaggers, true)] {
+    for name in [&own, &flaggers] {
         s.create_deployment(name, Readiness::Ready).await;
         let canary: serin::api::Canary = serde_json::from_value(json!({
             "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
             "metadata": {"name": name, "annotations": {"kuma.io/mesh": "payments"}},
-            "spec": {"provider": "kuma", "revertOnDeletion": revert,
+            "spec": {"provider": "kuma", "revertOnDeletion": true,
                 "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
                 "service": {"port": 80, "targetPort": 8080}, "analysis": analysis},
         }))
@@ -788,6 +789,15 @@ async fn kuma_steps_a_cluster_scoped_traffic_route_in_the_canarys_mesh() {
     s.request(&own, "promote", "1").await;
     s.wait_phase(&own, Phase::Succeeded).await;
     assert_eq!(weights(own.clone()).await, Some((100, 0)));
+    // Nothing owns it: serin deletes its own when the Canary goes.
+    s.canaries()
+        .delete(&own, &Default::default())
+        .await
+        .unwrap();
+    eventually("the TrafficRoute deleted with its Canary", WAIT, || async {
+        routes.get_opt(&own).await.ok()?.is_none().then_some(())
+    })
+    .await;
 
     s.wait_phase(&flaggers, Phase::Initialized).await;
     let taken = routes.get(&flaggers).await.unwrap();

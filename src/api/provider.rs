@@ -537,7 +537,13 @@ pub const TABLE: &[Row] = &[
         },
         metrics: MetricSource::Kuma,
         kinds: &[
-            Access::new("kuma.io", "trafficroutes", ROUTE_VERBS),
+            // Cluster-scoped: no owner reference, so serin deletes its own when a Canary
+            // with revertOnDeletion goes.
+            Access::new(
+                "kuma.io",
+                "trafficroutes",
+                &["get", "create", "patch", "update", "delete"],
+            ),
             Access::new("kuma.io", "meshhttproutes", ROUTE_VERBS),
         ],
         needs_gateway_refs: false,

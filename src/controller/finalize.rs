@@ -2,7 +2,8 @@
 //! back and is ready, the apex Service selects the target's pods again (and no longer belongs
 //! to the Canary), and a taken-over route has its original spec back. Objects serin created
 //! for itself (primary, copies, canary services, generated routes) go with the Canary through
-//! their owner references.
+//! their owner references, but for a cluster-scoped route (Kuma's TrafficRoute), which is
+//! deleted here.
 
 use chrono::{DateTime, Utc};
 use kube::api::{Patch, PatchParams, PostParams};
@@ -15,6 +16,7 @@ use crate::engine::Reason;
 use crate::engine::action::Event;
 use crate::engine::deletion::{Deleting, RevertStep, revert_step};
 use crate::routing::ORIGINAL_ANNOTATION;
+use crate::routing::kuma::OWNER_ANNOTATION;
 use crate::workload::services::{ServiceRole, desired_service};
 use crate::workload::target::Workload;
 
@@ -147,6 +149,17 @@ async fn restore_route<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<(
         return Ok(());
     };
     let Some(original) = live.annotations_mut().remove(ORIGINAL_ANNOTATION) else {
+        // serin's own cluster-scoped route (Kuma's TrafficRoute) has no owner reference to go
+        // with the Canary: left behind, it would keep sending the apex's traffic to the
+        // primary, which does go.
+        if live.annotations().get(OWNER_ANNOTATION) == Some(&scene.owner.uid) {
+            api.delete(&name, &Default::default())
+                .await
+                .map_err(Error::api(
+                    Step::Finalize,
+                    format!("deleting {} {name}", resource.kind),
+                ))?;
+        }
         return Ok(());
     };
     let spec: serde_json::Value = serde_json::from_str(&original).unwrap_or_default();
