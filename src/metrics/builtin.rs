@@ -61,17 +61,18 @@ pub fn query(name: &str, source: Source) -> Option<&'static str> {
             r#"histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}-[0-9a-zA-Z-]+@kubernetescrd"}[{{ interval }}])) by (le)) * 1000"#
         }
         // Skipper names a route of an Ingress `kube_<namespace>__<ingress>__<host>__<path>__<backend>`
-        // (`kubeew_` for east-west), every character but letters and digits as `_`; the
+        // (`kubeew_` for east-west), every character but letters and digits as `_` (so are the
+        // names here; Flagger's observer splices them in as they are); the
         // routes of the `<ingress>-canary` clone carry both backends while the canary has a
         // share. Flagger's observer reads the request counts of the `+Inf` bucket and the
         // mean route duration (not a percentile): a migrated threshold keeps its meaning.
         (SUCCESS_RATE, Source::Skipper) => concat!(
-            r#"sum(rate(skipper_response_duration_seconds_bucket{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?", code!~"5..", le="+Inf"}[{{ interval }}]))"#,
-            r#" / sum(rate(skipper_response_duration_seconds_bucket{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?", le="+Inf"}[{{ interval }}])) * 100"#
+            r#"sum(rate(skipper_response_duration_seconds_bucket{route=~"kube(ew)?_{{ namespace | replace("-", "_") }}__{{ ingress | replace("-", "_") | replace(".", "_") }}_canary__.*__{{ service | replace("-", "_") }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?", code!~"5..", le="+Inf"}[{{ interval }}]))"#,
+            r#" / sum(rate(skipper_response_duration_seconds_bucket{route=~"kube(ew)?_{{ namespace | replace("-", "_") }}__{{ ingress | replace("-", "_") | replace(".", "_") }}_canary__.*__{{ service | replace("-", "_") }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?", le="+Inf"}[{{ interval }}])) * 100"#
         ),
         (DURATION, Source::Skipper) => concat!(
-            r#"sum(rate(skipper_serve_route_duration_seconds_sum{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?"}[{{ interval }}]))"#,
-            r#" / sum(rate(skipper_serve_route_duration_seconds_count{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?"}[{{ interval }}])) * 1000"#
+            r#"sum(rate(skipper_serve_route_duration_seconds_sum{route=~"kube(ew)?_{{ namespace | replace("-", "_") }}__{{ ingress | replace("-", "_") | replace(".", "_") }}_canary__.*__{{ service | replace("-", "_") }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?"}[{{ interval }}]))"#,
+            r#" / sum(rate(skipper_serve_route_duration_seconds_count{route=~"kube(ew)?_{{ namespace | replace("-", "_") }}__{{ ingress | replace("-", "_") | replace(".", "_") }}_canary__.*__{{ service | replace("-", "_") }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?"}[{{ interval }}])) * 1000"#
         ),
         // APISIX's ingress controller names a rule of an ApisixRoute `<namespace>_<route>_<rule>`:
         // serin's copy is `<routeRef>-<svc>-canary`, whose rule carries the requests of both
@@ -275,6 +276,21 @@ mod tests {
         assert!(
             canary.contains(r#"route=~"kube(ew)?_prod__web_canary__.*__web_canary(_[0-9]+)?", code!~"5..", le="+Inf""#),
             "{canary}"
+        );
+        let none = BTreeMap::new();
+        let dashed = Vars {
+            namespace: "shop-prod",
+            service: "web-api",
+            target: "web-api",
+            ingress: "web.api",
+            ..vars("web-api", &none)
+        };
+        let canary = render(query(SUCCESS_RATE, Source::Skipper).unwrap(), &dashed).unwrap();
+        assert!(
+            canary.contains(
+                r#"route=~"kube(ew)?_shop_prod__web_api_canary__.*__web_api_canary(_[0-9]+)?""#
+            ),
+            "Skipper's spelling of the names: {canary}"
         );
         let primary = render_for(DURATION, "web-primary");
         assert!(
