@@ -175,13 +175,13 @@ fn migrate_lists_what_serin_cannot_do_the_same_way() {
     let file = dir.join("c.yaml");
     std::fs::write(
         &file,
-        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  provider: skipper\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, stepWeight: 10}\n",
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  provider: knative\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, stepWeight: 10}\n",
     )
     .unwrap();
     let out = serin(&["migrate", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let notes = text(&out.stderr);
-    assert!(notes.contains("c.yaml:1 Canary web: spec.provider: \"skipper\" is a Flagger provider serin does not route with yet; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik"), "{notes}");
+    assert!(notes.contains("c.yaml:1 Canary web: spec.provider: \"knative\" is a Flagger provider serin does not route with yet; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik"), "{notes}");
 
     let dir = tempdir("unknown-field");
     let file = dir.join("c.yaml");

@@ -998,7 +998,7 @@ async fn an_invalid_canary_is_stalled_with_the_field_named() {
     s.create_deployment("bad", Readiness::Ready).await;
     // A provider serin does not route with (yet). (Weights on the kubernetes provider are no longer
     // refused: they run blue/green as in Flagger, with a warning.)
-    s.create_canary("bad", steps(), json!({"provider": "gloo"}))
+    s.create_canary("bad", steps(), json!({"provider": "knative"}))
         .await;
     let message = eventually("stalled", WAIT, || async {
         let status = s.canaries().get("bad").await.ok()?.status?;

@@ -1,5 +1,6 @@
 //! The route providers writing one object of their own kind (Contour's HTTPProxy, Traefik's
-//! TraefikService in both API groups), end to end on the real control plane with `serin
+//! TraefikService in both API groups, Skipper's canary Ingress, APISIX's ApisixRoute copy,
+//! Gloo's RouteTable, Kuma's MeshHTTPRoute), end to end on the real control plane with `serin
 //! controller` as its ServiceAccount and the minimal CRDs of tests/fixtures/crds: a table of
 //! providers, one row each, run through the same rollout and the same takeover. A new provider
 //! of this shape is a new row.
@@ -30,7 +31,18 @@ struct Row {
     version: &'static str,
     kind: &'static str,
     plural: &'static str,
-    weights: fn(&Value, &str) -> Option<(i64, i64)>,
+    /// The (primary, canary) weights of the provider's object (spec or annotations).
+    weights: fn(&DynamicObject, &str) -> Option<(i64, i64)>,
+    /// The provider's object's name, from the row's name (the route, or a clone's name).
+    object: fn(&str) -> String,
+    /// The provider clones an Ingress of the row's name (`spec.ingressRef`) sending `/` to the
+    /// apex Service, which the test creates first.
+    ingress_ref: bool,
+    /// The provider copies a route of its own kind named after the row (`spec.routeRef`):
+    /// that route's spec, which the test creates first.
+    route_ref: Option<fn(&str) -> Value>,
+    /// Blue/green mirroring is run (the provider can mirror).
+    mirroring: bool,
     existing: fn(&str) -> Value,
     /// What the provider's object says beyond weights (its class, its services' ports).
     check: fn(&Value),
@@ -55,19 +67,16 @@ impl Row {
 
     /// The object as a user (or Flagger, by update) wrote it before serin came.
     async fn create_existing(&self, s: &Setup) {
-        let object: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": format!("{}/{}", self.group, self.version), "kind": self.kind,
-            "metadata": {"name": self.name}, "spec": (self.existing)(self.name),
-        }))
-        .unwrap();
-        self.api(s)
-            .create(&PostParams::default(), &object)
-            .await
-            .unwrap();
+        self.create(s, &(self.object)(self.name), (self.existing)(self.name))
+            .await;
     }
 
     async fn mirrored(&self, s: &Setup) -> Option<Mirrored> {
-        let route = self.api(s).get_opt(self.name).await.ok()??;
+        let route = self
+            .api(s)
+            .get_opt(&(self.object)(self.name))
+            .await
+            .ok()??;
         let mirroring = match self.mirror_object {
             Some(name) => self.api(s).get_opt(&name(self.name)).await.ok()?,
             None => None,
@@ -79,8 +88,36 @@ impl Row {
     }
 
     async fn weights(&self, s: &Setup, name: &str) -> Option<(i64, i64)> {
-        let object = self.api(s).get_opt(name).await.ok()??;
-        (self.weights)(&object.data["spec"], name)
+        let object = self.api(s).get_opt(&(self.object)(name)).await.ok()??;
+        (self.weights)(&object, name)
+    }
+
+    /// The provider's object as it is now.
+    async fn object(&self, s: &Setup) -> DynamicObject {
+        self.api(s).get(&(self.object)(self.name)).await.unwrap()
+    }
+
+    /// What the row's Canary needs first: its Deployment, and the Ingress it clones.
+    async fn prepare(&self, s: &Setup) {
+        s.create_deployment(self.name, Readiness::Ready).await;
+        if self.ingress_ref {
+            s.create_ingress(self.name, self.name).await;
+        }
+        if let Some(spec) = self.route_ref {
+            self.create(s, self.name, spec(self.name)).await;
+        }
+    }
+
+    async fn create(&self, s: &Setup, name: &str, spec: Value) {
+        let object: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": format!("{}/{}", self.group, self.version), "kind": self.kind,
+            "metadata": {"name": name}, "spec": spec,
+        }))
+        .unwrap();
+        self.api(s)
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
     }
 }
 
@@ -96,7 +133,11 @@ fn rows() -> Vec<Row> {
         version: "v1alpha1",
         kind: "TraefikService",
         plural: "traefikservices",
-        weights: traefik_weights,
+        weights: |o, name| traefik_weights(&o.data["spec"], name),
+        object: str::to_string,
+        ingress_ref: false,
+        route_ref: None,
+        mirroring: true,
         existing: |name| json!({"weighted": {"services": [{"name": name, "port": 80, "weight": 1}]}}),
         check: |spec| {
             assert_eq!(spec["weighted"]["services"][0]["port"], 80, "{spec}");
@@ -134,7 +175,11 @@ fn rows() -> Vec<Row> {
             version: "v1",
             kind: "HTTPProxy",
             plural: "httpproxies",
-            weights: contour_weights,
+            weights: |o, name| contour_weights(&o.data["spec"], name),
+            object: str::to_string,
+            ingress_ref: false,
+            route_ref: None,
+            mirroring: true,
             existing: |name| {
                 json!({"virtualhost": {"fqdn": "app.example.com"},
                     "routes": [{"conditions": [{"prefix": "/"}], "services": [{"name": name, "port": 80}]}]})
@@ -161,7 +206,200 @@ fn rows() -> Vec<Row> {
         },
         traefik("traefik", "traefik.io"),
         traefik("traefik-legacy", "traefik.containo.us"),
+        skipper_row(),
+        apisix_row(),
+        gloo_row(),
+        kuma_row(),
     ]
+}
+
+/// The weights of the last route's destinations, the Upstreams named as Flagger names them.
+fn gloo_weights(object: &DynamicObject, name: &str) -> Option<(i64, i64)> {
+    let ns = object.namespace()?;
+    let routes = object.data["spec"]["routes"].as_array()?;
+    let destinations = routes.last()?["routeAction"]["multi"]["destinations"].as_array()?;
+    let weight = |role: &str| {
+        let upstream = format!("{ns}-{name}-{role}upstream-80");
+        destinations
+            .iter()
+            .find(|d| d["destination"]["upstream"]["name"] == upstream.as_str())
+            .and_then(|d| d["weight"].as_i64())
+    };
+    Some((weight("primary")?, weight("canary")?))
+}
+
+/// The weights of the MeshHTTPRoute's backends, named by their `kuma.io/service` tags.
+fn kuma_weights(object: &DynamicObject, name: &str) -> Option<(i64, i64)> {
+    let ns = object.namespace()?;
+    let backends = object.data["spec"]["to"][0]["rules"][0]["default"]["backendRefs"].as_array()?;
+    let weight = |role: &str| {
+        let service = format!("{name}-{role}_{ns}_svc_80");
+        backends
+            .iter()
+            .find(|b| b["name"] == service.as_str())
+            .and_then(|b| b["weight"].as_i64())
+    };
+    Some((weight("primary")?, weight("canary")?))
+}
+
+fn apisix_weights(spec: &Value, name: &str) -> Option<(i64, i64)> {
+    let backends = spec["http"].as_array()?.first()?["backends"].as_array()?;
+    let weight = |service: String| {
+        backends
+            .iter()
+            .find(|b| b["serviceName"] == service.as_str())
+            .and_then(|b| b["weight"].as_i64())
+    };
+    Some((
+        weight(format!("{name}-primary"))?,
+        weight(format!("{name}-canary"))?,
+    ))
+}
+
+/// Skipper: the `<ingress>-canary` clone of the row's Ingress, weights in its annotations.
+fn skipper_row() -> Row {
+    Row {
+        name: "skipper",
+        provider: "skipper",
+        group: "networking.k8s.io",
+        version: "v1",
+        kind: "Ingress",
+        plural: "ingresses",
+        weights: skipper_weights,
+        object: |name| format!("{name}-canary"),
+        ingress_ref: true,
+        route_ref: None,
+        mirroring: false,
+        // A clone Flagger left, with its own rule for the primary.
+        existing: |name| {
+            json!({"rules": [{"host": "app.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": format!("{name}-primary"), "port": {"number": 80}}}}]}}]})
+        },
+        check: |spec| {
+            let paths = &spec["rules"][0]["http"]["paths"];
+            assert_eq!(
+                paths[0]["backend"]["service"]["name"], "skipper-primary",
+                "{spec}"
+            );
+            assert_eq!(
+                paths[1]["backend"]["service"]["name"], "skipper-canary",
+                "{spec}"
+            );
+        },
+        mirror_object: None,
+        mirrored: |_, _| None,
+    }
+}
+
+/// APISIX: the `<route>-<svc>-canary` copy of the row's ApisixRoute.
+fn apisix_row() -> Row {
+    Row {
+        name: "apisix",
+        provider: "apisix",
+        group: "apisix.apache.org",
+        version: "v2",
+        kind: "ApisixRoute",
+        plural: "apisixroutes",
+        weights: |o, name| apisix_weights(&o.data["spec"], name),
+        object: |name| format!("{name}-{name}-canary"),
+        ingress_ref: false,
+        route_ref: Some(|name| {
+            json!({"http": [{"name": "main", "match": {"hosts": ["app.example.com"], "paths": ["/*"]},
+                "backends": [{"serviceName": name, "servicePort": 80}]}]})
+        }),
+        mirroring: false,
+        // A copy Flagger left, at its first weights.
+        existing: |name| {
+            json!({"http": [{"name": "main", "priority": 10000, "match": {"paths": ["/*"]}, "backends": [
+                {"serviceName": format!("{name}-primary"), "servicePort": 80, "weight": 100},
+                {"serviceName": format!("{name}-canary"), "servicePort": 80, "weight": 0}]}]})
+        },
+        check: |spec| {
+            let rule = &spec["http"][0];
+            assert_eq!(rule["priority"], 10000, "{spec}");
+            assert_eq!(rule["match"]["hosts"][0], "app.example.com", "{spec}");
+            assert_eq!(rule["backends"][1]["servicePort"], 80, "{spec}");
+        },
+        mirror_object: None,
+        mirrored: |_, _| None,
+    }
+}
+
+/// Gloo: the RouteTable to the primary and canary Upstreams.
+fn gloo_row() -> Row {
+    Row {
+        name: "gloo",
+        provider: "gloo",
+        group: "gateway.solo.io",
+        version: "v1",
+        kind: "RouteTable",
+        plural: "routetables",
+        weights: gloo_weights,
+        object: str::to_string,
+        ingress_ref: false,
+        route_ref: None,
+        mirroring: false,
+        // A RouteTable Flagger left, to its own Upstreams.
+        existing: |name| json!({"routes": [{"matchers": [{"prefix": "/"}], "routeAction": {"single": {"upstream": {"name": name, "namespace": "gloo-system"}}}}]}),
+        check: |spec| {
+            let route = &spec["routes"][0];
+            assert_eq!(route["inheritablePathMatchers"], true, "{spec}");
+            assert_eq!(
+                route["routeAction"]["multi"]["destinations"]
+                    .as_array()
+                    .map(Vec::len),
+                Some(2),
+                "{spec}"
+            );
+        },
+        mirror_object: None,
+        mirrored: |_, _| None,
+    }
+}
+
+/// Kuma's MeshHTTPRoute (`kuma:meshhttproute`; the cluster-scoped TrafficRoute has a test
+/// of its own below).
+fn kuma_row() -> Row {
+    Row {
+        name: "kuma",
+        provider: "kuma:meshhttproute",
+        group: "kuma.io",
+        version: "v1alpha1",
+        kind: "MeshHTTPRoute",
+        plural: "meshhttproutes",
+        weights: kuma_weights,
+        object: str::to_string,
+        ingress_ref: false,
+        route_ref: None,
+        mirroring: false,
+        // A route a user wrote to the apex service.
+        existing: |name| {
+            json!({"targetRef": {"kind": "Mesh"}, "to": [{"targetRef": {"kind": "MeshService", "name": name},
+                "rules": [{"default": {"backendRefs": [{"kind": "MeshService", "name": name, "weight": 100}]}}]}]})
+        },
+        check: |spec| {
+            assert_eq!(spec["targetRef"]["kind"], "Mesh", "{spec}");
+            let path = &spec["to"][0]["rules"][0]["matches"][0]["path"];
+            assert_eq!(path["value"], "/", "{spec}");
+        },
+        mirror_object: None,
+        mirrored: |_, _| None,
+    }
+}
+
+/// Skipper's weights are the clone's `zalando.org/backend-weights`; while the canary has no
+/// share, the clone's routes are off (`False()`), so the user's Ingress serves everything.
+fn skipper_weights(object: &DynamicObject, name: &str) -> Option<(i64, i64)> {
+    let annotations = object.annotations();
+    let weights: Value =
+        serde_json::from_str(annotations.get("zalando.org/backend-weights")?).ok()?;
+    let (primary, canary) = (
+        weights[format!("{name}-primary")].as_i64()?,
+        weights[format!("{name}-canary")].as_i64()?,
+    );
+    let predicate = annotations.get("zalando.org/skipper-predicate")?;
+    let first = if canary > 0 { "Weight(100)" } else { "False()" };
+    predicate.starts_with(first).then_some((primary, canary))
 }
 
 /// The weights of the last route (the split; A/B routes go in front).
@@ -209,6 +447,14 @@ fn extra(row: &Row, more: Value) -> Value {
         // Traefik writes no timeout onto its route: the provider table refuses it.
         extra["service"] = json!({"port": 80, "targetPort": 8080});
     }
+    if row.ingress_ref {
+        extra["ingressRef"] =
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": row.name});
+    }
+    if row.route_ref.is_some() {
+        extra["routeRef"] = json!({"apiVersion": format!("{}/{}", row.group, row.version),
+            "kind": row.kind, "name": row.name});
+    }
     if let (Some(extra), Some(more)) = (extra.as_object_mut(), more.as_object()) {
         extra.extend(more.clone());
     }
@@ -225,13 +471,13 @@ async fn each_provider_rolls_out_promotes_and_rolls_back_through_its_object() {
     let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
         "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": gate.url}]});
     for row in &rows {
-        s.create_deployment(row.name, Readiness::Ready).await;
+        row.prepare(&s).await;
         s.create_canary(row.name, analysis.clone(), extra(row, json!({})))
             .await;
     }
     for row in &rows {
         s.wait_phase(row.name, Phase::Initialized).await;
-        let object = row.api(&s).get(row.name).await.unwrap();
+        let object = row.object(&s).await;
         assert_eq!(object.owner_references()[0].kind, "Canary", "{}", row.name);
         (row.check)(&object.data["spec"]);
         assert_eq!(
@@ -287,7 +533,7 @@ async fn each_provider_rolls_out_promotes_and_rolls_back_through_its_object() {
             WAIT,
             || async {
                 row.api(&s)
-                    .get_opt(row.name)
+                    .get_opt(&(row.object)(row.name))
                     .await
                     .ok()?
                     .is_none()
@@ -307,7 +553,7 @@ async fn each_provider_takes_over_an_existing_object_and_restores_it() {
     let rows = rows();
     for row in &rows {
         row.create_existing(&s).await;
-        s.create_deployment(row.name, Readiness::Ready).await;
+        row.prepare(&s).await;
         let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50});
         s.create_canary(
             row.name,
@@ -324,7 +570,7 @@ async fn each_provider_takes_over_an_existing_object_and_restores_it() {
             "{}",
             row.name
         );
-        let taken = row.api(&s).get(row.name).await.unwrap();
+        let taken = row.object(&s).await;
         assert!(
             taken.owner_references().is_empty(),
             "{}: not serin's to delete",
@@ -352,7 +598,7 @@ async fn each_provider_takes_over_an_existing_object_and_restores_it() {
                 .then_some(())
         })
         .await;
-        let restored = row.api(&s).get(row.name).await.unwrap();
+        let restored = row.object(&s).await;
         assert_eq!(
             restored.data["spec"],
             (row.existing)(row.name),
@@ -374,12 +620,12 @@ async fn each_provider_takes_over_an_existing_object_and_restores_it() {
 #[tokio::test]
 async fn each_provider_mirrors_during_blue_green_and_stops_after() {
     let (s, _gate) = controller("route-mirror").await;
-    let rows = rows();
+    let rows: Vec<Row> = rows().into_iter().filter(|r| r.mirroring).collect();
     // Iterations enough for the analysis to run until the test aborts it.
     let analysis = json!({"interval": "1s", "threshold": 2, "iterations": 1000, "mirror": true, "mirrorWeight": 40});
     for row in &rows {
         row.create_existing(&s).await;
-        s.create_deployment(row.name, Readiness::Ready).await;
+        row.prepare(&s).await;
         s.create_canary(row.name, analysis.clone(), extra(row, json!({})))
             .await;
     }
@@ -402,7 +648,7 @@ async fn each_provider_mirrors_during_blue_green_and_stops_after() {
     }
     for row in &rows {
         s.wait_phase(row.name, Phase::Failed).await;
-        let object = row.api(&s).get(row.name).await.unwrap();
+        let object = row.object(&s).await;
         assert_eq!(row.mirrored(&s).await, None, "{}", row.name);
         assert_eq!(
             row.weights(&s, row.name).await,
@@ -426,7 +672,7 @@ async fn contour_routes_matching_requests_to_the_canary_during_ab_testing() {
     let analysis = json!({"interval": "1s", "threshold": 2, "iterations": 1000, "match": [
         {"headers": {"x-canary": {"exact": "insider"}}},
         {"headers": {"user-agent": {"regex": ".*Firefox.*"}}, "queryParams": {"beta": {"exact": "1"}}}]});
-    s.create_deployment(row.name, Readiness::Ready).await;
+    row.prepare(&s).await;
     s.create_canary(row.name, analysis, extra(&row, json!({})))
         .await;
     s.wait_phase(row.name, Phase::Initialized).await;
@@ -466,4 +712,152 @@ async fn contour_routes_matching_requests_to_the_canary_during_ab_testing() {
     let after = routes().await.unwrap();
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(row.weights(&s, row.name).await, Some((100, 0)));
+}
+
+/// Kuma's TrafficRoute (`kuma`, what Flagger writes) is cluster-scoped: serin writes it in the
+/// mesh the Canary's `kuma.io/mesh` annotation names, marks it as its own by annotation (a
+/// cluster-scoped object cannot be owned by a Canary), steps its weights and promotes through
+/// it and, with revertOnDeletion, deletes it with the Canary; one Flagger left is taken over
+/// and its spec put back.
+#[tokio::test]
+async fn kuma_steps_a_cluster_scoped_traffic_route_in_the_canarys_mesh() {
+    let (s, gate) = controller("kuma-traffic-route").await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kuma.io", "v1alpha1", "TrafficRoute"),
+        "trafficroutes",
+    );
+    let routes: Api<DynamicObject> = Api::all_with(s.client.clone(), &resource);
+    // Cluster-scoped: names of this namespace's own.
+    let suffix = s.ns.rsplit('-').next().unwrap().to_string();
+    let (own, flaggers) = (format!("own-{suffix}"), format!("flagger-{suffix}"));
+    let existing = json!({"sources": [{"match": {"kuma.io/service": "*"}}],
+        "destinations": [{"match": {"kuma.io/service": format!("{flaggers}_{}_svc_80", s.ns)}}],
+        "conf": {"split": [{"weight": 100, "destination": {"kuma.io/service": "elsewhere"}}]}});
+    let left: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kuma.io/v1alpha1", "kind": "TrafficRoute", "mesh": "default",
+        "metadata": {"name": flaggers}, "spec": existing,
+    }))
+    .unwrap();
+    routes.create(&PostParams::default(), &left).await.unwrap();
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+        "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": gate.url}]});
+    for name in [&own, &flaggers] {
+        s.create_deployment(name, Readiness::Ready).await;
+        let canary: serin::api::Canary = serde_json::from_value(json!({
+            "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
+            "metadata": {"name": name, "annotations": {"kuma.io/mesh": "payments"}},
+            "spec": {"provider": "kuma", "revertOnDeletion": true,
+                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "service": {"port": 80, "targetPort": 8080}, "analysis": analysis},
+        }))
+        .unwrap();
+        s.canaries()
+            .create(&PostParams::default(), &canary)
+            .await
+            .unwrap();
+    }
+    let weights = |name: String| {
+        let (routes, ns) = (routes.clone(), s.ns.clone());
+        async move {
+            let route = routes.get_opt(&name).await.ok()??;
+            let split = route.data["spec"]["conf"]["split"].as_array()?.clone();
+            let weight = |role: &str| {
+                let service = format!("{name}-{role}_{ns}_svc_80");
+                split
+                    .iter()
+                    .find(|s| s["destination"]["kuma.io/service"] == service.as_str())
+                    .and_then(|s| s["weight"].as_i64())
+            };
+            Some((weight("primary")?, weight("canary")?))
+        }
+    };
+    s.wait_phase(&own, Phase::Initialized).await;
+    let route = routes.get(&own).await.unwrap();
+    let canary_uid = s.canaries().get(&own).await.unwrap().uid().unwrap();
+    assert_eq!(route.data["mesh"], "payments");
+    assert!(route.owner_references().is_empty());
+    assert_eq!(route.annotations()["serin.dev/owner-uid"], canary_uid);
+    assert_eq!(weights(own.clone()).await, Some((100, 0)));
+    s.gitops_apply(&own, "v2").await;
+    s.wait_phase(&own, Phase::WaitingPromotion).await;
+    assert_eq!(weights(own.clone()).await, Some((50, 50)));
+    let route = routes.get(&own).await.unwrap();
+    assert!(
+        !route.annotations().contains_key("serin.dev/original-spec"),
+        "serin's own route is not taken over"
+    );
+    s.request(&own, "promote", "1").await;
+    s.wait_phase(&own, Phase::Succeeded).await;
+    assert_eq!(weights(own.clone()).await, Some((100, 0)));
+    // Nothing owns it: serin deletes its own when the Canary goes.
+    s.canaries()
+        .delete(&own, &Default::default())
+        .await
+        .unwrap();
+    eventually("the TrafficRoute deleted with its Canary", WAIT, || async {
+        routes.get_opt(&own).await.ok()?.is_none().then_some(())
+    })
+    .await;
+
+    s.wait_phase(&flaggers, Phase::Initialized).await;
+    let taken = routes.get(&flaggers).await.unwrap();
+    assert!(taken.annotations().contains_key("serin.dev/original-spec"));
+    assert_eq!(weights(flaggers.clone()).await, Some((100, 0)));
+    s.canaries()
+        .delete(&flaggers, &Default::default())
+        .await
+        .unwrap();
+    let restored = eventually("the TrafficRoute put back", WAIT, || async {
+        let route = routes.get_opt(&flaggers).await.ok()??;
+        (!route.annotations().contains_key("serin.dev/original-spec")).then_some(route)
+    })
+    .await;
+    assert_eq!(restored.data["spec"], existing);
+}
+
+/// Gloo's `spec.upstreamRef`, as in Flagger: both Upstreams serin writes carry the connection
+/// settings of the Upstream it names, read from that Upstream's own namespace, and still send
+/// requests to the primary and canary Services.
+#[tokio::test]
+async fn gloo_upstreams_copy_the_settings_of_the_upstream_ref() {
+    let (s, _gate) = controller("gloo-upstream-ref").await;
+    let settings_ns = cluster::namespace(&s.client, "gloo-settings").await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("gloo.solo.io", "v1", "Upstream"),
+        "upstreams",
+    );
+    let settings =
+        json!({"loadBalancerConfig": {"leastRequest": {"choiceCount": 3}}, "useHttp2": true});
+    let mut spec = settings.clone();
+    spec["kube"] =
+        json!({"serviceName": "elsewhere", "serviceNamespace": "gloo-system", "servicePort": 8080});
+    let source: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gloo.solo.io/v1", "kind": "Upstream",
+        "metadata": {"name": "settings"}, "spec": spec,
+    }))
+    .unwrap();
+    Api::<DynamicObject>::namespaced_with(s.client.clone(), &settings_ns, &resource)
+        .create(&PostParams::default(), &source)
+        .await
+        .unwrap();
+    s.create_deployment("gloo-ref", Readiness::Ready).await;
+    let extra = json!({"provider": "gloo", "service": {"port": 80, "targetPort": 8080},
+        "upstreamRef": {"apiVersion": "gloo.solo.io/v1", "kind": "Upstream", "name": "settings", "namespace": settings_ns}});
+    s.create_canary(
+        "gloo-ref",
+        json!({"interval": "1s", "stepWeight": 50}),
+        extra,
+    )
+    .await;
+    s.wait_phase("gloo-ref", Phase::Initialized).await;
+    let upstreams: Api<DynamicObject> = Api::namespaced_with(s.client.clone(), &s.ns, &resource);
+    for role in ["primary", "canary"] {
+        let name = format!("{}-gloo-ref-{role}upstream-80", s.ns);
+        let upstream = upstreams.get(&name).await.unwrap();
+        let mut expected = settings.clone();
+        expected["kube"] = json!({"serviceName": format!("gloo-ref-{role}"),
+            "serviceNamespace": s.ns, "servicePort": 80});
+        assert_eq!(upstream.data["spec"], expected, "{name}");
+        assert_eq!(upstream.owner_references()[0].kind, "Canary");
+    }
 }

@@ -65,14 +65,15 @@ pub struct CanarySpec {
     /// The target's HorizontalPodAutoscaler; serin keeps a `-primary` copy in sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaler_ref: Option<AutoscalerRef>,
-    /// The Ingress the nginx provider clones (other providers ignore it).
+    /// The Ingress the nginx and skipper providers clone (other providers ignore it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_ref: Option<ObjectRef>,
-    /// An existing route (HTTPRoute, VirtualService...) to take over instead of generating one.
+    /// An existing route (HTTPRoute, VirtualService...) to take over instead of generating one;
+    /// for the apisix provider, the ApisixRoute whose rule to the apex service it copies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_ref: Option<ObjectRef>,
-    /// Flagger's Gloo Upstream to copy. Only the gloo provider reads it (not supported yet);
-    /// ignored with a warning with other providers, as Flagger ignores it.
+    /// A Gloo Upstream whose connection settings the gloo provider's Upstreams copy, as in
+    /// Flagger; ignored with a warning with other providers, as Flagger ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ref: Option<ObjectRef>,
     /// How the workload is exposed: the apex, primary and canary services and the route.

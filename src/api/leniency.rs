@@ -56,10 +56,16 @@ impl Reading {
     /// backends, Istio's delegation): Flagger ignores them elsewhere, and so does serin,
     /// saying so.
     fn other_providers_fields(&mut self, provider: Option<TrafficProvider>) {
-        let istio = provider.is_some_and(|p| p.kind == ProviderKind::Istio);
+        let is = |kind| provider.is_some_and(|p| p.kind == kind);
+        let istio = is(ProviderKind::Istio);
+        let gloo = is(ProviderKind::Gloo);
         let service = &self.spec.service;
         let fields = [
-            ("spec.upstreamRef", "gloo", self.spec.upstream_ref.is_some()),
+            (
+                "spec.upstreamRef",
+                "gloo",
+                self.spec.upstream_ref.is_some() && !gloo,
+            ),
             (
                 "spec.service.meshName",
                 "appmesh",
@@ -365,6 +371,22 @@ mod tests {
 
     const ISTIO: Option<TrafficProvider> = Some(TrafficProvider::of(ProviderKind::Istio));
     const KUBERNETES: Option<TrafficProvider> = Some(TrafficProvider::of(ProviderKind::Kubernetes));
+
+    #[test]
+    fn the_upstream_ref_is_read_by_gloo_and_warned_as_ignored_elsewhere() {
+        let written = spec(
+            "{targetRef: {name: a}, upstreamRef: {name: config, namespace: gloo-system}, service: {port: 80}, analysis: {stepWeight: 10}}",
+        );
+        let gloo = Some(TrafficProvider::of(ProviderKind::Gloo));
+        assert_eq!(read(&written, gloo).warnings, []);
+        let reading = read(&written, ISTIO);
+        assert_eq!(fields(&reading), ["spec.upstreamRef"]);
+        assert!(
+            reading.warnings[0]
+                .reason
+                .contains("only the gloo provider reads it")
+        );
+    }
 
     #[test]
     fn a_serin_manifest_is_read_as_written_without_warnings() {

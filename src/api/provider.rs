@@ -30,6 +30,16 @@ pub enum ProviderKind {
     Linkerd,
     /// An SMI TrafficSplit of the version named (`smi:v1alpha1|v1alpha2|v1alpha3`).
     Smi,
+    /// Skipper: a `<ingress>-canary` Ingress cloned from `spec.ingressRef`, split by the
+    /// `zalando.org/backend-weights` annotation.
+    Skipper,
+    /// Apache APISIX: a copy of the `spec.routeRef` ApisixRoute's rule with weighted backends.
+    Apisix,
+    /// Gloo Edge: a RouteTable splitting between an Upstream each for primary and canary.
+    Gloo,
+    /// Kuma: a TrafficRoute as Flagger writes it (`kuma`), or a MeshHTTPRoute
+    /// (`kuma:meshhttproute`).
+    Kuma,
 }
 
 /// A provider as a Canary names it: the kind and the `:version` suffix Flagger allows
@@ -175,6 +185,14 @@ pub enum MetricSource {
     Contour,
     /// Traefik (`traefik_service_request_duration_seconds`).
     Traefik,
+    /// Skipper (`skipper_response_duration_seconds`, `skipper_serve_route_duration_seconds`).
+    Skipper,
+    /// APISIX's Prometheus plugin (`apisix_http_status`, `apisix_http_latency`).
+    Apisix,
+    /// Gloo's Envoy (`envoy_cluster_upstream_rq`, `envoy_cluster_upstream_rq_time`), by Upstream.
+    Gloo,
+    /// Kuma's Envoy (`envoy_cluster_upstream_rq`, `envoy_cluster_upstream_rq_time`), by service tag.
+    Kuma,
     /// The application itself (`http_requests_total`, `http_request_duration_seconds`), for
     /// providers without a proxy of their own: kubernetes, gatewayapi.
     App,
@@ -429,7 +447,112 @@ pub const TABLE: &[Row] = &[
         needs_gateway_refs: false,
         needs_ingress_ref: false,
     },
+    Row {
+        kind: ProviderKind::Skipper,
+        name: "skipper",
+        versions: &[],
+        writes: "a `<ingress>-canary` Ingress for Skipper, cloned from spec.ingressRef, split by zalando.org/backend-weights",
+        // Weights only: Flagger's skipper router has no A/B testing or mirroring.
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport::NONE,
+            mirroring: false,
+            session_affinity: false,
+            tcp: false,
+            route_fields: &[],
+        },
+        metrics: MetricSource::Skipper,
+        // As nginx: the canary Ingress is applied, taken over and put back; the ingressRef
+        // Ingress is only read.
+        kinds: &[Access::new("networking.k8s.io", "ingresses", ROUTE_VERBS)],
+        needs_gateway_refs: false,
+        needs_ingress_ref: true,
+    },
+    Row {
+        kind: ProviderKind::Apisix,
+        name: "apisix",
+        versions: &[],
+        writes: "an APISIX ApisixRoute (apisix.apache.org/v2) copying the spec.routeRef rule to the apex Service, with weighted backends",
+        // Weights only, as Flagger's apisix router.
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport::NONE,
+            mirroring: false,
+            session_affinity: false,
+            tcp: false,
+            route_fields: &[],
+        },
+        metrics: MetricSource::Apisix,
+        // The copy is applied, taken over and put back; the routeRef route is only read.
+        kinds: &[Access::new(
+            "apisix.apache.org",
+            "apisixroutes",
+            ROUTE_VERBS,
+        )],
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
+    Row {
+        kind: ProviderKind::Gloo,
+        name: "gloo",
+        versions: &[],
+        writes: "a Gloo Edge RouteTable (gateway.solo.io/v1) and an Upstream (gloo.solo.io/v1) each for the primary and canary",
+        // Weights, and A/B testing by headers and exact methods, as Flagger's gloo router.
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport {
+                headers: true,
+                method: true,
+                ..MatchSupport::NONE
+            },
+            mirroring: false,
+            session_affinity: false,
+            tcp: false,
+            route_fields: &[],
+        },
+        metrics: MetricSource::Gloo,
+        kinds: &[
+            Access::new("gateway.solo.io", "routetables", ROUTE_VERBS),
+            // Applied whole, never taken over; `get` reads the upstreamRef Upstream.
+            Access::new("gloo.solo.io", "upstreams", &["get", "create", "patch"]),
+        ],
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
+    Row {
+        kind: ProviderKind::Kuma,
+        name: "kuma",
+        // The policy written: Flagger's TrafficRoute by default (a migrated Canary keeps what
+        // Flagger wrote), current Kuma's MeshHTTPRoute when named.
+        versions: &[KUMA_MESH_HTTP_ROUTE],
+        writes: "a Kuma TrafficRoute (kuma.io/v1alpha1, cluster-scoped; kuma:meshhttproute: a MeshHTTPRoute)",
+        // Weights only, as Flagger's kuma router.
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport::NONE,
+            mirroring: false,
+            session_affinity: false,
+            tcp: false,
+            route_fields: &[],
+        },
+        metrics: MetricSource::Kuma,
+        kinds: &[
+            // Cluster-scoped: no owner reference, so serin deletes its own when a Canary
+            // with revertOnDeletion goes.
+            Access::new(
+                "kuma.io",
+                "trafficroutes",
+                &["get", "create", "patch", "update", "delete"],
+            ),
+            Access::new("kuma.io", "meshhttproutes", ROUTE_VERBS),
+        ],
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
 ];
+
+/// `kuma:meshhttproute`: the policy of current Kuma instead of Flagger's TrafficRoute.
+pub const KUMA_MESH_HTTP_ROUTE: &str = "meshhttproute";
 
 /// The TraefikService's API group by default (`traefik`, `traefik:traefik.io`).
 pub const TRAEFIK_GROUP: &str = "traefik.io";
@@ -453,7 +576,7 @@ const SMI_KINDS: &[Access] = &[Access::new(
 
 /// Flagger's providers that serin does not route with (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
-const NOT_YET: &[&str] = &["gloo", "skipper", "kuma", "apisix", "knative"];
+const NOT_YET: &[&str] = &["knative"];
 
 /// Providers retired upstream, with what to use instead.
 const RETIRED: &[(&str, &str)] = &[
@@ -661,6 +784,10 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
     match row.kind {
         ProviderKind::GatewayApi => refused.extend(super::gateway::refused(spec)),
         ProviderKind::Istio => refused.extend(super::istio::refused(spec)),
+        ProviderKind::Apisix if spec.route_ref.is_none() => refused.push(FieldError::new(
+            "spec.routeRef",
+            format!("the {provider} provider copies the ApisixRoute sending requests to {}: set routeRef {{apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: ...}}", spec.service_name()),
+        )),
         _ => {}
     }
     if row.kind == ProviderKind::Smi && provider.version.is_none() {
@@ -887,6 +1014,10 @@ mod tests {
             ProviderKind::Traefik,
             ProviderKind::Linkerd,
             ProviderKind::Smi,
+            ProviderKind::Skipper,
+            ProviderKind::Apisix,
+            ProviderKind::Gloo,
+            ProviderKind::Kuma,
         ] {
             assert_eq!(TABLE.iter().filter(|r| r.kind == kind).count(), 1);
             assert_eq!(kind.row().kind, kind);
@@ -908,7 +1039,8 @@ mod tests {
             "gatewayapi has no version \"v2\"; serin accepts v1, v1beta1"
         );
         assert!(error("istio:v1").contains("accepts no version suffix"));
-        assert!(error("gloo").contains("does not route with yet"));
+        assert!(error("knative").contains("does not route with yet"));
+        assert!(error("kuma:v1").contains("accepts meshhttproute"));
         assert_eq!(
             TrafficProvider::parse("traefik:traefik.containo.us")
                 .unwrap()
@@ -920,7 +1052,7 @@ mod tests {
         assert!(error("osm").contains("archived"));
         assert_eq!(
             error("traefk"),
-            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik, linkerd, smi"
+            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik, linkerd, smi, skipper, apisix, gloo, kuma"
         );
     }
 

@@ -1,6 +1,7 @@
 //! Tenancy: which other objects a Canary may name. A Canary's MetricTemplates and
 //! AlertProviders carry Secrets (a metrics server's token, a Slack webhook URL); a Canary in
-//! namespace A naming a template in namespace B borrows B's credentials. When the controller
+//! namespace A naming a template in namespace B borrows B's credentials (and a gloo Upstream of
+//! B's its TLS settings). When the controller
 //! runs with `--no-cross-namespace-refs`, such a reference is refused before anything is read.
 
 use super::canary::CanarySpec;
@@ -29,7 +30,15 @@ pub fn cross_namespace(spec: &CanarySpec, namespace: &str) -> Vec<FieldError> {
             format!("spec.analysis.alerts[{i}].providerRef.namespace"),
         )
     });
-    templates.chain(providers).collect()
+    // The gloo provider copies this Upstream's settings (TLS among them) into its own.
+    let upstream = spec.upstream_ref.as_ref().and_then(|reference| {
+        foreign(
+            reference.namespace.as_deref(),
+            namespace,
+            "spec.upstreamRef.namespace".to_string(),
+        )
+    });
+    templates.chain(providers).chain(upstream).collect()
 }
 
 fn foreign(referenced: Option<&str>, own: &str, field: String) -> Option<FieldError> {
@@ -78,6 +87,16 @@ mod tests {
                 .contains("cross-namespace references are disabled"),
             "{}",
             errors[0]
+        );
+        let mut gloo = spec.clone();
+        gloo.upstream_ref = serde_json::from_value(
+            serde_json::json!({"name": "config", "namespace": "gloo-system"}),
+        )
+        .unwrap();
+        let errors = cross_namespace(&gloo, "apps");
+        assert_eq!(
+            errors.last().map(|e| e.field.as_str()),
+            Some("spec.upstreamRef.namespace")
         );
     }
 

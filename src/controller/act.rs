@@ -13,6 +13,7 @@ use crate::api::canary::{HookKind, Webhook};
 use crate::engine::action::Event;
 use crate::engine::{Action, Reason, Traffic};
 use crate::hooks::{self, Payload};
+use crate::routing::kuma::OWNER_ANNOTATION;
 use crate::routing::{ORIGINAL_ANNOTATION, RouteError, RouteInputs, SourceRef};
 use crate::workload::autoscaler::desired_primary_hpa;
 use crate::workload::primary::{PRIMARY_SUFFIX, PrimaryInputs, primary_replicas};
@@ -307,6 +308,7 @@ fn owned_across_clusters(object: &mut DynamicObject, canary_uid: &str) {
 /// The live object a router copies (nginx: the `spec.ingressRef` Ingress); read at each write
 /// of the routes, so a change of the user's object is carried into the copy at the next step.
 async fn read_source(ctx: &Context, namespace: &str, source: &SourceRef) -> Result<DynamicObject> {
+    let namespace = source.namespace.as_deref().unwrap_or(namespace);
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), namespace, &source.resource);
     let what = format!(
@@ -329,8 +331,7 @@ async fn take_over(
     name: &str,
     canary_uid: &str,
 ) -> Result<bool> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.route_client(resource), namespace, resource);
+    let api = crate::routing::api(ctx.route_client(resource), resource, namespace);
     let live = api.get_opt(name).await.map_err(Error::api(
         Step::Observe,
         format!("reading {} {namespace}/{name}", resource.kind),
@@ -341,9 +342,10 @@ async fn take_over(
     if live.annotations().contains_key(ORIGINAL_ANNOTATION) {
         return Ok(true);
     }
-    if live.owner_references().iter().any(|o| o.uid == canary_uid)
+    let owned = live.owner_references().iter().any(|o| o.uid == canary_uid)
         || live.labels().get(MESH_OWNER_LABEL).map(String::as_str) == Some(canary_uid)
-    {
+        || live.annotations().get(OWNER_ANNOTATION).map(String::as_str) == Some(canary_uid);
+    if owned {
         return Ok(false);
     }
     let original = serde_json::to_string(&live.data.get("spec")).unwrap_or_default();

@@ -98,8 +98,7 @@ impl Context {
         object: &DynamicObject,
     ) -> Result<DynamicObject> {
         let namespace = object.namespace().unwrap_or_default();
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &namespace, resource);
+        let api = crate::routing::api(self.client.clone(), resource, &namespace);
         self.server_side_apply(&api, object, &resource.kind).await
     }
 
@@ -125,8 +124,7 @@ impl Context {
         object: &DynamicObject,
     ) -> Result<DynamicObject> {
         let namespace = object.namespace().unwrap_or_default();
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.route_client(resource), &namespace, resource);
+        let api = crate::routing::api(self.route_client(resource), resource, &namespace);
         self.server_side_apply(&api, object, &resource.kind).await
     }
 

@@ -4,10 +4,11 @@
 //! back and is ready, the apex Service selects the target's pods again (and no longer belongs
 //! to the Canary), and a taken-over route has its original spec back. Objects serin created
 //! for itself (primary, copies, canary services, generated routes) go with the Canary through
-//! their owner references.
+//! their owner references, but for a cluster-scoped route (Kuma's TrafficRoute), which is
+//! deleted here.
 
 use chrono::{DateTime, Utc};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -17,6 +18,7 @@ use crate::engine::Reason;
 use crate::engine::action::Event;
 use crate::engine::deletion::{Deleting, RevertStep, revert_step};
 use crate::routing::ORIGINAL_ANNOTATION;
+use crate::routing::kuma::OWNER_ANNOTATION;
 use crate::workload::services::{ServiceRole, desired_service};
 use crate::workload::target::Workload;
 
@@ -160,8 +162,7 @@ async fn delete_mesh_routes<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Res
         if !ctx.in_mesh_cluster(&resource) {
             continue;
         }
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(ctx.route_client(&resource), &scene.namespace, &resource);
+        let api = crate::routing::api(ctx.route_client(&resource), &resource, &scene.namespace);
         let what = || {
             format!(
                 "deleting the {} of {}",
@@ -197,8 +198,7 @@ async fn restore_route<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<(
     else {
         return Ok(());
     };
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.route_client(&resource), &scene.namespace, &resource);
+    let api = crate::routing::api(ctx.route_client(&resource), &resource, &scene.namespace);
     let Some(mut live) = api.get_opt(&name).await.map_err(Error::api(
         Step::Finalize,
         format!("reading {} {name}", resource.kind),
@@ -207,6 +207,17 @@ async fn restore_route<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<(
         return Ok(());
     };
     let Some(original) = live.annotations_mut().remove(ORIGINAL_ANNOTATION) else {
+        // serin's own cluster-scoped route (Kuma's TrafficRoute) has no owner reference to go
+        // with the Canary: left behind, it would keep sending the apex's traffic to the
+        // primary, which does go.
+        if live.annotations().get(OWNER_ANNOTATION) == Some(&scene.owner.uid) {
+            api.delete(&name, &Default::default())
+                .await
+                .map_err(Error::api(
+                    Step::Finalize,
+                    format!("deleting {} {name}", resource.kind),
+                ))?;
+        }
         return Ok(());
     };
     let spec: serde_json::Value = serde_json::from_str(&original).unwrap_or_default();

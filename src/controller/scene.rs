@@ -149,7 +149,23 @@ impl<W: Workload> Scene<W> {
             source: None,
             annotations_prefix: crate::routing::nginx::DEFAULT_ANNOTATIONS_PREFIX,
             ingress_class: None,
+            mesh: self.mesh(),
         }
+    }
+
+    /// The Kuma mesh: the Canary's `kuma.io/mesh` annotation (Flagger's), else the workload's
+    /// pod template's (Kuma's own).
+    fn mesh(&self) -> Option<&str> {
+        use crate::routing::kuma::MESH_ANNOTATION;
+        let canary = self.canary.metadata.annotations.as_ref();
+        let template = self.target.as_ref().and_then(|t| t.pod_template());
+        let workload = template
+            .and_then(|t| t.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref());
+        canary
+            .and_then(|a| a.get(MESH_ANNOTATION))
+            .or_else(|| workload.and_then(|a| a.get(MESH_ANNOTATION)))
+            .map(String::as_str)
     }
 
     /// The Canary that controls the primary, when it is another one than this.

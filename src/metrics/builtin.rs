@@ -60,6 +60,49 @@ pub fn query(name: &str, source: Source) -> Option<&'static str> {
         (DURATION, Source::Traefik) => {
             r#"histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}-[0-9a-zA-Z-]+@kubernetescrd"}[{{ interval }}])) by (le)) * 1000"#
         }
+        // Skipper names a route of an Ingress `kube_<namespace>__<ingress>__<host>__<path>__<backend>`
+        // (`kubeew_` for east-west), every character but letters and digits as `_` (so are the
+        // names here; Flagger's observer splices them in as they are); the
+        // routes of the `<ingress>-canary` clone carry both backends while the canary has a
+        // share. Flagger's observer reads the request counts of the `+Inf` bucket and the
+        // mean route duration (not a percentile): a migrated threshold keeps its meaning.
+        (SUCCESS_RATE, Source::Skipper) => concat!(
+            r#"sum(rate(skipper_response_duration_seconds_bucket{route=~"kube(ew)?_{{ namespace | replace("-", "_") }}__{{ ingress | replace("-", "_") | replace(".", "_") }}_canary__.*__{{ service | replace("-", "_") }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?", code!~"5..", le="+Inf"}[{{ interval }}]))"#,
+            r#" / sum(rate(skipper_response_duration_seconds_bucket{route=~"kube(ew)?_{{ namespace | replace("-", "_") }}__{{ ingress | replace("-", "_") | replace(".", "_") }}_canary__.*__{{ service | replace("-", "_") }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?", le="+Inf"}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::Skipper) => concat!(
+            r#"sum(rate(skipper_serve_route_duration_seconds_sum{route=~"kube(ew)?_{{ namespace | replace("-", "_") }}__{{ ingress | replace("-", "_") | replace(".", "_") }}_canary__.*__{{ service | replace("-", "_") }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?"}[{{ interval }}]))"#,
+            r#" / sum(rate(skipper_serve_route_duration_seconds_count{route=~"kube(ew)?_{{ namespace | replace("-", "_") }}__{{ ingress | replace("-", "_") | replace(".", "_") }}_canary__.*__{{ service | replace("-", "_") }}_{% if workload == target %}canary{% else %}primary{% endif %}(_[0-9]+)?"}[{{ interval }}])) * 1000"#
+        ),
+        // APISIX's ingress controller names a rule of an ApisixRoute `<namespace>_<route>_<rule>`:
+        // serin's copy is `<routeRef>-<svc>-canary`, whose rule carries the requests of both
+        // backends (APISIX labels no backend), so the canary and the primary read the same
+        // requests, as Flagger's observer does.
+        (SUCCESS_RATE, Source::Apisix) => concat!(
+            r#"sum(rate(apisix_http_status{route=~"{{ namespace }}_.+-{{ service }}-canary_.+", code!~"5.."}[{{ interval }}]))"#,
+            r#" / sum(rate(apisix_http_status{route=~"{{ namespace }}_.+-{{ service }}-canary_.+"}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::Apisix) => {
+            r#"histogram_quantile(0.99, sum(rate(apisix_http_latency_bucket{type="request", route=~"{{ namespace }}_.+-{{ service }}-canary_.+"}[{{ interval }}])) by (le))"#
+        }
+        // Gloo's Envoy names an Upstream's cluster `<upstream>_<namespace>`; serin's Upstreams
+        // are `<namespace>-<svc>-canaryupstream-<port>` and `...-primaryupstream-<port>`.
+        (SUCCESS_RATE, Source::Gloo) => concat!(
+            r#"sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}-{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}upstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+", envoy_response_code!~"5.*"}[{{ interval }}]))"#,
+            r#" / sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}-{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}upstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::Gloo) => {
+            r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ namespace }}-{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}upstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#
+        }
+        // Kuma's Envoy labels a cluster's series with its `kuma.io/service` tag,
+        // `<service>_<namespace>_svc_<port>`.
+        (SUCCESS_RATE, Source::Kuma) => concat!(
+            r#"sum(rate(envoy_cluster_upstream_rq{service=~"{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}_{{ namespace }}_svc_[0-9a-zA-Z-]+", envoy_response_code!~"5.*"}[{{ interval }}]))"#,
+            r#" / sum(rate(envoy_cluster_upstream_rq{service=~"{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}_{{ namespace }}_svc_[0-9a-zA-Z-]+"}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::Kuma) => {
+            r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{service=~"{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}_{{ namespace }}_svc_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#
+        }
         // Flagger's http observer: the application's own histogram, its `_count` split by
         // `status`, on pods `<name>-<replicaset hash>-<suffix>` (the pattern matches the canary's
         // pods and not `<name>-primary-...`). A Flagger installation's Prometheus labels pods
@@ -110,6 +153,10 @@ mod tests {
             Source::Nginx,
             Source::Contour,
             Source::Traefik,
+            Source::Skipper,
+            Source::Apisix,
+            Source::Gloo,
+            Source::Kuma,
             Source::App,
         ] {
             for name in [SUCCESS_RATE, DURATION] {
@@ -184,5 +231,78 @@ mod tests {
         assert_eq!(source("nginx"), Source::Nginx);
         assert_eq!(source("contour"), Source::Contour);
         assert_eq!(source("traefik:traefik.containo.us"), Source::Traefik);
+        assert_eq!(source("skipper"), Source::Skipper);
+        assert_eq!(source("apisix"), Source::Apisix);
+        assert_eq!(source("gloo"), Source::Gloo);
+        assert_eq!(source("kuma:meshhttproute"), Source::Kuma);
+        let kuma = render(
+            query(DURATION, Source::Kuma).unwrap(),
+            &vars("web-primary", &BTreeMap::new()),
+        )
+        .unwrap();
+        assert!(
+            kuma.contains(r#"service=~"web-primary_prod_svc_[0-9a-zA-Z-]+""#),
+            "{kuma}"
+        );
+        let gloo = |workload| {
+            render(
+                query(SUCCESS_RATE, Source::Gloo).unwrap(),
+                &vars(workload, &BTreeMap::new()),
+            )
+            .unwrap()
+        };
+        assert!(gloo("web").contains(
+            r#"envoy_cluster_name=~"prod-web-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+""#
+        ));
+        assert!(gloo("web-primary").contains(r#"envoy_cluster_name=~"prod-web-primaryupstream-"#));
+        let apisix = render(
+            query(DURATION, Source::Apisix).unwrap(),
+            &vars("web-primary", &BTreeMap::new()),
+        )
+        .unwrap();
+        assert!(
+            apisix.contains(
+                r#"apisix_http_latency_bucket{type="request", route=~"prod_.+-web-canary_.+"}[1m]"#
+            ),
+            "{apisix}"
+        );
+    }
+
+    #[test]
+    fn skipper_reads_the_routes_of_the_canary_ingress_by_backend() {
+        let none = BTreeMap::new();
+        let render_for = |name, workload| {
+            render(
+                query(name, Source::Skipper).unwrap(),
+                &vars(workload, &none),
+            )
+            .unwrap()
+        };
+        let canary = render_for(SUCCESS_RATE, "web");
+        assert!(
+            canary.contains(r#"route=~"kube(ew)?_prod__web_canary__.*__web_canary(_[0-9]+)?", code!~"5..", le="+Inf""#),
+            "{canary}"
+        );
+        let none = BTreeMap::new();
+        let dashed = Vars {
+            namespace: "shop-prod",
+            service: "web-api",
+            target: "web-api",
+            ingress: "web.api",
+            ..vars("web-api", &none)
+        };
+        let canary = render(query(SUCCESS_RATE, Source::Skipper).unwrap(), &dashed).unwrap();
+        assert!(
+            canary.contains(
+                r#"route=~"kube(ew)?_shop_prod__web_api_canary__.*__web_api_canary(_[0-9]+)?""#
+            ),
+            "Skipper's spelling of the names: {canary}"
+        );
+        let primary = render_for(DURATION, "web-primary");
+        assert!(
+            primary.contains(r#"skipper_serve_route_duration_seconds_sum{route=~"kube(ew)?_prod__web_canary__.*__web_primary(_[0-9]+)?"}[1m]"#)
+                && primary.ends_with("* 1000"),
+            "{primary}"
+        );
     }
 }

@@ -5,12 +5,16 @@
 //! serin's and a GitOps tool re-applying the user's own fields does not fight it.
 
 pub mod affinity;
+pub mod apisix;
 pub mod contour;
 pub mod gatewayapi;
+pub mod gloo;
 pub mod grpcroute;
 pub mod istio;
 pub mod kubernetes;
+pub mod kuma;
 pub mod nginx;
+pub mod skipper;
 pub mod smi;
 pub mod tcproute;
 pub mod traefik;
@@ -19,7 +23,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReferen
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 
 use crate::api::CanarySpec;
-use crate::api::provider::{ProviderKind, TRAEFIK_LEGACY_GROUP, TrafficProvider};
+use crate::api::provider::{
+    KUMA_MESH_HTTP_ROUTE, ProviderKind, TRAEFIK_LEGACY_GROUP, TrafficProvider,
+};
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
@@ -52,6 +58,13 @@ pub fn router_for(provider: TrafficProvider) -> &'static dyn Router {
         ProviderKind::Istio => &istio::Istio,
         ProviderKind::Nginx => &nginx::Nginx,
         ProviderKind::Contour => &contour::Contour,
+        ProviderKind::Skipper => &skipper::Skipper,
+        ProviderKind::Apisix => &apisix::Apisix,
+        ProviderKind::Gloo => &gloo::Gloo,
+        ProviderKind::Kuma if provider.version == Some(KUMA_MESH_HTTP_ROUTE) => {
+            &kuma::Kuma::MESH_HTTP_ROUTE
+        }
+        ProviderKind::Kuma => &kuma::Kuma::TRAFFIC_ROUTE,
         ProviderKind::Traefik if provider.version == Some(TRAEFIK_LEGACY_GROUP) => {
             &traefik::Traefik::LEGACY
         }
@@ -106,6 +119,8 @@ pub struct RouteInputs<'a> {
     pub annotations_prefix: &'a str,
     /// The ingress class a Contour HTTPProxy names (`--ingress-class`); None: Contour's default.
     pub ingress_class: Option<&'a str>,
+    /// The Kuma mesh (`kuma.io/mesh` on the Canary, else on the workload); None: `default`.
+    pub mesh: Option<&'a str>,
 }
 
 impl RouteInputs<'_> {
@@ -176,8 +191,24 @@ pub trait Router: Send + Sync {
 pub struct SourceRef {
     pub resource: ApiResource,
     pub name: String,
+    /// Its namespace when not the Canary's (gloo's `upstreamRef` may name one).
+    pub namespace: Option<String>,
     /// The field of the Canary naming it, for errors (`spec.ingressRef`).
     pub field: &'static str,
+}
+
+/// The API of `resource`'s objects in `namespace`, or cluster-wide for a cluster-scoped kind
+/// (Kuma's TrafficRoute).
+pub fn api(
+    client: kube::Client,
+    resource: &ApiResource,
+    namespace: &str,
+) -> kube::Api<DynamicObject> {
+    if kuma::cluster_scoped(resource) {
+        kube::Api::all_with(client, resource)
+    } else {
+        kube::Api::namespaced_with(client, namespace, resource)
+    }
 }
 
 pub(crate) fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
@@ -222,6 +253,7 @@ pub(crate) mod tests {
             source: None,
             annotations_prefix: nginx::DEFAULT_ANNOTATIONS_PREFIX,
             ingress_class: None,
+            mesh: None,
         }
     }
 }

@@ -79,6 +79,7 @@ impl Router for Nginx {
         Some(SourceRef {
             resource: ingress(),
             name: reference.name.clone(),
+            namespace: None,
             field: FIELD,
         })
     }
@@ -172,7 +173,7 @@ fn canary_by(matches: &[HttpMatch]) -> Vec<(&'static str, String)> {
 
 /// Metadata by which a GitOps tool recognises the objects it manages. The clone is serin's,
 /// not in git: carried over, it would have Flux or Argo CD prune or "fix" it.
-fn gitops_tracking(key: &str) -> bool {
+pub(crate) fn gitops_tracking(key: &str) -> bool {
     key.contains("toolkit.fluxcd.io")
         || key == "kubectl.kubernetes.io/last-applied-configuration"
         || key == "argocd.argoproj.io/tracking-id"

@@ -44,6 +44,9 @@ pub async fn install(client: &Client) {
         "tests/fixtures/crds/contour.yaml",
         "tests/fixtures/crds/traefik.yaml",
         "tests/fixtures/crds/smi.yaml",
+        "tests/fixtures/crds/apisix.yaml",
+        "tests/fixtures/crds/gloo.yaml",
+        "tests/fixtures/crds/kuma.yaml",
     ] {
         for crd in documents::<CustomResourceDefinition>(path) {
             names.push(crd.name_any());

@@ -71,6 +71,11 @@ pub fn cases() -> Vec<Case> {
         target: "Deployment",
         autoscaler: false,
     };
+    // skipper with an Ingress to clone, named after the case.
+    let skipper = |name, analysis, refused| Case {
+        provider: Some("skipper"),
+        ..nginx(name, analysis, refused)
+    };
     // DaemonSets take every strategy, as in Flagger, as far as the router does; a DaemonSet
     // has no replica count, so an autoscaler on it is refused rather than ignored.
     let daemon_set = |name, provider, service, analysis, refused, autoscaler| Case {
@@ -519,9 +524,98 @@ pub fn cases() -> Vec<Case> {
             json!({"interval": "1s", "iterations": 2, "mirror": true}),
             Some("spec.analysis.mirror"),
         ),
+        // Skipper: weights (and blue/green) through the clone of spec.ingressRef, nothing else.
+        skipper("skipper-weights", weights(), None),
+        skipper("skipper-blue-green", blue_green(), None),
         case(
-            "gloo",
+            "skipper-no-ingress-ref",
+            Some("skipper"),
+            port(),
+            weights(),
+            Some("spec.ingressRef"),
+        ),
+        skipper(
+            "skipper-ab",
+            ab(json!({"headers": {"x-canary": {"exact": "on"}}})),
+            Some("spec.analysis.match[0].headers"),
+        ),
+        skipper(
+            "skipper-mirror",
+            json!({"interval": "1s", "iterations": 2, "mirror": true}),
+            Some("spec.analysis.mirror"),
+        ),
+        // APISIX: weights through the copy of spec.routeRef (accepted Canaries roll out in
+        // tests/route_providers.rs, which creates the route).
+        case(
+            "apisix-no-route-ref",
+            Some("apisix"),
+            port(),
+            weights(),
+            Some("spec.routeRef"),
+        ),
+        case(
+            "apisix-ab",
+            Some("apisix"),
+            port(),
+            ab(json!({"headers": {"x-canary": {"exact": "on"}}})),
+            Some("spec.analysis.match[0].headers"),
+        ),
+        case(
+            "apisix-timeout",
+            Some("apisix"),
+            json!({"port": 80, "targetPort": 8080, "timeout": "5s"}),
+            weights(),
+            Some("spec.service.timeout"),
+        ),
+        // Gloo: weights, and A/B testing by headers and exact methods.
+        case("gloo-weights", Some("gloo"), port(), weights(), None),
+        case(
+            "gloo-ab",
             Some("gloo"),
+            json!({"port": 80, "targetPort": 8080, "match": [{"headers": {"x-tenant": {"exact": "shop"}}}]}),
+            ab(json!({"headers": {"x-canary": {"regex": "^in.*"}}, "method": {"exact": "GET"}})),
+            None,
+        ),
+        case(
+            "gloo-ab-uri",
+            Some("gloo"),
+            port(),
+            ab(json!({"uri": {"prefix": "/api"}})),
+            Some("spec.analysis.match[0].uri"),
+        ),
+        case(
+            "gloo-ab-method-regex",
+            Some("gloo"),
+            port(),
+            ab(json!({"method": {"regex": "P.*"}})),
+            Some("spec.analysis.match[0].method"),
+        ),
+        case(
+            "gloo-mirror",
+            Some("gloo"),
+            port(),
+            json!({"interval": "1s", "iterations": 2, "mirror": true}),
+            Some("spec.analysis.mirror"),
+        ),
+        // Kuma: weights only, through Flagger's TrafficRoute or a MeshHTTPRoute.
+        case("kuma-weights", Some("kuma"), port(), weights(), None),
+        case(
+            "kuma-mesh-http-route",
+            Some("kuma:meshhttproute"),
+            port(),
+            blue_green(),
+            None,
+        ),
+        case(
+            "kuma-ab",
+            Some("kuma"),
+            port(),
+            ab(json!({"headers": {"x-canary": {"exact": "on"}}})),
+            Some("spec.analysis.match[0].headers"),
+        ),
+        case(
+            "kuma-v2",
+            Some("kuma:v1alpha2"),
             port(),
             weights(),
             Some("spec.provider"),
