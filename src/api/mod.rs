@@ -14,6 +14,7 @@ pub mod leniency;
 pub mod load;
 pub mod nesting;
 pub mod references;
+pub mod route_template;
 pub mod schema;
 pub mod status;
 pub mod target;

@@ -30,6 +30,8 @@ pub enum ProviderKind {
     Linkerd,
     /// An SMI TrafficSplit of the version named (`smi:v1alpha1|v1alpha2|v1alpha3`).
     Smi,
+    /// The objects of the Canary's `spec.service.routeTemplate`, rendered at every step.
+    Template,
 }
 
 /// A provider as a Canary names it: the kind and the `:version` suffix Flagger allows
@@ -429,6 +431,37 @@ pub const TABLE: &[Row] = &[
         needs_gateway_refs: false,
         needs_ingress_ref: false,
     },
+    // Route templates: whatever the template says, so every capability the placeholders can
+    // carry; `route_template::refused` refuses a template leaving out what the analysis uses.
+    Row {
+        kind: ProviderKind::Template,
+        name: "template",
+        versions: &[],
+        writes: "the objects of spec.service.routeTemplate",
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport {
+                headers: true,
+                uri: true,
+                method: true,
+                method_patterns: true,
+                query_params: true,
+                source_labels: false,
+                istio_conditions: false,
+                shape: MatchShape::Any,
+            },
+            mirroring: true,
+            session_affinity: false,
+            tcp: false,
+            route_fields: &[],
+        },
+        metrics: MetricSource::App,
+        // None by default: the kinds a template writes are granted by the operator (the
+        // chart's rbac.routeTemplateRules), never every kind (docs/routing.md).
+        kinds: &[],
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
 ];
 
 /// The TraefikService's API group by default (`traefik`, `traefik:traefik.io`).
@@ -661,7 +694,14 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
     match row.kind {
         ProviderKind::GatewayApi => refused.extend(super::gateway::refused(spec)),
         ProviderKind::Istio => refused.extend(super::istio::refused(spec)),
+        ProviderKind::Template => refused.extend(super::route_template::refused(spec)),
         _ => {}
+    }
+    if row.kind != ProviderKind::Template && spec.service.route_template.is_some() {
+        refused.push(FieldError::new(
+            "spec.service.routeTemplate",
+            format!("only the template provider writes a route template; the {provider} provider would ignore it"),
+        ));
     }
     if row.kind == ProviderKind::Smi && provider.version.is_none() {
         refused.push(FieldError::new(
@@ -920,7 +960,7 @@ mod tests {
         assert!(error("osm").contains("archived"));
         assert_eq!(
             error("traefk"),
-            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik, linkerd, smi"
+            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik, linkerd, smi, template"
         );
     }
 

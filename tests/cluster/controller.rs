@@ -44,6 +44,8 @@ pub async fn install(client: &Client) {
         "tests/fixtures/crds/contour.yaml",
         "tests/fixtures/crds/traefik.yaml",
         "tests/fixtures/crds/smi.yaml",
+        "tests/fixtures/crds/consul.yaml",
+        "tests/fixtures/crds/emissary.yaml",
     ] {
         for crd in documents::<CustomResourceDefinition>(path) {
             names.push(crd.name_any());
