@@ -581,6 +581,13 @@ mod tests {
             refusals(&namespaced)[0]
                 .contains("metadata.namespace: serin writes into the Canary's namespace")
         );
+        let mut twice = example(EMISSARY);
+        let template = twice.service.route_template.as_mut().unwrap();
+        template.objects[1] = template.objects[0].clone();
+        assert_eq!(
+            refusals(&twice),
+            ["spec.service.routeTemplate.objects[1].name: another object has this kind and name"]
+        );
         let mut moving = example(CONSUL);
         moving.service.route_template.as_mut().unwrap().objects[0].name =
             "x-${canary.weight}".into();
