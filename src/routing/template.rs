@@ -165,6 +165,7 @@ pub fn render(
     declared: &TemplateObject,
     values: &BTreeMap<&'static str, String>,
 ) -> Result<DynamicObject, TemplateError> {
+    declared_kind(index, declared)?;
     let name = rendered_name(index, declared, values)?;
     let placeholder = |e: PlaceholderError| TemplateError::new(index, "template", e.to_string());
     let text = Parsed::new(&declared.template)
@@ -212,6 +213,35 @@ pub fn render(
         metadata,
         data: value,
     })
+}
+
+/// The declared apiVersion (`group/version`, or `version` for the core group) and kind,
+/// which name the API served: each a plain word, nothing a URL path could misread.
+fn declared_kind(index: usize, declared: &TemplateObject) -> Result<(), TemplateError> {
+    let word = |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric());
+    // A DNS name: dots between words, never `..`.
+    let group = |text: &str| text.split('.').all(|part| word(&part.replace('-', "")));
+    let parts: Vec<&str> = declared.api_version.split('/').collect();
+    if parts.len() > 2 || !parts.iter().all(|p| group(p)) {
+        return Err(TemplateError::new(
+            index,
+            "apiVersion",
+            format!(
+                "{:?} is not group/version (e.g. consul.hashicorp.com/v1alpha1)",
+                declared.api_version
+            ),
+        ));
+    }
+    let plural_ok = declared.plural.as_deref().is_none_or(word);
+    if !word(&declared.kind) || !plural_ok {
+        let field = if plural_ok { "kind" } else { "plural" };
+        return Err(TemplateError::new(
+            index,
+            field,
+            "a kind and its plural are one word",
+        ));
+    }
+    Ok(())
 }
 
 /// The declared name rendered; only placeholders constant over a rollout are allowed in it.
@@ -580,6 +610,20 @@ mod tests {
         assert!(
             refusals(&namespaced)[0]
                 .contains("metadata.namespace: serin writes into the Canary's namespace")
+        );
+        let mut odd = example(CONSUL);
+        odd.service.route_template.as_mut().unwrap().objects[0].api_version = "a/b/c".into();
+        assert_eq!(
+            refusals(&odd),
+            [
+                "spec.service.routeTemplate.objects[0].apiVersion: \"a/b/c\" is not group/version (e.g. consul.hashicorp.com/v1alpha1)"
+            ]
+        );
+        let mut odd = example(CONSUL);
+        odd.service.route_template.as_mut().unwrap().objects[0].plural = Some("../secrets".into());
+        assert_eq!(
+            refusals(&odd),
+            ["spec.service.routeTemplate.objects[0].plural: a kind and its plural are one word"]
         );
         let mut twice = example(EMISSARY);
         let template = twice.service.route_template.as_mut().unwrap();
