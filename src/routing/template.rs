@@ -582,6 +582,22 @@ mod tests {
     }
 
     #[test]
+    fn a_template_expanding_aliases_without_end_is_refused_not_expanded() {
+        // Nine levels of nine aliases: 387 million nodes if expanded.
+        let mut text = String::from(
+            "apiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceSplitter\nmetadata:\n  name: ${service.name}\nspec:\n  a0: &a0 [${canary.weight}]\n",
+        );
+        for level in 1..10 {
+            let previous = format!("*a{}", level - 1);
+            let list = vec![previous.as_str(); 9].join(", ");
+            text.push_str(&format!("  a{level}: &a{level} [{list}]\n"));
+        }
+        let refused = refusals(&with_template(&text));
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].contains("not YAML"), "{refused:?}");
+    }
+
+    #[test]
     fn a_template_rendering_another_kind_or_name_is_refused_with_its_line() {
         let field = "spec.service.routeTemplate.objects[0].template";
         let kind = with_template(
