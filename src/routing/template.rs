@@ -589,7 +589,7 @@ mod tests {
         );
         for level in 1..10 {
             let previous = format!("*a{}", level - 1);
-            let list = vec![previous.as_str(); 9].join(", ");
+            let list = [previous.as_str(); 9].join(", ");
             text.push_str(&format!("  a{level}: &a{level} [{list}]\n"));
         }
         let refused = refusals(&with_template(&text));
