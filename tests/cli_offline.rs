@@ -550,3 +550,61 @@ fn check_skips_helm_templates_and_other_yaml_of_a_directory_with_a_note() {
     let out = serin(&["check", dir.join("settings.yaml").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
 }
+
+/// The worked route templates pass `serin check`; a template with a YAML syntax error, an
+/// unknown placeholder or another kind than declared is refused with the template's line.
+#[test]
+fn check_passes_the_worked_route_templates_and_names_the_line_of_a_broken_one() {
+    let out = serin(&["check", "examples/route-templates"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr)
+            .contains("checked 3 serin objects (0 other documents skipped): no problems"),
+        "{}",
+        text(&out.stderr)
+    );
+    let example =
+        std::fs::read_to_string(format!("{ROOT}/examples/route-templates/consul.yaml")).unwrap();
+    let dir = tempdir("route-templates");
+    let broken = [
+        (
+            "syntax",
+            example.replace("- weight: ${canary.weight}", "- weight: [${canary.weight}"),
+            "line 10: not YAML",
+        ),
+        (
+            "placeholder",
+            example.replace("${canary.weight}", "${canary.weigth}"),
+            "line 9: unknown placeholder ${canary.weigth}",
+        ),
+        (
+            "kind",
+            example.replace(
+                "            kind: ServiceSplitter",
+                "            kind: ServiceRouter",
+            ),
+            "line 2: renders kind \"ServiceRouter\", but the object declares \"ServiceSplitter\"",
+        ),
+        (
+            "name",
+            example.replace(
+                "              name: ${service.name}",
+                "              name: splitter",
+            ),
+            "line 4: renders metadata.name \"splitter\", but the object declares \"podinfo\"",
+        ),
+    ];
+    for (name, manifest, problem) in broken {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, manifest).unwrap();
+        let out = serin(&["check", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let said = text(&out.stdout);
+        assert!(
+            said.contains(&format!(
+                "Canary podinfo: spec.service.routeTemplate.objects[0].template: {problem}"
+            )),
+            "{name}: {said}"
+        );
+    }
+}

@@ -518,6 +518,50 @@ fn notable_combinations_render_what_they_promise() {
     );
 }
 
+/// `rbac.routeTemplateRules` adds the kinds route templates write to the ClusterRole (and to
+/// the namespaced Role), each named: a wildcard is refused at install.
+#[test]
+fn route_template_rules_extend_the_role_and_refuse_wildcards() {
+    let rule = json!({"apiGroups": ["consul.hashicorp.com"], "resources": ["servicesplitters"],
+        "verbs": ["get", "create", "patch", "update"]});
+    let values = json!({"rbac": {"routeTemplateRules": [rule]}});
+    let objects = render(values.clone());
+    let rules = find(&objects, "ClusterRole")[0]["rules"].clone();
+    let mut expected = yaml_file("config/rbac.yaml")["rules"].clone();
+    expected.as_array_mut().unwrap().push(rule.clone());
+    assert_eq!(
+        rules, expected,
+        "the template's kind appended, nothing else changed"
+    );
+    let mut namespaced = values;
+    namespaced["scope"] = json!({"namespace": "apps"});
+    let objects = render(namespaced);
+    let role = find(&objects, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["namespace"] == "apps")
+        .unwrap();
+    assert_eq!(role["rules"].as_array().unwrap().last(), Some(&rule));
+    for (wild, field) in [
+        (
+            json!({"apiGroups": ["*"], "resources": ["mappings"], "verbs": ["get"]}),
+            "/rbac/routeTemplateRules/0/apiGroups/0",
+        ),
+        (
+            json!({"apiGroups": ["getambassador.io"], "resources": ["*"], "verbs": ["get"]}),
+            "/rbac/routeTemplateRules/0/resources/0",
+        ),
+        (
+            json!({"apiGroups": ["getambassador.io"], "resources": ["mappings"], "verbs": ["delete"]}),
+            "/rbac/routeTemplateRules/0/verbs/0",
+        ),
+    ] {
+        let values = json!({"rbac": {"routeTemplateRules": [wild]}});
+        let error = helm("validate", &values, "serin-system", "serin")
+            .expect_err(&format!("{values} was accepted"));
+        assert!(error.contains(field), "{values}: {error}");
+    }
+}
+
 #[test]
 fn bad_values_are_refused_at_install_with_the_field_named() {
     let cases = [

@@ -252,6 +252,10 @@ pub struct CanaryService {
     /// Flagger's App Mesh virtual node backends; ignored with a warning, like `meshName`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<String>,
+    /// The objects the `template` provider writes, with `${...}` placeholders for the
+    /// weights, services, A/B match and mirror (docs/routing.md, Route templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_template: Option<super::route_template::RouteTemplate>,
 }
 
 /// Metadata keys of the generated objects serin leaves to others.

@@ -15,6 +15,7 @@ pub mod load;
 pub mod locate;
 pub mod nesting;
 pub mod references;
+pub mod route_template;
 pub mod schema;
 pub mod status;
 pub mod target;

@@ -40,6 +40,8 @@ pub enum ProviderKind {
     /// Kuma: a TrafficRoute as Flagger writes it (`kuma`), or a MeshHTTPRoute
     /// (`kuma:meshhttproute`).
     Kuma,
+    /// The objects of the Canary's `spec.service.routeTemplate`, rendered at every step.
+    Template,
 }
 
 /// A provider as a Canary names it: the kind and the `:version` suffix Flagger allows
@@ -549,6 +551,37 @@ pub const TABLE: &[Row] = &[
         needs_gateway_refs: false,
         needs_ingress_ref: false,
     },
+    // Route templates: whatever the template says, so every capability the placeholders can
+    // carry; `route_template::refused` refuses a template leaving out what the analysis uses.
+    Row {
+        kind: ProviderKind::Template,
+        name: "template",
+        versions: &[],
+        writes: "the objects of spec.service.routeTemplate",
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport {
+                headers: true,
+                uri: true,
+                method: true,
+                method_patterns: true,
+                query_params: true,
+                source_labels: false,
+                istio_conditions: false,
+                shape: MatchShape::Any,
+            },
+            mirroring: true,
+            session_affinity: false,
+            tcp: false,
+            route_fields: &[],
+        },
+        metrics: MetricSource::App,
+        // None by default: the kinds a template writes are granted by the operator (the
+        // chart's rbac.routeTemplateRules), never every kind (docs/routing.md).
+        kinds: &[],
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
 ];
 
 /// `kuma:meshhttproute`: the policy of current Kuma instead of Flagger's TrafficRoute.
@@ -788,7 +821,14 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
             "spec.routeRef",
             format!("the {provider} provider copies the ApisixRoute sending requests to {}: set routeRef {{apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: ...}}", spec.service_name()),
         )),
+        ProviderKind::Template => refused.extend(super::route_template::refused(spec)),
         _ => {}
+    }
+    if row.kind != ProviderKind::Template && spec.service.route_template.is_some() {
+        refused.push(FieldError::new(
+            "spec.service.routeTemplate",
+            format!("only the template provider writes a route template; the {provider} provider would ignore it"),
+        ));
     }
     if row.kind == ProviderKind::Smi && provider.version.is_none() {
         refused.push(FieldError::new(
@@ -1052,7 +1092,7 @@ mod tests {
         assert!(error("osm").contains("archived"));
         assert_eq!(
             error("traefk"),
-            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik, linkerd, smi, skipper, apisix, gloo, kuma"
+            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik, linkerd, smi, skipper, apisix, gloo, kuma, template"
         );
     }
 

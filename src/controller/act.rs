@@ -14,7 +14,9 @@ use crate::engine::action::Event;
 use crate::engine::{Action, Reason, Traffic};
 use crate::hooks::{self, Payload};
 use crate::routing::kuma::OWNER_ANNOTATION;
-use crate::routing::{ORIGINAL_ANNOTATION, RouteError, RouteInputs, SourceRef};
+use crate::routing::{
+    ORIGINAL_ANNOTATION, ORIGINAL_ANNOTATIONS, RouteError, RouteInputs, SourceRef,
+};
 use crate::workload::autoscaler::desired_primary_hpa;
 use crate::workload::primary::{PRIMARY_SUFFIX, PrimaryInputs, primary_replicas};
 use crate::workload::services::{ServiceRole, desired_service};
@@ -264,8 +266,17 @@ async fn route<W: Workload>(ctx: &Context, scene: &Scene<W>, traffic: Traffic) -
     let mut objects = router
         .objects(&inputs, traffic)
         .map_err(|e: RouteError| Error::unbuildable(Step::Apply, "building the routes", e))?;
+    let keep_annotations = router.keeps_original_annotations();
     if let Some((resource, name)) = router.taken_over(&inputs)
-        && take_over(ctx, &resource, &scene.namespace, &name, &scene.owner.uid).await?
+        && take_over(
+            ctx,
+            &resource,
+            &scene.namespace,
+            &name,
+            &scene.owner.uid,
+            keep_annotations,
+        )
+        .await?
     {
         // A route that existed before serin stays its creator's: no owner reference, so
         // deleting the Canary never deletes it.
@@ -273,7 +284,7 @@ async fn route<W: Workload>(ctx: &Context, scene: &Scene<W>, traffic: Traffic) -
             object.metadata.owner_references = None;
         }
     }
-    let resources = router.resources();
+    let resources = router.resources_for(&inputs);
     for object in &mut objects {
         let kind = object
             .types
@@ -322,14 +333,16 @@ async fn read_source(ctx: &Context, namespace: &str, source: &SourceRef) -> Resu
 }
 
 /// Before serin first writes a route that someone else created, it keeps the route's spec in
-/// an annotation (under its own field manager, so serin's applies never drop it). Returns
-/// whether the route pre-existed serin.
+/// an annotation (under its own field manager, so serin's applies never drop it), and its
+/// annotations too when `keep_annotations` (a route template's object). Returns whether the
+/// route pre-existed serin.
 async fn take_over(
     ctx: &Context,
     resource: &ApiResource,
     namespace: &str,
     name: &str,
     canary_uid: &str,
+    keep_annotations: bool,
 ) -> Result<bool> {
     let api = crate::routing::api(ctx.route_client(resource), resource, namespace);
     let live = api.get_opt(name).await.map_err(Error::api(
@@ -349,7 +362,11 @@ async fn take_over(
         return Ok(false);
     }
     let original = serde_json::to_string(&live.data.get("spec")).unwrap_or_default();
-    let patch = json!({"metadata": {"annotations": {ORIGINAL_ANNOTATION: original}}});
+    let mut patch = json!({"metadata": {"annotations": {ORIGINAL_ANNOTATION: original}}});
+    if keep_annotations {
+        let annotations = serde_json::to_string(live.annotations()).unwrap_or_default();
+        patch["metadata"]["annotations"][ORIGINAL_ANNOTATIONS] = json!(annotations);
+    }
     api.patch(
         name,
         &PatchParams {

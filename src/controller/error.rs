@@ -145,7 +145,8 @@ fn api_failure(step: Step, code: u16) -> Option<(Reason, &'static str)> {
         403 => Some((
             Reason::Forbidden,
             "grant serin's ServiceAccount this permission (config/rbac.yaml, or the chart's \
-             ClusterRole); serin retries every 30s",
+             ClusterRole; a route template's kinds: the chart value rbac.routeTemplateRules); \
+             serin retries every 30s",
         )),
         // A missing object is read as None (get_opt) and created by apply: a 404 that reaches
         // here means the API server does not serve the kind at all.
@@ -208,6 +209,7 @@ mod tests {
                 .contains("applying Service team/podinfo-canary")
         );
         assert!(failure.message.contains("grant serin's ServiceAccount"));
+        assert!(failure.message.contains("rbac.routeTemplateRules"));
         assert_eq!(error.label(), "Forbidden");
     }
 

@@ -17,8 +17,8 @@ use crate::api::Canary;
 use crate::engine::Reason;
 use crate::engine::action::Event;
 use crate::engine::deletion::{Deleting, RevertStep, revert_step};
-use crate::routing::ORIGINAL_ANNOTATION;
 use crate::routing::kuma::OWNER_ANNOTATION;
+use crate::routing::{ORIGINAL_ANNOTATION, ORIGINAL_ANNOTATIONS};
 use crate::workload::services::{ServiceRole, desired_service};
 use crate::workload::target::Workload;
 
@@ -222,6 +222,13 @@ async fn restore_route<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<(
     };
     let spec: serde_json::Value = serde_json::from_str(&original).unwrap_or_default();
     live.data["spec"] = spec;
+    if let Some(annotations) = live.annotations_mut().remove(ORIGINAL_ANNOTATIONS) {
+        // What the route's annotations were before serin, serin's own (an AWS Load Balancer
+        // Controller's weighted action) dropped with them.
+        let original: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&annotations).unwrap_or_default();
+        *live.annotations_mut() = original;
+    }
     live.metadata.managed_fields = None;
     api.replace(&name, &PostParams::default(), &live)
         .await

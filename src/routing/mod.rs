@@ -14,9 +14,11 @@ pub mod istio;
 pub mod kubernetes;
 pub mod kuma;
 pub mod nginx;
+pub mod placeholders;
 pub mod skipper;
 pub mod smi;
 pub mod tcproute;
+pub mod template;
 pub mod traefik;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
@@ -31,6 +33,8 @@ use crate::workload::services::ServiceRole;
 
 /// Annotation on a taken-over route holding its spec from before serin, to restore on deletion.
 pub const ORIGINAL_ANNOTATION: &str = "serin.dev/original-spec";
+/// Annotation on a taken-over route template object holding its annotations from before serin.
+pub const ORIGINAL_ANNOTATIONS: &str = "serin.dev/original-annotations";
 
 /// Escapes regular-expression metacharacters (RE2, as Envoy and Istio use), so a literal
 /// (a path prefix, a cookie name) can sit inside a pattern.
@@ -77,6 +81,7 @@ pub fn router_for(provider: TrafficProvider) -> &'static dyn Router {
             Some("v1alpha3") => &smi::Smi::V1ALPHA3,
             _ => &smi::Smi::V1ALPHA1,
         },
+        ProviderKind::Template => &template::Template,
     }
 }
 
@@ -169,6 +174,12 @@ pub trait Router: Send + Sync {
     /// The kinds this provider writes, for discovery and RBAC.
     fn resources(&self) -> Vec<ApiResource>;
 
+    /// The kinds written for this Canary: [`Router::resources`], or what a route template
+    /// declares.
+    fn resources_for(&self, _inputs: &RouteInputs<'_>) -> Vec<ApiResource> {
+        self.resources()
+    }
+
     /// The objects expressing `traffic`.
     fn objects(
         &self,
@@ -183,6 +194,13 @@ pub trait Router: Send + Sync {
     /// `RouteInputs::source` (nginx: the Ingress of `spec.ingressRef`).
     fn source(&self, _inputs: &RouteInputs<'_>) -> Option<SourceRef> {
         None
+    }
+
+    /// Whether a taken-over route's annotations are kept and put back with its spec (a route
+    /// template's object may hold its weights in annotations, as an AWS Load Balancer
+    /// Controller Ingress does).
+    fn keeps_original_annotations(&self) -> bool {
+        false
     }
 }
 

@@ -47,6 +47,8 @@ pub async fn install(client: &Client) {
         "tests/fixtures/crds/apisix.yaml",
         "tests/fixtures/crds/gloo.yaml",
         "tests/fixtures/crds/kuma.yaml",
+        "tests/fixtures/crds/consul.yaml",
+        "tests/fixtures/crds/emissary.yaml",
     ] {
         for crd in documents::<CustomResourceDefinition>(path) {
             names.push(crd.name_any());

@@ -39,5 +39,9 @@ secretsAccess by-name, without list and watch on Secrets. */}}
 {{- $rules = append $rules . -}}
 {{- end -}}
 {{- end -}}
+{{- /* The kinds the Canaries' route templates write, named by the operator (docs/routing.md). */ -}}
+{{- range .Values.rbac.routeTemplateRules -}}
+{{- $rules = append $rules (dict "apiGroups" .apiGroups "resources" .resources "verbs" .verbs) -}}
+{{- end -}}
 {{- $rules | toYaml -}}
 {{- end -}}
