@@ -53,6 +53,10 @@ pub const CONTROLLER: &[Access] = &[
         "horizontalpodautoscalers",
         &["list", "watch", "create", "patch"],
     ),
+    // A KEDA ScaledObject as autoscaler: the target's read by name (at creation and
+    // promotion) and paused by a merge patch while the target idles at zero; the primary's
+    // written by server-side apply.
+    Access::new("keda.sh", "scaledobjects", &["get", "create", "patch"]),
     // Events on Canaries (kube-runtime's recorder writes events.k8s.io/v1).
     Access::new("events.k8s.io", "events", &["create", "patch"]),
 ];

@@ -1,5 +1,5 @@
 //! Executes the engine's actions against the cluster: server-side apply of the primary, its
-//! configs, services, HPA and routes; scaling the target; events. Every write is idempotent,
+//! configs, services, autoscaler and routes; scaling the target; events. Every write is idempotent,
 //! so a reconcile interrupted half-way (SIGKILL, API error) is simply redone by the next one.
 
 use std::collections::BTreeMap;
@@ -14,11 +14,11 @@ use crate::engine::action::Event;
 use crate::engine::{Action, Reason, Traffic};
 use crate::hooks::{self, Payload};
 use crate::routing::{ORIGINAL_ANNOTATION, RouteError, RouteInputs, SourceRef};
-use crate::workload::autoscaler::desired_primary_hpa;
-use crate::workload::primary::{PRIMARY_SUFFIX, PrimaryInputs, primary_replicas};
+use crate::workload::primary::{PrimaryInputs, primary_replicas};
 use crate::workload::services::{ServiceRole, desired_service};
 use crate::workload::target::{Workload, desired_primary, template_of_revision};
 
+use super::autoscalers::sync as sync_autoscaler;
 use super::configs::copy_to_primary;
 use super::context::{Context, Error, MANAGER, Result, Step};
 use super::scene::Scene;
@@ -124,7 +124,9 @@ async fn ensure_primary<W: Workload>(
 }
 
 async fn scale_target<W: Workload>(ctx: &Context, scene: &Scene<W>, replicas: i32) -> Result<()> {
-    scale(ctx, &scene.namespace, target_of(scene)?, replicas).await
+    scale(ctx, &scene.namespace, target_of(scene)?, replicas).await?;
+    let reference = scene.canary.spec.autoscaler_ref.as_ref();
+    super::autoscalers::pause_target(ctx, &scene.namespace, reference, replicas == 0).await
 }
 
 /// Sets a workload's replica count, the only field of the target serin owns; no write when it
@@ -212,31 +214,6 @@ async fn revert<W: Workload>(
     };
     desired.set_template(template);
     ctx.apply(&desired).await?;
-    Ok(())
-}
-
-/// Keeps `<hpa>-primary` equal to the target's HPA (scaling the primary), writing only when
-/// they differ.
-pub async fn sync_autoscaler<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<()> {
-    let (Some(reference), Some((resource, store))) =
-        (&scene.canary.spec.autoscaler_ref, &ctx.autoscalers)
-    else {
-        return Ok(());
-    };
-    let key = |name: &str| {
-        kube::runtime::reflector::ObjectRef::new_with(name, resource.clone())
-            .within(&scene.namespace)
-    };
-    let Some(source) = store.get(&key(&reference.name)) else {
-        return Ok(());
-    };
-    let primary_name = format!("{}{PRIMARY_SUFFIX}", scene.canary.spec.target_ref.name);
-    let desired = desired_primary_hpa(&source, resource, &primary_name, Some(scene.owner.clone()));
-    let live = store.get(&key(&format!("{}{PRIMARY_SUFFIX}", reference.name)));
-    if live.is_some_and(|l| l.data.get("spec") == desired.data.get("spec")) {
-        return Ok(());
-    }
-    ctx.apply_dynamic(resource, &desired).await?;
     Ok(())
 }
 

@@ -85,6 +85,8 @@ pub async fn revert<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Acti
         match revert_step(&deleting, canary.spec.progress_deadline(), Utc::now()) {
             RevertStep::ScaleTarget { replicas } => {
                 act::scale(ctx, &scene.namespace, target, replicas).await?;
+                let reference = canary.spec.autoscaler_ref.as_ref();
+                super::autoscalers::pause_target(ctx, &scene.namespace, reference, false).await?;
                 return Ok(Action::requeue(POLL));
             }
             RevertStep::WaitForTarget => return Ok(Action::requeue(POLL)),

@@ -5,6 +5,7 @@
 
 pub mod act;
 pub mod alerts;
+pub mod autoscalers;
 pub mod checks;
 pub mod clients;
 pub mod configs;

@@ -44,6 +44,7 @@ pub async fn install(client: &Client) {
         "tests/fixtures/crds/contour.yaml",
         "tests/fixtures/crds/traefik.yaml",
         "tests/fixtures/crds/smi.yaml",
+        "tests/fixtures/crds/keda.yaml",
     ] {
         for crd in documents::<CustomResourceDefinition>(path) {
             names.push(crd.name_any());
