@@ -252,15 +252,14 @@ fn webhook_urls_must_be_http() {
 }
 
 #[test]
-fn only_deployments_and_daemon_sets_can_be_targets() {
-    let yaml =
-        canary_yaml("    stepWeight: 10\n", "").replace("kind: Deployment", "kind: StatefulSet");
+fn only_deployments_daemon_sets_and_stateful_sets_can_be_targets() {
+    let yaml = canary_yaml("    stepWeight: 10\n", "").replace("kind: Deployment", "kind: Service");
     let canary: Canary = from_yaml(&yaml, "").unwrap();
     let errors = Plan::from_spec(&canary.spec, support::ANY_PROVIDER)
         .unwrap_err()
         .to_string();
     assert!(
-        errors.contains("spec.targetRef.kind: only Deployment and DaemonSet are supported, got \"StatefulSet\": serin does not roll out StatefulSet targets yet"),
+        errors.contains("spec.targetRef.kind: only Deployment, DaemonSet and StatefulSet are supported, got \"Service\": serin does not roll out Service targets yet"),
         "{errors}"
     );
 }

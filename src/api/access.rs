@@ -37,6 +37,13 @@ pub const CONTROLLER: &[Access] = &[
         "daemonsets",
         &["get", "list", "watch", "create", "patch"],
     ),
+    // StatefulSet targets and primaries, as Deployments (history in ControllerRevisions too).
+    // Never PersistentVolumeClaims: serin has no permission to delete a claim.
+    Access::new(
+        "apps",
+        "statefulsets",
+        &["get", "list", "watch", "create", "patch"],
+    ),
     Access::new("apps", "controllerrevisions", &["list"]),
     // Apex, primary and canary Services.
     Access::new("", "services", &["create", "patch"]),

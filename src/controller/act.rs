@@ -102,7 +102,11 @@ async fn ensure_primary<W: Workload>(
     let target = target_of(scene)?;
     copy_to_primary(ctx, &scene.namespace, &scene.tracked(), &scene.owner).await?;
     if scene.primary.is_none() {
-        ctx.apply(&primary_for(scene, revision)?).await?;
+        let primary = primary_for(scene, revision)?;
+        for companion in primary.companions() {
+            ctx.apply(&companion).await?;
+        }
+        ctx.apply(&primary).await?;
     }
     let selector = target.selector().cloned().unwrap_or_default();
     for role in ServiceRole::ALL {

@@ -100,6 +100,7 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
     };
     let deployments_ready = broadcast_ready(stores.deployments.clone());
     let daemon_sets_ready = broadcast_ready(stores.daemon_sets.clone());
+    let stateful_sets_ready = broadcast_ready(stores.stateful_sets.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         default_provider,
@@ -109,6 +110,8 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
         deployments_ready,
         daemon_sets: stores.daemon_sets,
         daemon_sets_ready,
+        stateful_sets: stores.stateful_sets,
+        stateful_sets_ready,
         autoscalers: stores.autoscalers,
         configs: stores.configs,
         recorder: Recorder::new(
