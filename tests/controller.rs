@@ -1004,6 +1004,20 @@ async fn an_invalid_canary_is_stalled_with_the_field_named() {
     assert_eq!(s.replicas("bad").await, Some(2), "the target is untouched");
 }
 
+/// A StatefulSet whose pods keep no claim (tests/stateful_sets.rs covers claims).
+async fn create_stateful_set_without_claims(s: &Setup, name: &str) {
+    let mut set = cluster::workloads::stateful_set(name, "v1", 2, "none");
+    if let Some(spec) = set.spec.as_mut() {
+        spec.volume_claim_templates = None;
+        if let Some(pod) = spec.template.spec.as_mut() {
+            pod.containers[0].volume_mounts = None;
+        }
+    }
+    let api: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(s.client.clone(), &s.ns);
+    api.create(&PostParams::default(), &set).await.unwrap();
+}
+
 /// The controller refuses exactly what `serin check` and `serin simulate` refuse, with the
 /// same message (tests/provider_table.rs holds their side), and accepts the rest.
 #[tokio::test]
@@ -1013,6 +1027,7 @@ async fn the_provider_table_decides_for_the_controller_as_for_check() {
     for case in &cases {
         match case.target {
             "DaemonSet" => s.create_daemon_set(case.name, Readiness::Ready).await,
+            "StatefulSet" => create_stateful_set_without_claims(&s, case.name).await,
             _ => s.create_deployment(case.name, Readiness::Ready).await,
         }
         if let Some(ingress) = case.ingress_ref {

@@ -1,5 +1,5 @@
 //! `serin controller`: the Kubernetes shell around the pure engine. Watches Canaries and
-//! everything a rollout depends on (Deployments and DaemonSets, the ConfigMaps/Secrets they
+//! everything a rollout depends on (Deployments, DaemonSets and StatefulSets, the ConfigMaps/Secrets they
 //! reference, HPAs), maps each change to its Canary so it is acted on at once, and runs
 //! observe -> engine -> act per Canary (see `reconcile`).
 

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::Canary;
 use crate::api::group::{FlaggerCanary, Served};
-use crate::workload::autoscaler::scaled_deployment;
+use crate::workload::autoscaler::scaled_workload;
 use crate::workload::configs::{ConfigKind, referenced};
 use crate::workload::primary::PRIMARY_SUFFIX;
 use crate::workload::target::Workload;
@@ -287,7 +287,7 @@ pub fn attach(
         controller = controller.watches_stream_with(
             events,
             move |hpa: DynamicObject| {
-                let scaled = scaled_deployment(&hpa).unwrap_or_default().to_string();
+                let scaled = scaled_workload(&hpa).unwrap_or_default().to_string();
                 targets.targeting(&hpa.namespace().unwrap_or_default(), |t| t == scaled)
             },
             resource,

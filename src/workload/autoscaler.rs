@@ -237,11 +237,13 @@ pub fn pause_patch(scaled_object: &DynamicObject, pause: bool) -> Option<Value> 
     }
 }
 
-/// The Deployment an HPA scales, when it scales one.
-pub fn scaled_deployment(hpa: &DynamicObject) -> Option<&str> {
-    let target = hpa.data.get("spec")?.get("scaleTargetRef")?;
-    (target.get("kind")?.as_str()? == "Deployment").then_some(())?;
-    target.get("name")?.as_str()
+/// The name of the workload (of any kind) an HPA scales.
+pub fn scaled_workload(hpa: &DynamicObject) -> Option<&str> {
+    hpa.data
+        .get("spec")?
+        .get("scaleTargetRef")?
+        .get("name")?
+        .as_str()
 }
 
 #[cfg(test)]
@@ -303,7 +305,7 @@ mod tests {
             },
         }))
         .unwrap();
-        assert_eq!(scaled_deployment(&target), Some("podinfo"));
+        assert_eq!(scaled_workload(&target), Some("podinfo"));
         let hpa: AutoscalerRef = serde_json::from_value(json!({
             "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "web",
             "primaryScalerReplicas": {"maxReplicas": 9},

@@ -134,6 +134,28 @@ pub fn cases() -> Vec<Case> {
             Some("spec.autoscalerRef"),
             keda(json!({})),
         ),
+        // StatefulSets take every strategy a Deployment takes, and an autoscaler.
+        Case {
+            target: "StatefulSet",
+            ..case(
+                "sts-weights",
+                Some("gatewayapi"),
+                gateway(),
+                weights(),
+                None,
+            )
+        },
+        Case {
+            target: "StatefulSet",
+            autoscaler: hpa(),
+            ..case(
+                "sts-blue-green",
+                Some("kubernetes"),
+                port(),
+                blue_green(),
+                None,
+            )
+        },
         // Autoscalers go with kinds that have a replica count; queries with KEDA only.
         Case {
             autoscaler: keda(
