@@ -1681,6 +1681,57 @@ async fn a_keda_scaled_object_is_cloned_to_the_primary_with_its_queries_and_boun
 }
 
 #[tokio::test]
+async fn deleting_the_canary_with_revert_on_deletion_resumes_the_targets_scaled_object() {
+    let s = setup("keda-revert", &[]).await;
+    s.create_deployment("jobs", Readiness::Ready).await;
+    let objects: Api<DynamicObject> =
+        Api::namespaced_with(s.client.clone(), &s.ns, &scaled_object_resource());
+    objects
+        .create(&PostParams::default(), &scaled_object("jobs"))
+        .await
+        .unwrap();
+    let extra = json!({"revertOnDeletion": true,
+        "autoscalerRef": {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "jobs"}});
+    s.create_canary("jobs", steps(), extra).await;
+    s.wait_phase("jobs", Phase::Initialized).await;
+    let paused = || async {
+        objects
+            .get("jobs")
+            .await
+            .unwrap()
+            .annotations()
+            .get("autoscaling.keda.sh/paused-replicas")
+            .cloned()
+    };
+    assert_eq!(paused().await.as_deref(), Some("0"));
+    // Without its own queries the primary's name the primary.
+    let primary = objects.get("jobs-primary").await.unwrap();
+    assert_eq!(
+        primary.data["spec"]["triggers"][1]["metadata"]["query"],
+        "max(latency{deployment=\"jobs-primary\"})"
+    );
+    s.canaries()
+        .delete("jobs", &Default::default())
+        .await
+        .unwrap();
+    eventually("canary gone", WAIT, || async {
+        s.canaries()
+            .get_opt("jobs")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        paused().await,
+        None,
+        "KEDA scales the user's Deployment again"
+    );
+    assert_eq!(s.replicas("jobs").await, Some(2));
+}
+
+#[tokio::test]
 async fn with_leader_election_only_the_leader_writes_and_a_standby_takes_over() {
     let mut s = setup("leader", &["--leader-election", "--identity", "first"]).await;
     let ns = s.ns.clone();
