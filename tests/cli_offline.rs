@@ -166,6 +166,34 @@ fn migrate_converts_flagger_examples_into_manifests_check_accepts() {
 }
 
 #[test]
+fn migrate_carries_a_keda_autoscaler_over_and_check_accepts_it() {
+    // Flagger's KEDA example: a ScaledObject with the primary's own query and bounds.
+    let dir = tempdir("keda");
+    let file = dir.join("keda.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: podinfo, namespace: test}\nspec:\n  provider: gatewayapi\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}\n  autoscalerRef:\n    apiVersion: keda.sh/v1alpha1\n    kind: ScaledObject\n    name: podinfo-so\n    primaryScalerQueries:\n      prom-trigger: sum(rate(http_requests_total{app=\"podinfo-primary\"}[1m]))\n    primaryScalerReplicas: {minReplicas: 2, maxReplicas: 5}\n  service: {port: 80, gatewayRefs: [{name: public, namespace: gateways}]}\n  analysis: {interval: 1m, stepWeight: 10, maxWeight: 50}\n",
+    )
+    .unwrap();
+    let out = serin(&["migrate", file.to_str().unwrap()]);
+    let notes = text(&out.stderr);
+    assert!(!notes.contains("autoscalerRef"), "{notes}");
+    let converted = text(&out.stdout);
+    assert!(converted.contains("prom-trigger"), "{converted}");
+    assert!(converted.contains("maxReplicas: 5"), "{converted}");
+    let migrated = dir.join("migrated.yaml");
+    std::fs::write(&migrated, &converted).unwrap();
+    let out = serin(&["check", migrated.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn migrate_lists_what_serin_cannot_do_the_same_way() {
     let out = serin(&["migrate", "tests/fixtures/cli/flagger/blue-green.yaml"]);
     let notes = text(&out.stderr);

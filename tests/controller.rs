@@ -1013,6 +1013,20 @@ async fn an_invalid_canary_is_stalled_with_the_field_named() {
     assert_eq!(s.replicas("bad").await, Some(2), "the target is untouched");
 }
 
+/// A StatefulSet whose pods keep no claim (tests/stateful_sets.rs covers claims).
+async fn create_stateful_set_without_claims(s: &Setup, name: &str) {
+    let mut set = cluster::workloads::stateful_set(name, "v1", 2, "none");
+    if let Some(spec) = set.spec.as_mut() {
+        spec.volume_claim_templates = None;
+        if let Some(pod) = spec.template.spec.as_mut() {
+            pod.containers[0].volume_mounts = None;
+        }
+    }
+    let api: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(s.client.clone(), &s.ns);
+    api.create(&PostParams::default(), &set).await.unwrap();
+}
+
 /// The controller refuses exactly what `serin check` and `serin simulate` refuse, with the
 /// same message (tests/provider_table.rs holds their side), and accepts the rest.
 #[tokio::test]
@@ -1022,10 +1036,19 @@ async fn the_provider_table_decides_for_the_controller_as_for_check() {
     for case in &cases {
         match case.target {
             "DaemonSet" => s.create_daemon_set(case.name, Readiness::Ready).await,
+            "StatefulSet" => create_stateful_set_without_claims(&s, case.name).await,
             _ => s.create_deployment(case.name, Readiness::Ready).await,
         }
         if let Some(ingress) = case.ingress_ref {
             s.create_ingress(ingress, case.name).await;
+        }
+        if case.autoscaler["kind"] == "ScaledObject" {
+            let objects: Api<DynamicObject> =
+                Api::namespaced_with(s.client.clone(), &s.ns, &scaled_object_resource());
+            objects
+                .create(&PostParams::default(), &scaled_object(case.name))
+                .await
+                .unwrap();
         }
         let canary: Canary = serde_json::from_value(provider_cases::canary(case)).unwrap();
         s.canaries()
@@ -1592,17 +1615,40 @@ async fn gatewayapi_routes_grpc_and_tcp_services_with_their_own_route_kinds() {
     }
 }
 
+/// The HPA version the cluster serves (the harness's 1.20 serves v2beta2 only; 1.26 and later
+/// v2 only), as the controller picks it.
+async fn hpa_resource(client: &kube::Client) -> ApiResource {
+    let discovery = kube::discovery::Discovery::new(client.clone())
+        .filter(&["autoscaling"])
+        .run()
+        .await
+        .unwrap();
+    let group = discovery.get("autoscaling").unwrap();
+    ["v2", "v2beta2"]
+        .iter()
+        .find_map(|version| {
+            group
+                .versioned_resources(version)
+                .into_iter()
+                .find(|(r, _)| r.kind == "HorizontalPodAutoscaler")
+                .map(|(r, _)| r)
+        })
+        .expect("autoscaling/v2 or v2beta2 served")
+}
+
+fn gated_steps() -> Value {
+    json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+        "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": hook_server(403)}]})
+}
+
 #[tokio::test]
-async fn the_primary_autoscaler_follows_the_targets_at_all_times() {
+async fn an_hpa_edit_reaches_the_primary_at_promotion_not_before() {
     let s = setup("hpa", &[]).await;
     s.create_deployment("auto", Readiness::Ready).await;
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("autoscaling", "v2beta2", "HorizontalPodAutoscaler"),
-        "horizontalpodautoscalers",
-    );
+    let resource = hpa_resource(&s.client).await;
     let hpas: Api<DynamicObject> = Api::namespaced_with(s.client.clone(), &s.ns, &resource);
     let hpa: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "autoscaling/v2beta2", "kind": "HorizontalPodAutoscaler",
+        "apiVersion": resource.api_version, "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "auto"},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "auto"},
                  "minReplicas": 2, "maxReplicas": 4,
@@ -1610,32 +1656,175 @@ async fn the_primary_autoscaler_follows_the_targets_at_all_times() {
     }))
     .unwrap();
     hpas.create(&PostParams::default(), &hpa).await.unwrap();
-    s.create_canary(
-        "auto",
-        steps(),
-        json!({"autoscalerRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "auto"}}),
-    )
-    .await;
+    let reference = json!({"autoscalerRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "name": "auto", "primaryScalerReplicas": {"maxReplicas": 6}}});
+    s.create_canary("auto", gated_steps(), reference).await;
     s.wait_phase("auto", Phase::Initialized).await;
-    let primary = hpas.get("auto-primary").await.unwrap();
-    assert_eq!(
-        primary.data["spec"]["scaleTargetRef"]["name"],
-        "auto-primary"
-    );
-    assert_eq!(primary.data["spec"]["maxReplicas"], 4);
-    // Changed outside any rollout: the copy follows.
+    let bounds = || async {
+        let primary = hpas.get("auto-primary").await.unwrap();
+        let spec = &primary.data["spec"];
+        assert_eq!(spec["scaleTargetRef"]["name"], "auto-primary");
+        (spec["minReplicas"].as_i64(), spec["maxReplicas"].as_i64())
+    };
+    assert_eq!(bounds().await, (Some(2), Some(6)), "the Canary's maximum");
+    // Edited between releases: the primary keeps its autoscaling through the analysis...
     hpas.patch(
         "auto",
         &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"maxReplicas": 7}})),
+        &Patch::Merge(json!({"spec": {"minReplicas": 3, "maxReplicas": 7}})),
     )
     .await
     .unwrap();
-    eventually("primary HPA in sync", WAIT, || async {
-        let primary = hpas.get("auto-primary").await.ok()?;
-        (primary.data["spec"]["maxReplicas"] == 7).then_some(())
+    s.gitops_apply("auto", "v2").await;
+    s.wait_phase("auto", Phase::WaitingPromotion).await;
+    assert_eq!(bounds().await, (Some(2), Some(6)), "not before promotion");
+    // ...and takes the edit with the release.
+    s.request("auto", "promote", "1").await;
+    s.wait_phase("auto", Phase::Succeeded).await;
+    assert_eq!(bounds().await, (Some(3), Some(6)), "at promotion, bounded");
+}
+
+fn scaled_object_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("keda.sh", "v1alpha1", "ScaledObject"),
+        "scaledobjects",
+    )
+}
+
+fn scaled_object(name: &str) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": name, "labels": {"team": "shop"}},
+        "spec": {
+            "scaleTargetRef": {"name": name},
+            "minReplicaCount": 1, "maxReplicaCount": 8,
+            "triggers": [
+                {"type": "prometheus", "name": "requests", "metadata": {"serverAddress": "http://prometheus:9090",
+                    "query": format!("sum(rate(http_requests_total{{app=\"{name}\"}}[1m]))"), "threshold": "100"}},
+                {"type": "prometheus", "name": "latency", "metadata": {"serverAddress": "http://prometheus:9090",
+                    "query": format!("max(latency{{deployment=\"{name}-canary\"}})"), "threshold": "5"}},
+            ],
+        },
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_keda_scaled_object_is_cloned_to_the_primary_with_its_queries_and_bounds() {
+    let s = setup("keda", &[]).await;
+    s.create_deployment("queue", Readiness::Ready).await;
+    let objects: Api<DynamicObject> =
+        Api::namespaced_with(s.client.clone(), &s.ns, &scaled_object_resource());
+    objects
+        .create(&PostParams::default(), &scaled_object("queue"))
+        .await
+        .unwrap();
+    let reference = json!({"autoscalerRef": {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "queue",
+        "primaryScalerReplicas": {"minReplicas": 2, "maxReplicas": 5},
+        "primaryScalerQueries": {"latency": "max(latency{deployment=\"queue-primary\"})"}}});
+    s.create_canary("queue", gated_steps(), reference).await;
+    s.wait_phase("queue", Phase::Initialized).await;
+    let primary = objects.get("queue-primary").await.unwrap();
+    let spec = &primary.data["spec"];
+    assert_eq!(spec["scaleTargetRef"]["name"], "queue-primary");
+    assert_eq!(
+        (
+            spec["minReplicaCount"].as_i64(),
+            spec["maxReplicaCount"].as_i64()
+        ),
+        (Some(2), Some(5))
+    );
+    let queries: Vec<&str> = spec["triggers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["metadata"]["query"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        queries,
+        [
+            // Given for "latency"; "requests" kept as written, as Flagger does.
+            "sum(rate(http_requests_total{app=\"queue\"}[1m]))",
+            "max(latency{deployment=\"queue-primary\"})",
+        ]
+    );
+    assert_eq!(
+        primary.labels().get("team").map(String::as_str),
+        Some("shop")
+    );
+    let paused = || async {
+        let target = objects.get("queue").await.unwrap();
+        target
+            .annotations()
+            .get("autoscaling.keda.sh/paused-replicas")
+            .cloned()
+    };
+    // KEDA must not scale the idle target back up: paused at zero between rollouts...
+    assert_eq!(paused().await.as_deref(), Some("0"));
+    assert!(
+        !primary
+            .annotations()
+            .contains_key("autoscaling.keda.sh/paused-replicas"),
+        "the primary keeps scaling"
+    );
+    // ...resumed while the canary runs, paused again after the promotion.
+    s.gitops_apply("queue", "v2").await;
+    s.wait_phase("queue", Phase::WaitingPromotion).await;
+    assert_eq!(paused().await, None);
+    s.request("queue", "promote", "1").await;
+    s.wait_phase("queue", Phase::Succeeded).await;
+    assert_eq!(paused().await.as_deref(), Some("0"));
+}
+
+#[tokio::test]
+async fn deleting_the_canary_with_revert_on_deletion_resumes_the_targets_scaled_object() {
+    let s = setup("keda-revert", &[]).await;
+    s.create_deployment("jobs", Readiness::Ready).await;
+    let objects: Api<DynamicObject> =
+        Api::namespaced_with(s.client.clone(), &s.ns, &scaled_object_resource());
+    objects
+        .create(&PostParams::default(), &scaled_object("jobs"))
+        .await
+        .unwrap();
+    let extra = json!({"revertOnDeletion": true,
+        "autoscalerRef": {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "jobs"}});
+    s.create_canary("jobs", steps(), extra).await;
+    s.wait_phase("jobs", Phase::Initialized).await;
+    let paused = || async {
+        objects
+            .get("jobs")
+            .await
+            .unwrap()
+            .annotations()
+            .get("autoscaling.keda.sh/paused-replicas")
+            .cloned()
+    };
+    assert_eq!(paused().await.as_deref(), Some("0"));
+    // Without its own queries the primary's name the primary.
+    let primary = objects.get("jobs-primary").await.unwrap();
+    assert_eq!(
+        primary.data["spec"]["triggers"][1]["metadata"]["query"],
+        "max(latency{deployment=\"jobs-primary\"})"
+    );
+    s.canaries()
+        .delete("jobs", &Default::default())
+        .await
+        .unwrap();
+    eventually("canary gone", WAIT, || async {
+        s.canaries()
+            .get_opt("jobs")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
     })
     .await;
+    assert_eq!(
+        paused().await,
+        None,
+        "KEDA scales the user's Deployment again"
+    );
+    assert_eq!(s.replicas("jobs").await, Some(2));
 }
 
 #[tokio::test]

@@ -461,25 +461,54 @@ fn a_reconcile_failure_shown_on_a_settled_canary_clears_once_a_reconcile_succeed
 const WITH_AUTOSCALER: &str =
     "  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: podinfo}";
 
-#[test]
-fn an_idle_canary_with_an_autoscaler_only_keeps_the_primarys_in_line() {
-    let mut world = World::initialized(plan_with(CANARY, WITH_AUTOSCALER));
+const FOLLOWING_ALWAYS: &str = "  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: podinfo, primaryScalerSync: always}";
+
+/// The actions of idle ticks after a release was promoted.
+fn idle_actions(extra: &str) -> Vec<Vec<Action>> {
+    let mut world = World::initialized(plan_with(CANARY, extra));
     world.release("v2");
     world.run_until(Phase::Succeeded, 20);
     world.advance(60);
     world.tick_passing();
     let settled = world.status.clone();
-    for _ in 0..3 {
-        world.advance(60);
-        let decision = world.tick_passing();
-        assert_eq!(decision.actions, vec![Action::SyncAutoscaler]);
-        assert_eq!(decision.status, settled, "syncing is no status write");
-    }
+    (0..3)
+        .map(|_| {
+            world.advance(60);
+            let decision = world.tick_passing();
+            assert_eq!(decision.status, settled, "idle: no status write");
+            decision.actions.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn by_default_the_primarys_autoscaler_follows_at_creation_and_promotion_only() {
+    // EnsurePrimary and PromoteTemplate carry the autoscaler; between rollouts nothing syncs
+    // it, so an HPA edit waits for the next release, as with Flagger.
+    assert_eq!(idle_actions(WITH_AUTOSCALER), vec![Vec::<Action>::new(); 3]);
+    let mut world = World::initialized(plan_with(CANARY, WITH_AUTOSCALER));
+    world.release("v2");
+    world.run_until(Phase::Succeeded, 20);
+    let actions: Vec<Action> = world
+        .decisions
+        .iter()
+        .flat_map(|d| d.actions.clone())
+        .collect();
+    assert!(actions.contains(&Action::PromoteTemplate), "{actions:?}");
+    assert!(!actions.contains(&Action::SyncAutoscaler), "{actions:?}");
+}
+
+#[test]
+fn asked_to_follow_always_an_idle_canary_keeps_the_primarys_autoscaler_in_line() {
+    assert_eq!(
+        idle_actions(FOLLOWING_ALWAYS),
+        vec![vec![Action::SyncAutoscaler]; 3]
+    );
 }
 
 #[test]
 fn a_tick_that_acts_leaves_the_autoscaler_to_its_actions() {
-    let mut world = World::initialized(plan_with(CANARY, WITH_AUTOSCALER));
+    let mut world = World::initialized(plan_with(CANARY, FOLLOWING_ALWAYS));
     world.release("v2");
     let started = world.tick_passing().clone();
     assert!(

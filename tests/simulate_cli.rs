@@ -116,6 +116,28 @@ fn a_daemon_set_canary_is_simulated_like_a_deployments_and_an_autoscaler_on_it_r
     );
 }
 
+#[test]
+fn a_stateful_set_canary_is_simulated_like_a_deployments_and_a_failing_one_rolled_back() {
+    let out = serin(&["simulate", "examples/stateful-set.yaml"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("scaling the canary up to 3 replicas"),
+        "{text}"
+    );
+    assert!(text.contains("canary 50%"), "{text}");
+    assert!(text.contains("outcome: Succeeded"), "{text}");
+    let example = std::fs::read_to_string("examples/stateful-set.yaml").unwrap();
+    let failing = example
+        .replace("    - value: 99.9\n", "    - value: 80\n")
+        .replace("  phase: Succeeded", "  phase: Failed");
+    let path = write_scenario("stateful-set-failing.yaml", &failing);
+    let out = serin(&["simulate", path.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("outcome: Failed"), "{text}");
+}
+
 fn write_scenario(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("serin-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

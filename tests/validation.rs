@@ -252,15 +252,14 @@ fn webhook_urls_must_be_http() {
 }
 
 #[test]
-fn only_deployments_and_daemon_sets_can_be_targets() {
-    let yaml =
-        canary_yaml("    stepWeight: 10\n", "").replace("kind: Deployment", "kind: StatefulSet");
+fn only_deployments_daemon_sets_and_stateful_sets_can_be_targets() {
+    let yaml = canary_yaml("    stepWeight: 10\n", "").replace("kind: Deployment", "kind: Service");
     let canary: Canary = from_yaml(&yaml, "").unwrap();
     let errors = Plan::from_spec(&canary.spec, support::ANY_PROVIDER)
         .unwrap_err()
         .to_string();
     assert!(
-        errors.contains("spec.targetRef.kind: only Deployment and DaemonSet are supported, got \"StatefulSet\": serin does not roll out StatefulSet targets yet"),
+        errors.contains("spec.targetRef.kind: only Deployment, DaemonSet and StatefulSet are supported, got \"Service\": serin does not roll out Service targets yet"),
         "{errors}"
     );
 }
@@ -423,30 +422,66 @@ fn a_cookie_domain_or_path_that_would_break_the_set_cookie_header_is_refused() {
     );
 }
 
+fn autoscaler_problems(reference: &str) -> Vec<String> {
+    let yaml = canary_yaml("    stepWeight: 10\n", "")
+        .replace("spec:\n", &format!("spec:\n  autoscalerRef: {reference}\n"));
+    let canary: Canary = from_yaml(&yaml, "").unwrap();
+    match Plan::from_spec(&canary.spec, support::ANY_PROVIDER) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn keda_scaled_objects_and_primary_scaler_replicas_are_accepted() {
+    for reference in [
+        "{apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: web, primaryScalerReplicas: {minReplicas: 0, maxReplicas: 4}, primaryScalerQueries: {rps: 'sum(rate(x[1m]))'}}",
+        "{apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: web, primaryScalerReplicas: {minReplicas: 2, maxReplicas: 4}}",
+        "{apiVersion: autoscaling/v2beta2, kind: HorizontalPodAutoscaler, name: web, primaryScalerSync: always}",
+    ] {
+        assert_eq!(
+            autoscaler_problems(reference),
+            Vec::<String>::new(),
+            "{reference}"
+        );
+    }
+}
+
 #[test]
 fn an_autoscaler_serin_would_ignore_is_refused_by_name() {
-    let keda = canary_yaml("    stepWeight: 10\n", "").replace(
-        "spec:\n",
-        "spec:\n  autoscalerRef: {apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: web, primaryScalerReplicas: {minReplicas: 2, maxReplicas: 4}}\n",
-    );
-    let canary: Canary = from_yaml(&keda, "").unwrap();
-    let errors = Plan::from_spec(&canary.spec, support::ANY_PROVIDER)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        errors.contains("spec.autoscalerRef.kind: only HorizontalPodAutoscaler is supported, got \"ScaledObject\""),
-        "{errors}"
-    );
-    assert!(
-        errors.contains("spec.autoscalerRef.primaryScalerReplicas: not supported yet"),
-        "{errors}"
-    );
-    let hpa = canary_yaml("    stepWeight: 10\n", "").replace(
-        "spec:\n",
-        "spec:\n  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: web}\n",
-    );
-    let canary: Canary = from_yaml(&hpa, "").unwrap();
-    assert!(Plan::from_spec(&canary.spec, support::ANY_PROVIDER).is_ok());
+    let cases = [
+        (
+            "{apiVersion: keda.sh/v1alpha1, kind: ScaledJob, name: web}",
+            "spec.autoscalerRef.kind: only HorizontalPodAutoscaler and ScaledObject are supported, got \"ScaledJob\"",
+        ),
+        (
+            "{apiVersion: autoscaling/v1, kind: HorizontalPodAutoscaler, name: web}",
+            "spec.autoscalerRef.apiVersion: a HorizontalPodAutoscaler is read as autoscaling/v2 or autoscaling/v2beta2",
+        ),
+        (
+            "{name: web, primaryScalerQueries: {prom: 'sum(up)'}}",
+            "spec.autoscalerRef.primaryScalerQueries: a HorizontalPodAutoscaler has no trigger queries",
+        ),
+        (
+            "{name: web, primaryScalerReplicas: {minReplicas: 0}}",
+            "spec.autoscalerRef.primaryScalerReplicas.minReplicas: must be between 1 and",
+        ),
+        (
+            "{apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: web, primaryScalerReplicas: {minReplicas: 5, maxReplicas: 4}}",
+            "spec.autoscalerRef.primaryScalerReplicas: minReplicas (5) is above maxReplicas (4)",
+        ),
+        (
+            "{apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: web, primaryScalerQueries: {rps: ' '}}",
+            "spec.autoscalerRef.primaryScalerQueries: trigger \"rps\": needs a trigger name and a non-empty query",
+        ),
+    ];
+    for (reference, expected) in cases {
+        let problems = autoscaler_problems(reference);
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "{reference}: {problems:?}"
+        );
+    }
 }
 
 #[test]
@@ -477,7 +512,7 @@ fn flaggers_fields_serin_cannot_apply_are_refused_by_name() {
         "    stepWeight: 10\n",
         "  autoscalerRef: {name: web, primaryScalerQueries: {prom: 'sum(up)'}}\n",
         "spec.autoscalerRef.primaryScalerQueries",
-        "KEDA",
+        "no trigger queries to replace",
     );
 }
 

@@ -37,6 +37,13 @@ pub const CONTROLLER: &[Access] = &[
         "daemonsets",
         &["get", "list", "watch", "create", "patch"],
     ),
+    // StatefulSet targets and primaries, as Deployments (history in ControllerRevisions too).
+    // Never PersistentVolumeClaims: serin has no permission to delete a claim.
+    Access::new(
+        "apps",
+        "statefulsets",
+        &["get", "list", "watch", "create", "patch"],
+    ),
     Access::new("apps", "controllerrevisions", &["list"]),
     // Apex, primary and canary Services.
     Access::new("", "services", &["create", "patch"]),
@@ -53,6 +60,10 @@ pub const CONTROLLER: &[Access] = &[
         "horizontalpodautoscalers",
         &["list", "watch", "create", "patch"],
     ),
+    // A KEDA ScaledObject as autoscaler: the target's read by name (at creation and
+    // promotion) and paused by a merge patch while the target idles at zero; the primary's
+    // written by server-side apply.
+    Access::new("keda.sh", "scaledobjects", &["get", "create", "patch"]),
     // Events on Canaries (kube-runtime's recorder writes events.k8s.io/v1).
     Access::new("events.k8s.io", "events", &["create", "patch"]),
 ];

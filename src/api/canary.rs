@@ -62,7 +62,8 @@ pub struct CanarySpec {
     pub metrics_server: Option<String>,
     /// The workload rolled out: a Deployment in the Canary's namespace.
     pub target_ref: TargetRef,
-    /// The target's HorizontalPodAutoscaler; serin keeps a `-primary` copy in sync.
+    /// The target's autoscaler (a HorizontalPodAutoscaler or a KEDA ScaledObject); serin gives
+    /// the primary a `-primary` copy of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaler_ref: Option<AutoscalerRef>,
     /// The Ingress the nginx and skipper providers clone (other providers ignore it).
@@ -125,13 +126,35 @@ pub struct AutoscalerRef {
     pub kind: String,
     #[schemars(length(min = 1))]
     pub name: String,
-    /// Replicas of the primary while the canary is analysed, when the autoscaler is a KEDA
-    /// ScaledObject.
+    /// The primary's own replica bounds, over the target autoscaler's: `minReplicas` and
+    /// `maxReplicas` of its HorizontalPodAutoscaler, `minReplicaCount` and `maxReplicaCount`
+    /// of its ScaledObject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_scaler_replicas: Option<ScalerReplicas>,
-    /// Queries replacing the KEDA ScaledObject triggers' for the primary. Refused with KEDA.
+    /// KEDA ScaledObjects only: the primary's trigger queries by trigger name, replacing
+    /// `metadata.query` of the target's trigger of that name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub primary_scaler_queries: BTreeMap<String, String>,
+    /// serin: when the primary's autoscaler takes the target's spec. `release` (default, as
+    /// Flagger): when the primary is created and at each promotion, so an autoscaler change
+    /// rolls out with the next release; `always`: at every reconcile.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub primary_scaler_sync: ScalerSync,
+}
+
+/// When the primary's autoscaler follows the target's.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ScalerSync {
+    /// When the primary is created and at each promotion.
+    #[default]
+    Release,
+    /// At every reconcile, between rollouts too.
+    Always,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 fn autoscaling_v2() -> String {

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod alert_provider;
+pub mod autoscaler;
 pub mod canary;
 pub mod crds;
 pub mod duration;

@@ -14,6 +14,7 @@ use super::canary::TargetRef;
 pub enum TargetKind {
     Deployment,
     DaemonSet,
+    StatefulSet,
 }
 
 /// One row of the target table.
@@ -42,11 +43,17 @@ pub const TABLE: &[Row] = &[
         api_version: "apps/v1",
         scales: false,
     },
+    Row {
+        kind: TargetKind::StatefulSet,
+        name: "StatefulSet",
+        api_version: "apps/v1",
+        scales: true,
+    },
 ];
 
 /// Kinds Flagger rolls out that serin does not (yet), named as such rather than as unknown:
 /// a migrating user learns it is a gap, not a typo.
-pub const NOT_YET: &[&str] = &["StatefulSet", "Service"];
+pub const NOT_YET: &[&str] = &["Service"];
 
 impl TargetKind {
     pub fn row(self) -> &'static Row {
@@ -61,11 +68,12 @@ impl TargetKind {
         if let Some(row) = TABLE.iter().find(|row| row.name == target.kind) {
             return Ok(row.kind);
         }
-        let supported = TABLE
-            .iter()
-            .map(|r| r.name)
-            .collect::<Vec<_>>()
-            .join(" and ");
+        let names: Vec<&str> = TABLE.iter().map(|r| r.name).collect();
+        let supported = match names.split_last() {
+            Some((last, [])) => (*last).to_string(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        };
         let why = if NOT_YET.contains(&target.kind.as_str()) {
             format!("serin does not roll out {} targets yet", target.kind)
         } else {
@@ -105,9 +113,9 @@ mod tests {
 
     #[test]
     fn flaggers_other_kinds_are_named_as_not_yet_supported() {
-        let error = TargetKind::of(&reference("StatefulSet")).unwrap_err();
+        let error = TargetKind::of(&reference("Service")).unwrap_err();
         assert!(
-            error.contains("does not roll out StatefulSet targets yet"),
+            error.contains("does not roll out Service targets yet"),
             "{error}"
         );
         let error = TargetKind::of(&reference("Deploymnet")).unwrap_err();

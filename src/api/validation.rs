@@ -92,7 +92,6 @@ pub fn validate(spec: &CanarySpec) -> Result<(), ValidationErrors> {
         || "must be at least 1".into(),
     );
     analysis(&spec.analysis, &mut report);
-    not_implemented(spec, &mut report);
     if report.errors.is_empty() {
         Ok(())
     } else {
@@ -118,22 +117,10 @@ fn target(spec: &CanarySpec, report: &mut Report) {
     }
 }
 
-/// Flagger's fields serin does not apply yet, refused by name rather than accepted and
-/// ignored: KEDA's primary queries. (Istio's match conditions are refused by the providers
-/// that cannot write them, through the provider table.)
-fn not_implemented(spec: &CanarySpec, report: &mut Report) {
-    report.check(
-        spec.autoscaler_ref
-            .as_ref()
-            .is_none_or(|a| a.primary_scaler_queries.is_empty()),
-        "spec.autoscalerRef.primaryScalerQueries",
-        || "not supported yet: serin does not clone KEDA ScaledObjects".into(),
-    );
-}
-
-/// Only HorizontalPodAutoscalers are followed today: a KEDA ScaledObject, or the primary's own
-/// replica bounds, would be accepted and then ignored, leaving the primary scaled otherwise
-/// than its owner asked (issue: target kinds and autoscalers).
+/// The autoscaler is one serin copies to the primary (`super::autoscaler::TABLE`) on a
+/// target with a replica count, with replica bounds an autoscaler accepts and queries only
+/// where its triggers have them: anything else would be accepted and then ignored, leaving the
+/// primary scaled otherwise than its owner asked.
 fn autoscaler(spec: &CanarySpec, report: &mut Report) {
     let Some(reference) = &spec.autoscaler_ref else {
         return;
@@ -146,21 +133,55 @@ fn autoscaler(spec: &CanarySpec, report: &mut Report) {
             format!("a {kind} runs one pod per node and has no replica count to scale: remove autoscalerRef"),
         );
     }
+    let kind = match super::autoscaler::AutoscalerKind::of(reference) {
+        Ok(kind) => kind,
+        Err((field, reason)) => return report.fail(field, reason),
+    };
     report.check(
-        reference.kind == "HorizontalPodAutoscaler",
-        "spec.autoscalerRef.kind",
-        || {
-            format!(
-                "only HorizontalPodAutoscaler is supported, got {:?}: serin does not clone KEDA ScaledObjects yet",
-                reference.kind
-            )
-        },
+        kind.row().queries || reference.primary_scaler_queries.is_empty(),
+        "spec.autoscalerRef.primaryScalerQueries",
+        || format!("a {kind} has no trigger queries to replace: remove primaryScalerQueries"),
     );
-    report.check(
-        reference.primary_scaler_replicas.is_none(),
-        "spec.autoscalerRef.primaryScalerReplicas",
-        || "not supported yet: the primary's HPA is kept equal to the target's".into(),
+    for (name, query) in &reference.primary_scaler_queries {
+        report.check(
+            !name.is_empty() && !query.trim().is_empty(),
+            "spec.autoscalerRef.primaryScalerQueries",
+            || format!("trigger {name:?}: needs a trigger name and a non-empty query"),
+        );
+    }
+    if let Some(bounds) = &reference.primary_scaler_replicas {
+        scaler_replicas(kind, bounds, report);
+    }
+}
+
+/// An HPA scales between 1 and its maximum; a ScaledObject may idle at zero.
+fn scaler_replicas(
+    kind: super::autoscaler::AutoscalerKind,
+    bounds: &super::canary::ScalerReplicas,
+    report: &mut Report,
+) {
+    let field = "spec.autoscalerRef.primaryScalerReplicas";
+    let floor = match kind {
+        super::autoscaler::AutoscalerKind::HorizontalPodAutoscaler => 1,
+        super::autoscaler::AutoscalerKind::ScaledObject => 0,
+    };
+    report.range(
+        bounds.min_replicas,
+        &format!("{field}.minReplicas"),
+        floor,
+        i32::MAX,
     );
+    report.range(
+        bounds.max_replicas,
+        &format!("{field}.maxReplicas"),
+        1,
+        i32::MAX,
+    );
+    if let (Some(min), Some(max)) = (bounds.min_replicas, bounds.max_replicas) {
+        report.check(min <= max, field, || {
+            format!("minReplicas ({min}) is above maxReplicas ({max})")
+        });
+    }
 }
 
 fn service(spec: &CanarySpec, report: &mut Report) {

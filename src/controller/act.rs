@@ -1,5 +1,5 @@
 //! Executes the engine's actions against the cluster: server-side apply of the primary, its
-//! configs, services, HPA and routes; scaling the target; events. Every write is idempotent,
+//! configs, services, autoscaler and routes; scaling the target; events. Every write is idempotent,
 //! so a reconcile interrupted half-way (SIGKILL, API error) is simply redone by the next one.
 
 use std::collections::BTreeMap;
@@ -17,11 +17,11 @@ use crate::routing::kuma::OWNER_ANNOTATION;
 use crate::routing::{
     ORIGINAL_ANNOTATION, ORIGINAL_ANNOTATIONS, RouteError, RouteInputs, SourceRef,
 };
-use crate::workload::autoscaler::desired_primary_hpa;
-use crate::workload::primary::{PRIMARY_SUFFIX, PrimaryInputs, primary_replicas};
+use crate::workload::primary::{PrimaryInputs, primary_replicas};
 use crate::workload::services::{ServiceRole, desired_service};
 use crate::workload::target::{Workload, desired_primary, template_of_revision};
 
+use super::autoscalers::sync as sync_autoscaler;
 use super::configs::copy_to_primary;
 use super::context::{Context, Error, MANAGER, Result, Step};
 use super::scene::Scene;
@@ -105,7 +105,11 @@ async fn ensure_primary<W: Workload>(
     let target = target_of(scene)?;
     copy_to_primary(ctx, &scene.namespace, &scene.tracked(), &scene.owner).await?;
     if scene.primary.is_none() {
-        ctx.apply(&primary_for(scene, revision)?).await?;
+        let primary = primary_for(scene, revision)?;
+        for companion in primary.companions() {
+            ctx.apply(&companion).await?;
+        }
+        ctx.apply(&primary).await?;
     }
     let selector = target.selector().cloned().unwrap_or_default();
     for role in ServiceRole::ALL {
@@ -127,7 +131,9 @@ async fn ensure_primary<W: Workload>(
 }
 
 async fn scale_target<W: Workload>(ctx: &Context, scene: &Scene<W>, replicas: i32) -> Result<()> {
-    scale(ctx, &scene.namespace, target_of(scene)?, replicas).await
+    scale(ctx, &scene.namespace, target_of(scene)?, replicas).await?;
+    let reference = scene.canary.spec.autoscaler_ref.as_ref();
+    super::autoscalers::pause_target(ctx, &scene.namespace, reference, replicas == 0).await
 }
 
 /// Sets a workload's replica count, the only field of the target serin owns; no write when it
@@ -215,31 +221,6 @@ async fn revert<W: Workload>(
     };
     desired.set_template(template);
     ctx.apply(&desired).await?;
-    Ok(())
-}
-
-/// Keeps `<hpa>-primary` equal to the target's HPA (scaling the primary), writing only when
-/// they differ.
-pub async fn sync_autoscaler<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<()> {
-    let (Some(reference), Some((resource, store))) =
-        (&scene.canary.spec.autoscaler_ref, &ctx.autoscalers)
-    else {
-        return Ok(());
-    };
-    let key = |name: &str| {
-        kube::runtime::reflector::ObjectRef::new_with(name, resource.clone())
-            .within(&scene.namespace)
-    };
-    let Some(source) = store.get(&key(&reference.name)) else {
-        return Ok(());
-    };
-    let primary_name = format!("{}{PRIMARY_SUFFIX}", scene.canary.spec.target_ref.name);
-    let desired = desired_primary_hpa(&source, resource, &primary_name, Some(scene.owner.clone()));
-    let live = store.get(&key(&format!("{}{PRIMARY_SUFFIX}", reference.name)));
-    if live.is_some_and(|l| l.data.get("spec") == desired.data.get("spec")) {
-        return Ok(());
-    }
-    ctx.apply_dynamic(resource, &desired).await?;
     Ok(())
 }
 

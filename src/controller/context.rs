@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::Recorder;
@@ -42,6 +42,8 @@ pub struct Context {
     /// The same for DaemonSets: a Canary waits only for the store of its own target's kind, so
     /// a watch that cannot start (a ClusterRole without daemonsets) holds up no other kind.
     pub daemon_sets_ready: tokio::sync::watch::Receiver<bool>,
+    pub stateful_sets: Store<StatefulSet>,
+    pub stateful_sets_ready: tokio::sync::watch::Receiver<bool>,
     /// HPAs, when the cluster serves an autoscaling version serin reads.
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
     pub configs: ConfigCache,

@@ -117,6 +117,8 @@ async fn revert_workloads<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Resul
         match revert_step(&deleting, canary.spec.progress_deadline(), Utc::now()) {
             RevertStep::ScaleTarget { replicas } => {
                 act::scale(ctx, &scene.namespace, target, replicas).await?;
+                let reference = canary.spec.autoscaler_ref.as_ref();
+                super::autoscalers::pause_target(ctx, &scene.namespace, reference, false).await?;
                 return Ok(Some(Action::requeue(POLL)));
             }
             RevertStep::WaitForTarget => return Ok(Some(Action::requeue(POLL))),

@@ -1,10 +1,11 @@
 //! `serin controller`: the Kubernetes shell around the pure engine. Watches Canaries and
-//! everything a rollout depends on (Deployments and DaemonSets, the ConfigMaps/Secrets they
+//! everything a rollout depends on (Deployments, DaemonSets and StatefulSets, the ConfigMaps/Secrets they
 //! reference, HPAs), maps each change to its Canary so it is acted on at once, and runs
 //! observe -> engine -> act per Canary (see `reconcile`).
 
 pub mod act;
 pub mod alerts;
+pub mod autoscalers;
 pub mod checks;
 pub mod clients;
 pub mod configs;
@@ -103,6 +104,7 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
     };
     let deployments_ready = broadcast_ready(stores.deployments.clone());
     let daemon_sets_ready = broadcast_ready(stores.daemon_sets.clone());
+    let stateful_sets_ready = broadcast_ready(stores.stateful_sets.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         mesh,
@@ -113,6 +115,8 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
         deployments_ready,
         daemon_sets: stores.daemon_sets,
         daemon_sets_ready,
+        stateful_sets: stores.stateful_sets,
+        stateful_sets_ready,
         autoscalers: stores.autoscalers,
         configs: stores.configs,
         recorder: Recorder::new(

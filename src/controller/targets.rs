@@ -3,7 +3,7 @@
 //! arm here and a [`Watched`] impl naming its store (besides its `crate::workload` module and
 //! its watch in `watches`).
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::runtime::reflector::Store;
 
 use crate::api::target::TargetKind;
@@ -40,6 +40,16 @@ impl Watched for DaemonSet {
     }
 }
 
+impl Watched for StatefulSet {
+    fn store(ctx: &Context) -> &Store<Self> {
+        &ctx.stateful_sets
+    }
+
+    fn store_ready(ctx: &Context) -> &tokio::sync::watch::Receiver<bool> {
+        &ctx.stateful_sets_ready
+    }
+}
+
 /// Awaits `$run::<Kind>($args...)` with the workload type of `$kind` (a [`TargetKind`]): the
 /// shell is generic over [`Watched`], and this is the one place a kind becomes a type.
 macro_rules! with_target_kind {
@@ -50,6 +60,9 @@ macro_rules! with_target_kind {
             }
             $crate::api::target::TargetKind::DaemonSet => {
                 $run::<k8s_openapi::api::apps::v1::DaemonSet>($($arg),*).await
+            }
+            $crate::api::target::TargetKind::StatefulSet => {
+                $run::<k8s_openapi::api::apps::v1::StatefulSet>($($arg),*).await
             }
         }
     };

@@ -1,5 +1,5 @@
 //! The watches besides the Canaries' own, and how their events reach a Canary. Each is
-//! bounded: Deployments and DaemonSets with managedFields stripped, ConfigMaps and Secrets as
+//! bounded: Deployments, DaemonSets and StatefulSets with managedFields stripped, ConfigMaps and Secrets as
 //! metadata only, HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
 //! stays in microseconds for thousands of Canaries) instead of keeping an index in sync.
 
@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::Canary;
 use crate::api::group::{FlaggerCanary, Served};
-use crate::workload::autoscaler::scaled_deployment;
+use crate::workload::autoscaler::scaled_workload;
 use crate::workload::configs::{ConfigKind, referenced};
 use crate::workload::primary::PRIMARY_SUFFIX;
 use crate::workload::target::Workload;
@@ -35,6 +35,7 @@ type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> 
 pub struct Streams {
     deployments: Events<Deployment>,
     daemon_sets: Events<DaemonSet>,
+    stateful_sets: Events<StatefulSet>,
     configmaps: Events<PartialObjectMeta<ConfigMap>>,
     /// None with `--secrets-access=by-name`: Secrets are then read by name at each reconcile.
     secrets: Option<Events<PartialObjectMeta<Secret>>>,
@@ -44,6 +45,7 @@ pub struct Streams {
 pub struct Stores {
     pub deployments: Store<Deployment>,
     pub daemon_sets: Store<DaemonSet>,
+    pub stateful_sets: Store<StatefulSet>,
     pub configs: ConfigCache,
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
 }
@@ -116,6 +118,8 @@ pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Stream
     let deployment_events = cached(scoped::<Deployment>(client, options), writer);
     let (daemon_sets, writer) = reflector::store();
     let daemon_set_events = cached(scoped::<DaemonSet>(client, options), writer);
+    let (stateful_sets, writer) = reflector::store();
+    let stateful_set_events = cached(scoped::<StatefulSet>(client, options), writer);
     let (configmaps, writer) = reflector::store();
     let configmap_events = cached(
         scoped::<PartialObjectMeta<ConfigMap>>(client, options),
@@ -150,6 +154,7 @@ pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Stream
         Streams {
             deployments: deployment_events,
             daemon_sets: daemon_set_events,
+            stateful_sets: stateful_set_events,
             configmaps: configmap_events,
             secrets: secret_events,
             autoscalers: autoscaler_events,
@@ -157,6 +162,7 @@ pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Stream
         Stores {
             deployments,
             daemon_sets,
+            stateful_sets,
             configs: ConfigCache::new(configmaps, secrets),
             autoscalers: autoscaler_store,
         },
@@ -241,13 +247,16 @@ pub fn attach(
         }
     };
     let by_daemon_set = by_workload.clone();
+    let by_stateful_set = by_workload.clone();
     let config_mapper = |kind: ConfigKind| {
         let targets = targets.clone();
         let deployments = ctx.deployments.clone();
         let daemon_sets = ctx.daemon_sets.clone();
+        let stateful_sets = ctx.stateful_sets.clone();
         move |namespace: String, name: String| {
             let mut referencing = referencing_config(&deployments, &namespace, kind, &name);
             referencing.extend(referencing_config(&daemon_sets, &namespace, kind, &name));
+            referencing.extend(referencing_config(&stateful_sets, &namespace, kind, &name));
             targets.targeting(&namespace, |t| referencing.contains(t))
         }
     };
@@ -259,6 +268,9 @@ pub fn attach(
         })
         .watches_stream(streams.daemon_sets, move |d: DaemonSet| {
             by_daemon_set(d.namespace().unwrap_or_default(), d.name_any())
+        })
+        .watches_stream(streams.stateful_sets, move |s: StatefulSet| {
+            by_stateful_set(s.namespace().unwrap_or_default(), s.name_any())
         })
         .watches_stream(
             streams.configmaps,
@@ -275,7 +287,7 @@ pub fn attach(
         controller = controller.watches_stream_with(
             events,
             move |hpa: DynamicObject| {
-                let scaled = scaled_deployment(&hpa).unwrap_or_default().to_string();
+                let scaled = scaled_workload(&hpa).unwrap_or_default().to_string();
                 targets.targeting(&hpa.namespace().unwrap_or_default(), |t| t == scaled)
             },
             resource,

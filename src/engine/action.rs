@@ -24,9 +24,10 @@ pub enum Action {
     RevertPrimary,
     /// Run fire-and-report hooks (post-rollout); results are reported, never decide.
     RunHooks(HookKind),
-    /// Bring the primary's HPA in line with the target's (written only when they differ).
-    /// Emitted on a reconcile that takes no other action, so an HPA edited between rollouts
-    /// reaches the primary; `EnsurePrimary` and `PromoteTemplate` sync it as part of their work.
+    /// Bring the primary's autoscaler in line with the target's (written only when they
+    /// differ). `EnsurePrimary` and `PromoteTemplate` sync it as part of their work; this is
+    /// emitted on its own only with `primaryScalerSync: always`, on a reconcile that takes no
+    /// other action, so an autoscaler edited between rollouts reaches the primary at once.
     SyncAutoscaler,
     Alert(Alert),
     Event(Event),

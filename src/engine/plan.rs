@@ -36,8 +36,9 @@ pub struct Plan {
     /// Hook names whose failures are not alerted.
     pub muted_hooks: Vec<String>,
     pub alert_severities: Vec<Severity>,
-    /// The target has an `autoscalerRef`: the primary's copy of that HPA follows it.
-    pub autoscaler: bool,
+    /// The primary's autoscaler follows the target's at every reconcile
+    /// (`autoscalerRef.primaryScalerSync: always`), not only at creation and promotion.
+    pub autoscaler_always: bool,
     /// The kind of the target, for messages (validation refused any other).
     pub target_kind: crate::api::target::TargetKind,
     /// Where the spec was read as Flagger reads it rather than as written (`api::leniency`):
@@ -159,7 +160,10 @@ impl Plan {
                 .map(|w| w.name.clone())
                 .collect(),
             alert_severities: analysis.alerts.iter().map(|a| a.severity).collect(),
-            autoscaler: spec.autoscaler_ref.is_some(),
+            autoscaler_always: spec
+                .autoscaler_ref
+                .as_ref()
+                .is_some_and(|a| a.primary_scaler_sync == crate::api::canary::ScalerSync::Always),
             target_kind: crate::api::target::TargetKind::of(&spec.target_ref)
                 .unwrap_or(crate::api::target::TargetKind::Deployment),
             warnings: reading.warnings,

@@ -147,19 +147,23 @@ impl Workload for DaemonSet {
         })
     }
 
-    /// A DaemonSet's ControllerRevision keeps its template as a patch:
-    /// `{"spec": {"template": {..., "$patch": "replace"}}}`.
     fn history_template(history: &ControllerRevision) -> Option<PodTemplateSpec> {
-        let mut template = history
-            .data
-            .as_ref()?
-            .0
-            .get("spec")?
-            .get("template")?
-            .clone();
-        template.as_object_mut()?.remove("$patch");
-        serde_json::from_value(template).ok()
+        template_in_revision(history)
     }
+}
+
+/// The pod template a DaemonSet's or StatefulSet's ControllerRevision keeps, as a patch:
+/// `{"spec": {"template": {..., "$patch": "replace"}}}`.
+pub(super) fn template_in_revision(history: &ControllerRevision) -> Option<PodTemplateSpec> {
+    let mut template = history
+        .data
+        .as_ref()?
+        .0
+        .get("spec")?
+        .get("template")?
+        .clone();
+    template.as_object_mut()?.remove("$patch");
+    serde_json::from_value(template).ok()
 }
 
 /// Whether serin keeps the DaemonSet on no node.

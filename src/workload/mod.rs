@@ -1,6 +1,6 @@
 //! Workloads as serin shapes them, as pure functions the controller applies: the workload seam
 //! (`target`: a kind's revision, readiness, primary, scale and history) and its kinds
-//! (`deployment`, `daemonset`), the configs a target references, and the three Services.
+//! (`deployment`, `daemonset`, `statefulset`), the configs a target references, and the three Services.
 
 pub mod autoscaler;
 pub mod configs;
@@ -11,4 +11,5 @@ pub mod observe;
 pub mod primary;
 pub mod revision;
 pub mod services;
+pub mod statefulset;
 pub mod target;

@@ -28,6 +28,10 @@ pub enum TargetError {
         "the target {0} has spec.updateStrategy.type {1}; serin needs RollingUpdate: with {1} a promoted template never reaches the primary's running pods"
     )]
     UpdateStrategy(String, String),
+    #[error(
+        "the target {0} has spec.persistentVolumeClaimRetentionPolicy.whenScaled Delete; serin scales it to zero between rollouts, which would delete its PersistentVolumeClaims: set Retain"
+    )]
+    ClaimsDeletedWhenScaled(String),
 }
 
 /// What the primary copies from the target, beyond the pod template.

@@ -4,7 +4,7 @@
 //! scales, and names the objects that keep its past pod templates (what a revert gives back).
 //! Pure: the controller fetches and writes, these translate. Deployment
 //! (`super::deployment`) is the first implementation, DaemonSet (`super::daemonset`) the
-//! second; a new kind is one module implementing
+//! second, StatefulSet (`super::statefulset`) the third; a new kind is one module implementing
 //! [`Workload`], one row in `crate::api::target::TABLE`, and its arm in the controller's
 //! dispatch (`controller::targets`).
 
@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Resource;
 use kube::core::NamespaceResourceScope;
@@ -81,6 +81,12 @@ pub trait Workload:
     /// The server-side apply body setting its replica count, the only field of the target
     /// serin owns (for a DaemonSet: its idle node selector, present at zero, else absent).
     fn scale_body(name: &str, namespace: &str, replicas: i32) -> serde_json::Value;
+
+    /// Objects the `-primary` copy needs beside itself, built from that copy: a StatefulSet's
+    /// governing headless Service. Applied with the primary.
+    fn companions(&self) -> Vec<Service> {
+        Vec::new()
+    }
 
     /// The pod template one history object keeps, with the labels its controller adds (e.g.
     /// `pod-template-hash`) taken out so the template can be applied again.

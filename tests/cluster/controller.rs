@@ -49,6 +49,7 @@ pub async fn install(client: &Client) {
         "tests/fixtures/crds/kuma.yaml",
         "tests/fixtures/crds/consul.yaml",
         "tests/fixtures/crds/emissary.yaml",
+        "tests/fixtures/crds/keda.yaml",
     ] {
         for crd in documents::<CustomResourceDefinition>(path) {
             names.push(crd.name_any());

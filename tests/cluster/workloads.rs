@@ -2,7 +2,7 @@
 //! annotation) and on a real cluster (where busybox and its probes produce the same readiness),
 //! so the suite runs unchanged against kind.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use serde_json::{Value, json};
 
 use super::pods::READINESS;
@@ -80,6 +80,37 @@ pub fn daemon_set(name: &str, version: &str, readiness: Readiness) -> DaemonSet 
         },
     }))
     .expect("a valid DaemonSet")
+}
+
+/// A StatefulSet `name` of `replicas` pods running `version`, each with a claim from the
+/// `data` template in `storage_class` (bound by the test to volumes it creates), governed by
+/// the headless Service `<name>-headless`.
+pub fn stateful_set(name: &str, version: &str, replicas: i32, storage_class: &str) -> StatefulSet {
+    let mut container = Readiness::Ready.container(version);
+    container["volumeMounts"] = json!([{"name": "data", "mountPath": "/data"}]);
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": format!("{name}-headless"),
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}, "annotations": {READINESS: Readiness::Ready.annotation()}},
+                "spec": {
+                    "containers": [container],
+                    "terminationGracePeriodSeconds": 1,
+                },
+            },
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": storage_class,
+                         "resources": {"requests": {"storage": "1Mi"}}},
+            }],
+        },
+    }))
+    .expect("a valid StatefulSet")
 }
 
 /// A strategic-merge patch setting the `app` container's VERSION: a new pod template.

@@ -21,12 +21,27 @@ pub struct Case {
     pub ingress_ref: Option<&'static str>,
     /// `spec.targetRef.kind`: a workload of this kind and the case's name is the target.
     pub target: &'static str,
-    /// `spec.autoscalerRef`: an HPA of the case's name.
-    pub autoscaler: bool,
+    /// `spec.autoscalerRef` without its name (the case's), or null; an accepted ScaledObject
+    /// is created by the control-plane test, an HPA need not exist.
+    pub autoscaler: Value,
 }
 
 fn gateways() -> Value {
     json!([{"name": "public", "namespace": "gateways"}])
+}
+
+/// A HorizontalPodAutoscaler reference.
+pub fn hpa() -> Value {
+    json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler"})
+}
+
+/// A KEDA ScaledObject reference with `extra` fields.
+pub fn keda(extra: Value) -> Value {
+    let mut reference = json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject"});
+    if let (Some(reference), Some(extra)) = (reference.as_object_mut(), extra.as_object()) {
+        reference.extend(extra.clone());
+    }
+    reference
 }
 
 pub fn cases() -> Vec<Case> {
@@ -44,7 +59,7 @@ pub fn cases() -> Vec<Case> {
         warned: &[],
         ingress_ref: None,
         target: "Deployment",
-        autoscaler: false,
+        autoscaler: Value::Null,
     };
     // What Flagger runs as blue/green on a provider without traffic splitting: accepted, with
     // a warning on the field.
@@ -57,7 +72,7 @@ pub fn cases() -> Vec<Case> {
         warned,
         ingress_ref: None,
         target: "Deployment",
-        autoscaler: false,
+        autoscaler: Value::Null,
     };
     // nginx with an Ingress to clone, named after the case.
     let nginx = |name, analysis, refused| Case {
@@ -69,7 +84,7 @@ pub fn cases() -> Vec<Case> {
         warned: &[],
         ingress_ref: Some(name),
         target: "Deployment",
-        autoscaler: false,
+        autoscaler: Value::Null,
     };
     // skipper with an Ingress to clone, named after the case.
     let skipper = |name, analysis, refused| Case {
@@ -90,7 +105,7 @@ pub fn cases() -> Vec<Case> {
             gateway(),
             weights(),
             None,
-            false,
+            Value::Null,
         ),
         daemon_set(
             "ds-ab",
@@ -98,7 +113,7 @@ pub fn cases() -> Vec<Case> {
             gateway(),
             ab(json!({"headers": {"x-canary": {"exact": "on"}}})),
             None,
-            false,
+            Value::Null,
         ),
         daemon_set(
             "ds-blue-green",
@@ -106,7 +121,7 @@ pub fn cases() -> Vec<Case> {
             port(),
             blue_green(),
             None,
-            false,
+            Value::Null,
         ),
         daemon_set(
             "ds-autoscaler",
@@ -114,8 +129,85 @@ pub fn cases() -> Vec<Case> {
             port(),
             blue_green(),
             Some("spec.autoscalerRef"),
-            true,
+            hpa(),
         ),
+        daemon_set(
+            "ds-keda",
+            Some("kubernetes"),
+            port(),
+            blue_green(),
+            Some("spec.autoscalerRef"),
+            keda(json!({})),
+        ),
+        // StatefulSets take every strategy a Deployment takes, and an autoscaler.
+        Case {
+            target: "StatefulSet",
+            ..case(
+                "sts-weights",
+                Some("gatewayapi"),
+                gateway(),
+                weights(),
+                None,
+            )
+        },
+        Case {
+            target: "StatefulSet",
+            autoscaler: hpa(),
+            ..case(
+                "sts-blue-green",
+                Some("kubernetes"),
+                port(),
+                blue_green(),
+                None,
+            )
+        },
+        // Autoscalers go with kinds that have a replica count; queries with KEDA only.
+        Case {
+            autoscaler: keda(
+                json!({"primaryScalerReplicas": {"minReplicas": 0, "maxReplicas": 3},
+                "primaryScalerQueries": {"requests": "sum(rate(http_requests_total{app=\"keda-blue-green-primary\"}[1m]))"}}),
+            ),
+            ..case(
+                "keda-blue-green",
+                Some("kubernetes"),
+                port(),
+                blue_green(),
+                None,
+            )
+        },
+        Case {
+            autoscaler: keda(
+                json!({"primaryScalerReplicas": {"minReplicas": 4, "maxReplicas": 3}}),
+            ),
+            ..case(
+                "keda-bounds",
+                Some("kubernetes"),
+                port(),
+                blue_green(),
+                Some("spec.autoscalerRef.primaryScalerReplicas"),
+            )
+        },
+        Case {
+            autoscaler: json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "primaryScalerQueries": {"requests": "sum(up)"}}),
+            ..case(
+                "hpa-queries",
+                Some("kubernetes"),
+                port(),
+                blue_green(),
+                Some("spec.autoscalerRef.primaryScalerQueries"),
+            )
+        },
+        Case {
+            autoscaler: json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob"}),
+            ..case(
+                "keda-scaled-job",
+                Some("kubernetes"),
+                port(),
+                blue_green(),
+                Some("spec.autoscalerRef.kind"),
+            )
+        },
         fallback(
             "k8s-weights",
             Some("kubernetes"),
@@ -647,8 +739,9 @@ pub fn canary(case: &Case) -> Value {
     if let Some(provider) = case.provider {
         spec["provider"] = json!(provider);
     }
-    if case.autoscaler {
-        spec["autoscalerRef"] = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": case.name});
+    if !case.autoscaler.is_null() {
+        spec["autoscalerRef"] = case.autoscaler.clone();
+        spec["autoscalerRef"]["name"] = json!(case.name);
     }
     if let Some(ingress) = case.ingress_ref {
         spec["ingressRef"] =

@@ -102,8 +102,10 @@ impl<'a> Tick<'a> {
                 self.now,
             );
         }
-        // The primary's HPA follows the target's at all times, not only when a rollout moves.
-        if self.actions.is_empty() && self.plan.autoscaler {
+        // Asked to follow at all times, the primary's autoscaler is synced on every reconcile
+        // that acts on nothing else; by default it follows at creation and promotion only
+        // (`EnsurePrimary`, `PromoteTemplate`), so an autoscaler change rolls out with a release.
+        if self.actions.is_empty() && self.plan.autoscaler_always {
             self.actions.push(Action::SyncAutoscaler);
         }
         let requeue_after = self.requeue_after();
