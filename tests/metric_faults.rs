@@ -72,6 +72,12 @@ fn cloudwatch(value: &str) -> String {
     )
 }
 
+fn dynatrace(value: &str) -> String {
+    format!(
+        r#"{{"totalCount":1,"nextPageKey":null,"resolution":"Inf","result":[{{"metricId":"builtin:service.errors.total.rate","data":[{{"dimensions":[],"dimensionMap":{{}},"timestamps":[1700000000000],"values":[{value}]}}]}}]}}"#
+    )
+}
+
 fn providers() -> Vec<Provider> {
     vec![
         Provider {
@@ -195,6 +201,22 @@ fn providers() -> Vec<Provider> {
                 400,
                 r#"{"__type":"InvalidParameterValue","message":"The value m1 / m3 for parameter MetricDataQueries.member.1.Expression is invalid."}"#,
                 "query refused by the metrics server (CloudWatch InvalidParameterValue, HTTP 400): The value m1 / m3 for parameter MetricDataQueries.member.1.Expression is invalid.",
+            ),
+        },
+        Provider {
+            name: "dynatrace",
+            kind: MetricProviderKind::Dynatrace,
+            query: "builtin:service.errors.total.rate:avg",
+            secret: &[("dynatrace_token", "dt-1")],
+            one: dynatrace,
+            // Dynatrace's JSON has no NaN or infinity: an empty bucket is null.
+            specials: None,
+            empty: r#"{"totalCount":0,"nextPageKey":null,"result":[{"metricId":"m","data":[]}]}"#,
+            two: r#"{"totalCount":2,"result":[{"data":[{"values":[1]},{"values":[2]}]}]}"#,
+            refusal: (
+                400,
+                r#"{"error":{"code":400,"message":"Constraints violated.","constraintViolations":[{"path":"metricSelector","message":"Unknown transformation 'avgg'","parameterLocation":"QUERY","location":null}]}}"#,
+                "query refused by the metrics server (Dynatrace, HTTP 400): Constraints violated. metricSelector: Unknown transformation 'avgg'",
             ),
         },
     ]
@@ -432,6 +454,10 @@ async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
         (
             "POST / HTTP/1.1",
             "authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/",
+        ),
+        (
+            "GET /api/v2/metrics/query?metricSelector=builtin",
+            "authorization: Api-Token dt-1",
         ),
     ];
     assert_eq!(providers().len(), expected.len(), "a row per provider");

@@ -32,6 +32,8 @@ pub enum MetricProviderKind {
     // Amazon CloudWatch's GetMetricData, signed with AWS Signature Version 4.
     #[serde(rename = "cloudwatch")]
     CloudWatch,
+    // Dynatrace's metrics query API v2 (`/api/v2/metrics/query`).
+    Dynatrace,
 }
 
 /// The Secret key every provider may read: a PEM CA bundle to trust. It is no credential: a
@@ -126,17 +128,22 @@ pub const TABLE: &[Row] = &[
         default_server: false,
         default_address: Some("https://monitoring.{region}.amazonaws.com"),
     },
+    Row {
+        kind: MetricProviderKind::Dynatrace,
+        name: "dynatrace",
+        serves: "Dynatrace's metrics query API v2 (/api/v2/metrics/query)",
+        // The query API answers a series at a resolution of whole minutes.
+        range_queries: true,
+        credential_keys: &["dynatrace_token"],
+        // Every environment has its own address (Flagger requires it too).
+        default_server: false,
+        default_address: None,
+    },
 ];
 
 /// Flagger's metric providers serin does not query (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
-pub const NOT_YET: &[&str] = &[
-    "stackdriver",
-    "dynatrace",
-    "keptn",
-    "splunk",
-    "externalmetrics",
-];
+pub const NOT_YET: &[&str] = &["stackdriver", "keptn", "splunk", "externalmetrics"];
 
 /// Why a `provider.type` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -272,14 +279,14 @@ mod tests {
             let message = error(flagger);
             assert!(
                 message.starts_with(&format!(
-                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch"
+                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace"
                 )),
                 "{message}"
             );
         }
         assert_eq!(
             error("promethues"),
-            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch"
+            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace"
         );
         assert!(error("Prometheus").starts_with("unknown metric provider"));
     }

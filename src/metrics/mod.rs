@@ -1,5 +1,6 @@
 //! Metric providers: which query a Canary's metric stands for, and asking a metrics server
-//! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic, CloudWatch) for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
+//! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic, CloudWatch, Dynatrace) for
+//! it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
 //! takes what they found and returns the engine's [`Sample`].
 //!
 //! - [`template`]: Flagger-compatible query variables, rendered with minijinja;
@@ -14,12 +15,14 @@
 //! - [`influxdb`]: InfluxDB's Flux (v2) and InfluxQL (1.x) APIs;
 //! - [`datadog`]: Datadog's metrics query API;
 //! - [`newrelic`]: New Relic's Insights query API (NRQL);
-//! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`sigv4`].
+//! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`sigv4`];
+//! - [`dynatrace`]: Dynatrace's metrics query API v2.
 
 pub mod bounded;
 pub mod builtin;
 pub mod cloudwatch;
 pub mod datadog;
+pub mod dynatrace;
 pub mod exchange;
 pub mod graphite;
 pub mod influxdb;
