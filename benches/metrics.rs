@@ -6,8 +6,8 @@
 //! Then the same threshold check through each other provider against its local server:
 //! Graphite (carbon-cache + graphite-web), InfluxDB 1.x (InfluxQL), VictoriaMetrics (the
 //! Prometheus provider), and Flux, Datadog and New Relic answers from the scriptable server
-//! of tests/mock (`-- datadog` runs the Datadog, New Relic, CloudWatch and Dynatrace ones
-//! alone).
+//! of tests/mock (`-- datadog` runs the Datadog, New Relic, CloudWatch, Dynatrace and
+//! Splunk ones alone).
 //!
 //! Run: `cargo bench --bench metrics` (results go to docs/benchmarks.md by hand).
 
@@ -192,6 +192,16 @@ async fn datadog() {
         &server.url,
         &[("dynatrace_token", "t")],
         r#"shop.errors:filter(eq("workload","{{ target }}"))"#,
+    )
+    .await;
+    let events = "event: control-message\ndata: {\"event\":\"STREAM_START\"}\n\nevent: data\ndata: {\"data\":[{\"tsId\":\"AAAA\",\"value\":1.0}],\"logicalTimestampMs\":1700000000000}\n\nevent: control-message\ndata: {\"event\":\"END_OF_CHANNEL\"}\n\n";
+    let server = mock::serve(move |_| mock::Reply::ok(events)).await;
+    provider_round_trips(
+        "splunk: render, POST /v2/signalflow/execute (scriptable server), split events, parse",
+        MetricProviderKind::Splunk,
+        &server.url,
+        &[("sf_token_key", "t")],
+        "data('shop.errors', filter=filter('workload', '{{ target }}')).sum().publish()",
     )
     .await;
 }

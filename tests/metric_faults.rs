@@ -78,6 +78,16 @@ fn dynatrace(value: &str) -> String {
     )
 }
 
+const SF_START: &str = "event: control-message\ndata: {\"event\":\"STREAM_START\",\"timestampMs\":1}\n\nevent: metadata\ndata: {\"tsId\":\"AAAA\",\"properties\":{}}\n\n";
+const SF_END: &str =
+    "event: control-message\ndata: {\"event\":\"END_OF_CHANNEL\",\"timestampMs\":2}\n\n";
+
+fn splunk(value: &str) -> String {
+    format!(
+        "{SF_START}event: data\ndata: {{\"data\":[{{\"tsId\":\"AAAA\",\"value\":{value}}}],\"logicalTimestampMs\":1700000000000}}\n\n{SF_END}"
+    )
+}
+
 fn providers() -> Vec<Provider> {
     vec![
         Provider {
@@ -217,6 +227,22 @@ fn providers() -> Vec<Provider> {
                 400,
                 r#"{"error":{"code":400,"message":"Constraints violated.","constraintViolations":[{"path":"metricSelector","message":"Unknown transformation 'avgg'","parameterLocation":"QUERY","location":null}]}}"#,
                 "query refused by the metrics server (Dynatrace, HTTP 400): Constraints violated. metricSelector: Unknown transformation 'avgg'",
+            ),
+        },
+        Provider {
+            name: "splunk",
+            kind: MetricProviderKind::Splunk,
+            query: "data('errors').sum().publish()",
+            secret: &[("sf_token_key", "sf-1")],
+            one: splunk,
+            // SignalFlow's JSON has no NaN or infinity.
+            specials: None,
+            empty: "event: control-message\ndata: {\"event\":\"STREAM_START\"}\n\nevent: control-message\ndata: {\"event\":\"END_OF_CHANNEL\"}\n\n",
+            two: "event: data\ndata: {\"data\":[{\"tsId\":\"A\",\"value\":1},{\"tsId\":\"B\",\"value\":2}]}\n\nevent: control-message\ndata: {\"event\":\"END_OF_CHANNEL\"}\n\n",
+            refusal: (
+                400,
+                r#"{"code":400,"message":"stop must be after start"}"#,
+                "query refused by the metrics server (Splunk, HTTP 400): stop must be after start",
             ),
         },
     ]
@@ -459,6 +485,7 @@ async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
             "GET /api/v2/metrics/query?metricSelector=builtin",
             "authorization: Api-Token dt-1",
         ),
+        ("POST /v2/signalflow/execute?start=", "x-sf-token: sf-1"),
     ];
     assert_eq!(providers().len(), expected.len(), "a row per provider");
     for (p, (line, authorization)) in providers().iter().zip(expected) {

@@ -1148,3 +1148,196 @@ async fn dynatrace_refuses_a_wrong_token_and_serin_says_so_without_it() {
         "nothing sent without the token"
     );
 }
+
+const SF_TOKEN: &str = "sfx-0123456789abcdefABCDEF";
+
+/// One server-sent event as SignalFlow writes them.
+fn sse(name: &str, data: &str) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+/// Splunk Observability's SignalFlow over HTTP as documented: `POST /v2/signalflow/execute`
+/// with `X-SF-Token` (401 without or with a wrong one), the program as the body, `start`,
+/// `stop` and `resolution` in milliseconds (10 s when not asked), answered as server-sent
+/// events: control messages around metadata and one data message per resolution interval;
+/// `GET /v2/metric?limit=1` lists one metric. The program `data('shop.errors',
+/// filter=filter('workload', 'web')).sum().publish()` is the canary (5, 5.5, 6, ...),
+/// `web-primary` 4 less, `gone` no series, a program without `.sum()` two series (one per
+/// workload), one that is not `data(...)` an error event naming the undefined function.
+fn splunk(request: &Request) -> Reply {
+    let path = request.line().split(' ').nth(1).unwrap_or("/");
+    if header(request, "X-SF-Token") != Some(SF_TOKEN) {
+        return Reply::status(401, r#"{"code":401,"message":"Unauthorized"}"#)
+            .header("content-type", "application/json");
+    }
+    if path.starts_with("/v2/metric?") {
+        return Reply::ok(r#"{"count":1,"results":[{"name":"shop.errors","type":"COUNTER"}]}"#);
+    }
+    if !request.line().starts_with("POST /v2/signalflow/execute?") {
+        return Reply::status(404, r#"{"code":404,"message":"Not Found"}"#);
+    }
+    let params = params(request);
+    let (Some(start), Some(stop)) = (
+        params.get("start").and_then(|v| v.parse::<i64>().ok()),
+        params.get("stop").and_then(|v| v.parse::<i64>().ok()),
+    ) else {
+        return Reply::status(
+            400,
+            r#"{"code":400,"message":"start and stop are required"}"#,
+        );
+    };
+    let resolution: i64 = params
+        .get("resolution")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let program = String::from_utf8_lossy(&request.body).into_owned();
+    let mut stream = sse(
+        "control-message",
+        r#"{"event":"STREAM_START","timestampMs":1}"#,
+    ) + &sse(
+        "control-message",
+        r#"{"event":"JOB_START","handle":"EXAMPLE"}"#,
+    );
+    let Some(rest) = program.strip_prefix("data('shop.errors', ") else {
+        let word = program.split('(').next().unwrap_or_default();
+        let error = format!(
+            r#"{{"error":400,"errors":[{{"code":"ANALYTICS_PROGRAM_INVALID"}}],"message":"function '{word}' is not defined"}}"#
+        );
+        return Reply::ok(&(stream + &sse("error", &error)))
+            .header("content-type", "text/event-stream");
+    };
+    let mut series: Vec<(&str, f64)> = Vec::new();
+    if !rest.contains(".sum()") {
+        series = vec![("AAAAAKc_web", 0.0), ("AAAAAKc_pri", -4.0)];
+    } else if rest.contains("'web-primary'") {
+        series.push(("AAAAAKc_pri", -4.0));
+    } else if rest.contains("'web'") {
+        series.push(("AAAAAKc_web", 0.0));
+    }
+    for (ts_id, _) in &series {
+        stream += &sse(
+            "metadata",
+            &format!(r#"{{"tsId":"{ts_id}","properties":{{"sf_metric":"shop.errors"}}}}"#),
+        );
+    }
+    let first = (start / resolution + 1) * resolution;
+    for (i, at) in (first..=stop).step_by(resolution as usize).enumerate() {
+        let points: Vec<String> = series
+            .iter()
+            .map(|(ts_id, offset)| {
+                let value = 5.0 + (i % 3) as f64 * 0.5 + offset;
+                format!(r#"{{"tsId":"{ts_id}","value":{value}}}"#)
+            })
+            .collect();
+        stream += &sse(
+            "data",
+            &format!(
+                r#"{{"data":[{}],"logicalTimestampMs":{at},"maxDelayMs":1000}}"#,
+                points.join(",")
+            ),
+        );
+    }
+    stream += &sse(
+        "control-message",
+        r#"{"event":"END_OF_CHANNEL","timestampMs":2}"#,
+    );
+    Reply::ok(&stream).header("content-type", "text/event-stream")
+}
+
+fn sf_connection(address: &str, token: &str) -> Connection {
+    connection_for(
+        MetricProviderKind::Splunk,
+        address,
+        &[("sf_token_key", token)],
+    )
+}
+
+#[tokio::test]
+async fn splunk_answers_threshold_checks_and_the_judge_from_event_streams() {
+    let server = mock::serve(splunk).await;
+    let sf = |program: &str, metric: &'static str| {
+        let connection = sf_connection(&server.url, SF_TOKEN);
+        let program = program.to_string();
+        async move { check_with(MetricProviderKind::Splunk, connection, metric, &program).await }
+    };
+    let template = "data('shop.errors', filter=filter('workload', '{{ target }}')).sum().publish()";
+    // Sixty 10 s points over ten minutes: the newest is the 60th, 6.
+    assert_eq!(sf(template, THRESHOLD).await, Sample::Value(6.0));
+    let request = &server.received()[0];
+    let sent = params(request);
+    assert_eq!(sent["stop"], "1700000000000");
+    assert_eq!(sent["start"], "1699999400000", "ten intervals of 1m");
+    assert_eq!(sent["immediate"], "true");
+    assert_eq!(
+        String::from_utf8_lossy(&request.body),
+        "data('shop.errors', filter=filter('workload', 'web')).sum().publish()"
+    );
+    assert!(
+        request.head.contains("content-type: text/plain"),
+        "{}",
+        request.head
+    );
+
+    let judged = "data('shop.errors', filter=filter('workload', '{{ workload }}')).sum().publish()";
+    let compared = sf(judged, JUDGED).await;
+    let Sample::Compared { canary, primary } = compared else {
+        panic!("expected two series, got {compared:?}")
+    };
+    assert_eq!(canary.len(), 60, "ten minutes at 10 s");
+    let comparison = compare(&canary, &primary, &JudgeConfig::default());
+    assert_eq!(comparison.class, Class::High, "{}", comparison.reason);
+    assert!(comparison.failed);
+    assert_eq!(
+        params(server.received().last().unwrap())["resolution"],
+        "10000"
+    );
+
+    let gone = "data('shop.errors', filter=filter('workload', 'gone')).sum().publish()";
+    assert_eq!(sf(gone, THRESHOLD).await, Sample::NoData);
+    assert_eq!(
+        error_of(sf("data('shop.errors', filter=None).publish()", THRESHOLD).await),
+        "the query returned 2 series; it must return one (aggregate it, e.g. with sum(...))"
+    );
+    assert_eq!(
+        error_of(sf("dta('shop.errors').publish()", THRESHOLD).await),
+        "query refused by the metrics server (Splunk SignalFlow): function 'dta' is not defined"
+    );
+    let probe =
+        serin::metrics::splunk::Splunk::connect(sf_connection(&server.url, SF_TOKEN), Utc::now());
+    assert_eq!(probe.probe().await, Ok(()));
+}
+
+#[tokio::test]
+async fn splunk_refuses_a_wrong_token_and_serin_says_so_without_it() {
+    let server = mock::serve(splunk).await;
+    let template = "data('shop.errors', filter=filter('workload', '{{ target }}')).sum().publish()";
+    let wrong = sf_connection(&server.url, "sfx-guessed-token");
+    let refused =
+        error_of(check_with(MetricProviderKind::Splunk, wrong, THRESHOLD, template).await);
+    assert_eq!(
+        refused,
+        "query refused by the metrics server (Splunk, HTTP 401): Unauthorized (Splunk refused the Secret's sf_token_key)"
+    );
+    let probe = serin::metrics::splunk::Splunk::connect(
+        sf_connection(&server.url, "sfx-guessed-token"),
+        Utc::now(),
+    );
+    let unhealthy = probe.probe().await.unwrap_err().to_string();
+    assert!(
+        unhealthy.contains("(Splunk, HTTP 401): Unauthorized"),
+        "{unhealthy}"
+    );
+    assert!(!unhealthy.contains("guessed"), "{unhealthy}");
+
+    let asked = server.received().len();
+    let missing = connection_for(MetricProviderKind::Splunk, &server.url, &[]);
+    assert_eq!(
+        error_of(check_with(MetricProviderKind::Splunk, missing, THRESHOLD, template).await),
+        "query refused by the metrics server (secretRef): the Secret has no sf_token_key, which Splunk Observability's API needs"
+    );
+    assert_eq!(
+        server.received().len(),
+        asked,
+        "nothing sent without the token"
+    );
+}

@@ -34,6 +34,8 @@ pub enum MetricProviderKind {
     CloudWatch,
     // Dynatrace's metrics query API v2 (`/api/v2/metrics/query`).
     Dynatrace,
+    // Splunk Observability (SignalFx): SignalFlow programs run over HTTP.
+    Splunk,
 }
 
 /// The Secret key every provider may read: a PEM CA bundle to trust. It is no credential: a
@@ -139,11 +141,22 @@ pub const TABLE: &[Row] = &[
         default_server: false,
         default_address: None,
     },
+    Row {
+        kind: MetricProviderKind::Splunk,
+        name: "splunk",
+        serves: "Splunk Observability (SignalFx): SignalFlow over HTTP (/v2/signalflow/execute)",
+        // A computation over a window answers one value per resolution interval.
+        range_queries: true,
+        credential_keys: &["sf_token_key"],
+        // Every organization has its realm's address (Flagger requires it too).
+        default_server: false,
+        default_address: None,
+    },
 ];
 
 /// Flagger's metric providers serin does not query (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
-pub const NOT_YET: &[&str] = &["stackdriver", "keptn", "splunk", "externalmetrics"];
+pub const NOT_YET: &[&str] = &["stackdriver", "keptn", "externalmetrics"];
 
 /// Why a `provider.type` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -279,14 +292,14 @@ mod tests {
             let message = error(flagger);
             assert!(
                 message.starts_with(&format!(
-                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace"
+                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk"
                 )),
                 "{message}"
             );
         }
         assert_eq!(
             error("promethues"),
-            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace"
+            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk"
         );
         assert!(error("Prometheus").starts_with("unknown metric provider"));
     }

@@ -1,7 +1,7 @@
 //! Metric providers: which query a Canary's metric stands for, and asking a metrics server
-//! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic, CloudWatch, Dynatrace) for
-//! it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
-//! takes what they found and returns the engine's [`Sample`].
+//! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic, CloudWatch, Dynatrace,
+//! Splunk) for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this
+//! module takes what they found and returns the engine's [`Sample`].
 //!
 //! - [`template`]: Flagger-compatible query variables, rendered with minijinja;
 //! - [`bounded`]: rendering any user template within fuel, size and time limits;
@@ -16,13 +16,16 @@
 //! - [`datadog`]: Datadog's metrics query API;
 //! - [`newrelic`]: New Relic's Insights query API (NRQL);
 //! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`sigv4`];
-//! - [`dynatrace`]: Dynatrace's metrics query API v2.
+//! - [`dynatrace`]: Dynatrace's metrics query API v2;
+//! - [`splunk`]: Splunk Observability's SignalFlow over HTTP, whose server-sent events
+//!   [`event_stream`] splits.
 
 pub mod bounded;
 pub mod builtin;
 pub mod cloudwatch;
 pub mod datadog;
 pub mod dynatrace;
+pub mod event_stream;
 pub mod exchange;
 pub mod graphite;
 pub mod influxdb;
@@ -30,6 +33,7 @@ pub mod newrelic;
 pub mod prometheus;
 pub mod provider;
 pub mod sigv4;
+pub mod splunk;
 pub mod template;
 
 use std::time::Duration;

@@ -2,9 +2,9 @@
 //! range query (the judge's series) and a health probe, from a [`Connection`] the controller
 //! resolved (address, credentials, headers, TLS client, timeout). Prometheus
 //! (`super::prometheus`), Graphite (`super::graphite`), InfluxDB (`super::influxdb`), Datadog
-//! (`super::datadog`), New Relic (`super::newrelic`), CloudWatch (`super::cloudwatch`) and
-//! Dynatrace (`super::dynatrace`) implement it; [`sample`] holds the one `match` that picks an
-//! implementation by the template's `provider.type`.
+//! (`super::datadog`), New Relic (`super::newrelic`), CloudWatch (`super::cloudwatch`),
+//! Dynatrace (`super::dynatrace`) and Splunk (`super::splunk`) implement it; [`sample`] holds
+//! the one `match` that picks an implementation by the template's `provider.type`.
 //!
 //! The trait is static (generic functions, no `dyn`): each provider is one concrete type, and
 //! the `match` awaits it in place, so adding one is its module, its [`MetricProviderKind`]
@@ -206,6 +206,10 @@ pub async fn sample(
         }
         MetricProviderKind::Dynatrace => {
             let server = super::dynatrace::Dynatrace::connect(connection, now);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::Splunk => {
+            let server = super::splunk::Splunk::connect(connection, now);
             super::sample(&server, queries, now, since).await
         }
     }
