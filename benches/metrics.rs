@@ -6,8 +6,8 @@
 //! Then the same threshold check through each other provider against its local server:
 //! Graphite (carbon-cache + graphite-web), InfluxDB 1.x (InfluxQL), VictoriaMetrics (the
 //! Prometheus provider), and Flux, Datadog and New Relic answers from the scriptable server
-//! of tests/mock (`-- datadog` runs the Datadog, New Relic, CloudWatch, Dynatrace and
-//! Splunk ones alone).
+//! of tests/mock (`-- datadog` runs the Datadog, New Relic, CloudWatch, Dynatrace,
+//! Splunk and external metrics ones alone).
 //!
 //! Run: `cargo bench --bench metrics` (results go to docs/benchmarks.md by hand).
 
@@ -202,6 +202,16 @@ async fn datadog() {
         &server.url,
         &[("sf_token_key", "t")],
         "data('shop.errors', filter=filter('workload', '{{ target }}')).sum().publish()",
+    )
+    .await;
+    let answer = r#"{"kind":"ExternalMetricValueList","apiVersion":"external.metrics.k8s.io/v1beta1","metadata":{},"items":[{"metricName":"errors","metricLabels":{"app":"web"},"timestamp":"2023-11-14T22:13:20Z","value":"1500m"}]}"#;
+    let server = mock::serve(move |_| mock::Reply::ok(answer)).await;
+    provider_round_trips(
+        "externalmetrics: render, GET /apis/external.metrics.k8s.io/v1beta1/... (scriptable server), parse",
+        MetricProviderKind::ExternalMetrics,
+        &server.url,
+        &[("token", "t")],
+        "shop/errors?labelSelector=app%3D{{ target }}",
     )
     .await;
 }

@@ -88,6 +88,12 @@ fn splunk(value: &str) -> String {
     )
 }
 
+fn external_metrics(value: &str) -> String {
+    format!(
+        r#"{{"kind":"ExternalMetricValueList","apiVersion":"external.metrics.k8s.io/v1beta1","metadata":{{}},"items":[{{"metricName":"errors","metricLabels":{{}},"timestamp":"2023-11-14T22:13:20Z","value":"{value}"}}]}}"#
+    )
+}
+
 fn providers() -> Vec<Provider> {
     vec![
         Provider {
@@ -243,6 +249,22 @@ fn providers() -> Vec<Provider> {
                 400,
                 r#"{"code":400,"message":"stop must be after start"}"#,
                 "query refused by the metrics server (Splunk, HTTP 400): stop must be after start",
+            ),
+        },
+        Provider {
+            name: "externalmetrics",
+            kind: MetricProviderKind::ExternalMetrics,
+            query: "shop/errors?labelSelector=app%3Dweb",
+            secret: &[("token", "k8s-1")],
+            one: external_metrics,
+            // A quantity has no spelling for NaN or infinity.
+            specials: None,
+            empty: r#"{"kind":"ExternalMetricValueList","apiVersion":"external.metrics.k8s.io/v1beta1","metadata":{},"items":[]}"#,
+            two: r#"{"items":[{"metricName":"errors","value":"1"},{"metricName":"errors","value":"2"}]}"#,
+            refusal: (
+                403,
+                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"externalmetrics.external.metrics.k8s.io \"errors\" is forbidden: User \"system:serviceaccount:serin:serin\" cannot list resource \"errors\" in API group \"external.metrics.k8s.io\" in the namespace \"shop\"","reason":"Forbidden","code":403}"#,
+                "query refused by the metrics server (Forbidden, HTTP 403): externalmetrics.external.metrics.k8s.io \"errors\" is forbidden: User \"system:serviceaccount:serin:serin\" cannot list resource \"errors\" in API group \"external.metrics.k8s.io\" in the namespace \"shop\" (the token's identity may not get external.metrics.k8s.io resources: grant it get on them)",
             ),
         },
     ]
@@ -486,6 +508,10 @@ async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
             "authorization: Api-Token dt-1",
         ),
         ("POST /v2/signalflow/execute?start=", "x-sf-token: sf-1"),
+        (
+            "GET /apis/external.metrics.k8s.io/v1beta1/namespaces/shop/errors?labelSelector=app%3Dweb",
+            "authorization: Bearer k8s-1",
+        ),
     ];
     assert_eq!(providers().len(), expected.len(), "a row per provider");
     for (p, (line, authorization)) in providers().iter().zip(expected) {

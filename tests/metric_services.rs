@@ -1341,3 +1341,122 @@ async fn splunk_refuses_a_wrong_token_and_serin_says_so_without_it() {
         "nothing sent without the token"
     );
 }
+
+const K8S_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.adapter-reader.c2lnbmF0dXJl";
+
+fn k8s_status(code: u16, reason: &str, message: &str) -> Reply {
+    Reply::status(
+        code,
+        &format!(
+            r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"{message}","reason":"{reason}","code":{code}}}"#
+        ),
+    )
+    .header("content-type", "application/json")
+}
+
+/// A metrics adapter's external.metrics.k8s.io/v1beta1 API as the Kubernetes API documents it:
+/// a bearer token (401 `Status` without or with a wrong one); `GET
+/// /apis/external.metrics.k8s.io/v1beta1` lists its resources; `GET
+/// .../namespaces/<ns>/<metric>?labelSelector=...` answers an `ExternalMetricValueList` whose
+/// values are quantities. `shop/queue-depth` with `app=web` is 1500m; without a selector one
+/// item per app (two); `app=gone` none; another metric is a 404 `Status`.
+fn external_metrics(request: &Request) -> Reply {
+    let path = request.line().split(' ').nth(1).unwrap_or("/");
+    if header(request, "Authorization") != Some(&format!("Bearer {K8S_TOKEN}")) {
+        return k8s_status(401, "Unauthorized", "Unauthorized");
+    }
+    let api = "/apis/external.metrics.k8s.io/v1beta1";
+    if path == api {
+        return Reply::ok(
+            r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"external.metrics.k8s.io/v1beta1","resources":[{"name":"externalmetrics","singularName":"","namespaced":true,"kind":"ExternalMetricValueList","verbs":["get"]}]}"#,
+        );
+    }
+    let Some(rest) = path.strip_prefix(&format!("{api}/namespaces/shop/")) else {
+        return k8s_status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    };
+    let metric = rest.split('?').next().unwrap_or_default();
+    if metric != "queue-depth" {
+        return k8s_status(
+            404,
+            "NotFound",
+            &format!("unable to fetch metrics from external metrics API: no metric {metric}"),
+        );
+    }
+    let item = |app: &str, value: &str| {
+        format!(
+            r#"{{"metricName":"queue-depth","metricLabels":{{"app":"{app}"}},"timestamp":"2023-11-14T22:13:20Z","value":"{value}"}}"#
+        )
+    };
+    let items = match params(request).get("labelSelector").map(String::as_str) {
+        Some("app=web") => vec![item("web", "1500m")],
+        Some("app=web-primary") => vec![item("web-primary", "2")],
+        None => vec![item("web", "1500m"), item("web-primary", "2")],
+        Some(_) => Vec::new(),
+    };
+    Reply::ok(&format!(
+        r#"{{"kind":"ExternalMetricValueList","apiVersion":"external.metrics.k8s.io/v1beta1","metadata":{{}},"items":[{}]}}"#,
+        items.join(",")
+    ))
+    .header("content-type", "application/json")
+}
+
+#[tokio::test]
+async fn external_metrics_answer_threshold_checks_from_an_adapter() {
+    let server = mock::serve(external_metrics).await;
+    let ext = |query: &str, token: &str| {
+        let connection = connection_for(
+            MetricProviderKind::ExternalMetrics,
+            &server.url,
+            &[("token", token)],
+        );
+        let query = query.to_string();
+        async move {
+            check_with(
+                MetricProviderKind::ExternalMetrics,
+                connection,
+                THRESHOLD,
+                &query,
+            )
+            .await
+        }
+    };
+    let template = "shop/queue-depth?labelSelector=app%3D{{ target }}";
+    assert_eq!(ext(template, K8S_TOKEN).await, Sample::Value(1.5));
+    assert_eq!(
+        server.received()[0].line(),
+        "GET /apis/external.metrics.k8s.io/v1beta1/namespaces/shop/queue-depth?labelSelector=app%3Dweb HTTP/1.1"
+    );
+    assert_eq!(
+        ext("shop/queue-depth?labelSelector=app%3Dgone", K8S_TOKEN).await,
+        Sample::NoData
+    );
+    assert_eq!(
+        error_of(ext("shop/queue-depth", K8S_TOKEN).await),
+        "the query returned 2 series; it must return one (aggregate it, e.g. with sum(...))"
+    );
+    assert_eq!(
+        error_of(ext("shop/nosuch", K8S_TOKEN).await),
+        "query refused by the metrics server (NotFound, HTTP 404): unable to fetch metrics from external metrics API: no metric nosuch"
+    );
+    let refused = error_of(ext(template, "eyJ.guessed.token").await);
+    assert_eq!(
+        refused,
+        "query refused by the metrics server (Unauthorized, HTTP 401): Unauthorized (the server refused the Secret's token)"
+    );
+    let asked = server.received().len();
+    assert!(
+        error_of(ext("shop/a/b", K8S_TOKEN).await).contains("too many slashes"),
+        "a bad query is refused before anything is sent"
+    );
+    assert_eq!(server.received().len(), asked);
+    let probe = serin::metrics::external::ExternalMetrics::connect(connection_for(
+        MetricProviderKind::ExternalMetrics,
+        &server.url,
+        &[("token", K8S_TOKEN)],
+    ));
+    assert_eq!(probe.probe().await, Ok(()));
+}

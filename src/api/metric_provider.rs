@@ -36,6 +36,9 @@ pub enum MetricProviderKind {
     Dynatrace,
     // Splunk Observability (SignalFx): SignalFlow programs run over HTTP.
     Splunk,
+    // The Kubernetes external metrics API (`external.metrics.k8s.io/v1beta1`) of an adapter.
+    #[serde(rename = "externalmetrics")]
+    ExternalMetrics,
 }
 
 /// The Secret key every provider may read: a PEM CA bundle to trust. It is no credential: a
@@ -152,11 +155,23 @@ pub const TABLE: &[Row] = &[
         default_server: false,
         default_address: None,
     },
+    Row {
+        kind: MetricProviderKind::ExternalMetrics,
+        name: "externalmetrics",
+        serves: "the Kubernetes external metrics API (external.metrics.k8s.io/v1beta1)",
+        // The API answers each metric's current value only.
+        range_queries: false,
+        credential_keys: &["token"],
+        // The adapter's own address (its Service); serin does not reach it through the API
+        // server's aggregation (Flagger's default) yet.
+        default_server: false,
+        default_address: None,
+    },
 ];
 
 /// Flagger's metric providers serin does not query (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
-pub const NOT_YET: &[&str] = &["stackdriver", "keptn", "externalmetrics"];
+pub const NOT_YET: &[&str] = &["stackdriver", "keptn"];
 
 /// Why a `provider.type` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -292,14 +307,14 @@ mod tests {
             let message = error(flagger);
             assert!(
                 message.starts_with(&format!(
-                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk"
+                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk, externalmetrics"
                 )),
                 "{message}"
             );
         }
         assert_eq!(
             error("promethues"),
-            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk"
+            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk, externalmetrics"
         );
         assert!(error("Prometheus").starts_with("unknown metric provider"));
     }
@@ -349,6 +364,13 @@ mod tests {
             range_queries: false,
             ..*MetricProviderKind::Prometheus.row()
         };
+        let reason = judge_refusal(MetricProviderKind::ExternalMetrics.row()).unwrap();
+        assert!(
+            reason.starts_with(
+                "the externalmetrics metric provider cannot answer range queries, which judge needs"
+            ),
+            "{reason}"
+        );
         let reason = judge_refusal(&instant_only).unwrap();
         assert!(
             reason.starts_with("the instant-only metric provider cannot answer range queries"),

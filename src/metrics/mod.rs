@@ -1,7 +1,8 @@
 //! Metric providers: which query a Canary's metric stands for, and asking a metrics server
 //! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic, CloudWatch, Dynatrace,
-//! Splunk) for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this
-//! module takes what they found and returns the engine's [`Sample`].
+//! Splunk, Kubernetes external metrics) for it. Kubernetes reads (MetricTemplates, Secrets)
+//! stay in the controller; this module takes what they found and returns the engine's
+//! [`Sample`].
 //!
 //! - [`template`]: Flagger-compatible query variables, rendered with minijinja;
 //! - [`bounded`]: rendering any user template within fuel, size and time limits;
@@ -18,7 +19,8 @@
 //! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`sigv4`];
 //! - [`dynatrace`]: Dynatrace's metrics query API v2;
 //! - [`splunk`]: Splunk Observability's SignalFlow over HTTP, whose server-sent events
-//!   [`event_stream`] splits.
+//!   [`event_stream`] splits;
+//! - [`external`]: the Kubernetes external metrics API of a metrics adapter.
 
 pub mod bounded;
 pub mod builtin;
@@ -27,6 +29,7 @@ pub mod datadog;
 pub mod dynatrace;
 pub mod event_stream;
 pub mod exchange;
+pub mod external;
 pub mod graphite;
 pub mod influxdb;
 pub mod newrelic;
