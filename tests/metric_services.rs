@@ -907,7 +907,7 @@ async fn cloudwatch_refuses_a_wrong_key_and_serin_says_so_without_it() {
     let none = error_of(cw_check(cw_connection(&server.url, &[]), THRESHOLD, &template).await);
     assert_eq!(
         none,
-        "query refused by the metrics server (secretRef): the Secret (secretRef) has no aws_access_key_id and aws_secret_access_key, which sign CloudWatch requests; serin does not read the pod's web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) yet"
+        "query refused by the metrics server (secretRef): the Secret (secretRef) has no aws_access_key_id and aws_secret_access_key, which sign CloudWatch requests, and the pod has no web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)"
     );
     let half = error_of(
         cw_check(
@@ -1459,4 +1459,137 @@ async fn external_metrics_answer_threshold_checks_from_an_adapter() {
         &[("token", K8S_TOKEN)],
     ));
     assert_eq!(probe.probe().await, Ok(()));
+}
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/serin-metrics";
+const PROJECTED: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImV4YW1wbGUifQ.projected.c2ln";
+
+/// STS's AssumeRoleWithWebIdentity over its query API, as documented: a form POST with
+/// `Action`, `Version`, `RoleArn`, `RoleSessionName` and `WebIdentityToken`, unsigned; an XML
+/// answer with temporary credentials valid for an hour, or an XML `ErrorResponse`.
+fn sts(request: &Request) -> Reply {
+    let form: BTreeMap<String, String> = reqwest::Url::parse(&format!(
+        "http://form/?{}",
+        String::from_utf8_lossy(&request.body)
+    ))
+    .unwrap()
+    .query_pairs()
+    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+    .collect();
+    let field = |name: &str| form.get(name).map(String::as_str);
+    if field("Action") != Some("AssumeRoleWithWebIdentity")
+        || field("Version") != Some("2011-06-15")
+    {
+        return Reply::status(
+            400,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>Could not find operation</Message></Error></ErrorResponse>",
+        );
+    }
+    if field("WebIdentityToken") != Some(PROJECTED) || field("RoleArn") != Some(ROLE) {
+        return Reply::status(
+            400,
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>Couldn't retrieve verification key from your identity provider</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>",
+        );
+    }
+    let expiry = (Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Reply::ok(&format!(
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult><SubjectFromWebIdentityToken>system:serviceaccount:serin:serin</SubjectFromWebIdentityToken><AssumedRoleUser><Arn>{ROLE}/{}</Arn><AssumedRoleId>AROACLKWSDQRAOEXAMPLE:serin</AssumedRoleId></AssumedRoleUser><Credentials><SessionToken>{AWS_TOKEN}</SessionToken><SecretAccessKey>{AWS_TEMP_SECRET}</SecretAccessKey><Expiration>{expiry}</Expiration><AccessKeyId>{AWS_TEMP_KEY_ID}</AccessKeyId></Credentials><Audience>sts.amazonaws.com</Audience></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>",
+        field("RoleSessionName").unwrap_or_default()
+    ))
+    .header("content-type", "text/xml")
+}
+
+/// A CloudWatch threshold check of the canary signed with `identity`'s keys.
+async fn cw_identity_check(
+    address: &str,
+    identity: Option<serin::metrics::web_identity::WebIdentity>,
+) -> Sample {
+    let yaml = format!(
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  targetRef: {{name: web}}\n  service: {{port: 80}}\n  analysis:\n    stepWeight: 10\n    metrics:\n{THRESHOLD}"
+    );
+    let canary: serin::api::Canary = serin::api::load::from_yaml(&yaml, "").unwrap();
+    let metric = canary.spec.analysis.metrics[0].clone();
+    let template = cw_template("{{ target }}", 60);
+    let queries = queries(&canary, &metric, Some(&template), Source::App).unwrap();
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let provider = serin::metrics::cloudwatch::CloudWatch::connect_with(
+        cw_connection(address, &[]),
+        now,
+        identity,
+    );
+    serin::metrics::sample(&provider, &queries, now, None).await
+}
+
+#[tokio::test]
+async fn cloudwatch_signs_with_the_pods_web_identity_exchanged_once_with_sts() {
+    use serin::metrics::web_identity::WebIdentity;
+    let cloudwatch = mock::serve(cloudwatch).await;
+    let sts = mock::serve(sts).await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-identity");
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{PROJECTED}\n")).unwrap();
+    let identity = WebIdentity {
+        role_arn: ROLE.into(),
+        token_file: token_file.to_str().unwrap().into(),
+        session_name: "serin".into(),
+        sts: sts.url.clone(),
+    };
+    // The stand-in accepts the temporary key only with its session token, signature checked.
+    for _ in 0..2 {
+        assert_eq!(
+            cw_identity_check(&cloudwatch.url, Some(identity.clone())).await,
+            Sample::Value(5.5)
+        );
+    }
+    assert_eq!(
+        sts.received().len(),
+        1,
+        "the keys are kept until they expire"
+    );
+    let signed = &cloudwatch.received()[1].head;
+    assert!(
+        signed.contains(&format!("Credential={AWS_TEMP_KEY_ID}/")),
+        "{signed}"
+    );
+    assert!(
+        signed.contains(&format!("x-amz-security-token: {AWS_TOKEN}")),
+        "{signed}"
+    );
+    assert!(
+        !sts.received()[0].head.contains("authorization"),
+        "STS is asked unsigned"
+    );
+
+    // A token STS refuses: its code and message, never the token.
+    let wrong_file = dir.join("wrong-token");
+    std::fs::write(&wrong_file, "eyJ.someone-else.sig").unwrap();
+    let wrong = WebIdentity {
+        token_file: wrong_file.to_str().unwrap().into(),
+        ..identity.clone()
+    };
+    let refused = error_of(cw_identity_check(&cloudwatch.url, Some(wrong)).await);
+    assert_eq!(
+        refused,
+        "query refused by the metrics server (STS InvalidIdentityToken, HTTP 400): Couldn't retrieve verification key from your identity provider (assuming AWS_ROLE_ARN with the pod's AWS_WEB_IDENTITY_TOKEN_FILE)"
+    );
+    let missing = WebIdentity {
+        token_file: dir.join("absent").to_str().unwrap().into(),
+        ..identity
+    };
+    let unreadable = error_of(cw_identity_check(&cloudwatch.url, Some(missing)).await);
+    assert!(
+        unreadable.starts_with(
+            "query refused by the metrics server (web identity): AWS_WEB_IDENTITY_TOKEN_FILE"
+        ),
+        "{unreadable}"
+    );
+    let neither = error_of(cw_identity_check(&cloudwatch.url, None).await);
+    assert!(
+        neither.contains(
+            "and the pod has no web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)"
+        ),
+        "{neither}"
+    );
 }

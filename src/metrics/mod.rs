@@ -16,7 +16,8 @@
 //! - [`influxdb`]: InfluxDB's Flux (v2) and InfluxQL (1.x) APIs;
 //! - [`datadog`]: Datadog's metrics query API;
 //! - [`newrelic`]: New Relic's Insights query API (NRQL);
-//! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`sigv4`];
+//! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`sigv4`] with the Secret's
+//!   keys or the pod's [`web_identity`];
 //! - [`dynatrace`]: Dynatrace's metrics query API v2;
 //! - [`splunk`]: Splunk Observability's SignalFlow over HTTP, whose server-sent events
 //!   [`event_stream`] splits;
@@ -38,6 +39,7 @@ pub mod provider;
 pub mod sigv4;
 pub mod splunk;
 pub mod template;
+pub mod web_identity;
 
 use std::time::Duration;
 
