@@ -1,6 +1,6 @@
 //! The Kubernetes external metrics API (`external.metrics.k8s.io/v1beta1`), served by a metrics
-//! adapter (KEDA, the Datadog cluster agent, prometheus-adapter...): `GET
-//! <address>/apis/external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric>?labelSelector=...`,
+//! adapter (KEDA, the Datadog cluster agent, prometheus-adapter...):
+//! `GET <address>/apis/external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric>?labelSelector=...`,
 //! with the Secret's `token` as a bearer token when there is one, as Flagger's externalmetrics
 //! provider sends it.
 //!
