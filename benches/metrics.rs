@@ -6,7 +6,8 @@
 //! Then the same threshold check through each other provider against its local server:
 //! Graphite (carbon-cache + graphite-web), InfluxDB 1.x (InfluxQL), VictoriaMetrics (the
 //! Prometheus provider), and Flux, Datadog and New Relic answers from the scriptable server
-//! of tests/mock (`-- datadog` runs the Datadog, New Relic and CloudWatch ones alone).
+//! of tests/mock (`-- datadog` runs the Datadog, New Relic, CloudWatch, Dynatrace,
+//! Splunk and external metrics ones alone).
 //!
 //! Run: `cargo bench --bench metrics` (results go to docs/benchmarks.md by hand).
 
@@ -181,6 +182,36 @@ async fn datadog() {
         &server.url,
         &[("aws_access_key_id", "AKIDEXAMPLE"), ("aws_secret_access_key", "s")],
         r#"[{"Id": "e1", "MetricStat": {"Metric": {"Namespace": "shop", "MetricName": "errors", "Dimensions": [{"Name": "workload", "Value": "{{ target }}"}]}, "Period": 60, "Stat": "Sum"}}]"#,
+    )
+    .await;
+    let answer = r#"{"totalCount":1,"nextPageKey":null,"resolution":"Inf","result":[{"metricId":"shop.errors","data":[{"dimensions":[],"dimensionMap":{},"timestamps":[1700000000000],"values":[1.0]}]}]}"#;
+    let server = mock::serve(move |_| mock::Reply::ok(answer)).await;
+    provider_round_trips(
+        "dynatrace: render, GET /api/v2/metrics/query (scriptable server), parse",
+        MetricProviderKind::Dynatrace,
+        &server.url,
+        &[("dynatrace_token", "t")],
+        r#"shop.errors:filter(eq("workload","{{ target }}"))"#,
+    )
+    .await;
+    let events = "event: control-message\ndata: {\"event\":\"STREAM_START\"}\n\nevent: data\ndata: {\"data\":[{\"tsId\":\"AAAA\",\"value\":1.0}],\"logicalTimestampMs\":1700000000000}\n\nevent: control-message\ndata: {\"event\":\"END_OF_CHANNEL\"}\n\n";
+    let server = mock::serve(move |_| mock::Reply::ok(events)).await;
+    provider_round_trips(
+        "splunk: render, POST /v2/signalflow/execute (scriptable server), split events, parse",
+        MetricProviderKind::Splunk,
+        &server.url,
+        &[("sf_token_key", "t")],
+        "data('shop.errors', filter=filter('workload', '{{ target }}')).sum().publish()",
+    )
+    .await;
+    let answer = r#"{"kind":"ExternalMetricValueList","apiVersion":"external.metrics.k8s.io/v1beta1","metadata":{},"items":[{"metricName":"errors","metricLabels":{"app":"web"},"timestamp":"2023-11-14T22:13:20Z","value":"1500m"}]}"#;
+    let server = mock::serve(move |_| mock::Reply::ok(answer)).await;
+    provider_round_trips(
+        "externalmetrics: render, GET /apis/external.metrics.k8s.io/v1beta1/... (scriptable server), parse",
+        MetricProviderKind::ExternalMetrics,
+        &server.url,
+        &[("token", "t")],
+        "shop/errors?labelSelector=app%3D{{ target }}",
     )
     .await;
 }

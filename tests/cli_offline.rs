@@ -292,15 +292,15 @@ fn metric_provider_types_serin_lacks_are_refused_by_check_and_migrate() {
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
 
     let flagger = dir.join("flagger.yaml");
-    std::fs::write(&flagger, template("flagger.app/v1beta1", "dt", "dynatrace")).unwrap();
+    std::fs::write(&flagger, template("flagger.app/v1beta1", "kt", "keptn")).unwrap();
     let out = serin(&["migrate", flagger.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let notes = text(&out.stderr);
     assert!(
-        notes.contains("MetricTemplate dt: spec.provider.type: \"dynatrace\" is a Flagger metric provider serin does not support yet"),
+        notes.contains("MetricTemplate kt: spec.provider.type: \"keptn\" is a Flagger metric provider serin does not support yet"),
         "{notes}"
     );
-    assert_eq!(notes.matches("dynatrace").count(), 1, "said once: {notes}");
+    assert_eq!(notes.matches("keptn").count(), 1, "said once: {notes}");
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {

@@ -72,6 +72,28 @@ fn cloudwatch(value: &str) -> String {
     )
 }
 
+fn dynatrace(value: &str) -> String {
+    format!(
+        r#"{{"totalCount":1,"nextPageKey":null,"resolution":"Inf","result":[{{"metricId":"builtin:service.errors.total.rate","data":[{{"dimensions":[],"dimensionMap":{{}},"timestamps":[1700000000000],"values":[{value}]}}]}}]}}"#
+    )
+}
+
+const SF_START: &str = "event: control-message\ndata: {\"event\":\"STREAM_START\",\"timestampMs\":1}\n\nevent: metadata\ndata: {\"tsId\":\"AAAA\",\"properties\":{}}\n\n";
+const SF_END: &str =
+    "event: control-message\ndata: {\"event\":\"END_OF_CHANNEL\",\"timestampMs\":2}\n\n";
+
+fn splunk(value: &str) -> String {
+    format!(
+        "{SF_START}event: data\ndata: {{\"data\":[{{\"tsId\":\"AAAA\",\"value\":{value}}}],\"logicalTimestampMs\":1700000000000}}\n\n{SF_END}"
+    )
+}
+
+fn external_metrics(value: &str) -> String {
+    format!(
+        r#"{{"kind":"ExternalMetricValueList","apiVersion":"external.metrics.k8s.io/v1beta1","metadata":{{}},"items":[{{"metricName":"errors","metricLabels":{{}},"timestamp":"2023-11-14T22:13:20Z","value":"{value}"}}]}}"#
+    )
+}
+
 fn providers() -> Vec<Provider> {
     vec![
         Provider {
@@ -195,6 +217,54 @@ fn providers() -> Vec<Provider> {
                 400,
                 r#"{"__type":"InvalidParameterValue","message":"The value m1 / m3 for parameter MetricDataQueries.member.1.Expression is invalid."}"#,
                 "query refused by the metrics server (CloudWatch InvalidParameterValue, HTTP 400): The value m1 / m3 for parameter MetricDataQueries.member.1.Expression is invalid.",
+            ),
+        },
+        Provider {
+            name: "dynatrace",
+            kind: MetricProviderKind::Dynatrace,
+            query: "builtin:service.errors.total.rate:avg",
+            secret: &[("dynatrace_token", "dt-1")],
+            one: dynatrace,
+            // Dynatrace's JSON has no NaN or infinity: an empty bucket is null.
+            specials: None,
+            empty: r#"{"totalCount":0,"nextPageKey":null,"result":[{"metricId":"m","data":[]}]}"#,
+            two: r#"{"totalCount":2,"result":[{"data":[{"values":[1]},{"values":[2]}]}]}"#,
+            refusal: (
+                400,
+                r#"{"error":{"code":400,"message":"Constraints violated.","constraintViolations":[{"path":"metricSelector","message":"Unknown transformation 'avgg'","parameterLocation":"QUERY","location":null}]}}"#,
+                "query refused by the metrics server (Dynatrace, HTTP 400): Constraints violated. metricSelector: Unknown transformation 'avgg'",
+            ),
+        },
+        Provider {
+            name: "splunk",
+            kind: MetricProviderKind::Splunk,
+            query: "data('errors').sum().publish()",
+            secret: &[("sf_token_key", "sf-1")],
+            one: splunk,
+            // SignalFlow's JSON has no NaN or infinity.
+            specials: None,
+            empty: "event: control-message\ndata: {\"event\":\"STREAM_START\"}\n\nevent: control-message\ndata: {\"event\":\"END_OF_CHANNEL\"}\n\n",
+            two: "event: data\ndata: {\"data\":[{\"tsId\":\"A\",\"value\":1},{\"tsId\":\"B\",\"value\":2}]}\n\nevent: control-message\ndata: {\"event\":\"END_OF_CHANNEL\"}\n\n",
+            refusal: (
+                400,
+                r#"{"code":400,"message":"stop must be after start"}"#,
+                "query refused by the metrics server (Splunk, HTTP 400): stop must be after start",
+            ),
+        },
+        Provider {
+            name: "externalmetrics",
+            kind: MetricProviderKind::ExternalMetrics,
+            query: "shop/errors?labelSelector=app%3Dweb",
+            secret: &[("token", "k8s-1")],
+            one: external_metrics,
+            // A quantity has no spelling for NaN or infinity.
+            specials: None,
+            empty: r#"{"kind":"ExternalMetricValueList","apiVersion":"external.metrics.k8s.io/v1beta1","metadata":{},"items":[]}"#,
+            two: r#"{"items":[{"metricName":"errors","value":"1"},{"metricName":"errors","value":"2"}]}"#,
+            refusal: (
+                403,
+                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"externalmetrics.external.metrics.k8s.io \"errors\" is forbidden: User \"system:serviceaccount:serin:serin\" cannot list resource \"errors\" in API group \"external.metrics.k8s.io\" in the namespace \"shop\"","reason":"Forbidden","code":403}"#,
+                "query refused by the metrics server (Forbidden, HTTP 403): externalmetrics.external.metrics.k8s.io \"errors\" is forbidden: User \"system:serviceaccount:serin:serin\" cannot list resource \"errors\" in API group \"external.metrics.k8s.io\" in the namespace \"shop\" (the token's identity may not get external.metrics.k8s.io resources: grant it get on them)",
             ),
         },
     ]
@@ -432,6 +502,15 @@ async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
         (
             "POST / HTTP/1.1",
             "authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/",
+        ),
+        (
+            "GET /api/v2/metrics/query?metricSelector=builtin",
+            "authorization: Api-Token dt-1",
+        ),
+        ("POST /v2/signalflow/execute?start=", "x-sf-token: sf-1"),
+        (
+            "GET /apis/external.metrics.k8s.io/v1beta1/namespaces/shop/errors?labelSelector=app%3Dweb",
+            "authorization: Bearer k8s-1",
         ),
     ];
     assert_eq!(providers().len(), expected.len(), "a row per provider");

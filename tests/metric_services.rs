@@ -907,7 +907,7 @@ async fn cloudwatch_refuses_a_wrong_key_and_serin_says_so_without_it() {
     let none = error_of(cw_check(cw_connection(&server.url, &[]), THRESHOLD, &template).await);
     assert_eq!(
         none,
-        "query refused by the metrics server (secretRef): the Secret (secretRef) has no aws_access_key_id and aws_secret_access_key, which sign CloudWatch requests; serin does not read the pod's web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) yet"
+        "query refused by the metrics server (secretRef): the Secret (secretRef) has no aws_access_key_id and aws_secret_access_key, which sign CloudWatch requests, and the pod has no web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)"
     );
     let half = error_of(
         cw_check(
@@ -931,4 +931,665 @@ async fn cloudwatch_refuses_a_wrong_key_and_serin_says_so_without_it() {
         "{unsigned}"
     );
     assert_eq!(server.received().len(), asked, "nothing sent unsigned");
+}
+
+/// The Canary `web`'s metric (YAML list lines) through provider `kind`, with `template` as its
+/// MetricTemplate's query, sampled at 1700000000 (a whole minute).
+async fn check_with(
+    kind: MetricProviderKind,
+    connection: Connection,
+    metric: &str,
+    template: &str,
+) -> Sample {
+    let yaml = format!(
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  targetRef: {{name: web}}\n  service: {{port: 80}}\n  analysis:\n    stepWeight: 10\n    metrics:\n{metric}"
+    );
+    let canary: serin::api::Canary = serin::api::load::from_yaml(&yaml, "").unwrap();
+    let metric = canary.spec.analysis.metrics[0].clone();
+    let queries = queries(&canary, &metric, Some(template), Source::App).unwrap();
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    sample(kind, connection, &queries, now, None).await
+}
+
+/// A connection to `address` with `secret`'s keys as provider `kind` reads them.
+fn connection_for(kind: MetricProviderKind, address: &str, secret: &[(&str, &str)]) -> Connection {
+    let secret: BTreeMap<String, String> = secret
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Connection {
+        credentials: Credentials::of(kind, &secret),
+        ..connection(address, &[])
+    }
+}
+
+/// A judged metric comparing a minute-resolution series over half an hour.
+const JUDGED_MINUTES: &str = "      - name: errors\n        templateRef: {name: errors}\n        judge: {step: 1m, lookback: 30m, minSamples: 20}\n";
+
+const DT_TOKEN: &str = "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.0123456789abcdef";
+
+fn dt_error(status: u16, message: &str) -> Reply {
+    Reply::status(
+        status,
+        &format!(r#"{{"error":{{"code":{status},"message":"{message}"}}}}"#),
+    )
+    .header("content-type", "application/json")
+}
+
+/// Dynatrace's metrics API v2 as documented: `Authorization: Api-Token <token>` (401 with
+/// `{"error": {"code", "message"}}` without or with a wrong one); `/api/v2/metrics` lists
+/// descriptors; `/api/v2/metrics/query` takes `metricSelector`, `resolution` (`Inf`, or `<n>m`)
+/// and `from`/`to` in epoch milliseconds, and answers `result[].data[]` with `timestamps` and
+/// `values` (null for an empty bucket). `shop.errors:filter(eq("workload","web"))` is the
+/// canary (5, 5.5, 6 per minute, 5.5 aggregated), `web-primary` 4 less, `gone` no data,
+/// `:splitBy("workload")` two series; another metric key violates a constraint.
+fn dynatrace(request: &Request) -> Reply {
+    let path = request.line().split(' ').nth(1).unwrap_or("/");
+    match header(request, "Authorization") {
+        None => return dt_error(401, "Missing authorization parameter."),
+        Some(value) if value != format!("Api-Token {DT_TOKEN}") => {
+            return dt_error(401, "Token Authentication failed");
+        }
+        Some(_) => {}
+    }
+    if path.starts_with("/api/v2/metrics?") {
+        return Reply::ok(
+            r#"{"totalCount":1200,"nextPageKey":"AQAAAA","metrics":[{"metricId":"builtin:host.cpu.usage"}]}"#,
+        );
+    }
+    if !path.starts_with("/api/v2/metrics/query?") {
+        return dt_error(404, "HTTP 404 Not Found");
+    }
+    let params = params(request);
+    let (Some(selector), Some(resolution), Some(from), Some(to)) = (
+        params.get("metricSelector"),
+        params.get("resolution"),
+        params.get("from").and_then(|v| v.parse::<i64>().ok()),
+        params.get("to").and_then(|v| v.parse::<i64>().ok()),
+    ) else {
+        return dt_error(400, "Constraints violated.");
+    };
+    let Some(rest) = selector.strip_prefix("shop.errors:") else {
+        return Reply::status(
+            400,
+            &format!(
+                r#"{{"error":{{"code":400,"message":"Constraints violated.","constraintViolations":[{{"path":"metricSelector","message":"The metric key {} is unknown","parameterLocation":"QUERY","location":null}}]}}}}"#,
+                selector.split(':').next().unwrap_or_default()
+            ),
+        );
+    };
+    let series = |offset: f64| -> String {
+        let (times, values): (Vec<i64>, Vec<f64>) = if resolution == "Inf" {
+            (vec![to], vec![5.5 + offset])
+        } else {
+            let minutes: i64 = resolution.trim_end_matches('m').parse().unwrap_or(1);
+            (from / 60_000 + 1..=to / 60_000)
+                .step_by(minutes as usize)
+                .enumerate()
+                .map(|(i, minute)| (minute * 60_000, 5.0 + (i % 3) as f64 * 0.5 + offset))
+                .unzip()
+        };
+        format!(
+            r#"{{"dimensions":[],"dimensionMap":{{}},"timestamps":{times:?},"values":{values:?}}}"#
+        )
+    };
+    let data: Vec<String> = match rest {
+        r#"filter(eq("workload","web"))"# => vec![series(0.0)],
+        r#"filter(eq("workload","web-primary"))"# => vec![series(-4.0)],
+        r#"splitBy("workload")"# => vec![series(0.0), series(-4.0)],
+        _ => Vec::new(),
+    };
+    Reply::ok(&format!(
+        r#"{{"totalCount":{},"nextPageKey":null,"resolution":"{resolution}","result":[{{"metricId":{},"dataPointCountRatio":0.0001,"dimensionCountRatio":0.01,"data":[{}]}}]}}"#,
+        data.len(),
+        serde_json::Value::from(selector.as_str()),
+        data.join(",")
+    ))
+    .header("content-type", "application/json")
+}
+
+#[tokio::test]
+async fn dynatrace_answers_threshold_checks_and_the_judge() {
+    let server = mock::serve(dynatrace).await;
+    let dt = |template: &str, metric: &'static str| {
+        let connection = connection_for(
+            MetricProviderKind::Dynatrace,
+            &server.url,
+            &[("dynatrace_token", DT_TOKEN)],
+        );
+        let template = template.to_string();
+        async move { check_with(MetricProviderKind::Dynatrace, connection, metric, &template).await }
+    };
+    // A selector spread over lines is one selector.
+    let template = "shop.errors:\n  filter(eq(\"workload\",\"{{ target }}\"))";
+    assert_eq!(dt(template, THRESHOLD).await, Sample::Value(5.5));
+    let sent = params(&server.received()[0]);
+    assert_eq!(
+        sent["metricSelector"],
+        r#"shop.errors:filter(eq("workload","web"))"#
+    );
+    assert_eq!(sent["resolution"], "Inf");
+    assert_eq!(sent["to"], "1700000000000");
+    assert_eq!(sent["from"], "1699999400000", "ten intervals of 1m");
+
+    let judged = r#"shop.errors:filter(eq("workload","{{ workload }}"))"#;
+    let compared = dt(judged, JUDGED_MINUTES).await;
+    let Sample::Compared { canary, primary } = compared else {
+        panic!("expected two series, got {compared:?}")
+    };
+    assert_eq!(canary.len(), 30, "half an hour at one minute");
+    let comparison = compare(&canary, &primary, &JudgeConfig::default());
+    assert_eq!(comparison.class, Class::High, "{}", comparison.reason);
+    assert!(comparison.failed);
+    let last = params(server.received().last().unwrap());
+    assert_eq!(last["resolution"], "1m");
+
+    let gone = r#"shop.errors:filter(eq("workload","gone"))"#;
+    assert_eq!(dt(gone, THRESHOLD).await, Sample::NoData);
+    assert_eq!(
+        error_of(dt(r#"shop.errors:splitBy("workload")"#, THRESHOLD).await),
+        "the query returned 2 series; it must return one (aggregate it, e.g. with sum(...))"
+    );
+    assert_eq!(
+        error_of(dt("nosuch.metric", THRESHOLD).await),
+        "query refused by the metrics server (Dynatrace, HTTP 400): Constraints violated. metricSelector: The metric key nosuch.metric is unknown"
+    );
+    let probe = serin::metrics::dynatrace::Dynatrace::connect(
+        connection_for(
+            MetricProviderKind::Dynatrace,
+            &server.url,
+            &[("dynatrace_token", DT_TOKEN)],
+        ),
+        Utc::now(),
+    );
+    assert_eq!(probe.probe().await, Ok(()));
+}
+
+#[tokio::test]
+async fn dynatrace_refuses_a_wrong_token_and_serin_says_so_without_it() {
+    let server = mock::serve(dynatrace).await;
+    let template = r#"shop.errors:filter(eq("workload","{{ target }}"))"#;
+    let wrong = connection_for(
+        MetricProviderKind::Dynatrace,
+        &server.url,
+        &[("dynatrace_token", "dt0c01.GUESSED")],
+    );
+    let refused =
+        error_of(check_with(MetricProviderKind::Dynatrace, wrong, THRESHOLD, template).await);
+    assert_eq!(
+        refused,
+        "query refused by the metrics server (Dynatrace, HTTP 401): Token *** failed (Dynatrace refused the Secret's dynatrace_token, or it lacks the metrics.read scope)"
+    );
+    let probe = serin::metrics::dynatrace::Dynatrace::connect(
+        connection_for(
+            MetricProviderKind::Dynatrace,
+            &server.url,
+            &[("dynatrace_token", "dt0c01.GUESSED")],
+        ),
+        Utc::now(),
+    );
+    let unhealthy = probe.probe().await.unwrap_err().to_string();
+    // "Token Authentication" looks like a credential to the redaction; better masked once too often.
+    assert!(
+        unhealthy.contains("HTTP 401): Token *** failed"),
+        "{unhealthy}"
+    );
+    assert!(!unhealthy.contains("GUESSED"), "{unhealthy}");
+
+    let asked = server.received().len();
+    let missing = connection_for(MetricProviderKind::Dynatrace, &server.url, &[]);
+    assert_eq!(
+        error_of(check_with(MetricProviderKind::Dynatrace, missing, THRESHOLD, template).await),
+        "query refused by the metrics server (secretRef): the Secret has no dynatrace_token, which Dynatrace's API needs"
+    );
+    assert_eq!(
+        server.received().len(),
+        asked,
+        "nothing sent without the token"
+    );
+}
+
+const SF_TOKEN: &str = "sfx-0123456789abcdefABCDEF";
+
+/// One server-sent event as SignalFlow writes them.
+fn sse(name: &str, data: &str) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+/// Splunk Observability's SignalFlow over HTTP as documented: `POST /v2/signalflow/execute`
+/// with `X-SF-Token` (401 without or with a wrong one), the program as the body, `start`,
+/// `stop` and `resolution` in milliseconds (10 s when not asked), answered as server-sent
+/// events: control messages around metadata and one data message per resolution interval;
+/// `GET /v2/metric?limit=1` lists one metric. The program `data('shop.errors',
+/// filter=filter('workload', 'web')).sum().publish()` is the canary (5, 5.5, 6, ...),
+/// `web-primary` 4 less, `gone` no series, a program without `.sum()` two series (one per
+/// workload), one that is not `data(...)` an error event naming the undefined function.
+fn splunk(request: &Request) -> Reply {
+    let path = request.line().split(' ').nth(1).unwrap_or("/");
+    if header(request, "X-SF-Token") != Some(SF_TOKEN) {
+        return Reply::status(401, r#"{"code":401,"message":"Unauthorized"}"#)
+            .header("content-type", "application/json");
+    }
+    if path.starts_with("/v2/metric?") {
+        return Reply::ok(r#"{"count":1,"results":[{"name":"shop.errors","type":"COUNTER"}]}"#);
+    }
+    if !request.line().starts_with("POST /v2/signalflow/execute?") {
+        return Reply::status(404, r#"{"code":404,"message":"Not Found"}"#);
+    }
+    let params = params(request);
+    let (Some(start), Some(stop)) = (
+        params.get("start").and_then(|v| v.parse::<i64>().ok()),
+        params.get("stop").and_then(|v| v.parse::<i64>().ok()),
+    ) else {
+        return Reply::status(
+            400,
+            r#"{"code":400,"message":"start and stop are required"}"#,
+        );
+    };
+    let resolution: i64 = params
+        .get("resolution")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let program = String::from_utf8_lossy(&request.body).into_owned();
+    let mut stream = sse(
+        "control-message",
+        r#"{"event":"STREAM_START","timestampMs":1}"#,
+    ) + &sse(
+        "control-message",
+        r#"{"event":"JOB_START","handle":"EXAMPLE"}"#,
+    );
+    let Some(rest) = program.strip_prefix("data('shop.errors', ") else {
+        let word = program.split('(').next().unwrap_or_default();
+        let error = format!(
+            r#"{{"error":400,"errors":[{{"code":"ANALYTICS_PROGRAM_INVALID"}}],"message":"function '{word}' is not defined"}}"#
+        );
+        return Reply::ok(&(stream + &sse("error", &error)))
+            .header("content-type", "text/event-stream");
+    };
+    let mut series: Vec<(&str, f64)> = Vec::new();
+    if !rest.contains(".sum()") {
+        series = vec![("AAAAAKc_web", 0.0), ("AAAAAKc_pri", -4.0)];
+    } else if rest.contains("'web-primary'") {
+        series.push(("AAAAAKc_pri", -4.0));
+    } else if rest.contains("'web'") {
+        series.push(("AAAAAKc_web", 0.0));
+    }
+    for (ts_id, _) in &series {
+        stream += &sse(
+            "metadata",
+            &format!(r#"{{"tsId":"{ts_id}","properties":{{"sf_metric":"shop.errors"}}}}"#),
+        );
+    }
+    let first = (start / resolution + 1) * resolution;
+    for (i, at) in (first..=stop).step_by(resolution as usize).enumerate() {
+        let points: Vec<String> = series
+            .iter()
+            .map(|(ts_id, offset)| {
+                let value = 5.0 + (i % 3) as f64 * 0.5 + offset;
+                format!(r#"{{"tsId":"{ts_id}","value":{value}}}"#)
+            })
+            .collect();
+        stream += &sse(
+            "data",
+            &format!(
+                r#"{{"data":[{}],"logicalTimestampMs":{at},"maxDelayMs":1000}}"#,
+                points.join(",")
+            ),
+        );
+    }
+    stream += &sse(
+        "control-message",
+        r#"{"event":"END_OF_CHANNEL","timestampMs":2}"#,
+    );
+    Reply::ok(&stream).header("content-type", "text/event-stream")
+}
+
+fn sf_connection(address: &str, token: &str) -> Connection {
+    connection_for(
+        MetricProviderKind::Splunk,
+        address,
+        &[("sf_token_key", token)],
+    )
+}
+
+#[tokio::test]
+async fn splunk_answers_threshold_checks_and_the_judge_from_event_streams() {
+    let server = mock::serve(splunk).await;
+    let sf = |program: &str, metric: &'static str| {
+        let connection = sf_connection(&server.url, SF_TOKEN);
+        let program = program.to_string();
+        async move { check_with(MetricProviderKind::Splunk, connection, metric, &program).await }
+    };
+    let template = "data('shop.errors', filter=filter('workload', '{{ target }}')).sum().publish()";
+    // Sixty 10 s points over ten minutes: the newest is the 60th, 6.
+    assert_eq!(sf(template, THRESHOLD).await, Sample::Value(6.0));
+    let request = &server.received()[0];
+    let sent = params(request);
+    assert_eq!(sent["stop"], "1700000000000");
+    assert_eq!(sent["start"], "1699999400000", "ten intervals of 1m");
+    assert_eq!(sent["immediate"], "true");
+    assert_eq!(
+        String::from_utf8_lossy(&request.body),
+        "data('shop.errors', filter=filter('workload', 'web')).sum().publish()"
+    );
+    assert!(
+        request.head.contains("content-type: text/plain"),
+        "{}",
+        request.head
+    );
+
+    let judged = "data('shop.errors', filter=filter('workload', '{{ workload }}')).sum().publish()";
+    let compared = sf(judged, JUDGED).await;
+    let Sample::Compared { canary, primary } = compared else {
+        panic!("expected two series, got {compared:?}")
+    };
+    assert_eq!(canary.len(), 60, "ten minutes at 10 s");
+    let comparison = compare(&canary, &primary, &JudgeConfig::default());
+    assert_eq!(comparison.class, Class::High, "{}", comparison.reason);
+    assert!(comparison.failed);
+    assert_eq!(
+        params(server.received().last().unwrap())["resolution"],
+        "10000"
+    );
+
+    let gone = "data('shop.errors', filter=filter('workload', 'gone')).sum().publish()";
+    assert_eq!(sf(gone, THRESHOLD).await, Sample::NoData);
+    assert_eq!(
+        error_of(sf("data('shop.errors', filter=None).publish()", THRESHOLD).await),
+        "the query returned 2 series; it must return one (aggregate it, e.g. with sum(...))"
+    );
+    assert_eq!(
+        error_of(sf("dta('shop.errors').publish()", THRESHOLD).await),
+        "query refused by the metrics server (Splunk SignalFlow): function 'dta' is not defined"
+    );
+    let probe =
+        serin::metrics::splunk::Splunk::connect(sf_connection(&server.url, SF_TOKEN), Utc::now());
+    assert_eq!(probe.probe().await, Ok(()));
+}
+
+#[tokio::test]
+async fn splunk_refuses_a_wrong_token_and_serin_says_so_without_it() {
+    let server = mock::serve(splunk).await;
+    let template = "data('shop.errors', filter=filter('workload', '{{ target }}')).sum().publish()";
+    let wrong = sf_connection(&server.url, "sfx-guessed-token");
+    let refused =
+        error_of(check_with(MetricProviderKind::Splunk, wrong, THRESHOLD, template).await);
+    assert_eq!(
+        refused,
+        "query refused by the metrics server (Splunk, HTTP 401): Unauthorized (Splunk refused the Secret's sf_token_key)"
+    );
+    let probe = serin::metrics::splunk::Splunk::connect(
+        sf_connection(&server.url, "sfx-guessed-token"),
+        Utc::now(),
+    );
+    let unhealthy = probe.probe().await.unwrap_err().to_string();
+    assert!(
+        unhealthy.contains("(Splunk, HTTP 401): Unauthorized"),
+        "{unhealthy}"
+    );
+    assert!(!unhealthy.contains("guessed"), "{unhealthy}");
+
+    let asked = server.received().len();
+    let missing = connection_for(MetricProviderKind::Splunk, &server.url, &[]);
+    assert_eq!(
+        error_of(check_with(MetricProviderKind::Splunk, missing, THRESHOLD, template).await),
+        "query refused by the metrics server (secretRef): the Secret has no sf_token_key, which Splunk Observability's API needs"
+    );
+    assert_eq!(
+        server.received().len(),
+        asked,
+        "nothing sent without the token"
+    );
+}
+
+const K8S_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.adapter-reader.c2lnbmF0dXJl";
+
+fn k8s_status(code: u16, reason: &str, message: &str) -> Reply {
+    Reply::status(
+        code,
+        &format!(
+            r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"{message}","reason":"{reason}","code":{code}}}"#
+        ),
+    )
+    .header("content-type", "application/json")
+}
+
+/// A metrics adapter's external.metrics.k8s.io/v1beta1 API as the Kubernetes API documents it:
+/// a bearer token (401 `Status` without or with a wrong one); `GET
+/// /apis/external.metrics.k8s.io/v1beta1` lists its resources; `GET
+/// .../namespaces/<ns>/<metric>?labelSelector=...` answers an `ExternalMetricValueList` whose
+/// values are quantities. `shop/queue-depth` with `app=web` is 1500m; without a selector one
+/// item per app (two); `app=gone` none; another metric is a 404 `Status`.
+fn external_metrics(request: &Request) -> Reply {
+    let path = request.line().split(' ').nth(1).unwrap_or("/");
+    if header(request, "Authorization") != Some(&format!("Bearer {K8S_TOKEN}")) {
+        return k8s_status(401, "Unauthorized", "Unauthorized");
+    }
+    let api = "/apis/external.metrics.k8s.io/v1beta1";
+    if path == api {
+        return Reply::ok(
+            r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"external.metrics.k8s.io/v1beta1","resources":[{"name":"externalmetrics","singularName":"","namespaced":true,"kind":"ExternalMetricValueList","verbs":["get"]}]}"#,
+        );
+    }
+    let Some(rest) = path.strip_prefix(&format!("{api}/namespaces/shop/")) else {
+        return k8s_status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    };
+    let metric = rest.split('?').next().unwrap_or_default();
+    if metric != "queue-depth" {
+        return k8s_status(
+            404,
+            "NotFound",
+            &format!("unable to fetch metrics from external metrics API: no metric {metric}"),
+        );
+    }
+    let item = |app: &str, value: &str| {
+        format!(
+            r#"{{"metricName":"queue-depth","metricLabels":{{"app":"{app}"}},"timestamp":"2023-11-14T22:13:20Z","value":"{value}"}}"#
+        )
+    };
+    let items = match params(request).get("labelSelector").map(String::as_str) {
+        Some("app=web") => vec![item("web", "1500m")],
+        Some("app=web-primary") => vec![item("web-primary", "2")],
+        None => vec![item("web", "1500m"), item("web-primary", "2")],
+        Some(_) => Vec::new(),
+    };
+    Reply::ok(&format!(
+        r#"{{"kind":"ExternalMetricValueList","apiVersion":"external.metrics.k8s.io/v1beta1","metadata":{{}},"items":[{}]}}"#,
+        items.join(",")
+    ))
+    .header("content-type", "application/json")
+}
+
+#[tokio::test]
+async fn external_metrics_answer_threshold_checks_from_an_adapter() {
+    let server = mock::serve(external_metrics).await;
+    let ext = |query: &str, token: &str| {
+        let connection = connection_for(
+            MetricProviderKind::ExternalMetrics,
+            &server.url,
+            &[("token", token)],
+        );
+        let query = query.to_string();
+        async move {
+            check_with(
+                MetricProviderKind::ExternalMetrics,
+                connection,
+                THRESHOLD,
+                &query,
+            )
+            .await
+        }
+    };
+    let template = "shop/queue-depth?labelSelector=app%3D{{ target }}";
+    assert_eq!(ext(template, K8S_TOKEN).await, Sample::Value(1.5));
+    assert_eq!(
+        server.received()[0].line(),
+        "GET /apis/external.metrics.k8s.io/v1beta1/namespaces/shop/queue-depth?labelSelector=app%3Dweb HTTP/1.1"
+    );
+    assert_eq!(
+        ext("shop/queue-depth?labelSelector=app%3Dgone", K8S_TOKEN).await,
+        Sample::NoData
+    );
+    assert_eq!(
+        error_of(ext("shop/queue-depth", K8S_TOKEN).await),
+        "the query returned 2 series; it must return one (aggregate it, e.g. with sum(...))"
+    );
+    assert_eq!(
+        error_of(ext("shop/nosuch", K8S_TOKEN).await),
+        "query refused by the metrics server (NotFound, HTTP 404): unable to fetch metrics from external metrics API: no metric nosuch"
+    );
+    let refused = error_of(ext(template, "eyJ.guessed.token").await);
+    assert_eq!(
+        refused,
+        "query refused by the metrics server (Unauthorized, HTTP 401): Unauthorized (the server refused the Secret's token)"
+    );
+    let asked = server.received().len();
+    assert!(
+        error_of(ext("shop/a/b", K8S_TOKEN).await).contains("too many slashes"),
+        "a bad query is refused before anything is sent"
+    );
+    assert_eq!(server.received().len(), asked);
+    let probe = serin::metrics::external::ExternalMetrics::connect(connection_for(
+        MetricProviderKind::ExternalMetrics,
+        &server.url,
+        &[("token", K8S_TOKEN)],
+    ));
+    assert_eq!(probe.probe().await, Ok(()));
+}
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/serin-metrics";
+const PROJECTED: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImV4YW1wbGUifQ.projected.c2ln";
+
+/// STS's AssumeRoleWithWebIdentity over its query API, as documented: a form POST with
+/// `Action`, `Version`, `RoleArn`, `RoleSessionName` and `WebIdentityToken`, unsigned; an XML
+/// answer with temporary credentials valid for an hour, or an XML `ErrorResponse`.
+fn sts(request: &Request) -> Reply {
+    let form: BTreeMap<String, String> = reqwest::Url::parse(&format!(
+        "http://form/?{}",
+        String::from_utf8_lossy(&request.body)
+    ))
+    .unwrap()
+    .query_pairs()
+    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+    .collect();
+    let field = |name: &str| form.get(name).map(String::as_str);
+    if field("Action") != Some("AssumeRoleWithWebIdentity")
+        || field("Version") != Some("2011-06-15")
+    {
+        return Reply::status(
+            400,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>Could not find operation</Message></Error></ErrorResponse>",
+        );
+    }
+    if field("WebIdentityToken") != Some(PROJECTED) || field("RoleArn") != Some(ROLE) {
+        return Reply::status(
+            400,
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>Couldn't retrieve verification key from your identity provider</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>",
+        );
+    }
+    let expiry = (Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Reply::ok(&format!(
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult><SubjectFromWebIdentityToken>system:serviceaccount:serin:serin</SubjectFromWebIdentityToken><AssumedRoleUser><Arn>{ROLE}/{}</Arn><AssumedRoleId>AROACLKWSDQRAOEXAMPLE:serin</AssumedRoleId></AssumedRoleUser><Credentials><SessionToken>{AWS_TOKEN}</SessionToken><SecretAccessKey>{AWS_TEMP_SECRET}</SecretAccessKey><Expiration>{expiry}</Expiration><AccessKeyId>{AWS_TEMP_KEY_ID}</AccessKeyId></Credentials><Audience>sts.amazonaws.com</Audience></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>",
+        field("RoleSessionName").unwrap_or_default()
+    ))
+    .header("content-type", "text/xml")
+}
+
+/// A CloudWatch threshold check of the canary signed with `identity`'s keys.
+async fn cw_identity_check(
+    address: &str,
+    identity: Option<serin::metrics::web_identity::WebIdentity>,
+) -> Sample {
+    let yaml = format!(
+        "apiVersion: serin.dev/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  targetRef: {{name: web}}\n  service: {{port: 80}}\n  analysis:\n    stepWeight: 10\n    metrics:\n{THRESHOLD}"
+    );
+    let canary: serin::api::Canary = serin::api::load::from_yaml(&yaml, "").unwrap();
+    let metric = canary.spec.analysis.metrics[0].clone();
+    let template = cw_template("{{ target }}", 60);
+    let queries = queries(&canary, &metric, Some(&template), Source::App).unwrap();
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let provider = serin::metrics::cloudwatch::CloudWatch::connect_with(
+        cw_connection(address, &[]),
+        now,
+        identity,
+    );
+    serin::metrics::sample(&provider, &queries, now, None).await
+}
+
+#[tokio::test]
+async fn cloudwatch_signs_with_the_pods_web_identity_exchanged_once_with_sts() {
+    use serin::metrics::web_identity::WebIdentity;
+    let cloudwatch = mock::serve(cloudwatch).await;
+    let sts = mock::serve(sts).await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-identity");
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{PROJECTED}\n")).unwrap();
+    let identity = WebIdentity {
+        role_arn: ROLE.into(),
+        token_file: token_file.to_str().unwrap().into(),
+        session_name: "serin".into(),
+        sts: sts.url.clone(),
+    };
+    // The stand-in accepts the temporary key only with its session token, signature checked.
+    for _ in 0..2 {
+        assert_eq!(
+            cw_identity_check(&cloudwatch.url, Some(identity.clone())).await,
+            Sample::Value(5.5)
+        );
+    }
+    assert_eq!(
+        sts.received().len(),
+        1,
+        "the keys are kept until they expire"
+    );
+    let signed = &cloudwatch.received()[1].head;
+    assert!(
+        signed.contains(&format!("Credential={AWS_TEMP_KEY_ID}/")),
+        "{signed}"
+    );
+    assert!(
+        signed.contains(&format!("x-amz-security-token: {AWS_TOKEN}")),
+        "{signed}"
+    );
+    assert!(
+        !sts.received()[0].head.contains("authorization"),
+        "STS is asked unsigned"
+    );
+
+    // A token STS refuses: its code and message, never the token.
+    let wrong_file = dir.join("wrong-token");
+    std::fs::write(&wrong_file, "eyJ.someone-else.sig").unwrap();
+    let wrong = WebIdentity {
+        token_file: wrong_file.to_str().unwrap().into(),
+        ..identity.clone()
+    };
+    let refused = error_of(cw_identity_check(&cloudwatch.url, Some(wrong)).await);
+    assert_eq!(
+        refused,
+        "query refused by the metrics server (STS InvalidIdentityToken, HTTP 400): Couldn't retrieve verification key from your identity provider (assuming AWS_ROLE_ARN with the pod's AWS_WEB_IDENTITY_TOKEN_FILE)"
+    );
+    let missing = WebIdentity {
+        token_file: dir.join("absent").to_str().unwrap().into(),
+        ..identity
+    };
+    let unreadable = error_of(cw_identity_check(&cloudwatch.url, Some(missing)).await);
+    assert!(
+        unreadable.starts_with(
+            "query refused by the metrics server (web identity): AWS_WEB_IDENTITY_TOKEN_FILE"
+        ),
+        "{unreadable}"
+    );
+    let neither = error_of(cw_identity_check(&cloudwatch.url, None).await);
+    assert!(
+        neither.contains(
+            "and the pod has no web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)"
+        ),
+        "{neither}"
+    );
 }

@@ -32,6 +32,13 @@ pub enum MetricProviderKind {
     // Amazon CloudWatch's GetMetricData, signed with AWS Signature Version 4.
     #[serde(rename = "cloudwatch")]
     CloudWatch,
+    // Dynatrace's metrics query API v2 (`/api/v2/metrics/query`).
+    Dynatrace,
+    // Splunk Observability (SignalFx): SignalFlow programs run over HTTP.
+    Splunk,
+    // The Kubernetes external metrics API (`external.metrics.k8s.io/v1beta1`) of an adapter.
+    #[serde(rename = "externalmetrics")]
+    ExternalMetrics,
 }
 
 /// The Secret key every provider may read: a PEM CA bundle to trust. It is no credential: a
@@ -126,17 +133,45 @@ pub const TABLE: &[Row] = &[
         default_server: false,
         default_address: Some("https://monitoring.{region}.amazonaws.com"),
     },
+    Row {
+        kind: MetricProviderKind::Dynatrace,
+        name: "dynatrace",
+        serves: "Dynatrace's metrics query API v2 (/api/v2/metrics/query)",
+        // The query API answers a series at a resolution of whole minutes.
+        range_queries: true,
+        credential_keys: &["dynatrace_token"],
+        // Every environment has its own address (Flagger requires it too).
+        default_server: false,
+        default_address: None,
+    },
+    Row {
+        kind: MetricProviderKind::Splunk,
+        name: "splunk",
+        serves: "Splunk Observability (SignalFx): SignalFlow over HTTP (/v2/signalflow/execute)",
+        // A computation over a window answers one value per resolution interval.
+        range_queries: true,
+        credential_keys: &["sf_token_key"],
+        // Every organization has its realm's address (Flagger requires it too).
+        default_server: false,
+        default_address: None,
+    },
+    Row {
+        kind: MetricProviderKind::ExternalMetrics,
+        name: "externalmetrics",
+        serves: "the Kubernetes external metrics API (external.metrics.k8s.io/v1beta1)",
+        // The API answers each metric's current value only.
+        range_queries: false,
+        credential_keys: &["token"],
+        // The adapter's own address (its Service); serin does not reach it through the API
+        // server's aggregation (Flagger's default) yet.
+        default_server: false,
+        default_address: None,
+    },
 ];
 
 /// Flagger's metric providers serin does not query (yet), named as such rather than as
 /// unknown: a migrating user learns it is a gap, not a typo.
-pub const NOT_YET: &[&str] = &[
-    "stackdriver",
-    "dynatrace",
-    "keptn",
-    "splunk",
-    "externalmetrics",
-];
+pub const NOT_YET: &[&str] = &["stackdriver", "keptn"];
 
 /// Why a `provider.type` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -272,14 +307,14 @@ mod tests {
             let message = error(flagger);
             assert!(
                 message.starts_with(&format!(
-                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch"
+                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk, externalmetrics"
                 )),
                 "{message}"
             );
         }
         assert_eq!(
             error("promethues"),
-            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch"
+            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk, externalmetrics"
         );
         assert!(error("Prometheus").starts_with("unknown metric provider"));
     }
@@ -329,6 +364,13 @@ mod tests {
             range_queries: false,
             ..*MetricProviderKind::Prometheus.row()
         };
+        let reason = judge_refusal(MetricProviderKind::ExternalMetrics.row()).unwrap();
+        assert!(
+            reason.starts_with(
+                "the externalmetrics metric provider cannot answer range queries, which judge needs"
+            ),
+            "{reason}"
+        );
         let reason = judge_refusal(&instant_only).unwrap();
         assert!(
             reason.starts_with("the instant-only metric provider cannot answer range queries"),

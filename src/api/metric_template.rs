@@ -34,20 +34,21 @@ pub struct MetricTemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct MetricProvider {
     /// prometheus (and Prometheus-compatible servers: Thanos, Mimir, VictoriaMetrics),
-    /// graphite, influxdb, datadog, newrelic or cloudwatch.
+    /// graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk or externalmetrics.
     #[serde(rename = "type")]
     pub kind: MetricProviderKind,
     /// Base URL; for prometheus it defaults to the Canary's `spec.metricsServer`, then the
-    /// controller's `--metrics-server`; graphite and influxdb need it; datadog and newrelic
+    /// controller's `--metrics-server`; graphite, influxdb, dynatrace, splunk and externalmetrics need it; datadog and newrelic
     /// default to the service's API (`https://api.datadoghq.com`,
     /// `https://insights-api.newrelic.com`); cloudwatch to its region's endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// A Secret (in the template's namespace) with `username` and `password` for basic auth or
-    /// `token` for a bearer token (influxdb: also `org` and `database`; datadog:
-    /// `datadog_api_key` and `datadog_application_key`; newrelic: `newrelic_query_key` and
-    /// `newrelic_account_id`; cloudwatch: `aws_access_key_id`, `aws_secret_access_key` and
-    /// optionally `aws_session_token`), and optionally `ca.crt`: a PEM CA bundle to trust.
+    /// `token` for a bearer token (prometheus, influxdb, externalmetrics; influxdb: also `org`
+    /// and `database`; datadog: `datadog_api_key` and `datadog_application_key`; newrelic:
+    /// `newrelic_query_key` and `newrelic_account_id`; cloudwatch: `aws_access_key_id`, `aws_secret_access_key` and
+    /// optionally `aws_session_token`; dynatrace: `dynatrace_token`; splunk: `sf_token_key`), and
+    /// optionally `ca.crt`: a PEM CA bundle to trust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretRef>,
     /// Skip TLS verification. Opt-in and logged as a warning.

@@ -14,8 +14,9 @@
 //! need the queries flattened into `MetricDataQueries.member.N.*` parameters and an XML reader.
 //!
 //! Credentials: `aws_access_key_id`, `aws_secret_access_key` and optionally
-//! `aws_session_token` from the template's Secret. The pod's web identity (`AWS_ROLE_ARN`,
-//! `AWS_WEB_IDENTITY_TOKEN_FILE`) is not read yet: a template without keys is refused saying so.
+//! `aws_session_token` from the template's Secret; without them, the pod's web identity
+//! (`AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE`, as EKS sets them) exchanged with STS for
+//! temporary keys (`super::web_identity`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use crate::outbound::redact;
 use super::exchange::{self, Auth, Call, PREVIEW, Reach};
 use super::provider::{Answer, Connection, MetricsProvider, QueryError};
 use super::sigv4::{self, Key, Scope};
+use super::web_identity::{self, WebIdentity};
 
 /// The largest answer (one page) read: a page of 100,800 points, GetMetricData's most, is
 /// about 4 MB of JSON.
@@ -54,7 +56,7 @@ pub struct CloudWatch {
     /// `https://monitoring.<region>.amazonaws.com`, or a VPC endpoint's address.
     reach: Reach,
     /// The key and the region to sign for, or why there are none.
-    signer: Result<(Key, String), String>,
+    signer: Result<(Signer, String), String>,
     /// A threshold check's window: `[now - window, now]`.
     window: Duration,
     now: DateTime<Utc>,
@@ -97,25 +99,53 @@ struct Message {
     value: Option<String>,
 }
 
+/// Where the signing key comes from.
+#[derive(Clone)]
+enum Signer {
+    /// The Secret's keys.
+    Secret(Key),
+    /// The pod's web identity, exchanged for temporary keys when needed.
+    WebIdentity(WebIdentity),
+}
+
 /// One series' points: `(epoch seconds, value)`.
 type Points = Vec<(f64, f64)>;
 
 impl CloudWatch {
-    /// The CloudWatch client for a resolved connection, asking about windows that end at `now`.
+    /// The CloudWatch client for a resolved connection, asking about windows that end at `now`;
+    /// without keys in the Secret, it signs with the pod's web identity, if it has one.
     pub fn connect(connection: Connection, now: DateTime<Utc>) -> Self {
+        let identity = connection
+            .region
+            .as_deref()
+            .and_then(|region| WebIdentity::from_env(region.trim()));
+        Self::connect_with(connection, now, identity)
+    }
+
+    /// [`CloudWatch::connect`] with the web identity given rather than read from the
+    /// environment.
+    pub fn connect_with(
+        connection: Connection,
+        now: DateTime<Utc>,
+        identity: Option<WebIdentity>,
+    ) -> Self {
         let credentials = &connection.credentials;
         let get = |key: &str| credentials.get(key).map(|v| v.trim().to_string());
         let key = match (get(ACCESS_KEY_ID), get(SECRET_ACCESS_KEY)) {
-            (Some(access_key_id), Some(secret_access_key)) => Ok(Key {
+            (Some(access_key_id), Some(secret_access_key)) => Ok(Signer::Secret(Key {
                 access_key_id,
                 secret_access_key,
                 session_token: get(SESSION_TOKEN).filter(|t| !t.is_empty()),
+            })),
+            (None, None) => identity.map(Signer::WebIdentity).ok_or_else(|| {
+                format!(
+                    "the Secret (secretRef) has no {ACCESS_KEY_ID} and {SECRET_ACCESS_KEY}, \
+                     which sign CloudWatch requests, and the pod has no web identity \
+                     ({} and {})",
+                    web_identity::ROLE_ARN,
+                    web_identity::TOKEN_FILE
+                )
             }),
-            (None, None) => Err(format!(
-                "the Secret (secretRef) has no {ACCESS_KEY_ID} and {SECRET_ACCESS_KEY}, which \
-                 sign CloudWatch requests; serin does not read the pod's web identity \
-                 (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) yet"
-            )),
             (None, Some(_)) => Err(format!("the Secret has no {ACCESS_KEY_ID}")),
             (Some(_), None) => Err(format!("the Secret has no {SECRET_ACCESS_KEY}")),
         };
@@ -143,13 +173,19 @@ impl CloudWatch {
 
     /// Sends one GetMetricData request, signed, and returns the parsed answer.
     async fn get_metric_data(&self, request: &Value) -> Result<Response, QueryError> {
-        let (key, region) = self
+        let (signer, region) = self
             .signer
             .as_ref()
             .map_err(|message| QueryError::Refused {
                 kind: "secretRef".into(),
                 message: message.clone(),
             })?;
+        let key = &match signer {
+            Signer::Secret(key) => key.clone(),
+            Signer::WebIdentity(identity) => {
+                web_identity::credentials(identity, &self.reach).await?
+            }
+        };
         let body = request.to_string();
         let url = reqwest::Url::parse(&exchange::url(&self.reach.address, ""))
             .map_err(|e| QueryError::Transport(format!("provider.address is not a URL: {e}")))?;
@@ -491,7 +527,11 @@ mod tests {
             interval: Duration::from_secs(60),
             region: Some(" eu-west-1 ".into()),
         };
-        let (key, region) = CloudWatch::connect(connection, Utc::now()).signer.unwrap();
+        let (Signer::Secret(key), region) =
+            CloudWatch::connect(connection, Utc::now()).signer.unwrap()
+        else {
+            panic!("the Secret's keys expected")
+        };
         assert_eq!(
             (key.access_key_id.as_str(), key.secret_access_key.as_str()),
             ("AKIDEXAMPLE", "s3cret")

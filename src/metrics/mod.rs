@@ -1,6 +1,8 @@
 //! Metric providers: which query a Canary's metric stands for, and asking a metrics server
-//! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic, CloudWatch) for it. Kubernetes reads (MetricTemplates, Secrets) stay in the controller; this module
-//! takes what they found and returns the engine's [`Sample`].
+//! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic, CloudWatch, Dynatrace,
+//! Splunk, Kubernetes external metrics) for it. Kubernetes reads (MetricTemplates, Secrets)
+//! stay in the controller; this module takes what they found and returns the engine's
+//! [`Sample`].
 //!
 //! - [`template`]: Flagger-compatible query variables, rendered with minijinja;
 //! - [`bounded`]: rendering any user template within fuel, size and time limits;
@@ -14,20 +16,30 @@
 //! - [`influxdb`]: InfluxDB's Flux (v2) and InfluxQL (1.x) APIs;
 //! - [`datadog`]: Datadog's metrics query API;
 //! - [`newrelic`]: New Relic's Insights query API (NRQL);
-//! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`sigv4`].
+//! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`sigv4`] with the Secret's
+//!   keys or the pod's [`web_identity`];
+//! - [`dynatrace`]: Dynatrace's metrics query API v2;
+//! - [`splunk`]: Splunk Observability's SignalFlow over HTTP, whose server-sent events
+//!   [`event_stream`] splits;
+//! - [`external`]: the Kubernetes external metrics API of a metrics adapter.
 
 pub mod bounded;
 pub mod builtin;
 pub mod cloudwatch;
 pub mod datadog;
+pub mod dynatrace;
+pub mod event_stream;
 pub mod exchange;
+pub mod external;
 pub mod graphite;
 pub mod influxdb;
 pub mod newrelic;
 pub mod prometheus;
 pub mod provider;
 pub mod sigv4;
+pub mod splunk;
 pub mod template;
+pub mod web_identity;
 
 use std::time::Duration;
 

@@ -2,9 +2,10 @@
 //! range query (the judge's series) and a health probe, from a [`Connection`] the controller
 //! resolved (address, credentials, headers, TLS client, timeout). Prometheus
 //! (`super::prometheus`), Graphite (`super::graphite`), InfluxDB (`super::influxdb`), Datadog
-//! (`super::datadog`), New Relic (`super::newrelic`) and CloudWatch (`super::cloudwatch`) implement
-//! it; [`sample`] holds the one `match` that
-//! picks an implementation by the template's `provider.type`.
+//! (`super::datadog`), New Relic (`super::newrelic`), CloudWatch (`super::cloudwatch`),
+//! Dynatrace (`super::dynatrace`), Splunk (`super::splunk`) and the Kubernetes external metrics
+//! API (`super::external`) implement it; [`sample`] holds the one `match` that picks an
+//! implementation by the template's `provider.type`.
 //!
 //! The trait is static (generic functions, no `dyn`): each provider is one concrete type, and
 //! the `match` awaits it in place, so adding one is its module, its [`MetricProviderKind`]
@@ -202,6 +203,18 @@ pub async fn sample(
         }
         MetricProviderKind::CloudWatch => {
             let server = super::cloudwatch::CloudWatch::connect(connection, now);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::Dynatrace => {
+            let server = super::dynatrace::Dynatrace::connect(connection, now);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::Splunk => {
+            let server = super::splunk::Splunk::connect(connection, now);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::ExternalMetrics => {
+            let server = super::external::ExternalMetrics::connect(connection);
             super::sample(&server, queries, now, since).await
         }
     }
