@@ -42,7 +42,8 @@ fn problems(file: &str) -> (check::Report, Vec<Problem>) {
     (report, problems)
 }
 
-/// The one problem `serin check` finds in `file`, as `line field: reason`.
+/// The one problem `serin check` finds in `file`, as `line field: reason` (the line of the
+/// field, not of the document).
 fn only_problem(file: &str) -> String {
     let (_, problems) = problems(file);
     assert_eq!(problems.len(), 1, "{file}: {problems:#?}");
@@ -54,7 +55,7 @@ fn only_problem(file: &str) -> String {
 fn an_overflowing_duration_is_refused_naming_the_field() {
     let problem = only_problem("duration-overflow.yaml");
     assert!(
-        problem.starts_with("1 spec.analysis.interval: invalid duration \"999999999999999999999999999999h1h\": too large"),
+        problem.starts_with("16 spec.analysis.interval: invalid duration \"999999999999999999999999999999h1h\": too large"),
         "{problem}"
     );
 }
@@ -73,11 +74,11 @@ fn hostile_durations_are_refused_without_panicking() {
 fn nan_and_infinite_numbers_are_refused_not_read_as_unset() {
     assert_eq!(
         only_problem("nan-threshold.yaml"),
-        "1 spec.analysis.metrics[0].thresholdRange.min: .nan is not a number JSON or Kubernetes can hold (write a finite number, or quote it for text)"
+        "23 spec.analysis.metrics[0].thresholdRange.min: .nan is not a number JSON or Kubernetes can hold (write a finite number, or quote it for text)"
     );
     let problem = only_problem("inf-threshold.yaml");
     assert!(
-        problem.starts_with("1 spec.analysis.metrics[0].thresholdRange.max: .inf is not"),
+        problem.starts_with("23 spec.analysis.metrics[0].thresholdRange.max: .inf is not"),
         "{problem}"
     );
     // The same in a scenario's Canary.
@@ -169,21 +170,21 @@ fn an_ab_match_never_widens_to_all_traffic() {
     let typo = only_problem("ab-header-typo.yaml");
     assert!(
         typo.starts_with(
-            "1 spec.analysis.match[0].header: unknown field `header`, expected one of"
+            "20 spec.analysis.match[0].header: unknown field `header`, expected one of"
         ),
         "{typo}"
     );
     assert_eq!(
         only_problem("ab-empty-match.yaml"),
-        "1 spec.analysis.match[0]: has no condition and would send every request to the canary: set headers, uri, method, queryParams or sourceLabels"
+        "20 spec.analysis.match[0]: has no condition and would send every request to the canary: set headers, uri, method, queryParams or sourceLabels"
     );
     assert_eq!(
         only_problem("ab-empty-condition.yaml"),
-        "1 spec.analysis.match[0].headers.x-canary: set exactly one of exact, prefix, suffix or regex (found 0)"
+        "21 spec.analysis.match[0].headers.x-canary: set exactly one of exact, prefix, suffix or regex (found 0)"
     );
     assert_eq!(
         only_problem("ab-catch-all-condition.yaml"),
-        "1 spec.analysis.match[0].uri: matches every value, so every request would go to the canary: narrow it"
+        "20 spec.analysis.match[0].uri: matches every value, so every request would go to the canary: narrow it"
     );
 }
 
@@ -191,25 +192,25 @@ fn an_ab_match_never_widens_to_all_traffic() {
 fn templates_that_expand_or_loop_are_refused_naming_template_and_field() {
     assert_eq!(
         only_problem("template-blowup.yaml"),
-        "1 spec.query: query template: rendering produced more than 65536 bytes"
+        "11 spec.query: query template: rendering produced more than 65536 bytes"
     );
     let looped = only_problem("template-loop.yaml");
     assert!(
-        looped.starts_with("1 spec.query: query template: line 1: `{% for %}` is not allowed"),
+        looped.starts_with("11 spec.query: query template: line 1: `{% for %}` is not allowed"),
         "{looped}"
     );
     let doubled = only_problem("template-doubling.yaml");
     assert!(
-        doubled.starts_with("1 spec.query: query template: line 1: `{% set %}` is not allowed"),
+        doubled.starts_with("11 spec.query: query template: line 1: `{% set %}` is not allowed"),
         "{doubled}"
     );
     assert_eq!(
         only_problem("inline-query-blowup.yaml"),
-        "1 spec.analysis.metrics[0].query: query template: rendering produced more than 65536 bytes"
+        "22 spec.analysis.metrics[0].query: query template: rendering produced more than 65536 bytes"
     );
     assert_eq!(
         only_problem("alert-template-blowup.yaml"),
-        "1 spec.template: alert template: rendering produced more than 16384 bytes"
+        "10 spec.template: alert template: rendering produced more than 16384 bytes"
     );
 }
 

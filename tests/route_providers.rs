@@ -746,7 +746,9 @@ async fn kuma_steps_a_cluster_scoped_traffic_route_in_the_canarys_mesh() {
         let canary: serin::api::Canary = serde_json::from_value(json!({
             "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
             "metadata": {"name": name, "annotations": {"kuma.io/mesh": "payments"}},
-            "spec": {"provider": "kuma", "revertOnDeletion": true,
+            // The own route goes with its Canary even without revertOnDeletion (serin's
+            // finalizer), the taken-over one is put back with it.
+            "spec": {"provider": "kuma", "revertOnDeletion": name == &flaggers,
                 "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
                 "service": {"port": 80, "targetPort": 8080}, "analysis": analysis},
         }))
@@ -789,7 +791,7 @@ async fn kuma_steps_a_cluster_scoped_traffic_route_in_the_canarys_mesh() {
     s.request(&own, "promote", "1").await;
     s.wait_phase(&own, Phase::Succeeded).await;
     assert_eq!(weights(own.clone()).await, Some((100, 0)));
-    // Nothing owns it: serin deletes its own when the Canary goes.
+    // Nothing owns it: serin's finalizer deletes its own when the Canary goes.
     s.canaries()
         .delete(&own, &Default::default())
         .await

@@ -219,7 +219,13 @@ fn documents(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<Docume
             }),
             Err(error) => problems.push(Problem {
                 file: file.display().to_string(),
-                line: error.line.map_or(line, |l| line + l - 1),
+                // A syntax error has its line; a value JSON cannot hold (`.nan`) its field's.
+                line: match error.line {
+                    Some(l) => line + l - 1,
+                    None => Positions::of(&chunk)
+                        .find(&error.field)
+                        .map_or(line, |p| line + p.line - 1),
+                },
                 column: None,
                 object: String::new(),
                 field: error.field,

@@ -34,7 +34,16 @@ const POLL: std::time::Duration = std::time::Duration::from_secs(2);
 /// (`revertOnDeletion`), or to delete the routes it has in the service mesh's cluster, which
 /// owner references cannot reach.
 fn needed(ctx: &Context, canary: &Canary) -> bool {
-    canary.spec.revert_on_deletion || ctx.mesh.is_some()
+    canary.spec.revert_on_deletion || ctx.mesh.is_some() || writes_unowned_route(ctx, canary)
+}
+
+/// Whether the Canary's provider writes a route no owner reference can tie to it (Kuma's
+/// cluster-scoped TrafficRoute): without the finalizer it would outlive the Canary and keep
+/// sending the apex's traffic to a primary that is gone.
+fn writes_unowned_route(ctx: &Context, canary: &Canary) -> bool {
+    crate::api::provider::resolve(&canary.spec, ctx.default_provider).is_ok_and(|provider| {
+        provider.kind == crate::api::provider::ProviderKind::Kuma && provider.version.is_none()
+    })
 }
 
 /// Adds the finalizer when it is [`needed`], removes it when it is not.
@@ -87,6 +96,10 @@ pub async fn revert<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Acti
         && let Some(action) = revert_workloads(ctx, scene).await?
     {
         return Ok(action);
+    }
+    if !canary.spec.revert_on_deletion {
+        // With revertOnDeletion, `restore_route` has deleted it already.
+        delete_own_unowned_route(ctx, scene).await?;
     }
     delete_mesh_routes(ctx, scene).await?;
     let rest = canary
@@ -186,6 +199,33 @@ async fn delete_mesh_routes<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Res
                 Err(e) => return Err(Error::api(Step::Finalize, what())(e)),
             }
         }
+    }
+    Ok(())
+}
+
+/// Deletes serin's own route that carries the Canary's uid in an annotation instead of an
+/// owner reference (Kuma's cluster-scoped TrafficRoute); a taken-over one stays.
+async fn delete_own_unowned_route<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<()> {
+    let Some(selector) = scene.target_selector() else {
+        return Ok(());
+    };
+    let inputs = scene.route_inputs(selector);
+    let Some((resource, name)) = crate::routing::router_for(scene.provider).taken_over(&inputs)
+    else {
+        return Ok(());
+    };
+    let api = crate::routing::api(ctx.route_client(&resource), &resource, &scene.namespace);
+    let live = api.get_opt(&name).await.map_err(Error::api(
+        Step::Finalize,
+        format!("reading {} {name}", resource.kind),
+    ))?;
+    if live.is_some_and(|l| l.annotations().get(OWNER_ANNOTATION) == Some(&scene.owner.uid)) {
+        api.delete(&name, &Default::default())
+            .await
+            .map_err(Error::api(
+                Step::Finalize,
+                format!("deleting {} {name}", resource.kind),
+            ))?;
     }
     Ok(())
 }
