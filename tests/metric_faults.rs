@@ -284,7 +284,8 @@ fn connection(provider: &Provider, address: &str, timeout: Duration) -> Connecti
         headers: vec![("X-Scope-OrgID".into(), "team-a".into())],
         timeout,
         interval: Duration::from_secs(60),
-        region: Some("eu-west-1".into()),
+        // A region on a prometheus template would select Amazon Managed Prometheus.
+        region: (provider.kind == MetricProviderKind::CloudWatch).then(|| "eu-west-1".into()),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Metric checks against local stand-ins for hosted metrics services, each following the
 //! service's documented request and response format, authentication included: the right keys
 //! get series, a wrong or missing key gets the service's own refusal, and serin's error says so
-//! without the key. A threshold check and the judge's comparison per service. CloudWatch's
-//! stand-in verifies each request's SigV4 signature as AWS does, recomputing it with the secret.
+//! without the key. A threshold check and the judge's comparison per service. CloudWatch's and
+//! Amazon Managed Prometheus' stand-ins verify each request's SigV4 signature as AWS does,
+//! recomputing it with the secret.
 
 mod mock;
 
@@ -15,7 +16,7 @@ use serin::api::metric_provider::MetricProviderKind;
 use serin::engine::input::Sample;
 use serin::judge::compare::{Class, JudgeConfig, compare};
 use serin::metrics::builtin::Source;
-use serin::metrics::provider::{Connection, Credentials, MetricsProvider, sample};
+use serin::metrics::provider::{Answer, Connection, Credentials, MetricsProvider, sample};
 use serin::metrics::queries;
 use serin::metrics::sigv4;
 
@@ -507,7 +508,7 @@ const CLOUDWATCH_CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 /// Checks a request's SigV4 signature the way AWS does: the key id names a secret, the scope
 /// names the region and service, and the signature recomputed from the request as received
 /// (method, path, query, the signed headers' values, the body) with that secret must match.
-fn verify_signature(request: &Request) -> Result<(), Reply> {
+fn verify_signature(request: &Request, service: &str) -> Result<(), Reply> {
     let invalid_token = || {
         aws_error(
             403,
@@ -557,7 +558,7 @@ fn verify_signature(request: &Request) -> Result<(), Reply> {
     let date = header(request, "x-amz-date").unwrap_or_default();
     let names: Vec<&str> = names.split(';').collect();
     if scope.get(2) != Some(&REGION)
-        || scope.get(3) != Some(&"monitoring")
+        || scope.get(3) != Some(&service)
         || !names.contains(&"host")
         || !names.contains(&"x-amz-date")
         || scope.get(1).copied() != date.get(..8)
@@ -583,7 +584,7 @@ fn verify_signature(request: &Request) -> Result<(), Reply> {
     });
     let scope = sigv4::Scope {
         region: REGION,
-        service: "monitoring",
+        service,
     };
     if sigv4::signature(secret, scope, date, &canonical) != *sent {
         return Err(mismatch());
@@ -601,7 +602,7 @@ fn cloudwatch(request: &Request) -> Reply {
     if header(request, "x-amz-target") != Some("GraniteServiceVersion20100801.GetMetricData") {
         return aws_error(400, "UnknownOperationException", "");
     }
-    if let Err(refused) = verify_signature(request) {
+    if let Err(refused) = verify_signature(request, "monitoring") {
         return refused;
     }
     let body = request.json();
@@ -1591,5 +1592,240 @@ async fn cloudwatch_signs_with_the_pods_web_identity_exchanged_once_with_sts() {
             "and the pod has no web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)"
         ),
         "{neither}"
+    );
+}
+
+/// The workspace path of the Amazon Managed Prometheus stand-in.
+const AMP_WORKSPACE: &str = "/workspaces/ws-0123abcd-4567-89ef-0123-456789abcdef";
+
+/// Amazon Managed Prometheus' query API, as documented: the Prometheus HTTP API under
+/// `/workspaces/<id>/api/v1/`, every request SigV4-signed for the service `aps` (checked as
+/// AWS checks it; refusals are AWS's JSON). `errors{workload="web"}` is the canary (5, 5.5, 6,
+/// ... one value per step; 5.5 now), `web-primary` 4 less, `gone` nothing, `vector(1)` 1.
+fn amp(request: &Request) -> Reply {
+    if let Err(refused) = verify_signature(request, "aps") {
+        return refused;
+    }
+    let target = request.line().split(' ').nth(1).unwrap_or("/");
+    let path = target.split('?').next().unwrap_or_default();
+    let Some(api) = path.strip_prefix(AMP_WORKSPACE) else {
+        return Reply::status(404, r#"{"message":"Workspace not found"}"#);
+    };
+    let params = params(request);
+    let query = params.get("query").map(String::as_str).unwrap_or_default();
+    let base = if query == "vector(1)" {
+        Some(0.5)
+    } else if query.contains(r#"workload="web""#) {
+        Some(5.0)
+    } else if query.contains(r#"workload="web-primary""#) {
+        Some(1.0)
+    } else {
+        None
+    };
+    let number = |key: &str| params.get(key).and_then(|v| v.parse::<f64>().ok());
+    let result = match (api, base) {
+        ("/api/v1/query", Some(base)) => {
+            format!(
+                r#""resultType":"vector","result":[{{"metric":{{}},"value":[1700000000,"{}"]}}]"#,
+                base + 0.5
+            )
+        }
+        ("/api/v1/query", None) => r#""resultType":"vector","result":[]"#.to_string(),
+        ("/api/v1/query_range", base) => {
+            let (Some(start), Some(end), Some(step)) =
+                (number("start"), number("end"), number("step"))
+            else {
+                return Reply::status(
+                    400,
+                    r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"start\""}"#,
+                );
+            };
+            let values: Vec<String> = (0..)
+                .map(|i| (i, start + f64::from(i) * step))
+                .take_while(|(_, at)| *at <= end)
+                .map(|(i, at)| {
+                    format!(
+                        r#"[{at},"{}"]"#,
+                        base.unwrap_or(0.0) + f64::from(i % 3) * 0.5
+                    )
+                })
+                .collect();
+            match base {
+                Some(_) => format!(
+                    r#""resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]"#,
+                    values.join(",")
+                ),
+                None => r#""resultType":"matrix","result":[]"#.to_string(),
+            }
+        }
+        _ => return Reply::status(404, r#"{"message":"Not Found"}"#),
+    };
+    Reply::ok(&format!(r#"{{"status":"success","data":{{{result}}}}}"#))
+        .header("content-type", "application/json")
+}
+
+/// A Prometheus template's connection to the stand-in's workspace in [`REGION`].
+fn amp_connection(address: &str, secret: &[(&str, &str)]) -> Connection {
+    Connection {
+        region: Some(REGION.into()),
+        ..connection_for(
+            MetricProviderKind::Prometheus,
+            &format!("{address}{AMP_WORKSPACE}"),
+            secret,
+        )
+    }
+}
+
+/// A query with a space and PromQL's punctuation, which the signature must cover as sent.
+const AMP_QUERY: &str = r#"sum by (workload) (rate(errors{workload="{{ target }}"}[1m]))"#;
+
+#[tokio::test]
+async fn amazon_managed_prometheus_answers_signed_threshold_checks_and_the_judge() {
+    let server = mock::serve(amp).await;
+    let ok = || amp_connection(&server.url, AWS_KEYS);
+    let prometheus = MetricProviderKind::Prometheus;
+    assert_eq!(
+        check_with(prometheus, ok(), THRESHOLD, AMP_QUERY).await,
+        Sample::Value(5.5)
+    );
+    let head = &server.received()[0].head;
+    assert!(
+        head.starts_with(&format!(
+            "GET {AMP_WORKSPACE}/api/v1/query?query=sum%20by%20%28workload%29"
+        )),
+        "the query encoded as signed: {head}"
+    );
+    assert!(
+        head.contains(&format!("Credential={AWS_KEY_ID}/"))
+            && head.contains("/eu-west-1/aps/aws4_request"),
+        "{head}"
+    );
+
+    // The judge: ten minutes at 10 s, the canary's series against the primary's.
+    let judged = AMP_QUERY.replace("{{ target }}", "{{ workload }}");
+    let compared = check_with(prometheus, ok(), JUDGED, &judged).await;
+    let Sample::Compared { canary, primary } = compared else {
+        panic!("expected two series, got {compared:?}")
+    };
+    assert_eq!(canary.len(), primary.len());
+    assert!(canary.len() >= 60, "{}", canary.len());
+    assert_eq!(canary[..4], [5.0, 5.5, 6.0, 5.0]);
+    assert_eq!(primary[..3], [1.0, 1.5, 2.0]);
+    let comparison = compare(&canary, &primary, &JudgeConfig::default());
+    assert_eq!(comparison.class, Class::High, "{}", comparison.reason);
+    assert!(comparison.failed);
+    let range = server.received().last().unwrap().head.clone();
+    assert!(range.contains("/api/v1/query_range?"), "{range}");
+
+    assert_eq!(
+        check_with(
+            prometheus,
+            ok(),
+            THRESHOLD,
+            &AMP_QUERY.replace("{{ target }}", "gone")
+        )
+        .await,
+        Sample::NoData
+    );
+    // Temporary credentials carry their session token, under the signature.
+    let temporary = [
+        ("aws_access_key_id", AWS_TEMP_KEY_ID),
+        ("aws_secret_access_key", AWS_TEMP_SECRET),
+        ("aws_session_token", AWS_TOKEN),
+    ];
+    let with_token = amp_connection(&server.url, &temporary);
+    assert_eq!(
+        check_with(prometheus, with_token, THRESHOLD, AMP_QUERY).await,
+        Sample::Value(5.5)
+    );
+    let probe = serin::metrics::prometheus::Endpoint::connect(ok());
+    assert_eq!(probe.probe().await, Ok(()));
+    let probed = server.received().last().unwrap().head.clone();
+    assert!(
+        probed.contains("query=vector%281%29") && probed.contains("Signature="),
+        "{probed}"
+    );
+}
+
+#[tokio::test]
+async fn amazon_managed_prometheus_refuses_a_wrong_key_and_serin_says_so_without_it() {
+    let server = mock::serve(amp).await;
+    let prometheus = MetricProviderKind::Prometheus;
+    let wrong_secret = [
+        ("aws_access_key_id", AWS_KEY_ID),
+        ("aws_secret_access_key", "guessed/secret/access/keyEXAMPLE"),
+    ];
+    let refused = error_of(
+        check_with(
+            prometheus,
+            amp_connection(&server.url, &wrong_secret),
+            THRESHOLD,
+            AMP_QUERY,
+        )
+        .await,
+    );
+    assert!(
+        refused.starts_with("query refused by the metrics server (AWS, HTTP 403): The request signature we calculated does not match the signature you provided."),
+        "{refused}"
+    );
+    assert!(
+        refused.ends_with("(AWS refused the Secret's aws_access_key_id, aws_secret_access_key or aws_session_token, or the key lacks the aps:QueryMetrics permission)"),
+        "{refused}"
+    );
+    assert!(!refused.contains("guessed"), "{refused}");
+    // A bearer token is no AWS key: with a region, nothing is sent unsigned.
+    let asked = server.received().len();
+    let token_only = error_of(
+        check_with(
+            prometheus,
+            amp_connection(&server.url, &[("token", "tok-1")]),
+            THRESHOLD,
+            AMP_QUERY,
+        )
+        .await,
+    );
+    assert_eq!(
+        token_only,
+        "query refused by the metrics server (secretRef): the Secret (secretRef) has no aws_access_key_id and aws_secret_access_key, which sign Amazon Managed Prometheus requests, and the pod has no web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)"
+    );
+    assert_eq!(server.received().len(), asked, "nothing sent unsigned");
+    // Without a region the template is plain Prometheus: unsigned, and AMP refuses it.
+    let plain = Connection {
+        region: None,
+        ..amp_connection(&server.url, AWS_KEYS)
+    };
+    let unsigned = error_of(check_with(prometheus, plain, THRESHOLD, AMP_QUERY).await);
+    assert!(
+        unsigned.contains("HTTP 400") && unsigned.contains("Missing"),
+        "{unsigned}"
+    );
+}
+
+#[tokio::test]
+async fn amazon_managed_prometheus_signs_with_the_pods_web_identity() {
+    use serin::metrics::web_identity::WebIdentity;
+    let server = mock::serve(amp).await;
+    let sts = mock::serve(sts).await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("amp-web-identity");
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, PROJECTED).unwrap();
+    let identity = WebIdentity {
+        role_arn: ROLE.into(),
+        token_file: token_file.to_str().unwrap().into(),
+        session_name: "serin".into(),
+        sts: sts.url.clone(),
+    };
+    let endpoint = serin::metrics::prometheus::Endpoint::connect_with(
+        amp_connection(&server.url, &[]),
+        Some(identity),
+    );
+    assert_eq!(endpoint.instant("vector(1)").await, Ok(Answer::Value(1.0)));
+    assert_eq!(sts.received().len(), 1);
+    let signed = &server.received()[0].head;
+    assert!(
+        signed.contains(&format!("Credential={AWS_TEMP_KEY_ID}/"))
+            && signed.contains(&format!("x-amz-security-token: {AWS_TOKEN}")),
+        "{signed}"
     );
 }

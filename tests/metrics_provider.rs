@@ -45,6 +45,7 @@ fn endpoint(address: &str) -> Endpoint {
         auth: Auth::None,
         headers: Vec::new(),
         timeout: Duration::from_secs(2),
+        aws: None,
     }
 }
 

@@ -549,3 +549,36 @@ fn a_cloudwatch_template_needs_a_region_name() {
     );
     assert_eq!(check("{type: cloudwatch, region: ap-northeast-1}"), Ok(()));
 }
+
+#[test]
+fn a_prometheus_template_with_a_region_is_amazon_managed_prometheus_and_needs_its_workspace() {
+    let check = |provider: &str| {
+        let template: serin::api::MetricTemplate = from_yaml(
+            &format!(
+                "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {{name: t, namespace: n}}\nspec:\n  provider: {provider}\n  query: up\n"
+            ),
+            "",
+        )
+        .unwrap();
+        serin::api::validation::validate_template(&template.spec).map_err(|e| e.to_string())
+    };
+    // Signed queries never go to the Canary's or serin's default server.
+    assert_eq!(
+        check("{type: prometheus, region: eu-west-1}"),
+        Err("spec.provider.address: a prometheus template with provider.region queries Amazon Managed Prometheus, and needs the workspace's URL (https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>)".into())
+    );
+    let workspace = "address: 'https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1'";
+    assert_eq!(
+        check(&format!(
+            "{{type: prometheus, region: 'eu west', {workspace}}}"
+        )),
+        Err("spec.provider.region: \"eu west\" is not an AWS region name (e.g. eu-west-1)".into())
+    );
+    assert_eq!(
+        check(&format!(
+            "{{type: prometheus, region: eu-west-1, {workspace}}}"
+        )),
+        Ok(())
+    );
+    assert_eq!(check("{type: prometheus}"), Ok(()), "plain Prometheus");
+}

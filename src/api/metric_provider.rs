@@ -73,9 +73,18 @@ pub const TABLE: &[Row] = &[
     Row {
         kind: MetricProviderKind::Prometheus,
         name: "prometheus",
-        serves: "the Prometheus HTTP API (Prometheus, Thanos, Mimir, Cortex, VictoriaMetrics)",
+        serves: "the Prometheus HTTP API (Prometheus, Thanos, Mimir, Cortex, VictoriaMetrics, \
+                 Amazon Managed Prometheus)",
         range_queries: true,
-        credential_keys: &["token", "username", "password"],
+        // The AWS keys sign Amazon Managed Prometheus' queries (a template with a region).
+        credential_keys: &[
+            "token",
+            "username",
+            "password",
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+        ],
         default_server: true,
         default_address: None,
     },

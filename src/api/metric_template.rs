@@ -56,6 +56,8 @@ pub struct MetricProvider {
     pub insecure_skip_verify: bool,
     /// The AWS region of the metrics, for cloudwatch: its endpoint
     /// (`https://monitoring.<region>.amazonaws.com`) and the region requests are signed for.
+    /// On a prometheus template it selects Amazon Managed Prometheus: queries to
+    /// `provider.address` (the workspace's URL) are signed for this region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Extra request headers (for example a tenant header such as `X-Scope-OrgID` for Mimir).

@@ -651,6 +651,22 @@ pub fn validate_template(spec: &MetricTemplateSpec) -> Result<(), ValidationErro
             },
         );
     }
+    if row.kind == crate::api::metric_provider::MetricProviderKind::Prometheus
+        && let Some(region) = spec.provider.region.as_deref().map(str::trim)
+    {
+        // A region selects Amazon Managed Prometheus: signed queries, which must go to the
+        // workspace, never to the Canary's or serin's default server.
+        report.check(
+            crate::api::metric_provider::valid_region(region),
+            "spec.provider.region",
+            || format!("{region:?} is not an AWS region name (e.g. eu-west-1)"),
+        );
+        report.check(has_address, "spec.provider.address", || {
+            "a prometheus template with provider.region queries Amazon Managed Prometheus, \
+             and needs the workspace's URL (https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>)"
+                .into()
+        });
+    }
     report.check(
         row.default_server || row.default_address.is_some() || has_address,
         "spec.provider.address",

@@ -27,10 +27,10 @@ use serde_json::{Value, json};
 
 use crate::outbound::redact;
 
-use super::exchange::{self, Auth, Call, PREVIEW, Reach};
+use super::aws_signing::{self, AwsSigning, Outgoing};
+use super::exchange::{Auth, Call, PREVIEW, Reach};
 use super::provider::{Answer, Connection, MetricsProvider, QueryError};
-use super::sigv4::{self, Key, Scope};
-use super::web_identity::{self, WebIdentity};
+use super::web_identity::WebIdentity;
 
 /// The largest answer (one page) read: a page of 100,800 points, GetMetricData's most, is
 /// about 4 MB of JSON.
@@ -42,9 +42,7 @@ pub const INSTANT_POINTS: u32 = 20;
 /// The pages the judge follows at most: a judge window is at most a few thousand points.
 pub const MAX_PAGES: usize = 20;
 /// The Secret keys (the names of AWS's credentials file).
-pub const ACCESS_KEY_ID: &str = "aws_access_key_id";
-pub const SECRET_ACCESS_KEY: &str = "aws_secret_access_key";
-pub const SESSION_TOKEN: &str = "aws_session_token";
+pub use super::aws_signing::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_TOKEN};
 /// CloudWatch's signing name, JSON target and content type.
 pub const SERVICE: &str = "monitoring";
 pub const TARGET: &str = "GraniteServiceVersion20100801.GetMetricData";
@@ -56,7 +54,7 @@ pub struct CloudWatch {
     /// `https://monitoring.<region>.amazonaws.com`, or a VPC endpoint's address.
     reach: Reach,
     /// The key and the region to sign for, or why there are none.
-    signer: Result<(Signer, String), String>,
+    signing: AwsSigning,
     /// A threshold check's window: `[now - window, now]`.
     window: Duration,
     now: DateTime<Utc>,
@@ -99,15 +97,6 @@ struct Message {
     value: Option<String>,
 }
 
-/// Where the signing key comes from.
-#[derive(Clone)]
-enum Signer {
-    /// The Secret's keys.
-    Secret(Key),
-    /// The pod's web identity, exchanged for temporary keys when needed.
-    WebIdentity(WebIdentity),
-}
-
 /// One series' points: `(epoch seconds, value)`.
 type Points = Vec<(f64, f64)>;
 
@@ -115,10 +104,7 @@ impl CloudWatch {
     /// The CloudWatch client for a resolved connection, asking about windows that end at `now`;
     /// without keys in the Secret, it signs with the pod's web identity, if it has one.
     pub fn connect(connection: Connection, now: DateTime<Utc>) -> Self {
-        let identity = connection
-            .region
-            .as_deref()
-            .and_then(|region| WebIdentity::from_env(region.trim()));
+        let identity = aws_signing::pod_identity(&connection);
         Self::connect_with(connection, now, identity)
     }
 
@@ -129,39 +115,8 @@ impl CloudWatch {
         now: DateTime<Utc>,
         identity: Option<WebIdentity>,
     ) -> Self {
-        let credentials = &connection.credentials;
-        let get = |key: &str| credentials.get(key).map(|v| v.trim().to_string());
-        let key = match (get(ACCESS_KEY_ID), get(SECRET_ACCESS_KEY)) {
-            (Some(access_key_id), Some(secret_access_key)) => Ok(Signer::Secret(Key {
-                access_key_id,
-                secret_access_key,
-                session_token: get(SESSION_TOKEN).filter(|t| !t.is_empty()),
-            })),
-            (None, None) => identity.map(Signer::WebIdentity).ok_or_else(|| {
-                format!(
-                    "the Secret (secretRef) has no {ACCESS_KEY_ID} and {SECRET_ACCESS_KEY}, \
-                     which sign CloudWatch requests, and the pod has no web identity \
-                     ({} and {})",
-                    web_identity::ROLE_ARN,
-                    web_identity::TOKEN_FILE
-                )
-            }),
-            (None, Some(_)) => Err(format!("the Secret has no {ACCESS_KEY_ID}")),
-            (Some(_), None) => Err(format!("the Secret has no {SECRET_ACCESS_KEY}")),
-        };
-        // Trimmed as validation reads it: the scope must name the region exactly.
-        let region = connection
-            .region
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                "provider.region is not set: CloudWatch requests are signed for a region"
-                    .to_string()
-            });
         Self {
-            signer: key.and_then(|key| Ok((key, region?))),
+            signing: AwsSigning::of(&connection, identity, SERVICE, "CloudWatch"),
             reach: Reach::of(&connection),
             window: connection
                 .interval
@@ -173,43 +128,16 @@ impl CloudWatch {
 
     /// Sends one GetMetricData request, signed, and returns the parsed answer.
     async fn get_metric_data(&self, request: &Value) -> Result<Response, QueryError> {
-        let (signer, region) = self
-            .signer
-            .as_ref()
-            .map_err(|message| QueryError::Refused {
-                kind: "secretRef".into(),
-                message: message.clone(),
-            })?;
-        let key = &match signer {
-            Signer::Secret(key) => key.clone(),
-            Signer::WebIdentity(identity) => {
-                web_identity::credentials(identity, &self.reach).await?
-            }
-        };
         let body = request.to_string();
-        let url = reqwest::Url::parse(&exchange::url(&self.reach.address, ""))
-            .map_err(|e| QueryError::Transport(format!("provider.address is not a URL: {e}")))?;
-        let host = match (url.host_str(), url.port()) {
-            (Some(host), Some(port)) => format!("{host}:{port}"),
-            (Some(host), None) => host.to_string(),
-            (None, _) => return Err(QueryError::Transport("provider.address has no host".into())),
-        };
         let signed = [("content-type", CONTENT_TYPE), ("x-amz-target", TARGET)];
-        let to_sign = sigv4::Request {
+        let outgoing = Outgoing {
             method: "POST",
-            path: url.path(),
-            query: url.query().unwrap_or_default(),
+            url: &aws_signing::url(&self.reach, "", ""),
             headers: &signed,
             body: body.as_bytes(),
         };
-        let scope = Scope {
-            region,
-            service: SERVICE,
-        };
-        // Signed at the moment of sending (AWS refuses a signature 15 minutes off its clock),
-        // not at the tick's `now`, which only places the window.
         let mut auth = vec![("X-Amz-Target", TARGET.to_string())];
-        auth.extend(sigv4::sign(&to_sign, &host, key, scope, Utc::now()));
+        auth.extend(self.signing.headers(&outgoing, &self.reach).await?);
         let auth = Auth::Keys(auth);
         let server = self.reach.server(&auth);
         let call = Call {
@@ -441,6 +369,7 @@ fn one(series: BTreeMap<String, Points>) -> Result<Option<Points>, QueryError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::aws_signing::Signer;
     use super::*;
 
     fn series_of(body: &str) -> Result<BTreeMap<String, Points>, QueryError> {
@@ -527,8 +456,10 @@ mod tests {
             interval: Duration::from_secs(60),
             region: Some(" eu-west-1 ".into()),
         };
-        let (Signer::Secret(key), region) =
-            CloudWatch::connect(connection, Utc::now()).signer.unwrap()
+        let (Signer::Secret(key), region) = CloudWatch::connect(connection, Utc::now())
+            .signing
+            .signer
+            .unwrap()
         else {
             panic!("the Secret's keys expected")
         };

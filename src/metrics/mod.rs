@@ -11,18 +11,20 @@
 //!   and the one `match` that picks an implementation by `provider.type`;
 //! - [`exchange`]: one HTTP exchange with a metrics server, the same for every provider
 //!   (credentials, headers, timeout, bounded answers, rate limits, error messages);
-//! - [`prometheus`]: the Prometheus HTTP API client and the parsing of its answers;
+//! - [`prometheus`]: the Prometheus HTTP API client and the parsing of its answers (Amazon
+//!   Managed Prometheus' queries signed by [`aws_signing`]);
 //! - [`graphite`]: Graphite's render API;
 //! - [`influxdb`]: InfluxDB's Flux (v2) and InfluxQL (1.x) APIs;
 //! - [`datadog`]: Datadog's metrics query API;
 //! - [`newrelic`]: New Relic's Insights query API (NRQL);
-//! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`sigv4`] with the Secret's
-//!   keys or the pod's [`web_identity`];
+//! - [`cloudwatch`]: Amazon CloudWatch's GetMetricData, signed by [`aws_signing`] ([`sigv4`])
+//!   with the Secret's keys or the pod's [`web_identity`];
 //! - [`dynatrace`]: Dynatrace's metrics query API v2;
 //! - [`splunk`]: Splunk Observability's SignalFlow over HTTP, whose server-sent events
 //!   [`event_stream`] splits;
 //! - [`external`]: the Kubernetes external metrics API of a metrics adapter.
 
+pub mod aws_signing;
 pub mod bounded;
 pub mod builtin;
 pub mod cloudwatch;

@@ -2,6 +2,12 @@
 //! VictoriaMetrics serve too. Parsing is separate from transport so every response shape and
 //! fault is tested without a server.
 //!
+//! Amazon Managed Prometheus serves the same API under its workspace's URL
+//! (`https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>`) and wants every query
+//! signed with AWS Signature Version 4 for the service `aps`: a template selects it with
+//! `provider.region` (a region means nothing else to a Prometheus server), and its queries are
+//! then signed with the Secret's AWS keys or the pod's web identity (`super::aws_signing`).
+//!
 //! Outcomes are explicit: a value, no data (an empty result, or NaN as Prometheus returns for
 //! 0/0), or an error with the reason. A fault is never a value.
 
@@ -12,16 +18,21 @@ use serde::Deserialize;
 
 use crate::outbound::redact;
 
+use super::aws_signing::{self, AwsSigning, Outgoing};
 pub use super::exchange::Auth;
-use super::exchange::{Call, PREVIEW, Server};
+use super::exchange::{self, Call, PREVIEW, Reach, Server};
 pub use super::provider::{Answer, QueryError};
 use super::provider::{Connection, Credentials, MetricsProvider};
+use super::sigv4;
+use super::web_identity::WebIdentity;
 
 /// The largest answer read. A one-series range query at Prometheus' 11,000-point limit is
 /// about 400 KB; more means a query returning many series, refused anyway.
 pub const MAX_ANSWER: usize = 8 * 1024 * 1024;
 /// The query that [`MetricsProvider::probe`] sends.
 pub const PROBE_QUERY: &str = "vector(1)";
+/// Amazon Managed Prometheus' signing name.
+pub const AMP_SERVICE: &str = "aps";
 
 /// How to reach one Prometheus-compatible server: the Prometheus implementation of
 /// [`MetricsProvider`].
@@ -33,6 +44,8 @@ pub struct Endpoint {
     pub auth: Auth,
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
+    /// Amazon Managed Prometheus: how queries are signed (then `auth` is not sent).
+    pub aws: Option<AwsSigning>,
 }
 
 #[derive(Deserialize)]
@@ -201,7 +214,23 @@ impl MetricsProvider for Endpoint {
 impl Endpoint {
     /// The Prometheus client for a resolved connection.
     pub fn connect(connection: Connection) -> Self {
+        let identity = aws_signing::pod_identity(&connection);
+        Self::connect_with(connection, identity)
+    }
+
+    /// [`Endpoint::connect`] with the web identity given rather than read from the environment
+    /// (it only matters with `provider.region`, for Amazon Managed Prometheus).
+    pub fn connect_with(connection: Connection, identity: Option<WebIdentity>) -> Self {
+        let aws = aws_signing::region(&connection).map(|_| {
+            AwsSigning::of(
+                &connection,
+                identity,
+                AMP_SERVICE,
+                "Amazon Managed Prometheus",
+            )
+        });
         Self {
+            aws,
             auth: auth(&connection.credentials),
             client: connection.client,
             address: connection.address,
@@ -237,10 +266,20 @@ impl Endpoint {
     }
 
     async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<String, QueryError> {
+        let (signed_path, signed_auth);
+        let (path, params, auth): (&str, &[(&str, &str)], &Auth) = match &self.aws {
+            None => (path, params, &self.auth),
+            Some(signing) => {
+                // The query goes in the path, encoded as it is signed.
+                signed_path = format!("{path}?{}", sigv4::query_string(params));
+                signed_auth = Auth::Keys(self.sign(signing, &signed_path).await?);
+                (&signed_path, &[], &signed_auth)
+            }
+        };
         let server = Server {
             client: &self.client,
             address: &self.address,
-            auth: &self.auth,
+            auth,
             headers: &self.headers,
             timeout: self.timeout,
         };
@@ -252,12 +291,49 @@ impl Endpoint {
         };
         server.send(&call, refusal).await
     }
+
+    /// The SigV4 headers of `GET <address>/<path>` (query included).
+    async fn sign(
+        &self,
+        signing: &AwsSigning,
+        path: &str,
+    ) -> Result<Vec<(&'static str, String)>, QueryError> {
+        let reach = Reach {
+            client: self.client.clone(),
+            address: self.address.clone(),
+            headers: Vec::new(),
+            timeout: self.timeout,
+        };
+        let outgoing = Outgoing {
+            method: "GET",
+            url: &exchange::url(&self.address, path),
+            headers: &[],
+            body: b"",
+        };
+        signing.headers(&outgoing, &reach).await
+    }
 }
 
 /// Prometheus refuses a query with 400/422 (503 when overloaded) and a JSON error: its message.
+/// Amazon Managed Prometheus refuses a signature or a permission with 403 and AWS's
+/// `{"message": ...}`: that message, naming the keys (not their values).
 fn refusal(status: u16, body: &str) -> Option<QueryError> {
     match (status, data(body)) {
         (400 | 422 | 503, Err(refused @ QueryError::Refused { .. })) => Some(refused),
+        (401 | 403, _) => {
+            let message = exchange::json_message(body, "message")
+                .or_else(|| exchange::json_message(body, "Message"))?;
+            Some(QueryError::Refused {
+                kind: format!("AWS, HTTP {status}"),
+                message: format!(
+                    "{message} (AWS refused the Secret's {}, {} or {}, or the key lacks the \
+                     aps:QueryMetrics permission)",
+                    aws_signing::ACCESS_KEY_ID,
+                    aws_signing::SECRET_ACCESS_KEY,
+                    aws_signing::SESSION_TOKEN
+                ),
+            })
+        }
         _ => None,
     }
 }

@@ -170,6 +170,16 @@ pub fn signing_key(secret: &str, day: &str, scope: Scope<'_>) -> Vec<u8> {
         })
 }
 
+/// A query string of `params` encoded as SigV4's canonical form encodes it (`%20` for a
+/// space, not `+`), so that what is sent and what is signed cannot differ in their encoding.
+pub fn query_string(params: &[(&str, &str)]) -> String {
+    params
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name.as_bytes()), encode(value.as_bytes())))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// The query's parameters encoded as SigV4 wants (RFC 3986 unreserved characters kept, all
 /// else `%XX` upper case) and sorted by name, then value.
 fn canonical_query(query: &str) -> String {

@@ -246,6 +246,7 @@ pub fn endpoint(prometheus: &Prometheus) -> serin::metrics::prometheus::Endpoint
         auth: serin::metrics::prometheus::Auth::None,
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
+        aws: None,
     }
 }
 
