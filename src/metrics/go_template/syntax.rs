@@ -541,7 +541,7 @@ fn ident(word: &str, keys: Vec<String>) -> Result<Operand, GoError> {
             Ok(Operand::Func(word.into(), keys))
         }
         _ => match REFUSED_BUILTINS.iter().find(|(name, _)| *name == word) {
-            Some((name, why)) => Err(GoError::Unsupported((*name).into(), *why)),
+            Some((name, why)) => Err(GoError::Unsupported((*name).into(), why)),
             None => Err(GoError::Unknown(word.into())),
         },
     }
