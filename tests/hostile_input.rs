@@ -360,6 +360,7 @@ fn vars(variables: &BTreeMap<String, String>) -> Vars<'_> {
         interval: "1m".into(),
         workload: "podinfo",
         ingress: "podinfo",
+        route: "podinfo",
         variables,
     }
 }
@@ -384,6 +385,15 @@ fn template_text() -> impl Strategy<Value = String> {
         Just("for x in ".to_string()),
         Just("endif".to_string()),
         Just("[a, b]".to_string()),
+        // Go's syntax, as Flagger's queries use it.
+        Just("{{- ".to_string()),
+        Just(" -}}".to_string()),
+        Just("printf \"%s%q\" ".to_string()),
+        Just("index variables \"k\" ".to_string()),
+        Just(" | printf \"%s-%s\" interval".to_string()),
+        Just("{{ with variables }}{{ .k }}{{ else }}".to_string()),
+        Just("{{ end }}".to_string()),
+        Just("{{/* c */}}".to_string()),
         "[a-z(){}\\[\\]|~\"' ]{0,6}",
     ];
     proptest::collection::vec(pieces, 0..40).prop_map(|p| p.concat())
@@ -459,6 +469,8 @@ proptest! {
             | Err(TemplateError::Bounded(_))
             | Err(TemplateError::Syntax(_))
             | Err(TemplateError::Unknown(_))
+            | Err(TemplateError::Unsupported(_))
+            | Err(TemplateError::Render(_))
             | Err(TemplateError::UnknownTemplateVariable(..)) => {}
         }
     }

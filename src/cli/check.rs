@@ -534,6 +534,7 @@ fn sample_vars(variables: &BTreeMap<String, String>) -> Vars<'_> {
         interval: "1m".into(),
         workload: "podinfo",
         ingress: "podinfo",
+        route: "podinfo",
         variables,
     }
 }

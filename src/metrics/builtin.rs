@@ -140,6 +140,7 @@ mod tests {
             interval: "1m".into(),
             workload,
             ingress: "web",
+            route: "web",
             variables: none,
         }
     }

@@ -33,6 +33,7 @@ pub mod dynatrace;
 pub mod event_stream;
 pub mod exchange;
 pub mod external;
+pub mod go_template;
 pub mod graphite;
 pub mod influxdb;
 pub mod newrelic;
@@ -111,6 +112,7 @@ pub fn queries(
         .ingress_ref
         .as_ref()
         .map_or(target, |r| r.name.as_str());
+    let route = spec.route_ref.as_ref().map_or(target, |r| r.name.as_str());
     let namespace = canary.namespace().unwrap_or_default();
     let name = canary.name_any();
     // Which template and field an error is about.
@@ -133,6 +135,7 @@ pub fn queries(
             .to_string(),
             workload,
             ingress,
+            route,
             variables: &metric.template_variables,
         };
         render(query, &vars).map_err(|e| format!("metric {} ({origin}): {e}", metric.name))
