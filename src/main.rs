@@ -69,8 +69,16 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
     },
-    /// Promote the canary now, skipping the rest of the analysis.
-    Promote(RequestArgs),
+    /// Move the rollout one step forward now (the next weight or iteration; from the last
+    /// step, promote); with --full, promote now, skipping the rest of the analysis.
+    Promote {
+        name: String,
+        /// Skip every remaining step and check: promote now.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Restart the primary's pods (as `kubectl rollout restart` does); not a new revision.
+    Restart(RequestArgs),
     /// Roll the canary back now.
     Abort(RequestArgs),
     /// Run a failed revision's rollout again.
@@ -324,7 +332,18 @@ fn run(command: Command, connection: Connection) -> anyhow::Result<ExitCode> {
                 Some(Ended::Met(_)) | None => ExitCode::SUCCESS,
             })
         }),
-        Command::Promote(args) => request(connection, args, RequestAction::Promote),
+        Command::Promote { name, full } => {
+            let action = if full {
+                RequestAction::Promote
+            } else {
+                RequestAction::Step
+            };
+            request(connection, RequestArgs { name }, action)
+        }
+        Command::Restart(args) => on_cluster(connection, |client, namespace| async move {
+            serin::cli::restart::run(client, &namespace, &args.name).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
         Command::Abort(args) => request(connection, args, RequestAction::Abort),
         Command::Retry(args) => request(connection, args, RequestAction::Retry),
         Command::Pause(args) => request(connection, args, RequestAction::Pause),

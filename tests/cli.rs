@@ -85,7 +85,7 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
     assert_eq!(code, 1, "{out}");
     assert!(
         err.contains(&format!(
-            "promote refused: canary {}/web: promote does not apply in phase Initialized",
+            "promote refused: canary {}/web: step does not apply in phase Initialized",
             s.ns
         )),
         "{err}"
@@ -183,7 +183,7 @@ async fn get_status_requests_and_wait_follow_a_rollout_through_every_phase() {
     let (_, table, _) = serin(&s, &["get"]).await;
     assert_eq!(row(&table, "web")[1], "WaitingPromotion (paused)");
     assert_eq!(serin(&s, &["resume", "web"]).await.0, 0);
-    assert_eq!(serin(&s, &["promote", "web"]).await.0, 0);
+    assert_eq!(serin(&s, &["promote", "web", "--full"]).await.0, 0);
     let (code, out, _) = serin(
         &s,
         &["wait", "web", "--for", "promoted", "--timeout", "90s"],
@@ -427,5 +427,192 @@ async fn global_flags_go_anywhere_and_contexts_and_selectors_choose_what_is_list
     assert!(
         table.contains(&format!("Controller 0.9.1 ({ns}/serin, ")),
         "{table}"
+    );
+}
+
+/// Reads a spawned `serin`'s stderr lines on a thread; the receiver hears each line as it comes.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// The next stderr line, or a failure after 60s.
+async fn next_line(
+    lines: std::sync::mpsc::Receiver<String>,
+) -> (String, std::sync::mpsc::Receiver<String>) {
+    tokio::task::spawn_blocking(move || {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("no progress line from serin wait");
+        (line, lines)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn promote_moves_one_step_and_full_skips_the_rest_while_wait_shows_progress() {
+    let s = setup("cli-step", &[]).await;
+    let closed = mock::serve(|_| mock::Reply::status(403, "closed by the release manager")).await;
+    s.create_deployment("held", Readiness::Ready).await;
+    // Steps 25%, 50%, 75%, each held by a closed confirm-traffic-increase gate.
+    let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 75,
+        "webhooks": [{"name": "go-live", "type": "confirm-traffic-increase", "url": closed.url}]});
+    s.create_canary("held", analysis, json!({})).await;
+    s.wait_phase("held", Phase::Initialized).await;
+    s.gitops_apply("held", "v2").await;
+    s.wait_phase("held", Phase::Progressing).await;
+    let weight = async || {
+        let canary = s.canaries().get("held").await.unwrap();
+        canary.status.unwrap().canary_weight
+    };
+    for _ in 0..120 {
+        if weight().await == 25 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(weight().await, 25);
+
+    // `wait` prints where the rollout stands, then a line per change.
+    let mut wait = Command::new(env!("CARGO_BIN_EXE_serin"))
+        .args(["wait", "held", "--timeout", "120s", "-n", &s.ns])
+        .env("KUBECONFIG", &cluster().kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut wait);
+    let (first, lines) = next_line(lines).await;
+    let ns = &s.ns;
+    assert_eq!(
+        first,
+        format!("canary {ns}/held: phase Progressing, canary weight 25%")
+    );
+
+    // One step at a time, past the closed gate: a person's request is the confirmation.
+    let (code, out, _) = serin(&s, &["promote", "held"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("promote requested") && out.contains("acknowledged"),
+        "{out}"
+    );
+    assert_eq!(weight().await, 50);
+    let (line, lines) = next_line(lines).await;
+    assert_eq!(
+        line,
+        format!("canary {ns}/held: phase Progressing, canary weight 50%")
+    );
+    assert_eq!(serin(&s, &["promote", "held"]).await.0, 0);
+    assert_eq!(weight().await, 75);
+    let (line, _lines) = next_line(lines).await;
+    assert_eq!(
+        line,
+        format!("canary {ns}/held: phase Progressing, canary weight 75%")
+    );
+    assert_eq!(s.primary_version("held").await.as_deref(), Some("v1"));
+
+    // --full skips the rest; the wait ends with the promotion.
+    let (code, out, _) = serin(&s, &["promote", "held", "--full"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("promote --full requested"), "{out}");
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || wait.wait_with_output().unwrap()),
+    )
+    .await
+    .expect("serin wait did not end when the rollout ended")
+    .unwrap();
+    assert_eq!(waited.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&waited.stdout).contains("promoted (phase Succeeded)"),
+        "{waited:?}"
+    );
+    assert_eq!(s.primary_version("held").await.as_deref(), Some("v2"));
+
+    // Settled: neither kind of promote applies, and each says so.
+    let (code, _, err) = serin(&s, &["promote", "held"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("promote refused") && err.contains("step does not apply in phase Succeeded"),
+        "{err}"
+    );
+    let (code, _, err) = serin(&s, &["promote", "held", "--full"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("promote --full refused")
+            && err.contains("promote does not apply in phase Succeeded"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn restart_rolls_the_primary_pods_and_is_not_a_release() {
+    let s = setup("cli-restart", &[]).await;
+    s.create_deployment("web", Readiness::Ready).await;
+    s.create_canary(
+        "web",
+        json!({"interval": "1s", "threshold": 2, "stepWeight": 50, "maxWeight": 50}),
+        json!({}),
+    )
+    .await;
+    s.wait_phase("web", Phase::Initialized).await;
+    let before = s.canaries().get("web").await.unwrap().status.unwrap();
+    let restarted_at = async || {
+        let primary = s.deployments().get("web-primary").await.unwrap();
+        primary
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .and_then(|m| m.annotations)
+            .and_then(|a| a.get("kubectl.kubernetes.io/restartedAt").cloned())
+    };
+    assert_eq!(restarted_at().await, None);
+
+    let (code, out, err) = serin(&s, &["restart", "web"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "restart requested: canary {}/web, Deployment web-primary restarted at",
+            s.ns
+        )),
+        "{out}"
+    );
+    let stamp = restarted_at()
+        .await
+        .expect("the primary's pod template is stamped");
+
+    // Two requests later the controller has reconciled since the restart: the stamp is still
+    // there and no rollout started.
+    assert_eq!(serin(&s, &["pause", "web"]).await.0, 0);
+    assert_eq!(serin(&s, &["resume", "web"]).await.0, 0);
+    assert_eq!(restarted_at().await.as_deref(), Some(stamp.as_str()));
+    let after = s.canaries().get("web").await.unwrap().status.unwrap();
+    assert_eq!(after.phase, Some(Phase::Initialized));
+    assert_eq!(after.last_applied_spec, before.last_applied_spec);
+    assert_eq!(after.last_promoted_spec, before.last_promoted_spec);
+
+    // A release copies the new template to the primary and keeps the stamp.
+    s.gitops_apply("web", "v2").await;
+    s.wait_phase("web", Phase::Succeeded).await;
+    assert_eq!(s.primary_version("web").await.as_deref(), Some("v2"));
+    assert_eq!(restarted_at().await.as_deref(), Some(stamp.as_str()));
+
+    let (code, _, err) = serin(&s, &["restart", "nope"]).await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("canary {}/nope not found", s.ns)),
+        "{err}"
     );
 }

@@ -1,4 +1,4 @@
-//! Manual requests (promote, abort, retry, pause, resume) and suspend.
+//! Manual requests (promote, step, abort, retry, pause, resume) and suspend.
 
 mod support;
 
@@ -20,6 +20,45 @@ fn promote_skips_the_rest_of_the_analysis() {
     assert!(decision.actions.contains(&Action::PromoteTemplate));
     assert_eq!(decision.status.last_handled_request.as_deref(), Some("r1"));
     world.run_until(Phase::Succeeded, 5);
+}
+
+#[test]
+fn step_moves_one_weight_at_once_and_promotes_from_the_last() {
+    let mut world = progressing();
+    assert_eq!(world.status.canary_weight, 10);
+    // No time passes: the step neither waits for the next analysis nor its checks.
+    for (id, weight) in [("s1", 20), ("s2", 30), ("s3", 40), ("s4", 50)] {
+        world.request("step", id);
+        let decision = world.tick_passing().clone();
+        assert_eq!(decision.reason.as_str(), "SteppedByRequest", "{id}");
+        assert_eq!(decision.status.phase, Some(Phase::Progressing));
+        assert_eq!(decision.status.canary_weight, weight, "{id}");
+        assert_eq!(world.traffic, Traffic::weights(100 - weight, weight));
+    }
+    // The same request again is not a second step.
+    world.tick_passing();
+    assert_eq!(world.status.canary_weight, 50);
+    world.request("step", "s5");
+    let decision = world.tick_passing().clone();
+    assert_eq!(decision.status.phase, Some(Phase::Promoting));
+    assert!(decision.actions.contains(&Action::PromoteTemplate));
+    world.run_until(Phase::Succeeded, 5);
+}
+
+#[test]
+fn step_counts_an_iteration_of_a_blue_green_rollout() {
+    let mut world = World::started(plan(
+        "    interval: 1m
+    threshold: 2
+    iterations: 2
+",
+    ));
+    world.request("step", "s1");
+    let decision = world.tick_passing().clone();
+    assert_eq!(decision.reason.as_str(), "SteppedByRequest");
+    assert_eq!(decision.status.iterations, 1);
+    world.request("step", "s2");
+    assert_eq!(world.tick_passing().status.phase, Some(Phase::Promoting));
 }
 
 #[test]

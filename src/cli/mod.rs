@@ -6,6 +6,7 @@ pub mod check;
 pub mod get;
 pub mod migrate;
 pub mod request;
+pub mod restart;
 pub mod status;
 pub mod stdout;
 pub mod version;

@@ -1,4 +1,4 @@
-//! `serin promote | abort | retry | pause | resume NAME`: a manual request is a pair of
+//! `serin promote [--full] | abort | retry | pause | resume NAME`: a manual request is a pair of
 //! annotations (`serin.dev/request`, `serin.dev/request-id`) the controller acts on once per
 //! id; the command waits briefly for the controller to acknowledge it in the status. A request
 //! the controller would ignore in the Canary's phase is refused up front, with the reason, by
@@ -25,6 +25,15 @@ pub enum Answer {
     NotAcknowledged,
 }
 
+/// The command a person typed for the request (`promote` asks for one step).
+fn command(action: RequestAction) -> &'static str {
+    match action {
+        RequestAction::Step => "promote",
+        RequestAction::Promote => "promote --full",
+        other => other.as_str(),
+    }
+}
+
 /// Sends the request unless the controller would ignore it.
 pub async fn run(
     client: kube::Client,
@@ -40,7 +49,7 @@ pub async fn run(
     if let Err(why) = action.acts_in(phase) {
         eprintln!(
             "{} refused: canary {namespace}/{name}: {why}",
-            action.as_str()
+            command(action)
         );
         return Ok(Answer::Refused(why));
     }
@@ -67,7 +76,7 @@ pub async fn run(
         if handled {
             crate::outln!(
                 "{} requested: canary {namespace}/{name} (request {id}), acknowledged",
-                action.as_str()
+                command(action)
             );
             return Ok(Answer::Acknowledged);
         }
@@ -75,7 +84,7 @@ pub async fn run(
     }
     crate::outln!(
         "{} requested: canary {namespace}/{name} (request {id}); not acknowledged within {}s — is serin controller running for this namespace?",
-        action.as_str(),
+        command(action),
         ACKNOWLEDGE.as_secs()
     );
     Ok(Answer::NotAcknowledged)

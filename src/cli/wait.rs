@@ -3,6 +3,9 @@
 //! pod template the way the controller computes it, so a `serin wait` run right after
 //! `kubectl apply` does not return the previous release's result.
 //!
+//! While it waits, a line on stderr for every change of phase or canary weight, so a
+//! pipeline's log shows where a slow rollout stands.
+//!
 //! Exit codes: 0 the awaited outcome happened, 1 the rollout ended the other way, 2 timeout or
 //! error (see docs/cli.md).
 
@@ -66,6 +69,16 @@ pub fn verdict(status: &CanaryStatus, revision: Option<&str>, want: Outcome) -> 
     }
 }
 
+/// Where the rollout stands, as one line of progress: the phase and the canary's weight.
+pub fn progress(status: &CanaryStatus) -> String {
+    let phase = status.phase.map_or("(new)", Phase::as_str);
+    let paused = if status.paused { " (paused)" } else { "" };
+    format!(
+        "phase {phase}{paused}, canary weight {}%",
+        status.canary_weight
+    )
+}
+
 /// The revision of the target's pod template as the controller computes it; None when the
 /// target does not exist.
 pub async fn target_revision(
@@ -93,6 +106,7 @@ pub async fn run(
     let wait = async {
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut stream = watcher(canaries.clone(), config).applied_objects().boxed();
+        let mut shown = String::new();
         while let Some(event) = stream.next().await {
             let canary = match event {
                 Ok(canary) => canary,
@@ -102,6 +116,11 @@ pub async fn run(
                 }
             };
             let status = canary.status.clone().unwrap_or_default();
+            let now = progress(&status);
+            if now != shown {
+                eprintln!("canary {namespace}/{name}: {now}");
+                shown = now;
+            }
             let revision = target_revision(&deployments, &canary).await?;
             if let Some(ended) = verdict(&status, revision.as_deref(), want) {
                 return Ok::<_, anyhow::Error>(Some(ended));
@@ -145,6 +164,22 @@ mod tests {
             verdict(&s, Some("r2"), Outcome::Promoted),
             Some(Ended::Met(_))
         ));
+    }
+
+    #[test]
+    fn progress_names_the_phase_the_weight_and_a_pause() {
+        let mut s = status(Phase::Progressing, "r2", "r1");
+        s.canary_weight = 25;
+        assert_eq!(progress(&s), "phase Progressing, canary weight 25%");
+        s.paused = true;
+        assert_eq!(
+            progress(&s),
+            "phase Progressing (paused), canary weight 25%"
+        );
+        assert_eq!(
+            progress(&CanaryStatus::default()),
+            "phase (new), canary weight 0%"
+        );
     }
 
     #[test]

@@ -114,7 +114,11 @@ pub struct ManualRequest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestAction {
+    /// Skip the rest of the analysis and promote (`serin promote --full`).
     Promote,
+    /// Move one step forward now (`serin promote`, Argo Rollouts' meaning): the next traffic
+    /// weight or iteration, or the promotion from the last one.
+    Step,
     Abort,
     Retry,
     Pause,
@@ -122,8 +126,9 @@ pub enum RequestAction {
 }
 
 impl RequestAction {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Promote,
+        Self::Step,
         Self::Abort,
         Self::Retry,
         Self::Pause,
@@ -133,6 +138,7 @@ impl RequestAction {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Promote => "promote",
+            Self::Step => "step",
             Self::Abort => "abort",
             Self::Retry => "retry",
             Self::Pause => "pause",
@@ -154,6 +160,11 @@ impl RequestAction {
                     Some(Phase::Waiting | Phase::Progressing | Phase::WaitingPromotion)
                 ),
                 ANALYSIS,
+            ),
+            // Before the analysis starts there is no step to move from.
+            Self::Step => (
+                matches!(phase, Some(Phase::Progressing | Phase::WaitingPromotion)),
+                "Progressing or WaitingPromotion",
             ),
             Self::Abort => (
                 matches!(
@@ -250,6 +261,7 @@ mod tests {
             acting(RequestAction::Promote),
             [Waiting, Progressing, WaitingPromotion]
         );
+        assert_eq!(acting(RequestAction::Step), [Progressing, WaitingPromotion]);
         assert_eq!(
             acting(RequestAction::Abort),
             [

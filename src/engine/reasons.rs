@@ -67,6 +67,8 @@ reasons! {
     RollbackRequested,
     /// Manual requests.
     PromotedByRequest,
+    /// One step forward by request (the next weight or iteration).
+    SteppedByRequest,
     AbortedByRequest,
     Retried,
     Paused,

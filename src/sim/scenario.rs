@@ -81,7 +81,7 @@ pub struct ScriptEvent {
     /// A ConfigMap or Secret the target references changes.
     #[serde(default)]
     pub config_change: Option<String>,
-    /// A manual request: promote, abort, retry, pause, resume.
+    /// A manual request: promote, step, abort, retry, pause, resume.
     #[serde(default)]
     pub request: Option<String>,
     /// spec.suspend is set (true) or cleared (false).

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::engine::ManualRequest;
 
-/// Annotation carrying a manual request: promote, abort, retry, pause, resume.
+/// Annotation carrying a manual request: promote, step, abort, retry, pause, resume.
 pub const REQUEST_ANNOTATION: &str = "serin.dev/request";
 /// Annotation making a request unique, so each is acted on once.
 pub const REQUEST_ID_ANNOTATION: &str = "serin.dev/request-id";

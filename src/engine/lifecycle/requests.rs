@@ -1,6 +1,9 @@
-//! Manual requests (promote, abort, retry, pause, resume) and freezing by suspend or pause.
+//! Manual requests (promote, step, abort, retry, pause, resume) and freezing by suspend or pause.
 
+use crate::api::status::Phase;
+use crate::engine::action::Traffic;
 use crate::engine::input::{RequestAction, Target};
+use crate::engine::plan::Strategy;
 use crate::engine::reasons::Reason;
 
 use super::Tick;
@@ -21,7 +24,7 @@ impl Tick<'_> {
             Err(unknown) => {
                 self.warn(
                     Reason::RequestIgnored,
-                    format!("unknown request {unknown:?}: expected promote, abort, retry, pause or resume"),
+                    format!("unknown request {unknown:?}: expected promote, step, abort, retry, pause or resume"),
                 );
                 return false;
             }
@@ -38,14 +41,9 @@ impl Tick<'_> {
                 false
             }
             RequestAction::Promote if action.acts_in(phase).is_ok() => {
-                self.unfreeze_for_request();
-                self.decide(
-                    Reason::PromotedByRequest,
-                    "promotion requested: skipping the rest of the analysis".into(),
-                );
-                self.promote();
-                true
+                self.promote_by_request("promotion requested: skipping the rest of the analysis")
             }
+            RequestAction::Step if action.acts_in(phase).is_ok() => self.step_by_request(),
             RequestAction::Abort if action.acts_in(phase).is_ok() => {
                 self.unfreeze_for_request();
                 self.rollback(Reason::AbortedByRequest, "aborted by request".into());
@@ -69,6 +67,70 @@ impl Tick<'_> {
                 false
             }
         }
+    }
+
+    /// One step forward now, as a person asking for it decides: the step's pause, the rest of
+    /// its analysis and the confirm-traffic-increase gate are skipped (the request is the
+    /// confirmation); from the last step the canary is promoted. True when it acted.
+    fn step_by_request(&mut self) -> bool {
+        if self.next.phase == Some(Phase::WaitingPromotion) {
+            return self.promote_by_request("one step requested at the last step: promoting");
+        }
+        let Some(index) = self.next.current_step else {
+            self.warn(
+                Reason::RequestIgnored,
+                "request ignored: step does not apply before the first analysis has moved traffic"
+                    .into(),
+            );
+            return false;
+        };
+        self.unfreeze_for_request();
+        let upcoming = index.saturating_add(1);
+        match &self.plan.strategy {
+            Strategy::Canary { steps, .. } => {
+                let Some(step) = usize::try_from(upcoming).ok().and_then(|i| steps.get(i)) else {
+                    return self
+                        .promote_by_request("one step requested at the last step: promoting");
+                };
+                self.next.current_step = Some(upcoming);
+                self.next.step_started_at = Some(self.now);
+                // The new weight is analysed a whole interval before the rollout moves on.
+                self.next.last_analysis_time = Some(self.now);
+                self.route(Traffic::weights(100 - step.weight, step.weight));
+                self.decide(
+                    Reason::SteppedByRequest,
+                    format!(
+                        "canary weight {}% (step {} of {}) by request",
+                        step.weight,
+                        upcoming + 1,
+                        steps.len()
+                    ),
+                );
+            }
+            Strategy::AbTesting { iterations } | Strategy::BlueGreen { iterations, .. } => {
+                let iterations = *iterations;
+                self.next.iterations += 1;
+                if self.next.iterations >= iterations {
+                    return self
+                        .promote_by_request("one step requested at the last iteration: promoting");
+                }
+                self.decide(
+                    Reason::SteppedByRequest,
+                    format!(
+                        "iteration {} of {iterations} counted as passed by request",
+                        self.next.iterations
+                    ),
+                );
+            }
+        }
+        true
+    }
+
+    fn promote_by_request(&mut self, message: &str) -> bool {
+        self.unfreeze_for_request();
+        self.decide(Reason::PromotedByRequest, message.into());
+        self.promote();
+        true
     }
 
     pub(super) fn unfreeze_for_request(&mut self) {
