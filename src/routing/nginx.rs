@@ -45,44 +45,69 @@ impl Router for Nginx {
         inputs: &RouteInputs<'_>,
         traffic: Traffic,
     ) -> Result<Vec<DynamicObject>, RouteError> {
-        let Some(reference) = &inputs.spec.ingress_ref else {
-            return Err(RouteError::Source(format!(
-                "{FIELD}: the nginx provider needs the Ingress to clone"
-            )));
-        };
-        let Some(source) = inputs.source else {
-            return Err(RouteError::SourceNotRead(format!(
-                "Ingress {}/{} ({FIELD})",
-                inputs.namespace, reference.name
-            )));
-        };
-        let spec = canary_spec(inputs, &reference.name, source)?;
-        let mut object = inputs.object(&ingress(), canary_ingress_name(&reference.name), spec);
-        let labels: BTreeMap<String, String> = source
-            .labels()
-            .iter()
-            .filter(|(key, _)| !gitops_tracking(key))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        object.metadata.labels = (!labels.is_empty()).then_some(labels);
-        object.metadata.annotations = Some(annotations(inputs, source, traffic));
+        let object = canary_clone(inputs, "nginx", canary_spec, |source| {
+            annotations(inputs, source, traffic)
+        })?;
         Ok(vec![object])
     }
 
     fn taken_over(&self, inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)> {
-        let reference = inputs.spec.ingress_ref.as_ref()?;
-        Some((ingress(), canary_ingress_name(&reference.name)))
+        clone_taken_over(inputs)
     }
 
     fn source(&self, inputs: &RouteInputs<'_>) -> Option<SourceRef> {
-        let reference = inputs.spec.ingress_ref.as_ref()?;
-        Some(SourceRef {
-            resource: ingress(),
-            name: reference.name.clone(),
-            namespace: None,
-            field: FIELD,
-        })
+        clone_source(inputs)
     }
+}
+
+/// The `<ingress>-canary` clone of the `spec.ingressRef` Ingress that the nginx and skipper
+/// providers write: `spec` from the source's spec, the source's labels but GitOps tracking,
+/// and the provider's `annotations`.
+pub(crate) fn canary_clone(
+    inputs: &RouteInputs<'_>,
+    provider: &str,
+    spec: impl FnOnce(&RouteInputs<'_>, &str, &DynamicObject) -> Result<Value, RouteError>,
+    annotations: impl FnOnce(&DynamicObject) -> BTreeMap<String, String>,
+) -> Result<DynamicObject, RouteError> {
+    let Some(reference) = &inputs.spec.ingress_ref else {
+        return Err(RouteError::Source(format!(
+            "{FIELD}: the {provider} provider needs the Ingress to clone"
+        )));
+    };
+    let Some(source) = inputs.source else {
+        return Err(RouteError::SourceNotRead(format!(
+            "Ingress {}/{} ({FIELD})",
+            inputs.namespace, reference.name
+        )));
+    };
+    let spec = spec(inputs, &reference.name, source)?;
+    let mut object = inputs.object(&ingress(), canary_ingress_name(&reference.name), spec);
+    let labels: BTreeMap<String, String> = source
+        .labels()
+        .iter()
+        .filter(|(key, _)| !gitops_tracking(key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    object.metadata.labels = (!labels.is_empty()).then_some(labels);
+    object.metadata.annotations = Some(annotations(source));
+    Ok(object)
+}
+
+/// The canary Ingress, taken over when it exists before serin (Flagger's name).
+pub(crate) fn clone_taken_over(inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)> {
+    let reference = inputs.spec.ingress_ref.as_ref()?;
+    Some((ingress(), canary_ingress_name(&reference.name)))
+}
+
+/// The `spec.ingressRef` Ingress the clone copies, read at every write.
+pub(crate) fn clone_source(inputs: &RouteInputs<'_>) -> Option<SourceRef> {
+    let reference = inputs.spec.ingress_ref.as_ref()?;
+    Some(SourceRef {
+        resource: ingress(),
+        name: reference.name.clone(),
+        namespace: None,
+        field: FIELD,
+    })
 }
 
 /// The source's spec with every path to the apex Service sent to the canary Service instead;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::engine::Traffic;
 use crate::workload::services::ServiceRole;
 
-use super::nginx::{canary_ingress_name, gitops_tracking, ingress};
+use super::nginx::{canary_clone, clone_source, clone_taken_over, gitops_tracking, ingress};
 use super::{RouteError, RouteInputs, Router, SourceRef, weights};
 
 /// The annotation holding the backends' weights.
@@ -44,43 +44,18 @@ impl Router for Skipper {
         inputs: &RouteInputs<'_>,
         traffic: Traffic,
     ) -> Result<Vec<DynamicObject>, RouteError> {
-        let Some(reference) = &inputs.spec.ingress_ref else {
-            return Err(RouteError::Source(format!(
-                "{FIELD}: the skipper provider needs the Ingress to clone"
-            )));
-        };
-        let Some(source) = inputs.source else {
-            return Err(RouteError::SourceNotRead(format!(
-                "Ingress {}/{} ({FIELD})",
-                inputs.namespace, reference.name
-            )));
-        };
-        let spec = split_spec(inputs, &reference.name, source)?;
-        let mut object = inputs.object(&ingress(), canary_ingress_name(&reference.name), spec);
-        let labels: BTreeMap<String, String> = source
-            .labels()
-            .iter()
-            .filter(|(key, _)| !gitops_tracking(key))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        object.metadata.labels = (!labels.is_empty()).then_some(labels);
-        object.metadata.annotations = Some(annotations(inputs, source, traffic));
+        let object = canary_clone(inputs, "skipper", split_spec, |source| {
+            annotations(inputs, source, traffic)
+        })?;
         Ok(vec![object])
     }
 
     fn taken_over(&self, inputs: &RouteInputs<'_>) -> Option<(ApiResource, String)> {
-        let reference = inputs.spec.ingress_ref.as_ref()?;
-        Some((ingress(), canary_ingress_name(&reference.name)))
+        clone_taken_over(inputs)
     }
 
     fn source(&self, inputs: &RouteInputs<'_>) -> Option<SourceRef> {
-        let reference = inputs.spec.ingress_ref.as_ref()?;
-        Some(SourceRef {
-            resource: ingress(),
-            name: reference.name.clone(),
-            namespace: None,
-            field: FIELD,
-        })
+        clone_source(inputs)
     }
 }
 
