@@ -115,11 +115,16 @@ reasons! {
 
 impl Reason {
     /// Decisions that cannot be taken back and that a stale view of the workloads could cause:
-    /// a rollback because pods did not become ready in time. The controller confirms them from
-    /// a fresh read of the target and primary before acting; a stale cache delays such a
-    /// decision, never makes it.
+    /// a rollback because pods did not become ready in time, and the end of a promotion because
+    /// the primary is ready with the new revision (traffic leaves the canary, which is then
+    /// scaled to zero). The controller confirms them from a fresh read of the target and
+    /// primary before acting; a stale cache delays such a decision, never makes it. Each costs
+    /// one read of each workload, once per rollout.
     pub const fn needs_fresh_view(self) -> bool {
-        matches!(self, Self::ProgressDeadlineExceeded)
+        matches!(
+            self,
+            Self::ProgressDeadlineExceeded | Self::TrafficRestored | Self::Succeeded
+        )
     }
 
     /// The reasons of [`Reason`]'s reconcile failures, which a successful reconcile clears.
