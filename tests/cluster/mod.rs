@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod controller;
+pub mod history;
 pub mod metric_servers;
 pub mod pods;
 pub mod prometheus;
@@ -345,24 +346,41 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("kubeconfig {}: {e}", self.kubeconfig.display()))
     }
 
-    /// Kills kube-apiserver and starts it again on the same port and etcd; returns when it is
-    /// ready. Only for the local control plane.
+    /// Kills kube-apiserver (SIGKILL) and starts it again on the same port and etcd; returns
+    /// when it is ready. Only for the local control plane.
     pub fn restart_apiserver(&self) {
+        self.restart("kube-apiserver", Self::spawn_apiserver);
+    }
+
+    /// Kills etcd (SIGKILL) and starts it again on the same ports and data; returns when the
+    /// API server is ready again (its readiness includes its etcd connection). Only for the
+    /// local control plane.
+    pub fn restart_etcd(&self) {
+        self.restart("etcd", Self::spawn_etcd);
+    }
+
+    /// Kills the component `name`, keeps its log beside the new one (`<name>.log.1`, ...),
+    /// starts it with `spawn` and waits for the API server to be ready.
+    fn restart(&self, name: &'static str, spawn: fn(&Self) -> Result<(), String>) {
         assert!(
             !self.external,
-            "restarting the API server needs the local control plane"
+            "restarting {name} needs the local control plane"
         );
         {
             let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(mut apiserver) = components.remove("kube-apiserver") {
-                let _ = apiserver.child.kill();
-                let _ = apiserver.child.wait();
-                let _ = std::fs::rename(&apiserver.log, apiserver.log.with_extension("log.1"));
+            if let Some(mut component) = components.remove(name) {
+                let _ = component.child.kill();
+                let _ = component.child.wait();
+                let kept = (1..)
+                    .map(|n| component.log.with_extension(format!("log.{n}")))
+                    .find(|path| !path.exists())
+                    .unwrap_or_else(|| component.log.with_extension("log.old"));
+                let _ = std::fs::rename(&component.log, kept);
             }
         }
-        self.spawn_apiserver()
+        spawn(self)
             .and_then(|()| self.wait_ready())
-            .unwrap_or_else(|e| panic!("restarting kube-apiserver: {e}"));
+            .unwrap_or_else(|e| panic!("restarting {name}: {e}"));
     }
 
     /// The last log lines of every component that exited, if any did.
