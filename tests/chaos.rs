@@ -83,12 +83,27 @@ fn the_recorder_flags_a_status_that_goes_backwards() {
     ];
     assert_eq!(never_backwards(&good), Ok(()));
     let bad: [&[Seen]; 6] = [
-        &[seen(Phase::Progressing, 40, 0), seen(Phase::Progressing, 20, 0)],
-        &[seen(Phase::Promoting, 40, 0), seen(Phase::Progressing, 40, 0)],
-        &[seen(Phase::Progressing, 20, 1), seen(Phase::Progressing, 20, 0)],
+        &[
+            seen(Phase::Progressing, 40, 0),
+            seen(Phase::Progressing, 20, 0),
+        ],
+        &[
+            seen(Phase::Promoting, 40, 0),
+            seen(Phase::Progressing, 40, 0),
+        ],
+        &[
+            seen(Phase::Progressing, 20, 1),
+            seen(Phase::Progressing, 20, 0),
+        ],
         &[seen(Phase::Promoting, 20, 0), seen(Phase::Promoting, 30, 0)],
-        &[seen(Phase::Progressing, 20, 0), seen(Phase::Succeeded, 0, 0)],
-        &[seen(Phase::Succeeded, 0, 0), seen(Phase::Initializing, 0, 0)],
+        &[
+            seen(Phase::Progressing, 20, 0),
+            seen(Phase::Succeeded, 0, 0),
+        ],
+        &[
+            seen(Phase::Succeeded, 0, 0),
+            seen(Phase::Initializing, 0, 0),
+        ],
     ];
     for history in bad {
         assert!(never_backwards(history).is_err(), "{history:?}");

@@ -49,8 +49,7 @@ impl Moment {
                 phase == Some(Phase::Promoting) && status.canary_weight == MAX_WEIGHT
             }
             Self::Finalising => {
-                phase == Some(Phase::Promoting)
-                    && (1..MAX_WEIGHT).contains(&status.canary_weight)
+                phase == Some(Phase::Promoting) && (1..MAX_WEIGHT).contains(&status.canary_weight)
             }
         }
     }
@@ -65,7 +64,10 @@ pub async fn good_release_survives(fault: Fault, moment: Moment) {
     let hooks = json!([{"name": "go-live", "type": "confirm-promotion", "url": gate.url()}]);
     release.create_canary(analysis(hooks, json!([]))).await;
     if !matches!(moment, Moment::Initializing) {
-        release.s.wait_phase(super::scenario::NAME, Phase::Initialized).await;
+        release
+            .s
+            .wait_phase(super::scenario::NAME, Phase::Initialized)
+            .await;
         release.release("v2").await;
     }
     release
@@ -76,14 +78,20 @@ pub async fn good_release_survives(fault: Fault, moment: Moment) {
     eprintln!("{fault:?} at {moment:?}: back after {:?}", hit.elapsed());
     match moment {
         Moment::Initializing => {
-            release.s.wait_phase(super::scenario::NAME, Phase::Initialized).await;
+            release
+                .s
+                .wait_phase(super::scenario::NAME, Phase::Initialized)
+                .await;
             release.release("v2").await;
         }
         Moment::WaitingPromotion => gate.open(),
         _ => {}
     }
     release.assert_promoted("v2").await;
-    eprintln!("{fault:?} at {moment:?}: promoted {:?} after it", hit.elapsed());
+    eprintln!(
+        "{fault:?} at {moment:?}: promoted {:?} after it",
+        hit.elapsed()
+    );
     let phases = release.history.phases();
     let expected = match moment {
         Moment::Finalising => Phase::Promoting,
@@ -136,7 +144,10 @@ table! {
 async fn etcd_restarted_mid_rollout() {
     let mut release = Release::start("etcd-restart").await;
     release.create_canary(analysis(json!([]), json!([]))).await;
-    release.s.wait_phase(super::scenario::NAME, Phase::Initialized).await;
+    release
+        .s
+        .wait_phase(super::scenario::NAME, Phase::Initialized)
+        .await;
     release.release("v2").await;
     release
         .reach("a step", |status| Moment::Progressing.reached(status))
@@ -145,7 +156,10 @@ async fn etcd_restarted_mid_rollout() {
     tokio::task::spawn_blocking(|| cluster().restart_etcd())
         .await
         .expect("restarting etcd");
-    eprintln!("etcd restart: API server ready again after {:?}", hit.elapsed());
+    eprintln!(
+        "etcd restart: API server ready again after {:?}",
+        hit.elapsed()
+    );
     release.reconnect().await;
     release.assert_promoted("v2").await;
 }
@@ -178,7 +192,10 @@ async fn the_standby_finishes_the_rollout_when_the_leader_is_killed() {
     let mut standby = replica("second");
     let mut release = Release::with(s).await;
     release.create_canary(analysis(json!([]), json!([]))).await;
-    release.s.wait_phase(super::scenario::NAME, Phase::Initialized).await;
+    release
+        .s
+        .wait_phase(super::scenario::NAME, Phase::Initialized)
+        .await;
     release.release("v2").await;
     release
         .reach("a step", |status| Moment::Progressing.reached(status))

@@ -72,7 +72,8 @@ async fn an_unreachable_metrics_server_never_lets_a_release_through() {
 #[tokio::test]
 async fn a_metrics_server_slower_than_the_timeout_never_lets_a_release_through() {
     let slow = mock::serve(|_| {
-        let mut reply = mock::Reply::ok(r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#);
+        let mut reply =
+            mock::Reply::ok(r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#);
         reply.delay = NEVER;
         reply
     })
@@ -91,7 +92,8 @@ async fn a_metrics_server_slower_than_the_timeout_never_lets_a_release_through()
 
 #[tokio::test]
 async fn a_metrics_server_answering_garbage_never_lets_a_release_through() {
-    let garbage = mock::serve(|_| mock::Reply::ok("<html><body>502 Bad Gateway</body></html>")).await;
+    let garbage =
+        mock::serve(|_| mock::Reply::ok("<html><body>502 Bad Gateway</body></html>")).await;
     metrics_fault("metrics-garbage", garbage.url.clone(), "response is not").await;
 }
 

@@ -171,7 +171,11 @@ impl Release {
     async fn assert_settled(&self, version: &str) {
         let s = &self.s;
         assert_eq!(s.primary_version(NAME).await.as_deref(), Some(version));
-        assert_eq!(s.weights(NAME).await, Some((100, 0)), "all traffic on the primary");
+        assert_eq!(
+            s.weights(NAME).await,
+            Some((100, 0)),
+            "all traffic on the primary"
+        );
         eventually("the target scaled to zero", WAIT, || async {
             (s.replicas(NAME).await == Some(0)).then_some(())
         })

@@ -9,10 +9,10 @@
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use kube::api::Api;
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::Client;
+use kube::api::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use serin::api::Phase;
 use serin::api::{Canary, CanaryStatus};
 
@@ -109,7 +109,10 @@ fn step_allowed(from: &Seen, to: &Seen) -> Result<(), String> {
     let (Some(before), Some(after)) = (from.phase, to.phase) else {
         return Ok(());
     };
-    if matches!(after, Phase::Failed | Phase::Terminating | Phase::Terminated) {
+    if matches!(
+        after,
+        Phase::Failed | Phase::Terminating | Phase::Terminated
+    ) {
         // A rollback, or a deletion, may come from any phase.
         return Ok(());
     }
@@ -150,7 +153,9 @@ fn counters_forward(from: &Seen, to: &Seen, phase: Phase) -> Result<(), String> 
     let handing_back = matches!(phase, Phase::Promoting | Phase::Finalising);
     let before_handing_back = !matches!(from.phase, Some(Phase::Promoting | Phase::Finalising));
     if !handing_back && to.canary_weight < from.canary_weight {
-        return Err(format!("canary weight fell {weights:?} during the analysis"));
+        return Err(format!(
+            "canary weight fell {weights:?} during the analysis"
+        ));
     }
     if handing_back && !before_handing_back && to.canary_weight > from.canary_weight {
         return Err(format!("canary weight rose {weights:?} while promoting"));

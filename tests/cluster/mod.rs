@@ -380,7 +380,26 @@ impl ControlPlane {
         }
         spawn(self)
             .and_then(|()| self.wait_ready())
+            .and_then(|()| self.wait_authorizing())
             .unwrap_or_else(|e| panic!("restarting {name}: {e}"));
+    }
+
+    /// Polls until the API server's RBAC authorizer allows what bootstrap bindings grant,
+    /// through a ClusterRoleBinding and a namespaced RoleBinding. Kubernetes 1.20's `/readyz`
+    /// says ok before the authorizer has read them, so a restarted API server refuses every
+    /// ServiceAccount for a while (403); from 1.21 on `/readyz` waits for this itself
+    /// (`informer-sync`), which this stands in for.
+    fn wait_authorizing(&self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let kubeconfig = self.kubeconfig.clone();
+        while Instant::now() < deadline {
+            let kubeconfig = kubeconfig.clone();
+            if on_fresh_runtime(async move { rbac_allows_bootstrap_grants(&kubeconfig).await }) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Err("the API server's RBAC authorizer allowed no bootstrap grant within 90s".into())
     }
 
     /// The last log lines of every component that exited, if any did.
@@ -414,6 +433,44 @@ impl ControlPlane {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// Whether RBAC allows what two bootstrap bindings grant: `get /api` to every authenticated
+/// user (ClusterRoleBinding `system:discovery`) and reading Secrets in kube-system to the
+/// bootstrap signer (RoleBinding `system:controller:bootstrap-signer`).
+async fn rbac_allows_bootstrap_grants(kubeconfig: &Path) -> bool {
+    use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+    use kube::api::{Api, PostParams};
+    let Ok(config) = Kubeconfig::read_from(kubeconfig) else {
+        return false;
+    };
+    let Ok(config) = Config::from_custom_kubeconfig(config, &KubeConfigOptions::default()).await
+    else {
+        return false;
+    };
+    let Ok(client) = Client::try_from(config) else {
+        return false;
+    };
+    let reviews: Api<SubjectAccessReview> = Api::all(client);
+    let grants = [
+        serde_json::json!({"user": "someone", "groups": ["system:authenticated"],
+            "nonResourceAttributes": {"path": "/api", "verb": "get"}}),
+        serde_json::json!({"user": "system:serviceaccount:kube-system:bootstrap-signer",
+            "groups": ["system:serviceaccounts", "system:authenticated"],
+            "resourceAttributes": {"namespace": "kube-system", "verb": "list", "resource": "secrets"}}),
+    ];
+    for spec in grants {
+        let Ok(review) = serde_json::from_value::<SubjectAccessReview>(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec,
+        })) else {
+            return false;
+        };
+        match reviews.create(&PostParams::default(), &review).await {
+            Ok(answer) if answer.status.as_ref().is_some_and(|s| s.allowed) => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Runs a future to completion on a new thread with its own runtime: callers may already be
