@@ -67,6 +67,7 @@ fn the_recorder_flags_a_status_that_goes_backwards() {
         canary_weight,
         failed_checks,
         iterations: 0,
+        revision: Some("r1".to_string()),
     };
     let good = [
         seen(Phase::Initializing, 0, 0),
@@ -108,4 +109,11 @@ fn the_recorder_flags_a_status_that_goes_backwards() {
     for history in bad {
         assert!(never_backwards(history).is_err(), "{history:?}");
     }
+    // A newer revision restarts the analysis from zero: not a step backwards.
+    let mut restarted = seen(Phase::Progressing, 0, 0);
+    restarted.revision = Some("r2".to_string());
+    assert_eq!(
+        never_backwards(&[seen(Phase::Progressing, 40, 1), restarted]),
+        Ok(())
+    );
 }

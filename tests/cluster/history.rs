@@ -1,7 +1,7 @@
 //! Every status a Canary showed during a test, recorded from a watch, and the rule that it
 //! never went backwards: within one rollout the phase only moves forward and the canary's
 //! weight only rises while it is analysed and only falls while traffic returns to the primary;
-//! a rollback (Failed) may come from anywhere.
+//! a rollback (Failed) may come from anywhere, and a newer revision starts a new rollout.
 //!
 //! The watch re-lists after an API server or etcd restart (kube-runtime's default backoff),
 //! so a restart loses no more than the statuses that came and went while it was down.
@@ -23,6 +23,8 @@ pub struct Seen {
     pub canary_weight: i32,
     pub failed_checks: i32,
     pub iterations: i32,
+    /// The revision under analysis: when it changes, a new rollout starts from zero.
+    pub revision: Option<String>,
 }
 
 impl Seen {
@@ -32,6 +34,7 @@ impl Seen {
             canary_weight: status.canary_weight,
             failed_checks: status.failed_checks,
             iterations: status.iterations,
+            revision: status.last_applied_spec.clone(),
         }
     }
 }
@@ -109,6 +112,10 @@ fn step_allowed(from: &Seen, to: &Seen) -> Result<(), String> {
     let (Some(before), Some(after)) = (from.phase, to.phase) else {
         return Ok(());
     };
+    if from.revision != to.revision && before != Phase::Initializing {
+        // A newer revision restarts the analysis from zero (docs/lifecycle.md).
+        return Ok(());
+    }
     if matches!(
         after,
         Phase::Failed | Phase::Terminating | Phase::Terminated
