@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod controller;
+pub mod history;
 pub mod metric_servers;
 pub mod pods;
 pub mod prometheus;
@@ -345,24 +346,60 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("kubeconfig {}: {e}", self.kubeconfig.display()))
     }
 
-    /// Kills kube-apiserver and starts it again on the same port and etcd; returns when it is
-    /// ready. Only for the local control plane.
+    /// Kills kube-apiserver (SIGKILL) and starts it again on the same port and etcd; returns
+    /// when it is ready. Only for the local control plane.
     pub fn restart_apiserver(&self) {
+        self.restart("kube-apiserver", Self::spawn_apiserver);
+    }
+
+    /// Kills etcd (SIGKILL) and starts it again on the same ports and data; returns when the
+    /// API server is ready again (its readiness includes its etcd connection). Only for the
+    /// local control plane.
+    pub fn restart_etcd(&self) {
+        self.restart("etcd", Self::spawn_etcd);
+    }
+
+    /// Kills the component `name`, keeps its log beside the new one (`<name>.log.1`, ...),
+    /// starts it with `spawn` and waits for the API server to be ready.
+    fn restart(&self, name: &'static str, spawn: fn(&Self) -> Result<(), String>) {
         assert!(
             !self.external,
-            "restarting the API server needs the local control plane"
+            "restarting {name} needs the local control plane"
         );
         {
             let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(mut apiserver) = components.remove("kube-apiserver") {
-                let _ = apiserver.child.kill();
-                let _ = apiserver.child.wait();
-                let _ = std::fs::rename(&apiserver.log, apiserver.log.with_extension("log.1"));
+            if let Some(mut component) = components.remove(name) {
+                let _ = component.child.kill();
+                let _ = component.child.wait();
+                let kept = (1..)
+                    .map(|n| component.log.with_extension(format!("log.{n}")))
+                    .find(|path| !path.exists())
+                    .unwrap_or_else(|| component.log.with_extension("log.old"));
+                let _ = std::fs::rename(&component.log, kept);
             }
         }
-        self.spawn_apiserver()
+        spawn(self)
             .and_then(|()| self.wait_ready())
-            .unwrap_or_else(|e| panic!("restarting kube-apiserver: {e}"));
+            .and_then(|()| self.wait_authorizing())
+            .unwrap_or_else(|e| panic!("restarting {name}: {e}"));
+    }
+
+    /// Polls until the API server's RBAC authorizer allows what bootstrap bindings grant,
+    /// through a ClusterRoleBinding and a namespaced RoleBinding. Kubernetes 1.20's `/readyz`
+    /// says ok before the authorizer has read them, so a restarted API server refuses every
+    /// ServiceAccount for a while (403); from 1.21 on `/readyz` waits for this itself
+    /// (`informer-sync`), which this stands in for.
+    fn wait_authorizing(&self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let kubeconfig = self.kubeconfig.clone();
+        while Instant::now() < deadline {
+            let kubeconfig = kubeconfig.clone();
+            if on_fresh_runtime(async move { rbac_allows_bootstrap_grants(&kubeconfig).await }) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Err("the API server's RBAC authorizer allowed no bootstrap grant within 90s".into())
     }
 
     /// The last log lines of every component that exited, if any did.
@@ -396,6 +433,44 @@ impl ControlPlane {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// Whether RBAC allows what two bootstrap bindings grant: `get /api` to every authenticated
+/// user (ClusterRoleBinding `system:discovery`) and reading Secrets in kube-system to the
+/// bootstrap signer (RoleBinding `system:controller:bootstrap-signer`).
+async fn rbac_allows_bootstrap_grants(kubeconfig: &Path) -> bool {
+    use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+    use kube::api::{Api, PostParams};
+    let Ok(config) = Kubeconfig::read_from(kubeconfig) else {
+        return false;
+    };
+    let Ok(config) = Config::from_custom_kubeconfig(config, &KubeConfigOptions::default()).await
+    else {
+        return false;
+    };
+    let Ok(client) = Client::try_from(config) else {
+        return false;
+    };
+    let reviews: Api<SubjectAccessReview> = Api::all(client);
+    let grants = [
+        serde_json::json!({"user": "someone", "groups": ["system:authenticated"],
+            "nonResourceAttributes": {"path": "/api", "verb": "get"}}),
+        serde_json::json!({"user": "system:serviceaccount:kube-system:bootstrap-signer",
+            "groups": ["system:serviceaccounts", "system:authenticated"],
+            "resourceAttributes": {"namespace": "kube-system", "verb": "list", "resource": "secrets"}}),
+    ];
+    for spec in grants {
+        let Ok(review) = serde_json::from_value::<SubjectAccessReview>(serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec,
+        })) else {
+            return false;
+        };
+        match reviews.create(&PostParams::default(), &review).await {
+            Ok(answer) if answer.status.as_ref().is_some_and(|s| s.allowed) => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Runs a future to completion on a new thread with its own runtime: callers may already be
