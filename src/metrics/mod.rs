@@ -127,12 +127,11 @@ pub fn queries(
             namespace: &namespace,
             target,
             service: spec.service_name(),
-            interval: SpecDuration::from(
+            interval: query_duration(
                 metric
                     .interval
                     .map_or(DEFAULT_INTERVAL, SpecDuration::as_std),
-            )
-            .to_string(),
+            ),
             workload,
             ingress,
             route,
@@ -194,10 +193,40 @@ pub async fn sample(
     }
 }
 
+/// `{{ interval }}` as a query reads it: one unit where the duration is a whole number of it
+/// (`90s`, `1m`, `2h`: what people write, and what Flagger passes on as written), Go's form
+/// otherwise. One unit is valid in every query language serin speaks, where `1m30s` is not
+/// (InfluxQL and Graphite take a single unit).
+pub fn query_duration(duration: std::time::Duration) -> String {
+    let secs = duration.as_secs();
+    if duration.subsec_nanos() != 0 || secs == 0 {
+        return SpecDuration::from(duration).to_string();
+    }
+    match secs {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::load::from_yaml;
+
+    #[test]
+    fn the_interval_of_a_query_is_written_in_one_unit_as_people_write_it() {
+        let spelled = |s: u64| query_duration(std::time::Duration::from_secs(s));
+        assert_eq!(spelled(90), "90s", "not 1m30s, which InfluxQL refuses");
+        assert_eq!(spelled(60), "1m");
+        assert_eq!(spelled(150), "150s");
+        assert_eq!(spelled(7200), "2h");
+        assert_eq!(spelled(5400), "90m");
+        assert_eq!(
+            query_duration(std::time::Duration::from_millis(500)),
+            "500ms"
+        );
+    }
 
     fn with_metric(metric: &str) -> (Canary, Metric) {
         let yaml = format!(
