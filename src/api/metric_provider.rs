@@ -93,6 +93,8 @@ pub const TABLE: &[Row] = &[
             "aws_access_key_id",
             "aws_secret_access_key",
             "aws_session_token",
+            // A Google service-account key selects Google Managed Prometheus.
+            "serviceAccountKey",
         ],
         default_server: true,
         default_address: None,
