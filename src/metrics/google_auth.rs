@@ -236,13 +236,18 @@ async fn grant(
     .query()
     .unwrap_or_default()
     .to_string();
+    // The exchange joins an address and a path with a slash; the token URI is both.
+    let (address, path) = key
+        .token_uri
+        .rsplit_once('/')
+        .unwrap_or((key.token_uri.as_str(), ""));
     let endpoint = Reach {
-        address: key.token_uri.clone(),
+        address: address.to_string(),
         headers: Vec::new(),
         ..reach.clone()
     };
     let call = Call {
-        path: "",
+        path,
         params: &[],
         body: Some(("application/x-www-form-urlencoded", body)),
         limit: MAX_ANSWER,

@@ -244,13 +244,15 @@ impl Endpoint {
         Self::connect_with(connection, identity)
     }
 
-    /// [`Endpoint::connect`] for Google Managed Prometheus with the metadata server's
-    /// `host[:port]` given rather than read from `GCE_METADATA_HOST`.
-    pub fn connect_with_metadata(connection: Connection, metadata_host: String) -> Self {
-        let mut endpoint = Self::connect_with(connection.clone(), None);
-        endpoint.google = is_google(&connection)
-            .then(|| TokenSource::of(&connection.credentials, metadata_host));
-        endpoint
+    /// The client of Google Managed Prometheus at the connection's address (whatever its
+    /// host), with tokens from the Secret's key or else the metadata server at
+    /// `metadata_host` rather than the one `GCE_METADATA_HOST` names.
+    pub fn connect_google(connection: Connection, metadata_host: String) -> Self {
+        let google = TokenSource::of(&connection.credentials, metadata_host);
+        Self {
+            google: Some(google),
+            ..Self::connect_with(connection, None)
+        }
     }
 
     /// [`Endpoint::connect`] with the web identity given rather than read from the environment
@@ -264,9 +266,8 @@ impl Endpoint {
                 "Amazon Managed Prometheus",
             )
         });
-        let google = is_google(&connection).then(|| {
-            TokenSource::of(&connection.credentials, google_auth::metadata_host())
-        });
+        let google = is_google(&connection)
+            .then(|| TokenSource::of(&connection.credentials, google_auth::metadata_host()));
         Self {
             aws,
             google,
