@@ -221,3 +221,48 @@ async fn an_analysis_is_created_waited_for_read_as_its_verdict_and_deleted() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_controller_rolls_a_canary_back_on_a_keptn_metric() {
+    use cluster::rollout::{setup, steps};
+    use cluster::workloads::Readiness;
+    use serin::api::Phase;
+    let s = setup("keptn-rollout", &[]).await;
+    // What Keptn's metrics operator fetched for the new revision: 7 errors a second.
+    keptn_metric(&s.client, &s.ns, "store-errors", Some("7")).await;
+    let templates: Api<serin::api::MetricTemplate> = Api::namespaced(s.client.clone(), &s.ns);
+    let template = serde_json::from_value(json!({
+        "apiVersion": "serin.dev/v1beta1", "kind": "MetricTemplate",
+        "metadata": {"name": "keptn-errors"},
+        "spec": {"provider": {"type": "keptn"},
+                 "query": "keptnmetric/{{ namespace }}/{{ target }}-errors"},
+    }))
+    .unwrap();
+    templates
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    s.create_deployment("store", Readiness::Ready).await;
+    let mut analysis = steps();
+    analysis["metrics"] = json!([
+        {"name": "keptn-errors", "templateRef": {"name": "keptn-errors"}, "thresholdRange": {"max": 1}},
+    ]);
+    s.create_canary("store", analysis, json!({})).await;
+    s.wait_phase("store", Phase::Initialized).await;
+    s.gitops_apply("store", "v2").await;
+    s.wait_phase("store", Phase::Failed).await;
+    let status = s.canaries().get("store").await.unwrap().status.unwrap();
+    let check = status
+        .checks
+        .iter()
+        .find(|c| c.name == "keptn-errors")
+        .cloned()
+        .unwrap();
+    assert_eq!(check.value, Some(7.0), "{check:?}");
+    assert!(check.message.ends_with("> 1 (max)"), "{check:?}");
+    assert_eq!(
+        check.query.as_deref(),
+        Some(format!("keptnmetric/{}/store-errors", s.ns).as_str())
+    );
+    assert_eq!(s.primary_version("store").await.as_deref(), Some("v1"));
+}
