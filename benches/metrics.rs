@@ -7,7 +7,7 @@
 //! Graphite (carbon-cache + graphite-web), InfluxDB 1.x (InfluxQL), VictoriaMetrics (the
 //! Prometheus provider), and Flux, Datadog and New Relic answers from the scriptable server
 //! of tests/mock (`-- datadog` runs the Datadog, New Relic, CloudWatch, Dynatrace,
-//! Splunk and external metrics ones alone).
+//! Splunk, external metrics and Cloud Monitoring ones alone).
 //!
 //! Run: `cargo bench --bench metrics` (results go to docs/benchmarks.md by hand).
 
@@ -212,6 +212,37 @@ async fn datadog() {
         &server.url,
         &[("token", "t")],
         "shop/errors?labelSelector=app%3D{{ target }}",
+    )
+    .await;
+    stackdriver().await;
+}
+
+/// Cloud Monitoring's `timeSeries:query` answered by the scriptable server, with a bearer token
+/// from a stand-in of Google's token endpoint: asked (a JWT signed RS256) in the first round,
+/// then kept, as in the controller between ticks.
+async fn stackdriver() {
+    let tokens = mock::serve(|_| {
+        mock::Reply::ok(r#"{"access_token":"ya29.bench","expires_in":3599,"token_type":"Bearer"}"#)
+    })
+    .await;
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/google/key.pem"
+    ))
+    .unwrap();
+    let key = serde_json::json!({
+        "type": "service_account", "client_email": "bench@shop.iam.gserviceaccount.com",
+        "private_key": pem, "token_uri": format!("{}/token", tokens.url),
+    })
+    .to_string();
+    let answer = r#"{"timeSeriesDescriptor":{"pointDescriptors":[{"key":"value.errors","valueType":"DOUBLE"}]},"timeSeriesData":[{"labelValues":[],"pointData":[{"values":[{"doubleValue":1.0}],"timeInterval":{"endTime":"2026-12-02T01:00:00Z"}}]}]}"#;
+    let server = mock::serve(move |_| mock::Reply::ok(answer)).await;
+    provider_round_trips(
+        "stackdriver: render, POST /v3/projects/<p>/timeSeries:query with a Google token (scriptable server), parse",
+        MetricProviderKind::Stackdriver,
+        &server.url,
+        &[("project", "shop"), ("serviceAccountKey", &key)],
+        "fetch k8s_container | metric 'shop/errors' | filter resource.container_name == '{{ target }}' | every 1m",
     )
     .await;
 }

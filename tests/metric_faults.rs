@@ -94,6 +94,12 @@ fn external_metrics(value: &str) -> String {
     )
 }
 
+fn stackdriver(value: &str) -> String {
+    format!(
+        r#"{{"timeSeriesDescriptor":{{"pointDescriptors":[{{"key":"value.errors","valueType":"DOUBLE"}}]}},"timeSeriesData":[{{"labelValues":[],"pointData":[{{"values":[{{"doubleValue":{value}}}],"timeInterval":{{"endTime":"2026-12-02T01:00:00Z"}}}}]}}]}}"#
+    )
+}
+
 fn providers() -> Vec<Provider> {
     vec![
         Provider {
@@ -267,16 +273,66 @@ fn providers() -> Vec<Provider> {
                 "query refused by the metrics server (Forbidden, HTTP 403): externalmetrics.external.metrics.k8s.io \"errors\" is forbidden: User \"system:serviceaccount:serin:serin\" cannot list resource \"errors\" in API group \"external.metrics.k8s.io\" in the namespace \"shop\" (the token's identity may not get external.metrics.k8s.io resources: grant it get on them)",
             ),
         },
+        Provider {
+            name: "stackdriver",
+            kind: MetricProviderKind::Stackdriver,
+            query: "fetch k8s_container | metric 'shop/errors' | every 1m | group_by [], sum(val())",
+            // The serviceAccountKey is added by `connection`: its token_uri is a stand-in's.
+            secret: &[("project", "shop-prod")],
+            one: stackdriver,
+            // Protobuf's JSON spells what JSON numbers cannot as strings.
+            specials: Some(("\"NaN\"", "\"Infinity\"")),
+            empty: r#"{"timeSeriesDescriptor":{"pointDescriptors":[]}}"#,
+            two: r#"{"timeSeriesData":[{"pointData":[{"values":[{"doubleValue":1}]}]},{"pointData":[{"values":[{"doubleValue":2}]}]}]}"#,
+            refusal: (
+                400,
+                r#"{"error":{"code":400,"message":"Line 1, column 40: Unknown table operation 'evry'.","status":"INVALID_ARGUMENT"}}"#,
+                "query refused by the metrics server (Google INVALID_ARGUMENT, HTTP 400): Line 1, column 40: Unknown table operation 'evry'.",
+            ),
+        },
     ]
 }
 
-fn connection(provider: &Provider, address: &str, timeout: Duration) -> Connection {
+/// Google's token endpoint, for the stackdriver row: a token for any grant (the grant itself
+/// is checked in tests/metric_google.rs).
+async fn google_tokens() -> mock::Server {
+    mock::serve(|_| {
+        Reply::ok(r#"{"access_token":"ya29.faults","expires_in":3599,"token_type":"Bearer"}"#)
+    })
+    .await
+}
+
+/// A service-account key file whose token endpoint is `tokens` (the throwaway test key).
+fn google_key(tokens: &str) -> String {
+    let pem = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/google/key.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    serde_json::json!({
+        "type": "service_account",
+        "client_email": "faults@shop-prod.iam.gserviceaccount.com",
+        "private_key": pem,
+        "token_uri": format!("{tokens}/token"),
+    })
+    .to_string()
+}
+
+fn connection(
+    provider: &Provider,
+    address: &str,
+    timeout: Duration,
+    tokens: Option<&str>,
+) -> Connection {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let secret: BTreeMap<String, String> = provider
+    let mut secret: BTreeMap<String, String> = provider
         .secret
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    if let Some(tokens) = tokens {
+        secret.insert("serviceAccountKey".into(), google_key(tokens));
+    }
     Connection {
         client: reqwest::Client::new(),
         address: address.to_string(),
@@ -303,10 +359,19 @@ async fn check_within(
     reply: impl Fn(&mock::Request) -> Reply + Send + Sync + 'static,
 ) -> (Sample, mock::Server) {
     let server = mock::serve(reply).await;
+    let tokens = match provider.kind {
+        MetricProviderKind::Stackdriver => Some(google_tokens().await),
+        _ => None,
+    };
     let queries = Queries::Instant(provider.query.to_string());
     let found = sample(
         provider.kind,
-        connection(provider, &server.url, timeout),
+        connection(
+            provider,
+            &server.url,
+            timeout,
+            tokens.as_ref().map(|t| t.url.as_str()),
+        ),
         &queries,
         Utc::now(),
         None,
@@ -512,6 +577,10 @@ async fn credentials_and_headers_reach_each_service_as_it_documents_them() {
         (
             "GET /apis/external.metrics.k8s.io/v1beta1/namespaces/shop/errors?labelSelector=app%3Dweb",
             "authorization: Bearer k8s-1",
+        ),
+        (
+            "POST /v3/projects/shop-prod/timeSeries:query",
+            "authorization: Bearer ya29.faults",
         ),
     ];
     assert_eq!(providers().len(), expected.len(), "a row per provider");

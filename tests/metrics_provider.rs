@@ -46,6 +46,7 @@ fn endpoint(address: &str) -> Endpoint {
         headers: Vec::new(),
         timeout: Duration::from_secs(2),
         aws: None,
+        google: None,
     }
 }
 

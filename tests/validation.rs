@@ -551,6 +551,50 @@ fn a_cloudwatch_template_needs_a_region_name() {
 }
 
 #[test]
+fn a_keptn_template_reads_the_cluster_and_stackdriver_defaults_to_googles_api_neither_judges() {
+    use serin::api::metric_provider::{MetricProviderKind, judge_refusal};
+    let check = |provider: &str| {
+        let template: serin::api::MetricTemplate = from_yaml(
+            &format!(
+                "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {{name: t, namespace: n}}\nspec:\n  provider: {provider}\n  query: keptnmetric/shop/errors\n"
+            ),
+            "",
+        )
+        .unwrap();
+        serin::api::validation::validate_template(&template.spec).map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        check("{type: keptn}"),
+        Ok(()),
+        "no address: it reads the cluster"
+    );
+    assert_eq!(
+        check("{type: stackdriver, secretRef: {name: gcloud-sa}}"),
+        Ok(())
+    );
+    assert!(
+        check("{type: graphite}").is_err(),
+        "a metrics server still needs one"
+    );
+    for kind in [MetricProviderKind::Keptn, MetricProviderKind::Stackdriver] {
+        let reason = judge_refusal(kind.row()).unwrap();
+        assert!(
+            reason.starts_with(&format!(
+                "the {kind} metric provider cannot answer range queries"
+            )),
+            "{reason}"
+        );
+    }
+    assert_eq!(
+        MetricProviderKind::Stackdriver
+            .row()
+            .service_address(None)
+            .as_deref(),
+        Some("https://monitoring.googleapis.com")
+    );
+}
+
+#[test]
 fn a_prometheus_template_with_a_region_is_amazon_managed_prometheus_and_needs_its_workspace() {
     let check = |provider: &str| {
         let template: serin::api::MetricTemplate = from_yaml(

@@ -1,5 +1,6 @@
 //! Every permission `serin controller` uses, and the call that needs it. config/rbac.yaml is
-//! exactly this list plus each traffic provider's kinds from the provider table
+//! exactly this list plus each traffic provider's kinds from the provider table and what a
+//! metric provider reads from the cluster (`metric_provider::Row::cluster_reads`)
 //! (`tests/rbac.rs` fails on a kind a provider writes that the file does not grant, and on a
 //! granted verb nothing here uses); docs/operations.md explains each line to operators.
 
@@ -71,6 +72,9 @@ pub const CONTROLLER: &[Access] = &[
 /// Every (group, resource, verb) the controller needs: its own and every provider's.
 pub fn required() -> std::collections::BTreeSet<(String, String, String)> {
     let providers = TABLE.iter().flat_map(|row| row.kinds.iter());
+    let metric_providers = super::metric_provider::TABLE
+        .iter()
+        .flat_map(|row| row.cluster_reads.iter());
     let own = ApiGroup::ALL.into_iter().flat_map(|group| {
         OWN_KINDS.iter().map(move |access| Access {
             group: group.name(),
@@ -80,6 +84,7 @@ pub fn required() -> std::collections::BTreeSet<(String, String, String)> {
     CONTROLLER
         .iter()
         .chain(providers)
+        .chain(metric_providers)
         .copied()
         .chain(own)
         .flat_map(|access| {

@@ -12,6 +12,8 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::provider::Access;
+
 // The metrics servers serin queries, serialized as `spec.provider.type`. (Plain comments, not
 // doc comments: schemars would put them into the CRD schema.)
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
@@ -39,6 +41,10 @@ pub enum MetricProviderKind {
     // The Kubernetes external metrics API (`external.metrics.k8s.io/v1beta1`) of an adapter.
     #[serde(rename = "externalmetrics")]
     ExternalMetrics,
+    // Google Cloud Monitoring: MQL through `projects.timeSeries.query`.
+    Stackdriver,
+    // Keptn's KeptnMetric and Analysis resources, read from the cluster.
+    Keptn,
 }
 
 /// The Secret key every provider may read: a PEM CA bundle to trust. It is no credential: a
@@ -66,6 +72,9 @@ pub struct Row {
     /// API, as Flagger defaults it); credentials may go there, it is the service's. A
     /// `{region}` in it is the template's `provider.region`, which the provider then needs.
     pub default_address: Option<&'static str>,
+    /// What it reads from the cluster, for a provider that asks the API server rather than a
+    /// metrics server (it then needs no address); part of serin's ClusterRole.
+    pub cluster_reads: &'static [Access],
 }
 
 /// The metric provider table: one row per provider serin queries.
@@ -84,9 +93,12 @@ pub const TABLE: &[Row] = &[
             "aws_access_key_id",
             "aws_secret_access_key",
             "aws_session_token",
+            // A Google service-account key selects Google Managed Prometheus.
+            "serviceAccountKey",
         ],
         default_server: true,
         default_address: None,
+        cluster_reads: &[],
     },
     Row {
         kind: MetricProviderKind::Graphite,
@@ -96,6 +108,7 @@ pub const TABLE: &[Row] = &[
         credential_keys: &["username", "password"],
         default_server: false,
         default_address: None,
+        cluster_reads: &[],
     },
     Row {
         kind: MetricProviderKind::InfluxDb,
@@ -106,6 +119,7 @@ pub const TABLE: &[Row] = &[
         credential_keys: &["token", "username", "password", "org", "database"],
         default_server: false,
         default_address: None,
+        cluster_reads: &[],
     },
     Row {
         kind: MetricProviderKind::Datadog,
@@ -116,6 +130,7 @@ pub const TABLE: &[Row] = &[
         credential_keys: &["datadog_api_key", "datadog_application_key"],
         default_server: false,
         default_address: Some("https://api.datadoghq.com"),
+        cluster_reads: &[],
     },
     Row {
         kind: MetricProviderKind::NewRelic,
@@ -127,6 +142,7 @@ pub const TABLE: &[Row] = &[
         credential_keys: &["newrelic_query_key", "newrelic_account_id"],
         default_server: false,
         default_address: Some("https://insights-api.newrelic.com"),
+        cluster_reads: &[],
     },
     Row {
         kind: MetricProviderKind::CloudWatch,
@@ -141,6 +157,7 @@ pub const TABLE: &[Row] = &[
         ],
         default_server: false,
         default_address: Some("https://monitoring.{region}.amazonaws.com"),
+        cluster_reads: &[],
     },
     Row {
         kind: MetricProviderKind::Dynatrace,
@@ -152,6 +169,7 @@ pub const TABLE: &[Row] = &[
         // Every environment has its own address (Flagger requires it too).
         default_server: false,
         default_address: None,
+        cluster_reads: &[],
     },
     Row {
         kind: MetricProviderKind::Splunk,
@@ -163,6 +181,7 @@ pub const TABLE: &[Row] = &[
         // Every organization has its realm's address (Flagger requires it too).
         default_server: false,
         default_address: None,
+        cluster_reads: &[],
     },
     Row {
         kind: MetricProviderKind::ExternalMetrics,
@@ -175,24 +194,44 @@ pub const TABLE: &[Row] = &[
         // server's aggregation (Flagger's default) yet.
         default_server: false,
         default_address: None,
+        cluster_reads: &[],
+    },
+    Row {
+        kind: MetricProviderKind::Stackdriver,
+        name: "stackdriver",
+        serves: "Google Cloud Monitoring: MQL through projects.timeSeries.query",
+        // An MQL query sets its own window (`within`); Google Managed Prometheus, through
+        // the prometheus provider, answers the judge's range queries.
+        range_queries: false,
+        // The project id is no secret, but Flagger reads it from the Secret.
+        credential_keys: &["project", "serviceAccountKey"],
+        default_server: false,
+        default_address: Some("https://monitoring.googleapis.com"),
+        cluster_reads: &[],
+    },
+    Row {
+        kind: MetricProviderKind::Keptn,
+        name: "keptn",
+        serves: "Keptn's KeptnMetric and Analysis resources (metrics.keptn.sh/v1beta1), read \
+                 from the cluster",
+        // A KeptnMetric holds its current value, an Analysis a verdict.
+        range_queries: false,
+        credential_keys: &[],
+        default_server: false,
+        default_address: None,
+        cluster_reads: &[
+            Access::new("metrics.keptn.sh", "keptnmetrics", &["get"]),
+            // An Analysis is created, read until Keptn completes it, and deleted.
+            Access::new("metrics.keptn.sh", "analyses", &["create", "get", "delete"]),
+        ],
     },
 ];
-
-/// Flagger's metric providers serin does not query (yet), named as such rather than as
-/// unknown: a migrating user learns it is a gap, not a typo.
-pub const NOT_YET: &[&str] = &["stackdriver", "keptn"];
 
 /// Why a `provider.type` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetricProviderError {
     #[error("unknown metric provider {0:?}; serin queries {names}", names = names())]
     Unknown(String),
-    #[error(
-        "{0:?} is a Flagger metric provider serin does not support yet; serin queries {names} \
-         (rewrite the query for a Prometheus-compatible server, or keep this check in a rollout webhook)",
-        names = names()
-    )]
-    NotYet(String),
 }
 
 fn names() -> String {
@@ -206,9 +245,6 @@ impl MetricProviderKind {
         let text = text.trim();
         if let Some(row) = TABLE.iter().find(|row| row.name == text) {
             return Ok(row.kind);
-        }
-        if NOT_YET.contains(&text) {
-            return Err(MetricProviderError::NotYet(text.to_string()));
         }
         Err(MetricProviderError::Unknown(text.to_string()))
     }
@@ -294,7 +330,6 @@ mod tests {
             assert_eq!(TABLE.iter().filter(|r| r.kind == row.kind).count(), 1);
             assert_eq!(row.kind.row(), row);
             assert_eq!(MetricProviderKind::parse(row.name), Ok(row.kind));
-            assert!(!NOT_YET.contains(&row.name));
         }
         assert_eq!(MetricProviderKind::Prometheus.row().name, "prometheus");
         assert_eq!(MetricProviderKind::InfluxDb.row().name, "influxdb");
@@ -312,18 +347,13 @@ mod tests {
             Ok(MetricProviderKind::Prometheus)
         );
         let error = |name| MetricProviderKind::parse(name).unwrap_err().to_string();
-        for flagger in NOT_YET {
-            let message = error(flagger);
-            assert!(
-                message.starts_with(&format!(
-                    "{flagger:?} is a Flagger metric provider serin does not support yet; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk, externalmetrics"
-                )),
-                "{message}"
-            );
+        // Every Flagger metric provider is one of serin's.
+        for flagger in ["stackdriver", "keptn", "cloudwatch", "externalmetrics"] {
+            assert!(MetricProviderKind::parse(flagger).is_ok(), "{flagger}");
         }
         assert_eq!(
             error("promethues"),
-            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk, externalmetrics"
+            "unknown metric provider \"promethues\"; serin queries prometheus, graphite, influxdb, datadog, newrelic, cloudwatch, dynatrace, splunk, externalmetrics, stackdriver, keptn"
         );
         assert!(error("Prometheus").starts_with("unknown metric provider"));
     }
@@ -333,9 +363,11 @@ mod tests {
         let kind: MetricProviderKind = serde_json::from_str(r#""prometheus""#).unwrap();
         assert_eq!(kind, MetricProviderKind::Prometheus);
         assert_eq!(serde_json::to_string(&kind).unwrap(), r#""prometheus""#);
-        let error = serde_json::from_str::<MetricProviderKind>(r#""stackdriver""#).unwrap_err();
+        let error = serde_json::from_str::<MetricProviderKind>(r#""stackdrivr""#).unwrap_err();
         assert!(
-            error.to_string().contains("does not support yet"),
+            error
+                .to_string()
+                .contains("unknown metric provider \"stackdrivr\""),
             "{error}"
         );
     }

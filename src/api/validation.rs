@@ -668,7 +668,10 @@ pub fn validate_template(spec: &MetricTemplateSpec) -> Result<(), ValidationErro
         });
     }
     report.check(
-        row.default_server || row.default_address.is_some() || has_address,
+        row.default_server
+            || row.default_address.is_some()
+            || has_address
+            || !row.cluster_reads.is_empty(),
         "spec.provider.address",
         || {
             format!(

@@ -40,7 +40,15 @@ pub async fn sample_all(
     let checks = canary.spec.analysis.metrics.iter().map(|metric| async move {
         let (value, query) = match prepare(ctx, canary, metric, source).await {
             Ok((kind, connection, queries)) => (
-                metrics::provider::sample(kind, connection, &queries, now, since).await,
+                metrics::provider::sample_in(
+                    kind,
+                    connection,
+                    Some(ctx.client.clone()),
+                    &queries,
+                    now,
+                    since,
+                )
+                .await,
                 Some(queries.shown().to_string()),
             ),
             Err(error) => (Sample::Error(error), None),
@@ -125,18 +133,26 @@ async fn prepare(
     };
     let client = ctx.clients.get(&ctx.http, &setting)?;
     let credentials = Credentials::of(provider.kind, &secret);
-    let address = address(
-        own_address(
-            provider.kind,
-            provider.address.as_deref(),
-            provider.region.as_deref(),
-        )
-        .as_deref(),
-        Carried::of(&credentials, &provider.headers),
-        &default_address,
-        &template_name,
-    )?;
-    refuse_literal(ctx, &address)?;
+    // A provider reading the cluster (keptn) has no server to reach.
+    let reads_cluster = !provider.kind.row().cluster_reads.is_empty();
+    let address = if reads_cluster {
+        String::new()
+    } else {
+        address(
+            own_address(
+                provider.kind,
+                provider.address.as_deref(),
+                provider.region.as_deref(),
+            )
+            .as_deref(),
+            Carried::of(&credentials, &provider.headers),
+            &default_address,
+            &template_name,
+        )?
+    };
+    if !reads_cluster {
+        refuse_literal(ctx, &address)?;
+    }
     let connection = Connection {
         client,
         address,

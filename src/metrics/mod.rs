@@ -1,6 +1,6 @@
 //! Metric providers: which query a Canary's metric stands for, and asking a metrics server
 //! (Prometheus-compatible, Graphite, InfluxDB, Datadog, New Relic, CloudWatch, Dynatrace,
-//! Splunk, Kubernetes external metrics) for it. Kubernetes reads (MetricTemplates, Secrets)
+//! Splunk, Kubernetes external metrics, Google Cloud Monitoring, Keptn) for it. Kubernetes reads (MetricTemplates, Secrets)
 //! stay in the controller; this module takes what they found and returns the engine's
 //! [`Sample`].
 //!
@@ -22,7 +22,10 @@
 //! - [`dynatrace`]: Dynatrace's metrics query API v2;
 //! - [`splunk`]: Splunk Observability's SignalFlow over HTTP, whose server-sent events
 //!   [`event_stream`] splits;
-//! - [`external`]: the Kubernetes external metrics API of a metrics adapter.
+//! - [`external`]: the Kubernetes external metrics API of a metrics adapter;
+//! - [`stackdriver`]: Google Cloud Monitoring's MQL query API, with access tokens from
+//!   [`google_auth`] (which Google Managed Prometheus' queries carry too);
+//! - [`keptn`]: Keptn's KeptnMetric and Analysis resources, read from the cluster.
 
 pub mod aws_signing;
 pub mod bounded;
@@ -34,13 +37,16 @@ pub mod event_stream;
 pub mod exchange;
 pub mod external;
 pub mod go_template;
+pub mod google_auth;
 pub mod graphite;
 pub mod influxdb;
+pub mod keptn;
 pub mod newrelic;
 pub mod prometheus;
 pub mod provider;
 pub mod sigv4;
 pub mod splunk;
+pub mod stackdriver;
 pub mod template;
 pub mod web_identity;
 

@@ -8,6 +8,12 @@
 //! `provider.region` (a region means nothing else to a Prometheus server), and its queries are
 //! then signed with the Secret's AWS keys or the pod's web identity (`super::aws_signing`).
 //!
+//! Google Managed Prometheus serves it too, under
+//! `https://monitoring.googleapis.com/v1/projects/<project>/location/global/prometheus`, and
+//! wants a Google OAuth access token: a template whose address is on
+//! `monitoring.googleapis.com`, or whose Secret holds a `serviceAccountKey`, sends one from
+//! `super::google_auth` (that key, else workload identity) instead of the Secret's `token`.
+//!
 //! Outcomes are explicit: a value, no data (an empty result, or NaN as Prometheus returns for
 //! 0/0), or an error with the reason. A fault is never a value.
 
@@ -21,6 +27,7 @@ use crate::outbound::redact;
 use super::aws_signing::{self, AwsSigning, Outgoing};
 pub use super::exchange::Auth;
 use super::exchange::{self, Call, PREVIEW, Reach, Server};
+use super::google_auth::{self, TokenSource};
 pub use super::provider::{Answer, QueryError};
 use super::provider::{Connection, Credentials, MetricsProvider};
 use super::sigv4;
@@ -46,6 +53,25 @@ pub struct Endpoint {
     pub timeout: Duration,
     /// Amazon Managed Prometheus: how queries are signed (then `auth` is not sent).
     pub aws: Option<AwsSigning>,
+    /// Google Managed Prometheus: where access tokens come from, or why there are none (then
+    /// `auth` is not sent).
+    pub google: Option<Result<TokenSource, String>>,
+}
+
+/// Google Managed Prometheus' host.
+pub const GOOGLE_HOST: &str = "monitoring.googleapis.com";
+
+/// Whether a connection is to Google Managed Prometheus: its address is Google's, or its
+/// Secret holds a Google service-account key.
+pub fn is_google(connection: &Connection) -> bool {
+    let host = reqwest::Url::parse(&connection.address)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase));
+    host.as_deref() == Some(GOOGLE_HOST)
+        || connection
+            .credentials
+            .get(google_auth::SERVICE_ACCOUNT_KEY)
+            .is_some()
 }
 
 #[derive(Deserialize)]
@@ -218,6 +244,17 @@ impl Endpoint {
         Self::connect_with(connection, identity)
     }
 
+    /// The client of Google Managed Prometheus at the connection's address (whatever its
+    /// host), with tokens from the Secret's key or else the metadata server at
+    /// `metadata_host` rather than the one `GCE_METADATA_HOST` names.
+    pub fn connect_google(connection: Connection, metadata_host: String) -> Self {
+        let google = TokenSource::of(&connection.credentials, metadata_host);
+        Self {
+            google: Some(google),
+            ..Self::connect_with(connection, None)
+        }
+    }
+
     /// [`Endpoint::connect`] with the web identity given rather than read from the environment
     /// (it only matters with `provider.region`, for Amazon Managed Prometheus).
     pub fn connect_with(connection: Connection, identity: Option<WebIdentity>) -> Self {
@@ -229,8 +266,11 @@ impl Endpoint {
                 "Amazon Managed Prometheus",
             )
         });
+        let google = is_google(&connection)
+            .then(|| TokenSource::of(&connection.credentials, google_auth::metadata_host()));
         Self {
             aws,
+            google,
             auth: auth(&connection.credentials),
             client: connection.client,
             address: connection.address,
@@ -266,10 +306,14 @@ impl Endpoint {
     }
 
     async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<String, QueryError> {
-        let (signed_path, signed_auth);
-        let (path, params, auth): (&str, &[(&str, &str)], &Auth) = match &self.aws {
-            None => (path, params, &self.auth),
-            Some(signing) => {
+        let (signed_path, signed_auth, google_auth);
+        let (path, params, auth): (&str, &[(&str, &str)], &Auth) = match (&self.aws, &self.google) {
+            (None, None) => (path, params, &self.auth),
+            (None, Some(tokens)) => {
+                google_auth = Auth::Bearer(self.google_token(tokens).await?);
+                (path, params, &google_auth)
+            }
+            (Some(signing), _) => {
                 // The query goes in the path, encoded as it is signed.
                 signed_path = format!("{path}?{}", sigv4::query_string(params));
                 signed_auth = Auth::Keys(self.sign(signing, &signed_path).await?);
@@ -290,6 +334,24 @@ impl Endpoint {
             limit: MAX_ANSWER,
         };
         server.send(&call, refusal).await
+    }
+
+    /// An access token for Google Managed Prometheus.
+    async fn google_token(
+        &self,
+        tokens: &Result<TokenSource, String>,
+    ) -> Result<String, QueryError> {
+        let tokens = tokens.as_ref().map_err(|message| QueryError::Refused {
+            kind: "secretRef".into(),
+            message: message.clone(),
+        })?;
+        let reach = Reach {
+            client: self.client.clone(),
+            address: self.address.clone(),
+            headers: Vec::new(),
+            timeout: self.timeout,
+        };
+        google_auth::access_token(tokens, &reach).await
     }
 
     /// The SigV4 headers of `GET <address>/<path>` (query included).
@@ -320,6 +382,9 @@ impl Endpoint {
 fn refusal(status: u16, body: &str) -> Option<QueryError> {
     match (status, data(body)) {
         (400 | 422 | 503, Err(refused @ QueryError::Refused { .. })) => Some(refused),
+        (401 | 403, _) if google_auth::api_refusal(status, body).is_some() => {
+            google_auth::api_refusal(status, body)
+        }
         (401 | 403, _) => {
             let message = exchange::json_message(body, "message")
                 .or_else(|| exchange::json_message(body, "Message"))?;

@@ -3,8 +3,9 @@
 //! resolved (address, credentials, headers, TLS client, timeout). Prometheus
 //! (`super::prometheus`), Graphite (`super::graphite`), InfluxDB (`super::influxdb`), Datadog
 //! (`super::datadog`), New Relic (`super::newrelic`), CloudWatch (`super::cloudwatch`),
-//! Dynatrace (`super::dynatrace`), Splunk (`super::splunk`) and the Kubernetes external metrics
-//! API (`super::external`) implement it; [`sample`] holds the one `match` that picks an
+//! Dynatrace (`super::dynatrace`), Splunk (`super::splunk`), the Kubernetes external metrics
+//! API (`super::external`), Google Cloud Monitoring (`super::stackdriver`) and Keptn
+//! (`super::keptn`, which reads the cluster) implement it; [`sample`] holds the one `match` that picks an
 //! implementation by the template's `provider.type`.
 //!
 //! The trait is static (generic functions, no `dyn`): each provider is one concrete type, and
@@ -171,11 +172,25 @@ pub trait MetricsProvider {
     fn probe(&self) -> impl Future<Output = Result<(), QueryError>> + Send;
 }
 
-/// Asks the provider `kind` for a metric's `queries` (see [`super::sample`]): the one place
-/// that picks an implementation.
+/// Asks the provider `kind` for a metric's `queries` without a cluster client (`serin
+/// check`, benchmarks, tests): see [`sample_in`].
 pub async fn sample(
     kind: MetricProviderKind,
     connection: Connection,
+    queries: &Queries,
+    now: DateTime<Utc>,
+    since: Option<DateTime<Utc>>,
+) -> Sample {
+    sample_in(kind, connection, None, queries, now, since).await
+}
+
+/// Asks the provider `kind` for a metric's `queries` (see [`super::sample`]): the one place
+/// that picks an implementation. `cluster` is the controller's client, which a provider that
+/// reads the cluster (keptn, its row's `cluster_reads`) is built with.
+pub async fn sample_in(
+    kind: MetricProviderKind,
+    connection: Connection,
+    cluster: Option<kube::Client>,
     queries: &Queries,
     now: DateTime<Utc>,
     since: Option<DateTime<Utc>>,
@@ -216,6 +231,14 @@ pub async fn sample(
         MetricProviderKind::ExternalMetrics => {
             let server = super::external::ExternalMetrics::connect(connection);
             super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::Stackdriver => {
+            let server = super::stackdriver::Stackdriver::connect(connection);
+            super::sample(&server, queries, now, since).await
+        }
+        MetricProviderKind::Keptn => {
+            let cluster = super::keptn::Keptn::connect(&connection, cluster);
+            super::sample(&cluster, queries, now, since).await
         }
     }
 }

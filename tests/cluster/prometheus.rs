@@ -247,6 +247,7 @@ pub fn endpoint(prometheus: &Prometheus) -> serin::metrics::prometheus::Endpoint
         headers: Vec::new(),
         timeout: Duration::from_secs(10),
         aws: None,
+        google: None,
     }
 }
 
