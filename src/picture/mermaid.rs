@@ -5,8 +5,6 @@
 
 use std::fmt::Write;
 
-use crate::api::status::CheckResult;
-
 use super::moments::Moments;
 use super::scale;
 use super::svg::clip;
@@ -100,13 +98,12 @@ fn phrase(text: &str) -> String {
 fn phase_timeline(moments: &Moments) -> String {
     let mut out = String::from("```mermaid\ntimeline\n    title Phases\n");
     for run in moments.phases.iter().take(MAX_PHASES) {
-        let _ = writeln!(
-            out,
-            "    {} to {} : {}",
-            span(run.start),
-            span(run.end),
-            phrase(&run.phase)
-        );
+        let period = if run.end > run.start {
+            format!("{} to {}", span(run.start), span(run.end))
+        } else {
+            format!("from {}", span(run.start))
+        };
+        let _ = writeln!(out, "    {period} : {}", phrase(&run.phase));
     }
     let more = moments.phases.len().saturating_sub(MAX_PHASES);
     if more > 0 {
@@ -126,36 +123,18 @@ fn cell(text: &str) -> String {
 }
 
 fn moments_table(moments: &Moments) -> String {
-    let mut rows: Vec<(f64, String, String)> = Vec::new();
-    for d in &moments.decisions {
-        let what = format!("**{}** at {}%", d.kind.as_str(), d.weight);
-        rows.push((d.at, what, format!("{}: {}", d.reason, d.message)));
-    }
-    for h in &moments.holds {
-        rows.push((
-            h.start,
-            "hold".into(),
-            format!("{}: {}", h.reason, h.message),
-        ));
-    }
-    for panel in &moments.panels {
-        let failed = panel
-            .points
-            .iter()
-            .filter(|p| p.result != CheckResult::Pass);
-        for p in failed {
-            rows.push((p.at, format!("check {}", panel.name), p.message.clone()));
-        }
-    }
-    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let rows = moments.notable();
     let mut out = String::from("| time | what | detail |\n| --- | --- | --- |\n");
-    for (at, what, detail) in rows.iter().take(MAX_ROWS) {
+    for row in rows.iter().take(MAX_ROWS) {
+        let time = match row.until {
+            Some(until) => format!("{} to {}", span(row.at), span(until)),
+            None => span(row.at),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} |",
-            span(*at),
-            cell(&clip(what, 100)),
-            cell(&clip(detail, 300))
+            "| {time} | {} | {} |",
+            cell(&clip(&row.what, 100)),
+            cell(&clip(&row.detail, 300))
         );
     }
     if rows.len() > MAX_ROWS {

@@ -138,7 +138,7 @@ pub struct Verdict {
 impl Moments {
     pub fn of(report: &Report, plan: &Plan) -> Self {
         let timeline = &report.timeline;
-        let last = timeline.last().map_or(0.0, |e| secs(e));
+        let last = timeline.last().map_or(0.0, secs);
         let end = last.max(report.outcome.at.as_std().as_secs_f64()).max(1.0);
         Self {
             name: report.name.clone(),
@@ -163,6 +163,80 @@ impl Moments {
                 expected: report.outcome.expected,
             },
         }
+    }
+}
+
+/// A row of the moments table: a decision, a hold, or a run of one check's failures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notable {
+    pub at: f64,
+    /// The end of a hold or of a run of failures.
+    pub until: Option<f64>,
+    pub what: String,
+    pub detail: String,
+}
+
+impl Moments {
+    /// What decided the rollout, in time order. A check failing the same way tick after tick
+    /// is one row with its count, so a day of failures reads as one line, not 8,000.
+    pub fn notable(&self) -> Vec<Notable> {
+        let mut rows: Vec<Notable> = Vec::new();
+        for d in &self.decisions {
+            rows.push(Notable {
+                at: d.at,
+                until: None,
+                what: format!("{} at {}%", d.kind.as_str(), d.weight),
+                detail: format!("{}: {}", d.reason, d.message),
+            });
+        }
+        for h in &self.holds {
+            rows.push(Notable {
+                at: h.start,
+                until: Some(h.end),
+                what: "hold".into(),
+                detail: format!("{}: {}", h.reason, h.message),
+            });
+        }
+        for panel in &self.panels {
+            rows.extend(failure_runs(panel));
+        }
+        rows.sort_by(|a, b| a.at.total_cmp(&b.at));
+        rows
+    }
+}
+
+/// Consecutive points of one panel that did not pass, with the same result and message.
+fn failure_runs(panel: &Panel) -> Vec<Notable> {
+    let mut rows = Vec::new();
+    let mut run: Option<(&CheckPoint, &CheckPoint, usize)> = None;
+    for point in &panel.points {
+        let same =
+            |first: &CheckPoint| first.result == point.result && first.message == point.message;
+        run = match run {
+            Some((first, _, count)) if point.result != CheckResult::Pass && same(first) => {
+                Some((first, point, count + 1))
+            }
+            other => {
+                rows.extend(other.map(|r| failure_row(&panel.name, r)));
+                (point.result != CheckResult::Pass).then_some((point, point, 1))
+            }
+        };
+    }
+    rows.extend(run.map(|r| failure_row(&panel.name, r)));
+    rows
+}
+
+fn failure_row(name: &str, (first, last, count): (&CheckPoint, &CheckPoint, usize)) -> Notable {
+    let times = if count > 1 {
+        format!(" ({count} checks in a row)")
+    } else {
+        String::new()
+    };
+    Notable {
+        at: first.at,
+        until: (count > 1).then_some(last.at),
+        what: format!("check {name}"),
+        detail: format!("{}{times}", first.message),
     }
 }
 
@@ -375,6 +449,26 @@ mod tests {
         assert_eq!(failed, [245.0, 305.0]);
         assert_eq!(m.panels[0].bounds.min, Some(99.0));
         assert_eq!(m.events, vec![(60.0, "release podinfo:6.0.1".to_string())]);
+        let rows: Vec<(f64, Option<f64>, &str)> = m
+            .notable()
+            .iter()
+            .map(|r| (r.at, r.until, r.what.as_str()))
+            .map(|(a, u, w)| {
+                (
+                    a,
+                    u,
+                    if w.starts_with("check") {
+                        "check"
+                    } else {
+                        "rollback"
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [(245.0, Some(305.0), "check"), (305.0, None, "rollback")]
+        );
     }
 
     #[test]

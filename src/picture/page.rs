@@ -54,46 +54,27 @@ pub fn rollout(moments: &Moments) -> String {
     )
 }
 
-/// Decisions, holds and failed checks in time order, as a table.
+/// Decisions, holds and runs of failed checks in time order, as a table.
 fn moments_table(moments: &Moments) -> String {
-    let mut rows: Vec<(f64, String, String, String)> = Vec::new();
-    for d in &moments.decisions {
-        rows.push((
-            d.at,
-            d.kind.as_str().into(),
-            d.reason.clone(),
-            d.message.clone(),
-        ));
-    }
-    for h in &moments.holds {
-        rows.push((h.start, "hold".into(), h.reason.clone(), h.message.clone()));
-    }
-    for panel in &moments.panels {
-        for p in panel
-            .points
-            .iter()
-            .filter(|p| p.result != crate::api::status::CheckResult::Pass)
-        {
-            rows.push((p.at, "check".into(), panel.name.clone(), p.message.clone()));
-        }
-    }
-    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total = rows.len();
+    let rows = moments.notable();
     let mut out = String::from(
-        "<h2>Moments</h2>\n<table class=\"moments\">\n<tr><th>time</th><th>what</th><th>reason</th><th>detail</th></tr>\n",
+        "<h2>Moments</h2>\n<table class=\"moments\">\n<tr><th>time</th><th>what</th><th>detail</th></tr>\n",
     );
-    for (at, what, reason, detail) in rows.into_iter().take(MAX_ROWS) {
+    for row in rows.iter().take(MAX_ROWS) {
+        let time = match row.until {
+            Some(until) => format!("{}–{}", scale::clock(row.at), scale::clock(until)),
+            None => scale::clock(row.at),
+        };
         let _ = writeln!(
             out,
-            "<tr class=\"{what}\"><td>{}</td><td>{what}</td><td>{}</td><td>{}</td></tr>",
-            scale::clock(at),
-            escape(&clip(&reason, 100)),
-            escape(&clip(&detail, 300)),
+            "<tr><td>{time}</td><td>{}</td><td>{}</td></tr>",
+            escape(&clip(&row.what, 100)),
+            escape(&clip(&row.detail, 300)),
         );
     }
     out.push_str("</table>\n");
-    if total > MAX_ROWS {
-        let _ = writeln!(out, "<p>… and {} more</p>", total - MAX_ROWS);
+    if rows.len() > MAX_ROWS {
+        let _ = writeln!(out, "<p>… and {} more</p>", rows.len() - MAX_ROWS);
     }
     out
 }

@@ -6,13 +6,13 @@
 /// `items` (in time order) with at most one per `column` pixels of `x`: of the items sharing a
 /// column, the first one `prefer` ranks highest (later ones replace earlier ones on a tie when
 /// `latest` is set, as a step line's last value in a column is the one that holds).
-pub fn by_column<'a, T>(
-    items: &'a [T],
+pub fn by_column<T>(
+    items: &[T],
     column: f64,
     x: impl Fn(&T) -> f64,
     rank: impl Fn(&T) -> u8,
     latest: bool,
-) -> Vec<&'a T> {
+) -> Vec<&T> {
     let mut out: Vec<&T> = Vec::new();
     let mut last_column = None;
     for item in items {
