@@ -6,7 +6,7 @@ use crate::judge::compare::{Class, Comparison, Direction, JudgeConfig};
 
 use super::page;
 use super::scale::{self, Linear};
-use super::svg::{Svg, num, polyline};
+use super::svg::{Attr, Svg, num, polyline};
 use super::thin;
 
 const WIDTH: f64 = 960.0;
@@ -240,48 +240,68 @@ fn allowed(result: &Comparison, config: &JudgeConfig) -> (Option<f64>, Option<f6
 fn shift_panel(svg: &mut Svg, judged: &Judged<'_>) {
     let r = judged.result;
     svg.open("g", &[("class", "shift-panel".into())]);
-    let title = "canary − primary: shift (dot) with its interval, change of the means (diamond), allowed band (green)";
-    svg.text(
-        LEFT,
-        SHIFT_TOP - 10.0,
-        &[("font-weight", "bold".into())],
-        title,
-    );
+    let title = "canary − primary: shift (dot) with its interval, change of the means (diamond), \
+                 allowed band (green)";
+    let bold = [("font-weight", "bold".into())];
+    svg.text(LEFT, SHIFT_TOP - 10.0, &bold, title);
     let (Some(shift), Some(lower), Some(upper)) = (r.shift, r.shift_lower, r.shift_upper) else {
         let note = if r.class == Class::NoData {
             "too few samples: no shift estimated"
         } else {
             "no shift estimated"
         };
-        svg.text(
-            LEFT,
-            SHIFT_TOP + 30.0,
-            &[("class", "no-shift".into())],
-            note,
-        );
+        let class = [("class", "no-shift".into())];
+        svg.text(LEFT, SHIFT_TOP + 30.0, &class, note);
         svg.close("g");
         return;
     };
     let difference = r.canary_mean.zip(r.baseline_mean).map(|(c, b)| c - b);
-    let (min, max) = allowed(r, judged.config);
-    let all: Vec<f64> = [
+    let band = allowed(r, judged.config);
+    let marks = [
         Some(shift),
         Some(lower),
         Some(upper),
         difference,
-        min,
-        max,
-        Some(0.0),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|v| v.is_finite())
-    .collect();
-    let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        band.0,
+        band.1,
+    ];
+    let x = shift_scale(&marks);
+    allowed_band(svg, &x, band, judged.config.allowed_change);
+    let zero = x.at(0.0);
+    svg.element(
+        "line",
+        &vline(zero, SHIFT_TOP, SHIFT_TOP + SHIFT_HEIGHT, "#9e9e9e"),
+    );
+    interval(svg, &x, shift, lower, upper, r);
+    if let Some(d) = difference {
+        mean_difference(svg, &x, d);
+    }
+    value_axis(svg, &x, SHIFT_TOP + SHIFT_HEIGHT, "canary − primary");
+    svg.close("g");
+}
+
+/// An axis covering every mark and zero, padded.
+fn shift_scale(marks: &[Option<f64>]) -> Linear {
+    let finite = marks.iter().flatten().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((0.0_f64, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let pad = ((hi - lo) * 0.1).max(1e-9);
-    let x = Linear::new((lo - pad, hi + pad), (LEFT, WIDTH - RIGHT));
-    let (x0, x1) = (x.at(min.unwrap_or(lo - pad)), x.at(max.unwrap_or(hi + pad)));
+    Linear::new((lo - pad, hi + pad), (LEFT, WIDTH - RIGHT))
+}
+
+fn vline(x: f64, y1: f64, y2: f64, stroke: &str) -> Vec<Attr<'static>> {
+    vec![
+        ("x1", num(x)),
+        ("x2", num(x)),
+        ("y1", num(y1)),
+        ("y2", num(y2)),
+        ("stroke", stroke.into()),
+    ]
+}
+
+/// The band of tolerated change; an open side runs to the panel's edge.
+fn allowed_band(svg: &mut Svg, x: &Linear, (min, max): (Option<f64>, Option<f64>), change: f64) {
+    let (lo, hi) = x.domain();
+    let (x0, x1) = (x.at(min.unwrap_or(lo)), x.at(max.unwrap_or(hi)));
     let band = [
         ("class", "allowed".into()),
         ("data-min", min.map_or("-".into(), scale::label)),
@@ -292,50 +312,30 @@ fn shift_panel(svg: &mut Svg, judged: &Judged<'_>) {
         ("height", num(SHIFT_HEIGHT)),
         ("fill", BAND.into()),
     ];
-    svg.element_titled(
-        "rect",
-        &band,
-        &format!(
-            "allowed change of the mean: {}% of the primary's mean",
-            scale::label(judged.config.allowed_change * 100.0)
-        ),
+    let title = format!(
+        "allowed change of the mean: {}% of the primary's mean",
+        scale::label(change * 100.0)
     );
-    let zero = [
-        ("x1", num(x.at(0.0))),
-        ("x2", num(x.at(0.0))),
-        ("y1", num(SHIFT_TOP)),
-        ("y2", num(SHIFT_TOP + SHIFT_HEIGHT)),
-        ("stroke", "#9e9e9e".into()),
+    svg.element_titled("rect", &band, &title);
+}
+
+/// The difference of the means, which the allowed band applies to, as a diamond.
+fn mean_difference(svg: &mut Svg, x: &Linear, difference: f64) {
+    let (cx, cy) = (x.at(difference), SHIFT_TOP + SHIFT_HEIGHT * 0.75);
+    let corners = [
+        (cx, cy - 6.0),
+        (cx + 6.0, cy),
+        (cx, cy + 6.0),
+        (cx - 6.0, cy),
     ];
-    svg.element("line", &zero);
-    interval(svg, &x, shift, lower, upper, r);
-    if let Some(d) = difference {
-        let (cx, cy) = (x.at(d), SHIFT_TOP + SHIFT_HEIGHT * 0.75);
-        let diamond = format!(
-            "M{} {} L{} {} L{} {} L{} {} Z",
-            num(cx),
-            num(cy - 6.0),
-            num(cx + 6.0),
-            num(cy),
-            num(cx),
-            num(cy + 6.0),
-            num(cx - 6.0),
-            num(cy)
-        );
-        let attrs = [
-            ("class", "mean-difference".into()),
-            ("data-value", scale::label(d)),
-            ("d", diamond),
-            ("fill", CANARY.into()),
-        ];
-        svg.element_titled(
-            "path",
-            &attrs,
-            &format!("change of the means {}", scale::label(d)),
-        );
-    }
-    value_axis(svg, &x, SHIFT_TOP + SHIFT_HEIGHT, "canary − primary");
-    svg.close("g");
+    let attrs = [
+        ("class", "mean-difference".into()),
+        ("data-value", scale::label(difference)),
+        ("d", polyline(&corners) + " Z"),
+        ("fill", CANARY.into()),
+    ];
+    let title = format!("change of the means {}", scale::label(difference));
+    svg.element_titled("path", &attrs, &title);
 }
 
 fn interval(svg: &mut Svg, x: &Linear, shift: f64, lower: f64, upper: f64, r: &Comparison) {
