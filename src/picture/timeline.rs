@@ -580,3 +580,49 @@ fn decisions(svg: &mut Svg, frame: &Frame, decisions: &[Decision]) {
         svg.close("g");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::provider::{DEFAULT_NAME, TrafficProvider};
+    use crate::sim::{self, Scenario};
+
+    /// The rollback example with its values replaced by `values`, one per tick.
+    fn drawn_with(values: &str) -> String {
+        let yaml = include_str!("../../examples/podinfo-rollback.yaml").replace(
+            "    - minWeight: 30\n      value: 91.4\n    - value: 99.9",
+            values,
+        );
+        let provider = TrafficProvider::parse(DEFAULT_NAME).unwrap();
+        let scenario = Scenario::from_yaml(&yaml, provider).unwrap();
+        svg(&Moments::of(&sim::run(&scenario), &scenario.plan))
+    }
+
+    #[test]
+    fn extreme_values_draw_inside_their_panel_with_plain_numbers() {
+        let svg = drawn_with(
+            "    - {before: 2m30s, value: .nan}\n    - {before: 3m30s, value: .inf}\n    \
+             - {before: 4m30s, value: -1.7e308}\n    - value: 1.7e308",
+        );
+        // Every coordinate is a plain number: no NaN, inf or 300-digit values.
+        let coordinate =
+            regex::Regex::new(r#" (?:x|y|x1|x2|y1|y2|cx|cy|width|height)="([^"]*)""#).unwrap();
+        for value in coordinate.captures_iter(&svg).map(|c| c[1].to_string()) {
+            let number: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("{value:?} in {svg}"));
+            assert!((0.0..=2000.0).contains(&number), "{value} in {svg}");
+        }
+        assert!(svg.contains("class=\"check-point fail\""));
+    }
+
+    #[test]
+    fn a_metric_never_checked_says_so() {
+        let yaml = include_str!("../../examples/podinfo-never-ready.yaml");
+        let provider = TrafficProvider::parse(DEFAULT_NAME).unwrap();
+        let scenario = Scenario::from_yaml(yaml, provider).unwrap();
+        let svg = svg(&Moments::of(&sim::run(&scenario), &scenario.plan));
+        assert!(svg.contains("never checked in this run"), "{svg}");
+        assert!(!svg.contains("class=\"check-point"));
+    }
+}
