@@ -6,6 +6,7 @@
 //! - [`engine`]: the pure rollout lifecycle (no I/O, no clock);
 //! - [`hooks`]: webhook calls;
 //! - [`judge`]: pure metric judgement;
+//! - [`picture`]: drawings of rollouts and judgements (SVG, HTML, Mermaid);
 //! - [`outbound`]: limits every outgoing call respects (body size, timeouts, egress, redaction);
 //! - [`loadtester`]: `serin loadtester`, load generation and gates kept in a ConfigMap;
 //! - [`routing`]: traffic providers, each a pure function of the split to the objects expressing it;
@@ -23,6 +24,7 @@ pub mod loadtester;
 pub mod metrics;
 pub mod notify;
 pub mod outbound;
+pub mod picture;
 pub mod routing;
 pub mod sim;
 pub mod workload;

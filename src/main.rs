@@ -14,6 +14,7 @@ use serin::cli::{Connection, Format};
 use serin::engine::input::RequestAction;
 use serin::judge::compare::{Class, Comparison, Direction, JudgeConfig, compare};
 use serin::judge::samples;
+use serin::picture::{self, distribution};
 use serin::sim::{self, Scenario};
 
 #[derive(Parser)]
@@ -34,8 +35,10 @@ enum Command {
         scenario: PathBuf,
         #[command(flatten)]
         provider: DefaultProvider,
-        #[arg(short, long, value_enum, default_value_t = Output::Text)]
-        output: Output,
+        /// text and json: the timeline; html, svg: a drawing of it; markdown: Mermaid charts
+        /// and a table for a pull-request comment (docs/simulate.md).
+        #[arg(short, long, value_enum, default_value_t = SimulateOutput::Text)]
+        output: SimulateOutput,
     },
     /// Run the controller: watch Canaries and roll out every change of their targets.
     Controller(Box<serin::controller::Options>),
@@ -160,6 +163,10 @@ struct JudgeArgs {
     min_samples: usize,
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Also draw both distributions, the shift with its interval and the allowed band into
+    /// this file: FILE.svg or FILE.html.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -188,6 +195,17 @@ impl DefaultProvider {
 enum Output {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SimulateOutput {
+    Text,
+    Json,
+    /// A self-contained page with the timeline drawn (no scripts).
+    Html,
+    Svg,
+    /// Mermaid charts and a table (GitHub renders them in comments).
+    Markdown,
 }
 
 /// Runs a long-lived server command (controller, load tester) with logging set up.
@@ -519,7 +537,11 @@ fn migrate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn simulate(path: &PathBuf, provider: TrafficProvider, output: Output) -> anyhow::Result<ExitCode> {
+fn simulate(
+    path: &PathBuf,
+    provider: TrafficProvider,
+    output: SimulateOutput,
+) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let scenario = Scenario::from_yaml(&text, provider)
@@ -528,9 +550,13 @@ fn simulate(path: &PathBuf, provider: TrafficProvider, output: Output) -> anyhow
         eprintln!("warning: canary.{warning}");
     }
     let report = sim::run(&scenario);
+    let plan = &scenario.plan;
     match output {
-        Output::Text => serin::out!("{}", sim::report::text(&report)),
-        Output::Json => serin::outln!("{}", serde_json::to_string_pretty(&report)?),
+        SimulateOutput::Text => serin::out!("{}", sim::report::text(&report)),
+        SimulateOutput::Json => serin::outln!("{}", serde_json::to_string_pretty(&report)?),
+        SimulateOutput::Html => serin::out!("{}", picture::rollout_html(&report, plan)),
+        SimulateOutput::Svg => serin::out!("{}", picture::rollout_svg(&report, plan)),
+        SimulateOutput::Markdown => serin::out!("{}", picture::rollout_markdown(&report, plan)),
     }
     Ok(if report.outcome.expected == Some(false) {
         ExitCode::from(1)
@@ -574,11 +600,26 @@ fn judge(args: &JudgeArgs) -> anyhow::Result<ExitCode> {
         confidence: args.confidence,
         min_samples: args.min_samples,
     };
-    let result = compare(
-        &read(&args.canary, "--canary")?,
-        &read(&args.primary, "--primary")?,
-        &config,
+    let plot = args.plot.as_deref().map(PlotFormat::of).transpose()?;
+    let (canary, primary) = (
+        read(&args.canary, "--canary")?,
+        read(&args.primary, "--primary")?,
     );
+    let result = compare(&canary, &primary, &config);
+    if let (Some(format), Some(path)) = (plot, &args.plot) {
+        let judged = distribution::Judged {
+            canary: &canary,
+            primary: &primary,
+            result: &result,
+            config: &config,
+        };
+        let drawing = match format {
+            PlotFormat::Svg => distribution::svg(&judged),
+            PlotFormat::Html => distribution::html(&judged),
+        };
+        std::fs::write(path, drawing)
+            .with_context(|| format!("--plot: writing {}", path.display()))?;
+    }
     match args.output {
         Output::Text => serin::out!("{}", judgement_text(&result, &config)),
         Output::Json => serin::outln!("{}", serde_json::to_string_pretty(&result)?),
@@ -588,6 +629,30 @@ fn judge(args: &JudgeArgs) -> anyhow::Result<ExitCode> {
         (_, true) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// What `judge --plot FILE` writes, from the file's extension.
+#[derive(Clone, Copy)]
+enum PlotFormat {
+    Svg,
+    Html,
+}
+
+impl PlotFormat {
+    fn of(path: &std::path::Path) -> anyhow::Result<Self> {
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("svg") => Ok(Self::Svg),
+            Some("html" | "htm") => Ok(Self::Html),
+            _ => anyhow::bail!(
+                "--plot {}: the file name must end in .svg or .html (the format drawn)",
+                path.display()
+            ),
+        }
+    }
 }
 
 fn judgement_text(r: &Comparison, config: &JudgeConfig) -> String {

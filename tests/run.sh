@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README tells a newcomer to run it and as CI runs it.
-# Installs what is missing (cargo-nextest; prometheus, graphite-carbon, graphite-web, influxdb,
-# victoria-metrics and python3-venv from Debian; Helm's engine
+# Installs what is missing (cargo-nextest; prometheus, chromium, graphite-carbon, graphite-web,
+# influxdb, victoria-metrics and python3-venv from Debian; Helm's engine
 # from PyPI; the control plane's binaries via
 # tests/cluster/setup.sh, built once and cached), then: formatting, lints, every test tier,
 # and the release build the container image would hold.
@@ -27,6 +27,13 @@ if ! command -v prometheus >/dev/null 2>&1; then
   # no recommends (node exporter and friends are not needed).
   step "installing prometheus"
   apt_install prometheus
+fi
+
+# The picture tests (tests/pictures.rs) open `serin simulate -o html|svg` and `serin judge --plot`
+# drawings in headless Chromium and assert on the DOM it builds. Debian's package.
+if ! command -v chromium >/dev/null 2>&1; then
+  step "installing chromium"
+  apt_install chromium
 fi
 
 # The metric provider tests run real Graphite (carbon-cache, and graphite-web under Debian's
