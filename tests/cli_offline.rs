@@ -130,9 +130,9 @@ fn migrate_converts_flagger_examples_into_manifests_check_accepts() {
         converted.matches("apiVersion: serin.dev/v1beta1").count(),
         3
     );
-    // Flagger's fields survive: service mesh settings, retries, hooks, alerts.
+    // Flagger's fields survive as written: service mesh settings, retries, hooks, alerts.
     for kept in [
-        "retryOn: gateway-error,connect-failure,refused-stream",
+        "retryOn: \"gateway-error,connect-failure,refused-stream\"",
         "mode: DISABLE",
         "hey -z 1m -q 10 -c 2",
         "severity: error",
@@ -209,7 +209,7 @@ fn migrate_lists_what_serin_cannot_do_the_same_way() {
     let out = serin(&["migrate", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let notes = text(&out.stderr);
-    assert!(notes.contains("c.yaml:1 Canary web: spec.provider: \"knative\" is a Flagger provider serin does not route with yet; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik"), "{notes}");
+    assert!(notes.contains("c.yaml:5:3 Canary web: spec.provider: \"knative\" is a Flagger provider serin does not route with yet; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik"), "{notes}");
 
     let dir = tempdir("unknown-field");
     let file = dir.join("c.yaml");
