@@ -201,3 +201,56 @@ spec:
         flagger.replace("flagger.app/v1beta1", "serin.dev/v1beta1")
     );
 }
+
+#[test]
+fn a_document_that_cannot_be_edited_in_place_is_reserialised_alone_with_a_note() {
+    let dir = tempdir("reserialised");
+    let file = dir.join("canary.yaml");
+    // The second threshold is an alias of the first: no text of its own to rewrite.
+    let service = "# the apex Service\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n";
+    let canary = "# thresholds shared by anchor
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: web}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  service: {port: 80}
+  analysis:
+    interval: 1m
+    stepWeight: 10
+    metrics:
+      - name: latency-p50
+        threshold: &limit 500
+        query: q1
+      - name: latency-p99
+        threshold: *limit
+        query: q2
+";
+    std::fs::write(&file, format!("{service}---\n{canary}")).unwrap();
+    let out = serin(&["migrate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with(&format!("{service}---\n")), "{stdout}");
+    let converted: serde_json::Value =
+        serde_yaml_ng::from_str(&stdout[service.len() + 4..]).unwrap();
+    assert_eq!(converted["apiVersion"], "serin.dev/v1beta1");
+    let metrics = &converted["spec"]["analysis"]["metrics"];
+    assert_eq!(
+        metrics[0]["thresholdRange"],
+        serde_json::json!({"max": 500})
+    );
+    assert_eq!(
+        metrics[1]["thresholdRange"],
+        serde_json::json!({"max": 500})
+    );
+    assert!(!stdout.contains("# thresholds shared"), "{stdout}");
+    let expected = format!(
+        "note: {}:6 Canary web: (document): re-serialised, so its comments and layout are not kept: spec.analysis.metrics[1].threshold is not a key with a plain value",
+        file.display()
+    );
+    assert!(
+        text(&out.stderr).lines().any(|l| l == expected),
+        "{}",
+        text(&out.stderr)
+    );
+}

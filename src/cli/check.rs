@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::canary::Metric;
+use crate::api::known_fields::unknown_fields;
 use crate::api::load::{expect_type, from_value};
 use crate::api::locate::Positions;
 use crate::api::metric_provider::judge_refusal;
@@ -335,11 +336,21 @@ impl<'a> Checker<'a> {
                 .map(str::to_string),
             name,
         );
-        let problems = match kind {
+        let mut problems = match kind {
             "Canary" => self.canary(doc, &key.0),
             "MetricTemplate" => self.metric_template(doc, key),
             _ => self.alert_provider(doc, key),
         };
+        // Every unknown field, also where decoding stopped at another error: a misspelt field
+        // is dropped by the API server, and the object runs without it.
+        for field in unknown_fields(kind, &doc.value) {
+            if !problems.iter().any(|p| p.field == field) {
+                problems.push(FieldError::new(
+                    field,
+                    "unknown field: serin (and Flagger) has no such field, and the API server would drop it; remove it or correct its name",
+                ));
+            }
+        }
         for e in problems {
             self.fail(doc, object.clone(), &e.field, e.reason);
         }
