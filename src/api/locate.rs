@@ -104,8 +104,11 @@ impl Layout {
                 }
                 Event::MappingEnd | Event::SequenceEnd => {
                     let Some(closed) = open.pop() else { continue };
-                    let end = if closed.flow {
-                        end.max(closed.last)
+                    // A flow collection ends with its bracket (the event's span runs on over
+                    // the blanks and comment after it); a block one with its last text.
+                    let bracket = text[start..].starts_with([']', '}']);
+                    let end = if closed.flow && bracket {
+                        start + 1
                     } else {
                         closed.last
                     };
@@ -282,6 +285,32 @@ spec:
         );
         assert_eq!(positions.find("spec.service.port"), at(4, 1));
         assert_eq!(positions.find("(yaml)"), None);
+    }
+
+    #[test]
+    fn a_fields_text_spans_its_key_and_value_and_a_block_ends_at_its_last_item() {
+        let text = "a:\n  b: [1, 2]   # c\n  d:\n    - e\n\n# after\nf: {g: \"h\"}\n";
+        let layout = Layout::of(text);
+        let slice = |r: &Option<Range<usize>>| r.clone().map(|r| &text[r]);
+        let b = layout.get("a.b").unwrap();
+        assert_eq!(
+            (slice(&b.key), &text[b.value.clone()]),
+            (Some("b"), "[1, 2]")
+        );
+        let a = layout.get("a").unwrap();
+        assert!(
+            text[a.value.clone()].ends_with("- e"),
+            "{:?}",
+            &text[a.value.clone()]
+        );
+        let g = layout.get("f.g").unwrap();
+        assert_eq!(
+            (&text[g.value.clone()], g.in_flow, g.scalar),
+            ("\"h\"", true, true)
+        );
+        let keys: Vec<&str> = layout.keys_of("a").map(|(path, _)| path).collect();
+        assert_eq!(keys, ["a.b", "a.d"]);
+        assert_eq!(layout.get("a.d[0]").map(|f| f.key.is_none()), Some(true));
     }
 
     #[test]
