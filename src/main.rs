@@ -117,12 +117,16 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Convert Flagger manifests to serin's API on stdout; what needs a human decision goes to
-    /// stderr (exit 0 nothing to decide, 1 decisions listed, 2 unreadable input).
+    /// Convert Flagger manifests to serin's API, keeping each file's layout and comments: on
+    /// stdout, or in place; what needs a human decision goes to stderr (exit 0 nothing to
+    /// decide, 1 decisions listed, 2 unreadable input).
     Migrate {
         /// Files or directories (searched for *.yaml, *.yml, *.json); `-` reads standard input.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Rewrite each file that changes in place (atomically) instead of printing.
+        #[arg(long)]
+        in_place: bool,
     },
     /// Print this binary's version and the controller's (from its Deployment in the cluster).
     Version {
@@ -400,7 +404,7 @@ fn run(command: Command, connection: Connection) -> anyhow::Result<ExitCode> {
             };
             check(&paths, controller, output)
         }),
-        Command::Migrate { paths } => migrate(&paths),
+        Command::Migrate { paths, in_place } => migrate(&paths, in_place),
     }
 }
 
@@ -507,21 +511,36 @@ fn check(
     })
 }
 
-fn migrate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let (docs, problems, notes) = serin::cli::check::read(paths)?;
+fn migrate(paths: &[PathBuf], in_place: bool) -> anyhow::Result<ExitCode> {
+    use serin::cli::migrate::{self, output};
+    if in_place
+        && paths
+            .iter()
+            .any(|p| p.as_os_str() == serin::cli::check::STDIN)
+    {
+        anyhow::bail!("--in-place: standard input (-) has no file to rewrite");
+    }
+    let (sources, problems, notes) = serin::cli::check::read_sources(paths)?;
     for note in notes {
         eprintln!("note: {note}");
     }
+    // Nothing is written unless every file was read.
     if let Some(problem) = problems.first() {
         anyhow::bail!("{problem}");
     }
-    let migration = serin::cli::migrate::migrate(&docs);
-    let mut out = String::new();
-    for doc in &migration.documents {
-        out.push_str("---\n");
-        out.push_str(&serde_yaml_ng::to_string(doc)?);
+    let migration = migrate::migrate(&sources);
+    if in_place {
+        let written = output::in_place(&migration.files)?;
+        eprintln!(
+            "rewrote {written} of {} files in place",
+            migration.files.len()
+        );
+    } else {
+        serin::out!("{}", output::stdout(&migration.files));
     }
-    serin::out!("{out}");
+    for note in &migration.reserialised {
+        eprintln!("note: {note}");
+    }
     for note in &migration.notes {
         eprintln!("needs a decision: {note}");
     }

@@ -130,9 +130,9 @@ fn migrate_converts_flagger_examples_into_manifests_check_accepts() {
         converted.matches("apiVersion: serin.dev/v1beta1").count(),
         3
     );
-    // Flagger's fields survive: service mesh settings, retries, hooks, alerts.
+    // Flagger's fields survive as written: service mesh settings, retries, hooks, alerts.
     for kept in [
-        "retryOn: gateway-error,connect-failure,refused-stream",
+        "retryOn: \"gateway-error,connect-failure,refused-stream\"",
         "mode: DISABLE",
         "hey -z 1m -q 10 -c 2",
         "severity: error",
@@ -209,7 +209,7 @@ fn migrate_lists_what_serin_cannot_do_the_same_way() {
     let out = serin(&["migrate", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let notes = text(&out.stderr);
-    assert!(notes.contains("c.yaml:1 Canary web: spec.provider: \"knative\" is a Flagger provider serin does not route with yet; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik"), "{notes}");
+    assert!(notes.contains("c.yaml:5:3 Canary web: spec.provider: \"knative\" is a Flagger provider serin does not route with yet; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik"), "{notes}");
 
     let dir = tempdir("unknown-field");
     let file = dir.join("c.yaml");
@@ -631,4 +631,32 @@ fn check_passes_the_worked_route_templates_and_names_the_line_of_a_broken_one() 
             "{name}: {said}"
         );
     }
+}
+
+/// Every field serin does not know is an error of its own, with its line, also where decoding
+/// stops at another error (the API server would drop a misspelt field without a word).
+#[test]
+fn check_lists_every_unknown_field_beside_a_decoding_error() {
+    let dir = tempdir("unknown-fields");
+    let file = dir.join("canary.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  skipAnalysys: true\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service:\n    port: eighty\n  analysis:\n    stepWeight: 10\n    metrics:\n      - {name: request-success-rate, tresholdRange: {min: 99}}\n",
+    )
+    .unwrap();
+    let out = serin(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let path = file.display();
+    for expected in [
+        format!("{path}:8:5 Canary web: spec.service.port: invalid type: string \"eighty\""),
+        format!("{path}:5:3 Canary web: spec.skipAnalysys: unknown field"),
+        format!("{path}:12:38 Canary web: spec.analysis.metrics[0].tresholdRange: unknown field"),
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&expected)),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
 }

@@ -209,9 +209,9 @@ spec:
     )
     .unwrap();
     let metrics = &migrated["spec"]["analysis"]["metrics"];
-    assert_eq!(metrics[0]["thresholdRange"], json!({"min": 99.0}));
-    assert_eq!(metrics[1]["thresholdRange"], json!({"max": 500.0}));
-    assert_eq!(metrics[2]["thresholdRange"], json!({"max": 1.0}));
+    assert_eq!(metrics[0]["thresholdRange"], json!({"min": 99}));
+    assert_eq!(metrics[1]["thresholdRange"], json!({"max": 500}));
+    assert_eq!(metrics[2]["thresholdRange"], json!({"max": 1}));
     for i in 0..3 {
         assert!(metrics[i].get("threshold").is_none(), "{metrics:#}");
     }

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod gateway;
 pub mod group;
 pub mod istio;
+pub mod known_fields;
 pub mod leniency;
 pub mod load;
 pub mod locate;

@@ -45,24 +45,42 @@ pub fn without_bom(text: &str) -> &str {
 /// line with content after `---` (`--- {kind: Canary}`, `--- !tag`) keeps that content: the
 /// document starts on that line.
 pub fn split_documents(text: &str) -> Vec<(usize, String)> {
-    let mut chunks: Vec<(usize, String)> = vec![(1, String::new())];
-    for (index, line) in without_bom(text).lines().enumerate() {
-        let rest = line.strip_prefix("---");
+    document_ranges(text)
+        .into_iter()
+        .map(|(line, range)| {
+            let chunk = text[range].lines().flat_map(|l| [l, "\n"]).collect();
+            (line, chunk)
+        })
+        .collect()
+}
+
+/// Where each document of a multi-document file is, as byte ranges of `text` (its first line,
+/// 1-based, beside): what [`split_documents`] reads, kept in place so a document can be
+/// replaced without touching the separators and comments around it. The ranges leave out a
+/// byte-order mark and the `---` lines that carry nothing.
+pub fn document_ranges(text: &str) -> Vec<(usize, std::ops::Range<usize>)> {
+    let start = text.len() - without_bom(text).len();
+    let mut ranges = vec![(1, start..start)];
+    let mut offset = start;
+    for (index, line) in text[start..].split_inclusive('\n').enumerate() {
+        let end = offset + line.len();
+        let bare = line.trim_end_matches('\n').trim_end_matches('\r');
+        let rest = bare.strip_prefix("---");
         let separator = rest.is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t']));
         match (separator, rest.map(str::trim)) {
             (true, Some(content)) if !content.is_empty() && !content.starts_with('#') => {
-                chunks.push((index + 1, format!("{line}\n")));
+                ranges.push((index + 1, offset..end));
             }
-            (true, _) => chunks.push((index + 2, String::new())),
+            (true, _) => ranges.push((index + 2, end..end)),
             (false, _) => {
-                if let Some((_, chunk)) = chunks.last_mut() {
-                    chunk.push_str(line);
-                    chunk.push('\n');
+                if let Some((_, range)) = ranges.last_mut() {
+                    range.end = end;
                 }
             }
         }
+        offset = end;
     }
-    chunks
+    ranges
 }
 
 /// Parses one YAML document as a YAML value with merge keys applied.
@@ -166,6 +184,18 @@ mod tests {
                 (2, "--- {b: 2}\n".to_string()),
                 (4, "c: 3\n".to_string()),
             ]
+        );
+    }
+
+    #[test]
+    fn document_ranges_keep_separators_and_comments_outside_the_documents() {
+        let text = "\u{feff}# head\na: 1\n--- # two\nb: 2\r\n---\n";
+        let ranges = document_ranges(text);
+        let slices: Vec<(usize, &str)> =
+            ranges.iter().map(|(l, r)| (*l, &text[r.clone()])).collect();
+        assert_eq!(
+            slices,
+            vec![(1, "# head\na: 1\n"), (4, "b: 2\r\n"), (6, "")]
         );
     }
 

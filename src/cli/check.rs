@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::canary::Metric;
+use crate::api::known_fields::unknown_fields;
 use crate::api::load::{expect_type, from_value};
 use crate::api::locate::Positions;
 use crate::api::metric_provider::judge_refusal;
@@ -35,6 +36,16 @@ pub struct Document {
     pub value: Value,
     /// Where each field is written, for problems pointing at their field.
     pub positions: Positions,
+    /// Where the document is in its file's text (`serin migrate` rewrites it there).
+    pub range: std::ops::Range<usize>,
+}
+
+/// One file read: its text and its documents.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+    pub documents: Vec<Document>,
 }
 
 impl Document {
@@ -202,27 +213,29 @@ fn is_not_a_manifest(text: &str) -> bool {
 /// YAML (or not one that JSON can hold) becomes a problem naming its line and field.
 fn documents(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<Document> {
     let mut docs = Vec::new();
-    for (line, chunk) in yaml::split_documents(text) {
+    for (line, range) in yaml::document_ranges(text) {
+        let chunk = &text[range.clone()];
         if chunk.lines().all(|l| {
             let l = l.trim();
             l.is_empty() || l.starts_with('#') || l == "---"
         }) {
             continue;
         }
-        match yaml::parse_json(&chunk) {
+        match yaml::parse_json(chunk) {
             Ok(Value::Null) => {}
             Ok(value) => docs.push(Document {
                 file: file.to_path_buf(),
                 line,
                 value,
-                positions: Positions::of(&chunk),
+                positions: Positions::of(chunk),
+                range,
             }),
             Err(error) => problems.push(Problem {
                 file: file.display().to_string(),
                 // A syntax error has its line; a value JSON cannot hold (`.nan`) its field's.
                 line: match error.line {
                     Some(l) => line + l - 1,
-                    None => Positions::of(&chunk)
+                    None => Positions::of(chunk)
                         .find(&error.field)
                         .map_or(line, |p| line + p.line - 1),
                 },
@@ -323,11 +336,21 @@ impl<'a> Checker<'a> {
                 .map(str::to_string),
             name,
         );
-        let problems = match kind {
+        let mut problems = match kind {
             "Canary" => self.canary(doc, &key.0),
             "MetricTemplate" => self.metric_template(doc, key),
             _ => self.alert_provider(doc, key),
         };
+        // Every unknown field, also where decoding stopped at another error: a misspelt field
+        // is dropped by the API server, and the object runs without it.
+        for field in unknown_fields(kind, &doc.value) {
+            if !problems.iter().any(|p| p.field == field) {
+                problems.push(FieldError::new(
+                    field,
+                    "unknown field: serin (and Flagger) has no such field, and the API server would drop it; remove it or correct its name",
+                ));
+            }
+        }
         for e in problems {
             self.fail(doc, object.clone(), &e.field, e.reason);
         }
@@ -543,8 +566,15 @@ fn sample_vars(variables: &BTreeMap<String, String>) -> Vars<'_> {
 /// not YAML, and the notes on files of directories left out; an error when a path cannot be
 /// read.
 pub fn read(paths: &[PathBuf]) -> anyhow::Result<(Vec<Document>, Vec<Problem>, Vec<String>)> {
+    let (sources, problems, notes) = read_sources(paths)?;
+    let docs = sources.into_iter().flat_map(|s| s.documents).collect();
+    Ok((docs, problems, notes))
+}
+
+/// As [`read`], file by file with each file's text.
+pub fn read_sources(paths: &[PathBuf]) -> anyhow::Result<(Vec<Source>, Vec<Problem>, Vec<String>)> {
     let mut problems = Vec::new();
-    let mut docs = Vec::new();
+    let mut sources = Vec::new();
     let mut notes = Vec::new();
     for Found { path, in_directory } in files(paths)? {
         if in_directory && is_helm_template(&path) {
@@ -564,7 +594,7 @@ pub fn read(paths: &[PathBuf]) -> anyhow::Result<(Vec<Document>, Vec<Problem>, V
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         };
         let mut unreadable = Vec::new();
-        let read = documents(&path, &text, &mut unreadable);
+        let documents = documents(&path, &text, &mut unreadable);
         if in_directory && !unreadable.is_empty() && has_template_actions(&text) {
             notes.push(format!(
                 "{}: skipped, a Go template (Helm, kustomize's helm charts), not YAML until rendered",
@@ -580,9 +610,13 @@ pub fn read(paths: &[PathBuf]) -> anyhow::Result<(Vec<Document>, Vec<Problem>, V
             continue;
         }
         problems.append(&mut unreadable);
-        docs.extend(read);
+        sources.push(Source {
+            path,
+            text,
+            documents,
+        });
     }
-    Ok((docs, problems, notes))
+    Ok((sources, problems, notes))
 }
 
 /// Reads and checks `paths`; the report, or an error when a path cannot be read.
