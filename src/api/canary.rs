@@ -60,7 +60,8 @@ pub struct CanarySpec {
     /// `--metrics-server`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_server: Option<String>,
-    /// The workload rolled out: a Deployment in the Canary's namespace.
+    /// The workload rolled out, in the Canary's namespace: a Deployment, DaemonSet,
+    /// StatefulSet, or a Knative Service (`serving.knative.dev/v1`, with the knative provider).
     pub target_ref: TargetRef,
     /// The target's autoscaler (a HorizontalPodAutoscaler or a KEDA ScaledObject); serin gives
     /// the primary a `-primary` copy of it.
@@ -78,6 +79,10 @@ pub struct CanarySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ref: Option<ObjectRef>,
     /// How the workload is exposed: the apex, primary and canary services and the route.
+    /// Required but for a Knative Service target, which Knative's own routes expose.
+    #[serde(default)]
+    // No schema default: its port would be 0, which the port's own schema refuses.
+    #[schemars(transform = crate::api::schema::no_default)]
     pub service: CanaryService,
     /// How the rollout is analysed and advanced.
     pub analysis: Analysis,
