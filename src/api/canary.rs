@@ -80,8 +80,9 @@ pub struct CanarySpec {
     pub upstream_ref: Option<ObjectRef>,
     /// How the workload is exposed: the apex, primary and canary services and the route.
     /// Required but for a Knative Service target, which Knative's own routes expose.
-    #[serde(default)]
-    // No schema default: its port would be 0, which the port's own schema refuses.
+    // Absent, it is written as absent: an empty one would carry port 0, which the port's
+    // schema refuses (and so it gets no schema default either).
+    #[serde(default, skip_serializing_if = "CanaryService::is_absent")]
     #[schemars(transform = crate::api::schema::no_default)]
     pub service: CanaryService,
     /// How the rollout is analysed and advanced.
@@ -885,5 +886,12 @@ impl CanarySpec {
             .progress_deadline_seconds
             .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
         Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+    }
+}
+
+impl CanaryService {
+    /// No `service` block at all (a Knative Service target's Canary).
+    pub fn is_absent(&self) -> bool {
+        *self == Self::default()
     }
 }
