@@ -238,17 +238,17 @@ fn migrate_lists_what_serin_cannot_do_the_same_way() {
     let notes = text(&out.stderr);
     // Flagger's nginx Canary (with its ingressRef) is one serin routes with.
     assert!(!notes.contains("Canary frontend: spec.provider"), "{notes}");
-    let dir = tempdir("knative-deployment");
+    let dir = tempdir("retired");
     let file = dir.join("c.yaml");
     std::fs::write(
         &file,
-        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  provider: knative\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, stepWeight: 10}\n",
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  provider: osm\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, stepWeight: 10}\n",
     )
     .unwrap();
     let out = serin(&["migrate", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let notes = text(&out.stderr);
-    assert!(notes.contains("c.yaml:1 Canary web: spec.targetRef: the knative provider routes a Knative Service's revisions: set targetRef {apiVersion: serving.knative.dev/v1, kind: Service, name: ...} (got a Deployment)"), "{notes}");
+    assert!(notes.contains("c.yaml:1 Canary web: spec.provider: \"osm\" is retired: Open Service Mesh was archived in 2023"), "{notes}");
 
     let dir = tempdir("unknown-field");
     let file = dir.join("c.yaml");
