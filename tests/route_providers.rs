@@ -1070,13 +1070,14 @@ async fn knative_splits_a_services_traffic_between_its_promoted_and_latest_revis
         (traffic == &json!([{"latestRevision": true, "percent": 100}])).then_some(service)
     })
     .await;
-    assert!(
-        !released
-            .annotations()
-            .contains_key("serin.dev/primary-revision"),
-        "{:?}",
-        released.annotations()
-    );
+    // Released after serin's records were taken off.
+    for annotation in ["serin.dev/primary-revision", "serin.dev/idle-revision"] {
+        assert!(
+            !released.annotations().contains_key(annotation),
+            "{:?}",
+            released.annotations()
+        );
+    }
     eventually("Canary web gone", WAIT, || async {
         s.canaries()
             .get_opt("web")

@@ -182,10 +182,7 @@ async fn revert_revisions<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Resul
     if scene.target.is_none() {
         return Ok(());
     }
-    let resource = ApiResource::erase::<W>(&());
-    let mut traffic = DynamicObject::new(name, &resource).within(&scene.namespace);
-    traffic.data = json!({"spec": {"traffic": crate::routing::knative::all_to_latest()}});
-    ctx.apply_route(&resource, &traffic).await?;
+    // The records first: a Service whose traffic is released carries no stale primary.
     let api: kube::Api<W> = kube::Api::namespaced(ctx.client.clone(), &scene.namespace);
     let params = PatchParams {
         field_manager: Some(super::context::MANAGER.into()),
@@ -201,6 +198,10 @@ async fn revert_revisions<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Resul
         Step::Finalize,
         format!("releasing {} {}/{name}", W::kind(&()), scene.namespace),
     ))?;
+    let resource = ApiResource::erase::<W>(&());
+    let mut traffic = DynamicObject::new(name, &resource).within(&scene.namespace);
+    traffic.data = json!({"spec": {"traffic": crate::routing::knative::all_to_latest()}});
+    ctx.apply_route(&resource, &traffic).await?;
     publish(
         ctx,
         &scene.canary,
