@@ -188,16 +188,14 @@ async fn revert_revisions<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Resul
         field_manager: Some(super::context::MANAGER.into()),
         ..PatchParams::default()
     };
-    api.patch(
-        name,
-        &params,
-        &Patch::Merge(crate::workload::knative::release_patch()),
-    )
-    .await
-    .map_err(Error::api(
-        Step::Finalize,
-        format!("releasing {} {}/{name}", W::kind(&()), scene.namespace),
-    ))?;
+    if let Some(patch) = W::release_patch() {
+        api.patch(name, &params, &Patch::Merge(patch))
+            .await
+            .map_err(Error::api(
+                Step::Finalize,
+                format!("releasing {} {}/{name}", W::kind(&()), scene.namespace),
+            ))?;
+    }
     let resource = ApiResource::erase::<W>(&());
     let mut traffic = DynamicObject::new(name, &resource).within(&scene.namespace);
     traffic.data = json!({"spec": {"traffic": crate::routing::knative::all_to_latest()}});

@@ -227,14 +227,13 @@ impl Workload for KnativeService {
         Some(json!({"metadata": {"annotations": {IDLE_REVISION: idle}}}))
     }
 
+    fn release_patch() -> Option<serde_json::Value> {
+        Some(json!({"metadata": {"annotations": {PRIMARY_REVISION: null, IDLE_REVISION: null}}}))
+    }
+
     fn history_template(_history: &KnativeService) -> Option<PodTemplateSpec> {
         None
     }
-}
-
-/// The merge patch taking serin's annotations off a Service (a deleted Canary's revert).
-pub fn release_patch() -> serde_json::Value {
-    json!({"metadata": {"annotations": {PRIMARY_REVISION: null, IDLE_REVISION: null}}})
 }
 
 #[cfg(test)]
@@ -322,6 +321,11 @@ mod tests {
         assert_eq!(
             svc.scale_patch(1).unwrap(),
             json!({"metadata": {"annotations": {IDLE_REVISION: null}}})
+        );
+        assert_eq!(
+            KnativeService::release_patch().unwrap(),
+            json!({"metadata": {"annotations": {PRIMARY_REVISION: null, IDLE_REVISION: null}}}),
+            "a deleted Canary's records go; Flagger's annotation is Flagger's"
         );
     }
 }

@@ -85,6 +85,12 @@ pub trait Workload:
         None
     }
 
+    /// For a [`PrimaryPlace::Revision`] kind: the merge patch taking serin's records off the
+    /// target when its Canary goes (`revertOnDeletion`).
+    fn release_patch() -> Option<serde_json::Value> {
+        None
+    }
+
     /// A merge patch setting its replica count instead of the server-side apply of
     /// [`Workload::scale_body`], for kinds whose count serin records beside another
     /// controller's fields (a Knative Service's idle revision); None: apply `scale_body`.
