@@ -74,6 +74,45 @@ fn check_reports_json_for_scripts_and_passes_a_valid_set() {
     );
 }
 
+/// Flagger's Knative tutorial Canary (flagger.app, no service block) is accepted as it is, the
+/// Knative Service beside it skipped; a `service` field knative cannot honour, or a Deployment
+/// target, is refused with the field named.
+#[test]
+fn check_accepts_flaggers_knative_canary_and_names_what_knative_cannot_honour() {
+    let canary = "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: podinfo, namespace: test}\nspec:\n  provider: knative\n  targetRef: {apiVersion: serving.knative.dev/v1, kind: Service, name: podinfo}\n  progressDeadlineSeconds: 60\n  analysis:\n    interval: 15s\n    threshold: 15\n    maxWeight: 50\n    stepWeight: 10\n    metrics:\n      - {name: request-success-rate, thresholdRange: {min: 99}, interval: 1m}\n      - {name: request-duration, thresholdRange: {max: 500}, interval: 1m}\n";
+    let service = "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {name: podinfo, namespace: test}\nspec:\n  template:\n    spec:\n      containers: [{image: ghcr.io/stefanprodan/podinfo:6.0.0}]\n";
+    let dir = tempdir("knative");
+    std::fs::write(dir.join("podinfo.yaml"), format!("{service}---\n{canary}")).unwrap();
+    let out = serin(&["check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr)
+            .contains("checked 1 serin objects (1 other documents skipped): no problems"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let with_service = canary.replace(
+        "  progressDeadlineSeconds: 60\n",
+        "  service: {port: 80, gatewayRefs: [{name: public}], timeout: 5s}\n",
+    );
+    std::fs::write(dir.join("podinfo.yaml"), &with_service).unwrap();
+    let out = serin(&["check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let problems = text(&out.stdout);
+    assert!(
+        problems.contains(
+            "spec.service.gatewayRefs: the knative provider makes no Services or routes of its own"
+        ),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("spec.service.timeout: the knative provider does not write timeout"),
+        "{problems}"
+    );
+    assert!(!problems.contains("spec.service.port"), "{problems}");
+}
+
 #[test]
 fn check_says_when_a_file_cannot_be_read_or_is_not_yaml() {
     let out = serin(&["check", "tests/fixtures/cli/missing.yaml"]);
@@ -199,17 +238,17 @@ fn migrate_lists_what_serin_cannot_do_the_same_way() {
     let notes = text(&out.stderr);
     // Flagger's nginx Canary (with its ingressRef) is one serin routes with.
     assert!(!notes.contains("Canary frontend: spec.provider"), "{notes}");
-    let dir = tempdir("not-yet");
+    let dir = tempdir("retired");
     let file = dir.join("c.yaml");
     std::fs::write(
         &file,
-        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  provider: knative\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, stepWeight: 10}\n",
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  provider: osm\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, stepWeight: 10}\n",
     )
     .unwrap();
     let out = serin(&["migrate", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let notes = text(&out.stderr);
-    assert!(notes.contains("c.yaml:5:3 Canary web: spec.provider: \"knative\" is a Flagger provider serin does not route with yet; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik"), "{notes}");
+    assert!(notes.contains("c.yaml:5:3 Canary web: spec.provider: \"osm\" is retired: Open Service Mesh was archived in 2023"), "{notes}");
 
     let dir = tempdir("unknown-field");
     let file = dir.join("c.yaml");

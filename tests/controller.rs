@@ -996,9 +996,9 @@ async fn a_second_canary_for_the_same_deployment_is_stalled_and_left_alone() {
 async fn an_invalid_canary_is_stalled_with_the_field_named() {
     let s = setup("invalid", &[]).await;
     s.create_deployment("bad", Readiness::Ready).await;
-    // A provider serin does not route with (yet). (Weights on the kubernetes provider are no longer
+    // A provider retired upstream. (Weights on the kubernetes provider are no longer
     // refused: they run blue/green as in Flagger, with a warning.)
-    s.create_canary("bad", steps(), json!({"provider": "knative"}))
+    s.create_canary("bad", steps(), json!({"provider": "osm"}))
         .await;
     let message = eventually("stalled", WAIT, || async {
         let status = s.canaries().get("bad").await.ok()?.status?;

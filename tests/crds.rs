@@ -44,9 +44,11 @@ fn the_canary_schema_carries_bounds_and_required_fields() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    for field in ["targetRef", "service", "analysis"] {
+    for field in ["targetRef", "analysis"] {
         assert!(required.contains(&field), "{field} required");
     }
+    // A Knative Service's Canary has none (validation asks every other target for its port).
+    assert!(!required.contains(&"service"), "service optional");
     let analysis = &spec["properties"]["analysis"]["properties"];
     assert_eq!(analysis["maxWeight"]["maximum"], 100.0);
     // 0 is Flagger's "unset" (the default applies), so the schema lets it through.

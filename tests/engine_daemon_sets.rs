@@ -84,13 +84,13 @@ impl World {
     }
 
     fn revision(&self) -> String {
-        observe(&self.target, BTreeMap::new()).revision
+        observe(&self.target, BTreeMap::new()).unwrap().revision
     }
 
     fn tick(&mut self, value: f64) {
         let obs = Observations {
             generation: 1,
-            target: Some(observe(&self.target, BTreeMap::new())),
+            target: observe(&self.target, BTreeMap::new()),
             primary: self.primary.as_ref().map(Workload::state),
             request: None,
             // As the controller's shell computes it: serin's primaries are never foreign.

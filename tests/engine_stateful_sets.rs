@@ -90,7 +90,7 @@ impl World {
     fn tick(&mut self, value: f64) {
         let obs = Observations {
             generation: 1,
-            target: Some(observe(&self.target, BTreeMap::new())),
+            target: observe(&self.target, BTreeMap::new()),
             primary: self.primary.as_ref().map(Workload::state),
             request: None,
             foreign_primary: None,

@@ -3,13 +3,16 @@
 //! Gloo's RouteTable, Kuma's MeshHTTPRoute), end to end on the real control plane with `serin
 //! controller` as its ServiceAccount and the minimal CRDs of tests/fixtures/crds: a table of
 //! providers, one row each, run through the same rollout and the same takeover. A new provider
-//! of this shape is a new row.
+//! of this shape is a new row. Knative, whose route is the target Knative Service itself, has a
+//! test of its own at the end.
 
 mod cluster;
 mod mock;
 
 use kube::ResourceExt;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use serde_json::{Value, json};
 use serin::api::Phase;
 
@@ -862,4 +865,226 @@ async fn gloo_upstreams_copy_the_settings_of_the_upstream_ref() {
         assert_eq!(upstream.data["spec"], expected, "{name}");
         assert_eq!(upstream.owner_references()[0].kind, "Canary");
     }
+}
+
+/// The Knative Service API (tests/fixtures/crds/knative.yaml), and its objects' status.
+fn knative_services(s: &Setup) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("serving.knative.dev", "v1", "Service"),
+        "services",
+    );
+    Api::namespaced_with(s.client.clone(), &s.ns, &resource)
+}
+
+/// Stands in for Knative's controller, which cannot run here: publishes `created` as the
+/// Service's latest revision (ready when `ready`) and the traffic its spec asks for, with the
+/// latest revision resolved to its name, as Knative reports what it routes.
+async fn knative_reconciles(services: &Api<DynamicObject>, name: &str, created: &str, ready: bool) {
+    let service = services.get(name).await.unwrap();
+    let latest_ready = if ready {
+        created.to_string()
+    } else {
+        service.data["status"]["latestReadyRevisionName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let traffic: Vec<Value> = match service.data["spec"]["traffic"].as_array() {
+        Some(targets) => targets
+            .iter()
+            .map(|t| {
+                let revision = match t["latestRevision"].as_bool() {
+                    Some(true) => latest_ready.clone(),
+                    _ => t["revisionName"].as_str().unwrap_or_default().to_string(),
+                };
+                json!({"revisionName": revision, "latestRevision": t["latestRevision"], "percent": t["percent"]})
+            })
+            .collect(),
+        None => vec![json!({"revisionName": latest_ready, "latestRevision": true, "percent": 100})],
+    };
+    let status = json!({"status": {
+        "observedGeneration": service.metadata.generation,
+        "latestCreatedRevisionName": created,
+        "latestReadyRevisionName": latest_ready,
+        "traffic": traffic,
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "Unknown" }}],
+    }});
+    services
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+}
+
+/// (promoted revision's, latest revision's) percents in a Knative Service's spec.traffic, with
+/// the promoted revision's name.
+async fn knative_split(services: &Api<DynamicObject>, name: &str) -> Option<(String, i64, i64)> {
+    let service = services.get_opt(name).await.ok()??;
+    let traffic = service.data["spec"]["traffic"].as_array()?.clone();
+    let latest = traffic.iter().find(|t| t["latestRevision"] == true)?;
+    let named = traffic.iter().find(|t| t["revisionName"].is_string())?;
+    Some((
+        named["revisionName"].as_str()?.to_string(),
+        named["percent"].as_i64()?,
+        latest["percent"].as_i64()?,
+    ))
+}
+
+/// A new image in a Knative Service's template, as a GitOps tool applies it.
+async fn new_knative_template(services: &Api<DynamicObject>, name: &str, image: &str) {
+    let template = json!({"spec": {"template": {"spec": {"containers": [{"image": image}]}}}});
+    services
+        .patch(name, &PatchParams::default(), &Patch::Merge(&template))
+        .await
+        .unwrap();
+}
+
+/// Knative: no `-primary` Deployment and no Services; the Knative Service's own spec.traffic
+/// is split between the promoted revision (by name) and the latest one. Initialization pins
+/// all traffic to the first revision, each step moves the latest revision's percent, promotion
+/// records the latest revision as the primary at 100%, failing metrics send everything back to
+/// the promoted revision, and deleting the Canary (revertOnDeletion) leaves all traffic to the
+/// latest revision, as Knative routes a Service no one splits. The test publishes the
+/// revisions in the Service status, standing in for Knative's controller.
+#[tokio::test]
+async fn knative_splits_a_services_traffic_between_its_promoted_and_latest_revisions() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (s, promotion) = controller("knative").await;
+    let services = knative_services(&s);
+    let healthy = Arc::new(AtomicBool::new(true));
+    let metrics = {
+        let healthy = healthy.clone();
+        mock::serve(move |_| {
+            let value = if healthy.load(Ordering::SeqCst) { "100" } else { "42" };
+            mock::Reply::ok(&format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1,"{value}"]}}]}}}}"#
+            ))
+        })
+        .await
+    };
+    let increase_open = Arc::new(AtomicBool::new(false));
+    let increase = {
+        let open = increase_open.clone();
+        mock::serve(move |_| match open.load(Ordering::SeqCst) {
+            true => mock::Reply::ok("open"),
+            false => mock::Reply::status(403, "held"),
+        })
+        .await
+    };
+    let service: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "serving.knative.dev/v1", "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"template": {"spec": {"containers": [{"image": "podinfo:6.0.0"}]}}},
+    }))
+    .unwrap();
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+    knative_reconciles(&services, "web", "web-00001", true).await;
+    // Flagger's knative Canary: no service block.
+    let canary: serin::api::Canary = serde_json::from_value(json!({
+        "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
+        "metadata": {"name": "web"},
+        "spec": {"provider": "knative", "revertOnDeletion": true, "metricsServer": metrics.url,
+            "targetRef": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "web"},
+            "analysis": {"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+                "metrics": [{"name": "request-success-rate", "interval": "1m", "thresholdRange": {"min": 99}}],
+                "webhooks": [
+                    {"name": "more", "type": "confirm-traffic-increase", "url": increase.url},
+                    {"name": "promote", "type": "confirm-promotion", "url": promotion.url}]}},
+    }))
+    .unwrap();
+    s.canaries()
+        .create(&PostParams::default(), &canary)
+        .await
+        .unwrap();
+    s.wait_phase("web", Phase::Initialized).await;
+    let split = || knative_split(&services, "web");
+    assert_eq!(split().await, Some(("web-00001".into(), 100, 0)));
+    let live = services.get("web").await.unwrap();
+    assert_eq!(
+        live.annotations()["serin.dev/primary-revision"],
+        "web-00001"
+    );
+    assert!(
+        live.owner_references().is_empty(),
+        "the Service stays the user's"
+    );
+    assert_eq!(
+        live.data["spec"]["template"]["spec"]["containers"][0]["image"], "podinfo:6.0.0",
+        "the template stays the user's"
+    );
+    assert!(
+        s.deployments()
+            .get_opt("web-primary")
+            .await
+            .unwrap()
+            .is_none(),
+        "no -primary copy"
+    );
+
+    // A new revision: the first step, held by the closed confirm-traffic-increase gate...
+    new_knative_template(&services, "web", "podinfo:6.0.1").await;
+    knative_reconciles(&services, "web", "web-00002", true).await;
+    eventually("the first step", WAIT, || async {
+        (split().await == Some(("web-00001".into(), 75, 25))).then_some(())
+    })
+    .await;
+    assert_eq!(s.phase("web").await, Some(Phase::Progressing));
+    // ...then the last, held by the closed confirm-promotion gate.
+    increase_open.store(true, Ordering::SeqCst);
+    s.wait_phase("web", Phase::WaitingPromotion).await;
+    assert_eq!(split().await, Some(("web-00001".into(), 50, 50)));
+    s.request("web", "promote", "1").await;
+    s.wait_phase("web", Phase::Succeeded).await;
+    assert_eq!(split().await, Some(("web-00002".into(), 100, 0)));
+    let live = services.get("web").await.unwrap();
+    assert_eq!(
+        live.annotations()["serin.dev/primary-revision"],
+        "web-00002"
+    );
+
+    // A revision whose metrics fail: everything back to the promoted revision.
+    healthy.store(false, Ordering::SeqCst);
+    new_knative_template(&services, "web", "podinfo:6.0.2").await;
+    knative_reconciles(&services, "web", "web-00003", true).await;
+    s.wait_phase("web", Phase::Failed).await;
+    assert_eq!(split().await, Some(("web-00002".into(), 100, 0)));
+    let status = s.canaries().get("web").await.unwrap().status.unwrap();
+    assert_eq!(status.last_promoted_spec.as_deref(), Some("web-00002"));
+    let live = services.get("web").await.unwrap();
+    assert_eq!(
+        live.annotations()["serin.dev/primary-revision"],
+        "web-00002"
+    );
+
+    // revertOnDeletion: all traffic to the latest revision, serin's records gone.
+    s.canaries()
+        .delete("web", &Default::default())
+        .await
+        .unwrap();
+    let released = eventually("the Service released", WAIT, || async {
+        let service = services.get_opt("web").await.ok()??;
+        let traffic = &service.data["spec"]["traffic"];
+        (traffic == &json!([{"latestRevision": true, "percent": 100}])).then_some(service)
+    })
+    .await;
+    // Released after serin's records were taken off.
+    for annotation in ["serin.dev/primary-revision", "serin.dev/idle-revision"] {
+        assert!(
+            !released.annotations().contains_key(annotation),
+            "{:?}",
+            released.annotations()
+        );
+    }
+    eventually("Canary web gone", WAIT, || async {
+        s.canaries()
+            .get_opt("web")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
 }

@@ -252,14 +252,33 @@ fn webhook_urls_must_be_http() {
 }
 
 #[test]
-fn only_deployments_daemon_sets_and_stateful_sets_can_be_targets() {
+fn only_workloads_and_knative_services_can_be_targets() {
+    let yaml = canary_yaml("    stepWeight: 10\n", "").replace("kind: Deployment", "kind: Rollout");
+    let canary: Canary = from_yaml(&yaml, "").unwrap();
+    let errors = Plan::from_spec(&canary.spec, support::ANY_PROVIDER)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("spec.targetRef.kind: only Deployment, DaemonSet, StatefulSet and Service (serving.knative.dev/v1) are supported, got \"Rollout\": an unknown kind"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_knative_service_target_needs_its_api_version_and_the_knative_provider() {
     let yaml = canary_yaml("    stepWeight: 10\n", "").replace("kind: Deployment", "kind: Service");
     let canary: Canary = from_yaml(&yaml, "").unwrap();
     let errors = Plan::from_spec(&canary.spec, support::ANY_PROVIDER)
         .unwrap_err()
         .to_string();
     assert!(
-        errors.contains("spec.targetRef.kind: only Deployment, DaemonSet and StatefulSet are supported, got \"Service\": serin does not roll out Service targets yet"),
+        errors.contains(
+            "spec.targetRef.apiVersion: expected serving.knative.dev/v1, got \"apps/v1\""
+        ),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("spec.provider: a Service target (serving.knative.dev/v1) is routed by its own traffic split: set provider: knative"),
         "{errors}"
     );
 }

@@ -60,7 +60,8 @@ pub struct CanarySpec {
     /// `--metrics-server`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_server: Option<String>,
-    /// The workload rolled out: a Deployment in the Canary's namespace.
+    /// The workload rolled out, in the Canary's namespace: a Deployment, DaemonSet,
+    /// StatefulSet, or a Knative Service (`serving.knative.dev/v1`, with the knative provider).
     pub target_ref: TargetRef,
     /// The target's autoscaler (a HorizontalPodAutoscaler or a KEDA ScaledObject); serin gives
     /// the primary a `-primary` copy of it.
@@ -78,6 +79,11 @@ pub struct CanarySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ref: Option<ObjectRef>,
     /// How the workload is exposed: the apex, primary and canary services and the route.
+    /// Required but for a Knative Service target, which Knative's own routes expose.
+    // Absent, it is written as absent: an empty one would carry port 0, which the port's
+    // schema refuses (and so it gets no schema default either).
+    #[serde(default, skip_serializing_if = "CanaryService::is_absent")]
+    #[schemars(transform = crate::api::schema::no_default)]
     pub service: CanaryService,
     /// How the rollout is analysed and advanced.
     pub analysis: Analysis,
@@ -880,5 +886,12 @@ impl CanarySpec {
             .progress_deadline_seconds
             .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
         Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+    }
+}
+
+impl CanaryService {
+    /// No `service` block at all (a Knative Service target's Canary).
+    pub fn is_absent(&self) -> bool {
+        *self == Self::default()
     }
 }

@@ -40,6 +40,9 @@ pub enum ProviderKind {
     /// Kuma: a TrafficRoute as Flagger writes it (`kuma`), or a MeshHTTPRoute
     /// (`kuma:meshhttproute`).
     Kuma,
+    /// Knative: the target Knative Service's own `spec.traffic`, split between its promoted
+    /// revision and its latest one.
+    Knative,
     /// The objects of the Canary's `spec.service.routeTemplate`, rendered at every step.
     Template,
 }
@@ -195,6 +198,9 @@ pub enum MetricSource {
     Gloo,
     /// Kuma's Envoy (`envoy_cluster_upstream_rq`, `envoy_cluster_upstream_rq_time`), by service tag.
     Kuma,
+    /// Knative's gateway Envoy (`envoy_cluster_upstream_rq`, `envoy_cluster_upstream_rq_time`), by
+    /// revision.
+    Knative,
     /// The application itself (`http_requests_total`, `http_request_duration_seconds`), for
     /// providers without a proxy of their own: kubernetes, gatewayapi.
     App,
@@ -551,6 +557,31 @@ pub const TABLE: &[Row] = &[
         needs_gateway_refs: false,
         needs_ingress_ref: false,
     },
+    Row {
+        kind: ProviderKind::Knative,
+        name: "knative",
+        versions: &[],
+        writes: "the spec.traffic of the target Knative Service (serving.knative.dev/v1), split between its promoted and its latest revision",
+        // Weights only, as Flagger's knative router.
+        can: Capabilities {
+            weights: true,
+            matches: MatchSupport::NONE,
+            mirroring: false,
+            session_affinity: false,
+            tcp: false,
+            route_fields: &[],
+        },
+        metrics: MetricSource::Knative,
+        // The target itself: watched (get, list, watch), its spec.traffic applied (patch) and
+        // its primary-revision annotation merge-patched (patch). Never created.
+        kinds: &[Access::new(
+            "serving.knative.dev",
+            "services",
+            &["get", "list", "watch", "patch"],
+        )],
+        needs_gateway_refs: false,
+        needs_ingress_ref: false,
+    },
     // Route templates: whatever the template says, so every capability the placeholders can
     // carry; `route_template::refused` refuses a template leaving out what the analysis uses.
     Row {
@@ -607,10 +638,6 @@ const SMI_KINDS: &[Access] = &[Access::new(
     ROUTE_VERBS,
 )];
 
-/// Flagger's providers that serin does not route with (yet), named as such rather than as
-/// unknown: a migrating user learns it is a gap, not a typo.
-const NOT_YET: &[&str] = &["knative"];
-
 /// Providers retired upstream, with what to use instead.
 const RETIRED: &[(&str, &str)] = &[
     (
@@ -628,11 +655,6 @@ const RETIRED: &[(&str, &str)] = &[
 pub enum ProviderError {
     #[error("unknown traffic provider {0:?}; serin routes with {names}", names = names())]
     Unknown(String),
-    #[error(
-        "{0:?} is a Flagger provider serin does not route with yet; serin routes with {names}",
-        names = names()
-    )]
-    NotYet(String),
     #[error("{0:?} is retired: {1}")]
     Retired(String, &'static str),
     #[error("{name} has no version {version:?}; serin accepts {accepted}")]
@@ -681,9 +703,6 @@ impl TrafficProvider {
         let Some(row) = TABLE.iter().find(|row| row.name == base) else {
             if let Some((_, why)) = RETIRED.iter().find(|(name, _)| *name == base) {
                 return Err(ProviderError::Retired(base.to_string(), why));
-            }
-            if NOT_YET.contains(&base) {
-                return Err(ProviderError::NotYet(base.to_string()));
             }
             return Err(ProviderError::Unknown(text.to_string()));
         };
@@ -822,8 +841,10 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
             format!("the {provider} provider copies the ApisixRoute sending requests to {}: set routeRef {{apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: ...}}", spec.service_name()),
         )),
         ProviderKind::Template => refused.extend(super::route_template::refused(spec)),
+        ProviderKind::Knative => refused.extend(knative_unused(spec)),
         _ => {}
     }
+    refused.extend(target_provider(provider, spec));
     if row.kind != ProviderKind::Template && spec.service.route_template.is_some() {
         refused.push(FieldError::new(
             "spec.service.routeTemplate",
@@ -844,6 +865,61 @@ pub fn admit(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
         ));
     }
     refused
+}
+
+/// A target kind only one provider routes (a Knative Service: its own `spec.traffic`) with
+/// any other provider, and that provider with another kind.
+fn target_provider(provider: TrafficProvider, spec: &CanarySpec) -> Vec<FieldError> {
+    let Ok(kind) = super::target::TargetKind::of(&spec.target_ref) else {
+        // Refused by validation already, with the kinds serin rolls out.
+        return Vec::new();
+    };
+    let needed = kind.row().provider;
+    let name = provider.kind.name();
+    match needed {
+        Some(needed) if needed != name => vec![FieldError::new(
+            "spec.provider",
+            format!(
+                "a {} target ({}) is routed by its own traffic split: set provider: {needed} (got {provider})",
+                kind.row().name,
+                kind.row().api_version
+            ),
+        )],
+        None if super::target::TABLE
+            .iter()
+            .any(|row| row.provider == Some(name)) =>
+        {
+            vec![FieldError::new(
+                "spec.targetRef",
+                format!(
+                    "the {provider} provider routes a Knative Service's revisions: set targetRef {{apiVersion: serving.knative.dev/v1, kind: Service, name: ...}} (got a {})",
+                    kind.row().name
+                ),
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The `service` fields of a Knative Canary: serin makes no Services and no route for it
+/// (Knative's own routes reach the Service), so any field but `port` (which Flagger's schema
+/// asked for) would be accepted and then ignored; each is refused by name.
+fn knative_unused(spec: &CanarySpec) -> Vec<FieldError> {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&spec.service) else {
+        return Vec::new();
+    };
+    // Route fields and matches are refused with the other providers' words already.
+    let refused_elsewhere: Vec<&str> = RouteField::ALL.iter().map(|f| f.field()).collect();
+    fields
+        .keys()
+        .filter(|key| *key != "port" && *key != "match" && !refused_elsewhere.contains(&key.as_str()))
+        .map(|key| {
+            FieldError::new(
+                format!("spec.service.{key}"),
+                "the knative provider makes no Services or routes of its own: Knative's routes reach the Knative Service, and it splits traffic in the Service's spec.traffic; remove it (spec.service is optional with knative)",
+            )
+        })
+        .collect()
 }
 
 /// `spec.ingressRef` as a provider cloning it needs it: a networking.k8s.io/v1 Ingress of the
@@ -1043,6 +1119,58 @@ mod tests {
         serde_yaml_ng::from_str(yaml).unwrap()
     }
 
+    fn knative(service: &str) -> CanarySpec {
+        spec(&format!(
+            "targetRef: {{apiVersion: serving.knative.dev/v1, kind: Service, name: web}}\n{service}analysis: {{interval: 1m, stepWeight: 10}}\n"
+        ))
+    }
+
+    fn fields(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn a_knative_service_needs_no_service_block_and_refuses_what_it_cannot_honour() {
+        let provider = TrafficProvider::parse("knative").unwrap();
+        assert_eq!(admit(provider, &knative("")), vec![]);
+        assert_eq!(admit(provider, &knative("service: {port: 80}\n")), vec![]);
+        let refused = admit(
+            provider,
+            &knative(
+                "service: {port: 80, portDiscovery: true, gatewayRefs: [{name: public}], headless: true}\n",
+            ),
+        );
+        assert_eq!(
+            fields(&refused),
+            [
+                "spec.service.gatewayRefs",
+                "spec.service.headless",
+                "spec.service.portDiscovery"
+            ]
+        );
+        assert!(
+            refused[0]
+                .reason
+                .contains("spec.service is optional with knative")
+        );
+    }
+
+    #[test]
+    fn knative_and_knative_services_go_together() {
+        let istio = TrafficProvider::parse("istio").unwrap();
+        let refused = admit(istio, &knative(""));
+        assert_eq!(fields(&refused), ["spec.provider"]);
+        assert!(
+            refused[0].reason.contains("set provider: knative"),
+            "{refused:?}"
+        );
+        let deployment = spec(
+            "targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\nservice: {port: 80}\nanalysis: {interval: 1m, stepWeight: 10}\n",
+        );
+        let refused = admit(TrafficProvider::parse("knative").unwrap(), &deployment);
+        assert_eq!(fields(&refused), ["spec.targetRef"]);
+    }
+
     #[test]
     fn every_kind_has_one_row() {
         for kind in [
@@ -1058,6 +1186,8 @@ mod tests {
             ProviderKind::Apisix,
             ProviderKind::Gloo,
             ProviderKind::Kuma,
+            ProviderKind::Knative,
+            ProviderKind::Template,
         ] {
             assert_eq!(TABLE.iter().filter(|r| r.kind == kind).count(), 1);
             assert_eq!(kind.row().kind, kind);
@@ -1079,7 +1209,10 @@ mod tests {
             "gatewayapi has no version \"v2\"; serin accepts v1, v1beta1"
         );
         assert!(error("istio:v1").contains("accepts no version suffix"));
-        assert!(error("knative").contains("does not route with yet"));
+        assert_eq!(
+            TrafficProvider::parse("knative").unwrap().kind,
+            ProviderKind::Knative
+        );
         assert!(error("kuma:v1").contains("accepts meshhttproute"));
         assert_eq!(
             TrafficProvider::parse("traefik:traefik.containo.us")
@@ -1092,7 +1225,7 @@ mod tests {
         assert!(error("osm").contains("archived"));
         assert_eq!(
             error("traefk"),
-            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik, linkerd, smi, skipper, apisix, gloo, kuma, template"
+            "unknown traffic provider \"traefk\"; serin routes with kubernetes, gatewayapi, istio, nginx, contour, traefik, linkerd, smi, skipper, apisix, gloo, kuma, knative, template"
         );
     }
 

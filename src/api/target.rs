@@ -15,6 +15,8 @@ pub enum TargetKind {
     Deployment,
     DaemonSet,
     StatefulSet,
+    /// A Knative Service (`serving.knative.dev/v1`): its promoted revision is the primary.
+    KnativeService,
 }
 
 /// One row of the target table.
@@ -26,8 +28,12 @@ pub struct Row {
     /// The `targetRef.apiVersion` it is served under.
     pub api_version: &'static str,
     /// Whether it has a replica count an autoscaler can own (a DaemonSet runs one pod per
-    /// node: an `autoscalerRef` on it is refused rather than ignored).
+    /// node, Knative scales each revision itself: an `autoscalerRef` on either is refused
+    /// rather than ignored).
     pub scales: bool,
+    /// The one traffic provider that can route it, when only one can (a Knative Service's
+    /// revisions are split by its own `spec.traffic`).
+    pub provider: Option<&'static str>,
 }
 
 pub const TABLE: &[Row] = &[
@@ -36,24 +42,30 @@ pub const TABLE: &[Row] = &[
         name: "Deployment",
         api_version: "apps/v1",
         scales: true,
+        provider: None,
     },
     Row {
         kind: TargetKind::DaemonSet,
         name: "DaemonSet",
         api_version: "apps/v1",
         scales: false,
+        provider: None,
     },
     Row {
         kind: TargetKind::StatefulSet,
         name: "StatefulSet",
         api_version: "apps/v1",
         scales: true,
+        provider: None,
+    },
+    Row {
+        kind: TargetKind::KnativeService,
+        name: "Service",
+        api_version: "serving.knative.dev/v1",
+        scales: false,
+        provider: Some("knative"),
     },
 ];
-
-/// Kinds Flagger rolls out that serin does not (yet), named as such rather than as unknown:
-/// a migrating user learns it is a gap, not a typo.
-pub const NOT_YET: &[&str] = &["Service"];
 
 impl TargetKind {
     pub fn row(self) -> &'static Row {
@@ -68,19 +80,21 @@ impl TargetKind {
         if let Some(row) = TABLE.iter().find(|row| row.name == target.kind) {
             return Ok(row.kind);
         }
-        let names: Vec<&str> = TABLE.iter().map(|r| r.name).collect();
+        // A kind of another API than apps/v1 is named with it: a core Service is no target.
+        let names: Vec<String> = TABLE
+            .iter()
+            .map(|r| match r.api_version {
+                "apps/v1" => r.name.to_string(),
+                other => format!("{} ({other})", r.name),
+            })
+            .collect();
         let supported = match names.split_last() {
-            Some((last, [])) => (*last).to_string(),
+            Some((last, [])) => last.clone(),
             Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
             None => String::new(),
         };
-        let why = if NOT_YET.contains(&target.kind.as_str()) {
-            format!("serin does not roll out {} targets yet", target.kind)
-        } else {
-            "an unknown kind".to_string()
-        };
         Err(format!(
-            "only {supported} are supported, got {:?}: {why}",
+            "only {supported} are supported, got {:?}: an unknown kind",
             target.kind
         ))
     }
@@ -112,12 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn flaggers_other_kinds_are_named_as_not_yet_supported() {
-        let error = TargetKind::of(&reference("Service")).unwrap_err();
-        assert!(
-            error.contains("does not roll out Service targets yet"),
-            "{error}"
-        );
+    fn an_unknown_kind_is_named_as_such() {
         let error = TargetKind::of(&reference("Deploymnet")).unwrap_err();
         assert!(error.contains("an unknown kind"), "{error}");
     }

@@ -128,10 +128,13 @@ fn autoscaler(spec: &CanarySpec, report: &mut Report) {
     if let Ok(kind) = super::target::TargetKind::of(&spec.target_ref)
         && !kind.row().scales
     {
-        return report.fail(
-            "spec.autoscalerRef",
-            format!("a {kind} runs one pod per node and has no replica count to scale: remove autoscalerRef"),
-        );
+        let why = match kind {
+            super::target::TargetKind::KnativeService => {
+                "Knative scales each revision of a Knative Service itself (its template's autoscaling.knative.dev annotations)".to_string()
+            }
+            _ => format!("a {kind} runs one pod per node and has no replica count to scale"),
+        };
+        return report.fail("spec.autoscalerRef", format!("{why}: remove autoscalerRef"));
     }
     let kind = match super::autoscaler::AutoscalerKind::of(reference) {
         Ok(kind) => kind,
@@ -185,7 +188,18 @@ fn scaler_replicas(
 }
 
 fn service(spec: &CanarySpec, report: &mut Report) {
-    report.range(Some(spec.service.port), "spec.service.port", 1, 65535);
+    // A Knative Service is reached through Knative's own routes: serin makes no Services for
+    // it, so its Canary needs no `service` block (as in Flagger).
+    let knative = super::target::TargetKind::of(&spec.target_ref)
+        == Ok(super::target::TargetKind::KnativeService);
+    if spec.service.port == 0 && !knative {
+        report.fail(
+            "spec.service.port",
+            "required: the port of the apex, primary and canary Services",
+        );
+    } else if spec.service.port != 0 {
+        report.range(Some(spec.service.port), "spec.service.port", 1, 65535);
+    }
     if let Some(timeout) = spec.service.timeout {
         // Zero means "no timeout" to Envoy and to Gateway API, the opposite of a timeout;
         // routes count in milliseconds; a day is longer than any request.

@@ -19,7 +19,7 @@ use crate::routing::{
 };
 use crate::workload::primary::{PrimaryInputs, primary_replicas};
 use crate::workload::services::{ServiceRole, desired_service};
-use crate::workload::target::{Workload, desired_primary, template_of_revision};
+use crate::workload::target::{PrimaryPlace, Workload, desired_primary, template_of_revision};
 
 use super::autoscalers::sync as sync_autoscaler;
 use super::configs::copy_to_primary;
@@ -103,6 +103,13 @@ async fn ensure_primary<W: Workload>(
     revision: &str,
 ) -> Result<()> {
     let target = target_of(scene)?;
+    if W::PRIMARY == PrimaryPlace::Revision {
+        // No copy and no Services: the primary is the revision recorded on the target.
+        if scene.primary.is_none() {
+            record_promoted(ctx, scene, revision).await?;
+        }
+        return Ok(());
+    }
     copy_to_primary(ctx, &scene.namespace, &scene.tracked(), &scene.owner).await?;
     if scene.primary.is_none() {
         let primary = primary_for(scene, revision)?;
@@ -148,8 +155,15 @@ pub async fn scale<W: Workload>(
         return Ok(());
     }
     let name = workload.name_any();
-    let patch = W::scale_body(&name, namespace, replicas);
     let api: Api<W> = Api::namespaced(ctx.client.clone(), namespace);
+    if let Some(patch) = workload.scale_patch(replicas) {
+        merge_patch(&api, &name, &patch).await.map_err(Error::api(
+            Step::Apply,
+            format!("scaling {namespace}/{name} to {replicas}"),
+        ))?;
+        return Ok(());
+    }
+    let patch = W::scale_body(&name, namespace, replicas);
     let _timer = ctx.metrics.api_timer("apply");
     api.patch(
         &name,
@@ -174,7 +188,47 @@ pub async fn scale<W: Workload>(
     Ok(())
 }
 
+/// A merge patch under serin's field manager, for fields serin records beside another
+/// controller's (a Knative Service's annotations): a merge patch is an update, so serin's
+/// server-side applies of other fields of the object (its `spec.traffic`) never remove them.
+async fn merge_patch<K>(api: &Api<K>, name: &str, patch: &serde_json::Value) -> kube::Result<K>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..PatchParams::default()
+    };
+    api.patch(name, &params, &Patch::Merge(patch)).await
+}
+
+/// Records `revision` as the promoted one on a target whose primary is a revision.
+async fn record_promoted<W: Workload>(
+    ctx: &Context,
+    scene: &Scene<W>,
+    revision: &str,
+) -> Result<()> {
+    let Some(patch) = W::promote_patch(revision) else {
+        return Ok(());
+    };
+    let name = &scene.canary.spec.target_ref.name;
+    let api: Api<W> = Api::namespaced(ctx.client.clone(), &scene.namespace);
+    let _timer = ctx.metrics.api_timer("patch");
+    merge_patch(&api, name, &patch).await.map_err(Error::api(
+        Step::Apply,
+        format!(
+            "recording revision {revision} as the primary of {} {}/{name}",
+            W::kind(&()),
+            scene.namespace
+        ),
+    ))?;
+    Ok(())
+}
+
 async fn promote<W: Workload>(ctx: &Context, scene: &Scene<W>, revision: &str) -> Result<()> {
+    if W::PRIMARY == PrimaryPlace::Revision {
+        return record_promoted(ctx, scene, revision).await;
+    }
     copy_to_primary(ctx, &scene.namespace, &scene.tracked(), &scene.owner).await?;
     ctx.apply(&primary_for(scene, revision)?).await?;
     sync_autoscaler(ctx, scene).await
@@ -191,6 +245,10 @@ async fn revert<W: Workload>(
     let Some(revision) = revision else {
         return Ok(());
     };
+    if W::PRIMARY == PrimaryPlace::Revision {
+        // The target keeps its revisions: the promoted one is simply recorded again.
+        return record_promoted(ctx, scene, revision).await;
+    }
     let mut desired = primary_for(scene, revision)?;
     let selector = desired
         .selector()

@@ -44,6 +44,11 @@ pub struct Context {
     pub daemon_sets_ready: tokio::sync::watch::Receiver<bool>,
     pub stateful_sets: Store<StatefulSet>,
     pub stateful_sets_ready: tokio::sync::watch::Receiver<bool>,
+    /// Knative Services, when the cluster serves them (empty otherwise).
+    pub knative_services: Store<crate::workload::knative::KnativeService>,
+    pub knative_services_ready: tokio::sync::watch::Receiver<bool>,
+    /// Whether discovery found the serving.knative.dev/v1 Service API at start.
+    pub knative_served: bool,
     /// HPAs, when the cluster serves an autoscaling version serin reads.
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
     pub configs: ConfigCache,
@@ -108,7 +113,12 @@ impl Context {
     /// custom resources do, Ingresses and core objects stay beside the workloads (as in
     /// Flagger, whose nginx and skipper routers use the workloads' cluster).
     pub fn in_mesh_cluster(&self, resource: &ApiResource) -> bool {
-        self.mesh.is_some() && !matches!(resource.group.as_str(), "" | "networking.k8s.io")
+        // A Knative Service is the target itself, beside the workloads.
+        self.mesh.is_some()
+            && !matches!(
+                resource.group.as_str(),
+                "" | "networking.k8s.io" | crate::workload::knative::GROUP
+            )
     }
 
     /// The client of the cluster where objects of `resource` (a route kind) live.

@@ -8,7 +8,9 @@
 //! deleted here.
 
 use chrono::{DateTime, Utc};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -20,7 +22,7 @@ use crate::engine::deletion::{Deleting, RevertStep, revert_step};
 use crate::routing::kuma::OWNER_ANNOTATION;
 use crate::routing::{ORIGINAL_ANNOTATION, ORIGINAL_ANNOTATIONS};
 use crate::workload::services::{ServiceRole, desired_service};
-use crate::workload::target::Workload;
+use crate::workload::target::{PrimaryPlace, Workload};
 
 use super::act::{self, publish};
 use super::context::{Context, Error, Result, Step};
@@ -116,6 +118,9 @@ pub async fn revert<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Acti
 /// back; Some(requeue) while the target is not ready yet.
 async fn revert_workloads<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<Option<Action>> {
     let canary = &scene.canary;
+    if W::PRIMARY == PrimaryPlace::Revision {
+        return revert_revisions(ctx, scene).await.map(|()| None);
+    }
     if let Some(target) = &scene.target {
         let deleting = Deleting {
             target_replicas: target.replicas(),
@@ -166,6 +171,46 @@ async fn revert_workloads<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Resul
     )
     .await;
     Ok(None)
+}
+
+/// `revertOnDeletion` for a target whose primary is a revision (a Knative Service): all
+/// traffic back to the latest revision, as Knative routes a Service no one splits, and serin's
+/// records taken off it. Knative's own controller keeps the revisions ready; there is no
+/// replica count to wait for.
+async fn revert_revisions<W: Workload>(ctx: &Context, scene: &Scene<W>) -> Result<()> {
+    let name = &scene.canary.spec.target_ref.name;
+    if scene.target.is_none() {
+        return Ok(());
+    }
+    // The records first: a Service whose traffic is released carries no stale primary.
+    let api: kube::Api<W> = kube::Api::namespaced(ctx.client.clone(), &scene.namespace);
+    let params = PatchParams {
+        field_manager: Some(super::context::MANAGER.into()),
+        ..PatchParams::default()
+    };
+    if let Some(patch) = W::release_patch() {
+        api.patch(name, &params, &Patch::Merge(patch))
+            .await
+            .map_err(Error::api(
+                Step::Finalize,
+                format!("releasing {} {}/{name}", W::kind(&()), scene.namespace),
+            ))?;
+    }
+    let resource = ApiResource::erase::<W>(&());
+    let mut traffic = DynamicObject::new(name, &resource).within(&scene.namespace);
+    traffic.data = json!({"spec": {"traffic": crate::routing::knative::all_to_latest()}});
+    ctx.apply_route(&resource, &traffic).await?;
+    publish(
+        ctx,
+        &scene.canary,
+        &Event {
+            warning: false,
+            reason: Reason::Reverting,
+            message: format!("all traffic of {name} back to its latest revision"),
+        },
+    )
+    .await;
+    Ok(())
 }
 
 /// Deletes the routes serin created for this Canary in the service mesh's cluster (found by

@@ -108,6 +108,8 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
     let deployments_ready = broadcast_ready(stores.deployments.clone());
     let daemon_sets_ready = broadcast_ready(stores.daemon_sets.clone());
     let stateful_sets_ready = broadcast_ready(stores.stateful_sets.clone());
+    // Without the API its store's writer is gone: ready at once, and empty.
+    let knative_services_ready = broadcast_ready(stores.knative_services.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         mesh,
@@ -120,6 +122,9 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
         daemon_sets_ready,
         stateful_sets: stores.stateful_sets,
         stateful_sets_ready,
+        knative_services: stores.knative_services,
+        knative_services_ready,
+        knative_served: stores.knative_served,
         autoscalers: stores.autoscalers,
         configs: stores.configs,
         recorder: Recorder::new(

@@ -13,7 +13,7 @@ use crate::engine::Observations;
 use crate::routing::RouteInputs;
 use crate::workload::configs::{ConfigRef, tracked_checksums};
 use crate::workload::primary::PRIMARY_SUFFIX;
-use crate::workload::target::{self, Workload};
+use crate::workload::target::{self, PrimaryPlace, Workload};
 use crate::workload::{foreign, observe};
 
 use super::configs;
@@ -54,7 +54,10 @@ impl<W: Watched> Scene<W> {
                 .map(|d| (*d).clone())
         };
         let target = find(target_name);
-        let primary = find(&format!("{target_name}{PRIMARY_SUFFIX}"));
+        let primary = match W::PRIMARY {
+            PrimaryPlace::Copy => find(&format!("{target_name}{PRIMARY_SUFFIX}")),
+            PrimaryPlace::Revision => holding_primary(target.as_ref()),
+        };
         let pod = target
             .as_ref()
             .and_then(W::pod_template)
@@ -81,9 +84,13 @@ impl<W: Watched> Scene<W> {
     pub async fn reread(&self, ctx: &Context) -> Result<Option<Self>> {
         let name = &self.canary.spec.target_ref.name;
         let target: Option<W> = ctx.get_opt(&self.namespace, name).await?;
-        let primary: Option<W> = ctx
-            .get_opt(&self.namespace, &format!("{name}{PRIMARY_SUFFIX}"))
-            .await?;
+        let primary: Option<W> = match W::PRIMARY {
+            PrimaryPlace::Copy => {
+                ctx.get_opt(&self.namespace, &format!("{name}{PRIMARY_SUFFIX}"))
+                    .await?
+            }
+            PrimaryPlace::Revision => holding_primary(target.as_ref()),
+        };
         let version = |w: &Option<W>| w.as_ref().and_then(|w| w.meta().resource_version.clone());
         if version(&target) == version(&self.target) && version(&primary) == version(&self.primary)
         {
@@ -101,6 +108,20 @@ impl<W: Watched> Scene<W> {
     }
 }
 
+/// The target as the holder of its primary, for a kind whose primary is a revision: once a
+/// promoted revision is recorded on it (before, there is no primary yet).
+fn holding_primary<W: Workload>(target: Option<&W>) -> Option<W> {
+    target
+        .filter(|t| t.primary_state().revision.is_some())
+        .cloned()
+}
+
+/// A kind routed between its own revisions selects no pods (a Knative Service).
+static NO_SELECTOR: LabelSelector = LabelSelector {
+    match_labels: None,
+    match_expressions: None,
+};
+
 /// An object as the watch cache keeps it (without managedFields).
 fn stripped<W: Workload>(mut object: W) -> W {
     object.meta_mut().managed_fields = None;
@@ -114,12 +135,14 @@ impl<W: Workload> Scene<W> {
             target: self
                 .target
                 .as_ref()
-                .map(|t| target::observe(t, tracked_checksums(&self.configs))),
-            primary: self.primary.as_ref().map(W::state),
+                .and_then(|t| target::observe(t, tracked_checksums(&self.configs))),
+            primary: self.primary.as_ref().map(W::primary_state),
+            // Another controller's primary is a copy; a revision is no one's copy.
             foreign_primary: self
                 .primary
                 .as_ref()
                 .zip(self.target.as_ref())
+                .filter(|_| W::PRIMARY == PrimaryPlace::Copy)
                 .and_then(|(primary, target)| foreign::compare(primary, target)),
             request: self
                 .canary
@@ -135,7 +158,11 @@ impl<W: Workload> Scene<W> {
     }
 
     pub fn target_selector(&self) -> Option<&LabelSelector> {
-        self.target.as_ref()?.selector()
+        let target = self.target.as_ref()?;
+        match W::PRIMARY {
+            PrimaryPlace::Copy => target.selector(),
+            PrimaryPlace::Revision => Some(&NO_SELECTOR),
+        }
     }
 
     pub fn route_inputs<'a>(&'a self, selector: &'a LabelSelector) -> RouteInputs<'a> {

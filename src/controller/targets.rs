@@ -7,6 +7,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::runtime::reflector::Store;
 
 use crate::api::target::TargetKind;
+use crate::workload::knative::{self, KnativeService};
 use crate::workload::target::Workload;
 
 use super::context::Context;
@@ -18,6 +19,12 @@ pub trait Watched: Workload {
     /// Turns true once the store holds its first full list (before, a missing target would
     /// only mean the cache is empty).
     fn store_ready(ctx: &Context) -> &tokio::sync::watch::Receiver<bool>;
+
+    /// Why the API server cannot serve this kind (its CRD is not installed), found by
+    /// discovery at start; None when it is served.
+    fn not_served(_ctx: &Context) -> Option<String> {
+        None
+    }
 }
 
 impl Watched for Deployment {
@@ -50,6 +57,26 @@ impl Watched for StatefulSet {
     }
 }
 
+impl Watched for KnativeService {
+    fn store(ctx: &Context) -> &Store<Self> {
+        &ctx.knative_services
+    }
+
+    fn store_ready(ctx: &Context) -> &tokio::sync::watch::Receiver<bool> {
+        &ctx.knative_services_ready
+    }
+
+    fn not_served(ctx: &Context) -> Option<String> {
+        (!ctx.knative_served).then(|| {
+            format!(
+                "the {}/{} Service API is not installed: install Knative Serving, then this Canary is reconciled again",
+                knative::GROUP,
+                knative::VERSION
+            )
+        })
+    }
+}
+
 /// Awaits `$run::<Kind>($args...)` with the workload type of `$kind` (a [`TargetKind`]): the
 /// shell is generic over [`Watched`], and this is the one place a kind becomes a type.
 macro_rules! with_target_kind {
@@ -63,6 +90,9 @@ macro_rules! with_target_kind {
             }
             $crate::api::target::TargetKind::StatefulSet => {
                 $run::<k8s_openapi::api::apps::v1::StatefulSet>($($arg),*).await
+            }
+            $crate::api::target::TargetKind::KnativeService => {
+                $run::<$crate::workload::knative::KnativeService>($($arg),*).await
             }
         }
     };

@@ -1,5 +1,5 @@
 //! The watches besides the Canaries' own, and how their events reach a Canary. Each is
-//! bounded: Deployments, DaemonSets and StatefulSets with managedFields stripped, ConfigMaps and Secrets as
+//! bounded: Deployments, DaemonSets, StatefulSets and Knative Services (when served) with managedFields stripped, ConfigMaps and Secrets as
 //! metadata only, HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
 //! stays in microseconds for thousands of Canaries) instead of keeping an index in sync.
 
@@ -23,6 +23,7 @@ use crate::api::Canary;
 use crate::api::group::{FlaggerCanary, Served};
 use crate::workload::autoscaler::scaled_workload;
 use crate::workload::configs::{ConfigKind, referenced};
+use crate::workload::knative::KnativeService;
 use crate::workload::primary::PRIMARY_SUFFIX;
 use crate::workload::target::Workload;
 use futures::channel::mpsc::UnboundedSender;
@@ -39,6 +40,8 @@ pub struct Streams {
     deployments: Events<Deployment>,
     daemon_sets: Events<DaemonSet>,
     stateful_sets: Events<StatefulSet>,
+    /// None when the cluster does not serve Knative Services.
+    knative_services: Option<Events<KnativeService>>,
     configmaps: Events<PartialObjectMeta<ConfigMap>>,
     /// None with `--secrets-access=by-name`: Secrets are then read by name at each reconcile.
     secrets: Option<Events<PartialObjectMeta<Secret>>>,
@@ -49,6 +52,8 @@ pub struct Stores {
     pub deployments: Store<Deployment>,
     pub daemon_sets: Store<DaemonSet>,
     pub stateful_sets: Store<StatefulSet>,
+    pub knative_services: Store<KnativeService>,
+    pub knative_served: bool,
     pub configs: ConfigCache,
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
 }
@@ -142,6 +147,17 @@ pub async fn start(
         writer,
         metrics,
     );
+    // Without the API the writer is dropped: the store is ready at once, and stays empty.
+    let (knative_services, writer) = reflector::store();
+    let knative_served = knative_served(client).await;
+    let knative_events = knative_served.then(|| {
+        cached(
+            "knative-services",
+            scoped::<KnativeService>(client, options),
+            writer,
+            metrics,
+        )
+    });
     let (configmaps, writer) = reflector::store();
     let configmap_events = cached(
         "configmaps",
@@ -181,6 +197,7 @@ pub async fn start(
             deployments: deployment_events,
             daemon_sets: daemon_set_events,
             stateful_sets: stateful_set_events,
+            knative_services: knative_events,
             configmaps: configmap_events,
             secrets: secret_events,
             autoscalers: autoscaler_events,
@@ -189,6 +206,8 @@ pub async fn start(
             deployments,
             daemon_sets,
             stateful_sets,
+            knative_services,
+            knative_served,
             configs: ConfigCache::new(configmaps, secrets),
             autoscalers: autoscaler_store,
         },
@@ -232,6 +251,29 @@ where
         .inspect(move |item| metrics.freshness.record(watch, item))
         .modify(strip)
         .reflect(writer)
+}
+
+/// Whether the cluster serves Knative Services (serving.knative.dev/v1): Knative Serving is an
+/// add-on, and a watch of a kind the API server does not serve would fail forever.
+async fn knative_served(client: &Client) -> bool {
+    let discovery = Discovery::new(client.clone())
+        .filter(&[crate::workload::knative::GROUP])
+        .run()
+        .await;
+    let served = discovery.ok().is_some_and(|discovery| {
+        discovery
+            .get(crate::workload::knative::GROUP)
+            .is_some_and(|group| {
+                group
+                    .versioned_resources(crate::workload::knative::VERSION)
+                    .iter()
+                    .any(|(resource, _)| resource.kind == "Service")
+            })
+    });
+    if !served {
+        tracing::info!("no serving.knative.dev/v1 Service API: Knative Canaries wait for it");
+    }
+    served
 }
 
 /// The HPA version the cluster serves: autoscaling/v2 (1.23+), else v2beta2.
@@ -328,6 +370,14 @@ pub fn attach(
                 by_configmap(c.namespace().unwrap_or_default(), c.name_any())
             },
         );
+    if let Some(services) = streams.knative_services {
+        // A new revision of a Knative Service shows in its status: the Canary of that name.
+        let targets = targets.clone();
+        controller = controller.watches_stream(services, move |service: KnativeService| {
+            let name = service.name_any();
+            targets.targeting(&service.namespace().unwrap_or_default(), |t| t == name)
+        });
+    }
     if let Some(secrets) = streams.secrets {
         controller = controller.watches_stream(secrets, move |s: PartialObjectMeta<Secret>| {
             by_secret(s.namespace().unwrap_or_default(), s.name_any())

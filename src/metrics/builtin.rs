@@ -103,6 +103,17 @@ pub fn query(name: &str, source: Source) -> Option<&'static str> {
         (DURATION, Source::Kuma) => {
             r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{service=~"{{ service }}-{% if workload == target %}canary{% else %}primary{% endif %}_{{ namespace }}_svc_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#
         }
+        // Knative's gateway (Kourier's Envoy) names a revision's cluster
+        // `<namespace>/<revision>`, a revision `<service>-<generation>`: the requests of every
+        // revision of the Service, so the canary and the primary read the same requests while
+        // they share them, as Flagger's knative observer does.
+        (SUCCESS_RATE, Source::Knative) => concat!(
+            r#"sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}/{{ target }}-[0-9]+", envoy_response_code!~"5.*"}[{{ interval }}]))"#,
+            r#" / sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}/{{ target }}-[0-9]+"}[{{ interval }}])) * 100"#
+        ),
+        (DURATION, Source::Knative) => {
+            r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ namespace }}/{{ target }}-[0-9]+"}[{{ interval }}])) by (le))"#
+        }
         // Flagger's http observer: the application's own histogram, its `_count` split by
         // `status`, on pods `<name>-<replicaset hash>-<suffix>` (the pattern matches the canary's
         // pods and not `<name>-primary-...`). A Flagger installation's Prometheus labels pods
@@ -158,6 +169,7 @@ mod tests {
             Source::Apisix,
             Source::Gloo,
             Source::Kuma,
+            Source::Knative,
             Source::App,
         ] {
             for name in [SUCCESS_RATE, DURATION] {

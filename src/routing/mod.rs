@@ -11,6 +11,7 @@ pub mod gatewayapi;
 pub mod gloo;
 pub mod grpcroute;
 pub mod istio;
+pub mod knative;
 pub mod kubernetes;
 pub mod kuma;
 pub mod nginx;
@@ -81,6 +82,7 @@ pub fn router_for(provider: TrafficProvider) -> &'static dyn Router {
             Some("v1alpha3") => &smi::Smi::V1ALPHA3,
             _ => &smi::Smi::V1ALPHA1,
         },
+        ProviderKind::Knative => &knative::Knative,
         ProviderKind::Template => &template::Template,
     }
 }

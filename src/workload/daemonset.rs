@@ -274,19 +274,19 @@ mod tests {
         assert_eq!(parked.replicas(), Some(0));
         assert_eq!(parked.state().replicas, 0);
         assert_eq!(
-            observe(&running, BTreeMap::new()).revision,
-            observe(&parked, BTreeMap::new()).revision
+            observe(&running, BTreeMap::new()).unwrap().revision,
+            observe(&parked, BTreeMap::new()).unwrap().revision
         );
         // Without a node selector of the user's own, idling adds and removes the whole map.
         let bare = daemon_set(serde_json::Value::Null, status(4, 3, 3, 3));
         let bare_parked = daemon_set(idle(serde_json::json!({})), status(4, 3, 3, 3));
         assert_eq!(
-            observe(&bare, BTreeMap::new()).revision,
-            observe(&bare_parked, BTreeMap::new()).revision
+            observe(&bare, BTreeMap::new()).unwrap().revision,
+            observe(&bare_parked, BTreeMap::new()).unwrap().revision
         );
         assert_ne!(
-            observe(&bare, BTreeMap::new()).revision,
-            observe(&running, BTreeMap::new()).revision,
+            observe(&bare, BTreeMap::new()).unwrap().revision,
+            observe(&running, BTreeMap::new()).unwrap().revision,
             "the user's own node selector is part of the release"
         );
     }
@@ -300,8 +300,8 @@ mod tests {
         let parked = daemon_set(flaggers, status(4, 3, 3, 3));
         assert_eq!(parked.replicas(), Some(0));
         assert_eq!(
-            observe(&running, BTreeMap::new()).revision,
-            observe(&parked, BTreeMap::new()).revision
+            observe(&running, BTreeMap::new()).unwrap().revision,
+            observe(&parked, BTreeMap::new()).unwrap().revision
         );
         assert_eq!(running.unpark_patch(), None);
         assert_eq!(

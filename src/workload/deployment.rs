@@ -130,27 +130,37 @@ mod tests {
     #[test]
     fn the_revision_follows_the_pod_template_and_the_configs() {
         let configs = BTreeMap::from([("configmap/podinfo".to_string(), "aa".to_string())]);
-        let base = observe(&deployment(1, 1, "podinfo:6.0.0"), configs.clone()).revision;
+        let base = observe(&deployment(1, 1, "podinfo:6.0.0"), configs.clone())
+            .unwrap()
+            .revision;
         assert_eq!(
             base,
-            observe(&deployment(7, 7, "podinfo:6.0.0"), configs.clone()).revision,
+            observe(&deployment(7, 7, "podinfo:6.0.0"), configs.clone())
+                .unwrap()
+                .revision,
             "status and generation do not matter"
         );
         assert_ne!(
             base,
-            observe(&deployment(1, 1, "podinfo:6.0.1"), configs).revision
+            observe(&deployment(1, 1, "podinfo:6.0.1"), configs)
+                .unwrap()
+                .revision
         );
         let changed = BTreeMap::from([("configmap/podinfo".to_string(), "bb".to_string())]);
         assert_ne!(
             base,
-            observe(&deployment(1, 1, "podinfo:6.0.0"), changed).revision
+            observe(&deployment(1, 1, "podinfo:6.0.0"), changed)
+                .unwrap()
+                .revision
         );
     }
 
     #[test]
     fn the_revision_of_a_deployment_is_the_one_serin_has_always_computed() {
         // A different hash would restart every settled rollout after an upgrade of serin.
-        let revision = observe(&deployment(1, 1, "podinfo:6.0.0"), BTreeMap::new()).revision;
+        let revision = observe(&deployment(1, 1, "podinfo:6.0.0"), BTreeMap::new())
+            .unwrap()
+            .revision;
         let template = deployment(1, 1, "podinfo:6.0.0").spec.map(|s| s.template);
         assert_eq!(
             revision,

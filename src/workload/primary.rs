@@ -32,6 +32,10 @@ pub enum TargetError {
         "the target {0} has spec.persistentVolumeClaimRetentionPolicy.whenScaled Delete; serin scales it to zero between rollouts, which would delete its PersistentVolumeClaims: set Retain"
     )]
     ClaimsDeletedWhenScaled(String),
+    #[error(
+        "the target {0} keeps its primary as one of its own revisions; serin makes no -primary copy of it"
+    )]
+    NoCopy(String),
 }
 
 /// What the primary copies from the target, beyond the pod template.

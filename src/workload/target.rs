@@ -7,6 +7,11 @@
 //! second, StatefulSet (`super::statefulset`) the third; a new kind is one module implementing
 //! [`Workload`], one row in `crate::api::target::TABLE`, and its arm in the controller's
 //! dispatch (`controller::targets`).
+//!
+//! Where the primary lives is the kind's to say ([`PrimaryPlace`]): beside the target as a
+//! `-primary` copy (Deployment, DaemonSet, StatefulSet), or inside the target as one of its own
+//! revisions (a Knative Service, `super::knative`, whose promoted revision is the primary and
+//! whose latest revision is the canary). The engine sees the same observations either way.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -23,6 +28,17 @@ use crate::engine::{Target, WorkloadState};
 
 use super::primary::{PrimaryInputs, REVISION_ANNOTATION, TargetError};
 use super::revision;
+
+/// Where a kind keeps its primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrimaryPlace {
+    /// A `<target>-primary` object serin creates from the target and updates on promotion.
+    Copy,
+    /// One of the target's own revisions, which the target's controller (Knative) keeps:
+    /// serin records which one is promoted on the target and splits traffic between it and
+    /// the latest revision; there is nothing to copy, scale or revert.
+    Revision,
+}
 
 /// A Kubernetes object kind serin can roll out.
 pub trait Workload:
@@ -45,7 +61,42 @@ pub trait Workload:
         + Sync
         + 'static;
 
+    /// Where its primary lives.
+    const PRIMARY: PrimaryPlace = PrimaryPlace::Copy;
+
     fn pod_template(&self) -> Option<&PodTemplateSpec>;
+
+    /// Its revision: the digest of its release template and tracked configs, unless the kind
+    /// names its revisions itself (a Knative Service's latest created revision). None while
+    /// the kind has not named one yet.
+    fn revision(&self, configs: &BTreeMap<String, String>) -> Option<String> {
+        Some(revision::of(&self.release_template(), configs))
+    }
+
+    /// The state of the primary this object is (a `-primary` copy), or holds (a
+    /// [`PrimaryPlace::Revision`] kind's promoted revision).
+    fn primary_state(&self) -> WorkloadState {
+        self.state()
+    }
+
+    /// For a [`PrimaryPlace::Revision`] kind: the merge patch recording `revision` as the
+    /// promoted one (on initialization, promotion and revert). None for kinds with a copy.
+    fn promote_patch(_revision: &str) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// For a [`PrimaryPlace::Revision`] kind: the merge patch taking serin's records off the
+    /// target when its Canary goes (`revertOnDeletion`).
+    fn release_patch() -> Option<serde_json::Value> {
+        None
+    }
+
+    /// A merge patch setting its replica count instead of the server-side apply of
+    /// [`Workload::scale_body`], for kinds whose count serin records beside another
+    /// controller's fields (a Knative Service's idle revision); None: apply `scale_body`.
+    fn scale_patch(&self, _replicas: i32) -> Option<serde_json::Value> {
+        None
+    }
 
     /// The pod template as a release: what the revision is computed from and what a primary
     /// runs. The pod template itself unless serin writes to it between rollouts (a DaemonSet's
@@ -96,12 +147,17 @@ pub trait Workload:
 /// The target as the engine sees it. `config_checksums` holds the checksum of every tracked
 /// config (`configmap/NAME` keys); they are part of the revision, so a config change alone is a
 /// new release.
-pub fn observe<W: Workload>(target: &W, config_checksums: BTreeMap<String, String>) -> Target {
-    Target {
-        revision: revision::of(&target.release_template(), &config_checksums),
+/// None while the kind has named no revision yet (a Knative Service its controller has not
+/// reconciled).
+pub fn observe<W: Workload>(
+    target: &W,
+    config_checksums: BTreeMap<String, String>,
+) -> Option<Target> {
+    Some(Target {
+        revision: target.revision(&config_checksums)?,
         configs: config_checksums,
         state: target.state(),
-    }
+    })
 }
 
 /// The desired `-primary` copy of a target.

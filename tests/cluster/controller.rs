@@ -51,6 +51,7 @@ pub async fn install(client: &Client) {
         "tests/fixtures/crds/emissary.yaml",
         "tests/fixtures/crds/keda.yaml",
         "tests/fixtures/crds/keptn.yaml",
+        "tests/fixtures/crds/knative.yaml",
     ] {
         for crd in documents::<CustomResourceDefinition>(path) {
             names.push(crd.name_any());

@@ -82,6 +82,9 @@ async fn run_for<W: Watched>(ctx: &Context, canary: Canary) -> Result<Action> {
             return status::stall(ctx, &canary, &before, Reason::InvalidSpec, &message).await;
         }
     };
+    if let Some(message) = W::not_served(ctx) {
+        return status::stall(ctx, &canary, &before, Reason::KindNotServed, &message).await;
+    }
     status::warn_once_per_generation(ctx, &canary, &before, &plan).await;
     let mut scene = Scene::<W>::read(ctx, canary, plan.provider).await?;
     if let Some((reason, message)) = validate::blocked(&scene, &plan) {
