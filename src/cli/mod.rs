@@ -3,12 +3,15 @@
 //! is pure (a Canary and its events in, text out) so it is tested without a cluster.
 
 pub mod check;
+pub mod gate;
 pub mod get;
+pub mod history;
 pub mod migrate;
 pub mod request;
 pub mod restart;
 pub mod status;
 pub mod stdout;
+pub mod undo;
 pub mod version;
 pub mod wait;
 
