@@ -773,6 +773,7 @@ async fn undo_gate_refused_requests_and_history() {
     let outcomes: Vec<&str> = table
         .lines()
         .skip(1)
+        .take_while(|l| !l.is_empty())
         .map(|l| l.split_whitespace().nth(1).unwrap_or_default())
         .collect();
     assert_eq!(outcomes, ["RolledBack", "Superseded"], "{table}");

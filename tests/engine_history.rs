@@ -148,6 +148,7 @@ fn the_history_keeps_the_last_rollouts_newest_first() {
     let mut world = World::initialized(plan(CANARY));
     for n in 2..(4 + MAX_ROLLOUTS) {
         world.release(&format!("v{n}"));
+        world.tick_passing();
         world.run_until(Phase::Succeeded, 30);
     }
     let revisions: Vec<&str> = world
@@ -167,7 +168,9 @@ fn the_history_keeps_the_last_rollouts_newest_first() {
 #[test]
 fn a_record_is_bounded_whatever_the_checks_say() {
     let metrics: String = (0..MAX_FAILURES + 7)
-        .map(|i| format!("      - name: metric-{i}\n        thresholdRange: {{min: 99}}\n"))
+        .map(|i| format!(
+                "      - name: metric-{i}\n        templateRef: {{name: t}}\n        thresholdRange: {{min: 99}}\n"
+            ))
         .collect();
     let analysis = format!(
         "    interval: 1m\n    threshold: 1\n    maxWeight: 50\n    stepWeight: 10\n    metrics:\n{metrics}"
