@@ -82,6 +82,33 @@ enum Command {
     },
     /// Restart the primary's pods (as `kubectl rollout restart` does); not a new revision.
     Restart(RequestArgs),
+    /// Roll the target back to the last promoted revision: the primary's pod template is
+    /// written back into it (a GitOps tool re-applies git's version: revert in git too).
+    Undo {
+        name: String,
+        /// Print the diff of the target's pod template instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+        /// An earlier revision the primary ran (its first characters, as `serin history`
+        /// shows them), from the primary's ReplicaSets or ControllerRevisions.
+        #[arg(long)]
+        to_revision: Option<String>,
+    },
+    /// Open or close the load tester's gate of a Canary (approve: open for the revision under
+    /// analysis; halt: close, the rollout holds at its next gate).
+    Gate {
+        #[arg(value_enum)]
+        action: serin::cli::gate::GateAction,
+        name: String,
+        #[command(flatten)]
+        location: serin::cli::gate::Location,
+    },
+    /// The Canary's last rollouts: revision, outcome, when, how far, why, failing checks.
+    History {
+        name: String,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// Roll the canary back now.
     Abort(RequestArgs),
     /// Run a failed revision's rollout again.
@@ -366,6 +393,41 @@ fn run(command: Command, connection: Connection) -> anyhow::Result<ExitCode> {
             serin::cli::restart::run(client, &namespace, &args.name).await?;
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Undo {
+            name,
+            dry_run,
+            to_revision,
+        } => on_cluster(connection, |client, namespace| async move {
+            use serin::cli::undo::{Answer, Options};
+            let options = Options {
+                dry_run,
+                to_revision,
+            };
+            let answer = serin::cli::undo::run(client, &namespace, &name, options).await?;
+            Ok(match answer {
+                Answer::Undone | Answer::Shown => ExitCode::SUCCESS,
+                Answer::Refused(_) => ExitCode::from(1),
+            })
+        }),
+        Command::Gate {
+            action,
+            name,
+            location,
+        } => on_cluster(connection, |client, namespace| async move {
+            use serin::cli::gate::Answer;
+            let answer =
+                serin::cli::gate::run(client, &namespace, &name, action, &location).await?;
+            Ok(match answer {
+                Answer::Done => ExitCode::SUCCESS,
+                Answer::Refused(_) => ExitCode::from(1),
+            })
+        }),
+        Command::History { name, output } => {
+            on_cluster(connection, |client, namespace| async move {
+                serin::cli::history::run(client, &namespace, &name, output).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         Command::Abort(args) => request(connection, args, RequestAction::Abort),
         Command::Retry(args) => request(connection, args, RequestAction::Retry),
         Command::Pause(args) => request(connection, args, RequestAction::Pause),

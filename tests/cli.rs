@@ -619,3 +619,179 @@ async fn restart_rolls_the_primary_pods_and_is_not_a_release() {
         "{err}"
     );
 }
+
+/// The key and value of the Canary's gate in the load tester's ConfigMap.
+async fn gate_state(s: &Setup, name: &str) -> Option<String> {
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(s.client.clone(), &s.ns);
+    let config = configmaps
+        .get_opt("serin-loadtester-gates")
+        .await
+        .unwrap()?;
+    config.data?.get(&format!("gate.{}.{name}", s.ns)).cloned()
+}
+
+/// The VERSION and the envFrom ConfigMap of a Deployment's pod template.
+async fn template_of(s: &Setup, name: &str) -> (String, String) {
+    let deployment = s.deployments().get(name).await.unwrap();
+    let container = deployment.spec.unwrap().template.spec.unwrap().containers[0].clone();
+    let version = container.env.unwrap_or_default()[0]
+        .value
+        .clone()
+        .unwrap_or_default();
+    let config = container.env_from.unwrap_or_default()[0]
+        .config_map_ref
+        .as_ref()
+        .map(|r| r.name.clone())
+        .unwrap_or_default();
+    (version, config)
+}
+
+#[tokio::test]
+async fn undo_gate_refused_requests_and_history() {
+    let s = setup("cli-undo", &[]).await;
+    let ns = s.ns.clone();
+    // The load tester is never reached: the gate stays closed for the controller, and the
+    // test reads what the CLI wrote in the gate ConfigMap the URL points at.
+    let gate_url = format!("http://serin-loadtester.{ns}/gate/check");
+    s.create_deployment("web", Readiness::Ready).await;
+    s.create_canary("web", gated("confirm-promotion", &gate_url), json!({}))
+        .await;
+    s.wait_phase("web", Phase::Initialized).await;
+
+    // Nothing to undo, no rollout yet, no rollout to approve, no rollback gate.
+    let (code, _, err) = serin(&s, &["undo", "web"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("undo refused: canary {ns}/web: nothing to undo: the target Deployment web already runs the primary's pod template")),
+        "{err}"
+    );
+    let (code, out, _) = serin(&s, &["history", "web"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("no rollout recorded yet"), "{out}");
+    let (code, _, err) = serin(&s, &["gate", "approve", "web"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("approve applies to a rollout under way"),
+        "{err}"
+    );
+    let (code, _, err) = serin(&s, &["gate", "open", "web", "--rollback"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("/rollback/check"), "{err}");
+    assert_eq!(
+        gate_state(&s, "web").await,
+        None,
+        "a refused gate was written"
+    );
+
+    s.gitops_apply("web", "v2").await;
+    s.wait_phase("web", Phase::WaitingPromotion).await;
+    let applied = s.canaries().get("web").await.unwrap().status.unwrap();
+    let revision = applied.last_applied_spec.clone().unwrap();
+    assert_eq!(
+        applied
+            .current_rollout
+            .as_ref()
+            .map(|r| (r.revision.as_str(), r.max_weight)),
+        Some((revision.as_str(), 50))
+    );
+
+    // Gates: approve binds the gate to the revision under analysis; halt closes it.
+    let (code, out, err) = serin(&s, &["gate", "approve", "web"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("gate gate.{ns}.web opened for revision")),
+        "{out}"
+    );
+    assert_eq!(
+        gate_state(&s, "web").await,
+        Some(format!("open:{revision}"))
+    );
+    let (code, out, _) = serin(&s, &["gate", "halt", "web"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("closed"), "{out}");
+    assert_eq!(gate_state(&s, "web").await.as_deref(), Some("closed"));
+
+    // A request the controller would drop is refused with the reason, and not sent.
+    let (code, out, err) = serin(&s, &["resume", "web"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains(&format!(
+            "resume refused: canary {ns}/web: resume does not apply: the rollout is not paused"
+        )),
+        "{err}"
+    );
+
+    // undo --dry-run shows the diff and writes nothing.
+    let (code, diff, err) = serin(&s, &["undo", "web", "--dry-run"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        diff.contains("--- Deployment/web spec.template (now)"),
+        "{diff}"
+    );
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with('-') && l.contains("value: v2")),
+        "{diff}"
+    );
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with('+') && l.contains("value: v1")),
+        "{diff}"
+    );
+    assert_eq!(template_of(&s, "web").await.0, "v2");
+
+    // undo writes the promoted template back, warns about GitOps, and the rollout stops.
+    let (code, out, err) = serin(&s, &["undo", "web"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("A GitOps tool (Flux, Argo CD) applies git's version again")
+            && err.contains("revert the change in git"),
+        "{err}"
+    );
+    assert!(
+        out.contains("has the primary's pod template again"),
+        "{out}"
+    );
+    assert_eq!(
+        template_of(&s, "web").await,
+        ("v1".to_string(), "web-config".to_string()),
+        "the -primary config reference is pointed back at the original"
+    );
+    s.wait_phase("web", Phase::Succeeded).await;
+    let status = s.canaries().get("web").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.last_applied_spec, applied.last_promoted_spec,
+        "no new rollout"
+    );
+    assert_eq!(s.primary_version("web").await.as_deref(), Some("v1"));
+
+    // The next release is aborted: the history explains both, newest first.
+    s.gitops_apply("web", "v3").await;
+    s.wait_phase("web", Phase::WaitingPromotion).await;
+    assert_eq!(serin(&s, &["abort", "web"]).await.0, 0);
+    s.wait_phase("web", Phase::Failed).await;
+    let (code, table, _) = serin(&s, &["history", "web"]).await;
+    assert_eq!(code, 0);
+    let outcomes: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().nth(1).unwrap_or_default())
+        .collect();
+    assert_eq!(outcomes, ["RolledBack", "Superseded"], "{table}");
+    assert!(table.contains("AbortedByRequest"), "{table}");
+    assert!(table.contains("RevertedToPromoted"), "{table}");
+    let (_, json_out, _) = serin(&s, &["history", "web", "-o", "json"]).await;
+    let history: Value = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(history["history"][1]["revision"], json!(revision));
+    assert_eq!(history["history"][1]["maxWeight"], 50);
+    assert_eq!(history["history"][0]["outcome"], "RolledBack");
+
+    let (code, _, err) = serin(&s, &["undo", "nope"]).await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("canary {ns}/nope not found")),
+        "{err}"
+    );
+}

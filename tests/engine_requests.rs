@@ -212,3 +212,61 @@ fn a_request_that_does_not_apply_is_reported() {
     );
     assert_eq!(decision.status.phase, Some(Phase::Initialized));
 }
+
+/// The warning event a decision carries, if any.
+fn ignored(decision: &serin::engine::Decision) -> Option<String> {
+    decision.actions.iter().find_map(|a| match a {
+        Action::Event(e) if e.warning && e.reason.as_str() == "RequestIgnored" => {
+            Some(e.message.clone())
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn a_resume_of_a_running_rollout_and_a_second_pause_are_dropped_with_the_reason() {
+    let mut world = progressing();
+    world.request("resume", "r1");
+    let decision = world.tick_passing().clone();
+    assert_eq!(
+        ignored(&decision).as_deref(),
+        Some("request ignored: resume does not apply: the rollout is not paused")
+    );
+    assert_eq!(decision.status.last_handled_request.as_deref(), Some("r1"));
+
+    world.request("pause", "p1");
+    assert_eq!(ignored(&world.tick_passing().clone()), None);
+    assert!(world.status.paused);
+    let frozen_since = world.status.frozen_since;
+    world.advance(60);
+    world.request("pause", "p2");
+    let decision = world.tick_passing().clone();
+    assert_eq!(
+        ignored(&decision).as_deref(),
+        Some("request ignored: pause does not apply: the rollout is paused already")
+    );
+    assert!(decision.status.paused);
+    assert_eq!(
+        decision.status.frozen_since, frozen_since,
+        "the freeze goes on"
+    );
+}
+
+#[test]
+fn a_step_before_the_first_step_is_dropped_with_the_reason() {
+    let mut world = World::initialized(plan(CANARY));
+    world.canary_pods_ready = false;
+    world.release("v2");
+    world.tick_passing();
+    assert_eq!(world.phase(), Some(Phase::Progressing));
+    assert_eq!(world.status.current_step, None);
+    world.request("step", "s1");
+    let decision = world.tick_passing().clone();
+    assert!(
+        ignored(&decision).is_some_and(
+            |m| m.contains("step does not apply: the first analysis has not moved traffic yet")
+        ),
+        "{:?}",
+        decision.actions
+    );
+}

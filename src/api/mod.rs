@@ -10,6 +10,7 @@ pub mod crds;
 pub mod duration;
 pub mod gateway;
 pub mod group;
+pub mod history;
 pub mod istio;
 pub mod known_fields;
 pub mod leniency;

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::api::history::{FailedCheck, Outcome, RolloutRecord};
+
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStatus {
@@ -77,6 +79,15 @@ pub struct CanaryStatus {
     /// serin: the latest result of every check, so a user sees why the rollout moved or not.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckStatus>,
+    /// serin: the rollout under way (revision, start, steps reached so far); it moves to
+    /// `history` when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_rollout: Option<RolloutRecord>,
+    /// serin: the last rollouts that ended, newest first (at most
+    /// [`crate::api::history::MAX_ROLLOUTS`], each bounded in size), so a rollback is
+    /// explained after its events expired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<RolloutRecord>,
 }
 
 /// The phase's schema: a string enum. Derived for `Option<Phase>`, it would list `null` among

@@ -4,12 +4,15 @@
 
 pub mod canaries;
 pub mod check;
+pub mod gate;
 pub mod get;
+pub mod history;
 pub mod migrate;
 pub mod request;
 pub mod restart;
 pub mod status;
 pub mod stdout;
+pub mod undo;
 pub mod version;
 pub mod wait;
 

@@ -2,7 +2,7 @@
 //! annotations (`serin.dev/request`, `serin.dev/request-id`) the controller acts on once per
 //! id; the command waits briefly for the controller to acknowledge it in the status. A request
 //! the controller would ignore in the Canary's phase is refused up front, with the reason, by
-//! the rule the engine itself follows (`RequestAction::acts_in`).
+//! the rule the engine itself follows (`RequestAction::applies_to`).
 
 use std::time::Duration;
 
@@ -44,9 +44,8 @@ pub async fn run(
 ) -> anyhow::Result<Answer> {
     let found = canaries::get(&client, namespace, name).await?;
     let api = canaries::api(&client, Some(namespace), found.group);
-    let canary = found.canary;
-    let phase = canary.status.and_then(|s| s.phase);
-    if let Err(why) = action.acts_in(phase) {
+    let status = found.canary.status.unwrap_or_default();
+    if let Err(why) = action.applies_to(&status) {
         eprintln!(
             "{} refused: canary {namespace}/{name}: {why}",
             command(action)

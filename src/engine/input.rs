@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::canary::HookKind;
-use crate::api::status::Phase;
+use crate::api::status::{CanaryStatus, Phase};
 
 /// The world as observed at the start of one reconcile.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -192,6 +192,28 @@ impl RequestAction {
     }
 }
 
+impl RequestAction {
+    /// Whether the request would do anything to a Canary in this status: its phase
+    /// ([`Self::acts_in`]), and what else the engine needs to act on it (a pause of a paused
+    /// rollout, a resume of a running one, a step before the first step are no-ops). The
+    /// engine drops a request this refuses with a `RequestIgnored` event, and the CLI does not
+    /// send it, so the two agree.
+    pub fn applies_to(self, status: &CanaryStatus) -> Result<(), String> {
+        self.acts_in(status.phase)?;
+        let nothing_to_do = match self {
+            Self::Pause if status.paused => "the rollout is paused already",
+            Self::Resume if !status.paused => "the rollout is not paused",
+            Self::Step
+                if status.phase == Some(Phase::Progressing) && status.current_step.is_none() =>
+            {
+                "the first analysis has not moved traffic yet: there is no step to leave"
+            }
+            _ => return Ok(()),
+        };
+        Err(format!("{} does not apply: {nothing_to_do}", self.as_str()))
+    }
+}
+
 impl ManualRequest {
     /// Reads the annotations' values; an unknown action is kept as an error to report.
     pub fn parse(action: &str, id: Option<&str>) -> Self {
@@ -274,6 +296,25 @@ mod tests {
         );
         assert_eq!(acting(RequestAction::Retry), [Failed]);
         assert_eq!(acting(RequestAction::Pause), Phase::ALL);
+        let paused = CanaryStatus {
+            phase: Some(Progressing),
+            paused: true,
+            current_step: Some(0),
+            ..CanaryStatus::default()
+        };
+        assert_eq!(RequestAction::Resume.applies_to(&paused), Ok(()));
+        assert!(RequestAction::Pause.applies_to(&paused).is_err());
+        assert_eq!(RequestAction::Step.applies_to(&paused), Ok(()));
+        let running = CanaryStatus {
+            paused: false,
+            current_step: None,
+            ..paused
+        };
+        assert_eq!(
+            RequestAction::Resume.applies_to(&running),
+            Err("resume does not apply: the rollout is not paused".into())
+        );
+        assert!(RequestAction::Step.applies_to(&running).is_err());
         assert_eq!(
             RequestAction::Promote.acts_in(None),
             Err("promote does not apply in phase (new): it acts in Waiting, Progressing or WaitingPromotion".into())

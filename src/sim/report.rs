@@ -64,5 +64,37 @@ pub fn text(report: &Report) -> String {
         outcome.reason,
         outcome.message
     );
+    history(&mut out, report);
     out
+}
+
+/// The rollouts recorded in the status, oldest first as the timeline reads.
+fn history(out: &mut String, report: &Report) {
+    if report.history.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nhistory (status.history):");
+    let start = super::run::epoch();
+    let at = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or("-".to_string(), |t| {
+            clock(Duration::from((t - start).to_std().unwrap_or_default()))
+        })
+    };
+    for record in report.history.iter().rev() {
+        let outcome = record.outcome.map_or("InProgress", |o| o.as_str());
+        let reached = if record.iterations > 0 {
+            format!("{} iterations", record.iterations)
+        } else {
+            format!("{}%", record.max_weight)
+        };
+        let _ = writeln!(
+            out,
+            "  {} {outcome} {}..{} reached {reached}, {} failed checks ({})",
+            crate::engine::short(&record.revision),
+            at(record.started_at),
+            at(record.ended_at),
+            record.failed_checks,
+            record.reason
+        );
+    }
 }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
+use crate::api::history::RolloutRecord;
 use crate::api::status::{CheckResult, CheckStatus};
 use crate::api::{Duration, Phase};
 use crate::engine::input::{HookOutcome, MetricSample, Sample};
@@ -32,6 +33,10 @@ pub struct Report {
     pub strategy: String,
     pub timeline: Vec<Entry>,
     pub outcome: Outcome,
+    /// The rollouts the engine recorded in `status.history`, newest first (as the
+    /// controller records them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<RolloutRecord>,
     /// Reconciles the engine ran, including quiet ones not in the timeline.
     pub reconciles: usize,
 }
@@ -152,7 +157,9 @@ pub fn run(scenario: &Scenario) -> Report {
         at: Duration::from((at - start).to_std().unwrap_or_default()),
         expected: None,
     };
-    report(scenario, timeline, outcome, reconciles)
+    let mut report = report(scenario, timeline, outcome, reconciles);
+    report.history = status.history;
+    report
 }
 
 /// The timeline entry of one reconcile at `elapsed` into the run.
@@ -199,6 +206,7 @@ fn report(
         strategy: scenario.plan.strategy.name().to_string(),
         timeline,
         outcome,
+        history: Vec::new(),
         reconciles,
     }
 }

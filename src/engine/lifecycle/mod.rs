@@ -5,6 +5,7 @@
 
 mod adoption;
 mod gates;
+mod history;
 mod initializing;
 mod progressing;
 mod promoting;

@@ -2,6 +2,7 @@
 //! back to it and finishing once it runs the new revision.
 
 use crate::api::canary::{HookKind, Severity};
+use crate::api::history::Outcome;
 use crate::api::status::Phase;
 use crate::engine::action::{Action, Traffic};
 use crate::engine::input::Target;
@@ -120,6 +121,7 @@ impl Tick<'_> {
             short(&revision)
         );
         self.alert(Severity::Info, Reason::Succeeded, &message);
+        self.close_record(Outcome::Promoted, Reason::Succeeded, &message);
         self.decide(Reason::Succeeded, message);
     }
 

@@ -20,6 +20,7 @@ impl Tick<'_> {
             self.next.last_transition_time = Some(self.now);
         }
         self.next.canary_weight = traffic.canary;
+        self.note_weight(traffic);
         self.actions.push(Action::SetTraffic(traffic));
     }
 

@@ -18,7 +18,6 @@ impl Tick<'_> {
             return false;
         }
         self.next.last_handled_request = Some(request.id.clone());
-        let phase = self.next.phase;
         let action = match &request.action {
             Ok(action) => *action,
             Err(unknown) => {
@@ -29,6 +28,11 @@ impl Tick<'_> {
                 return false;
             }
         };
+        // Dropped with the reason, by the rule `serin` checks before sending a request.
+        if let Err(why) = action.applies_to(&self.next) {
+            self.warn(Reason::RequestIgnored, format!("request ignored: {why}"));
+            return false;
+        }
         match action {
             RequestAction::Pause => {
                 self.next.paused = true;
@@ -40,30 +44,25 @@ impl Tick<'_> {
                 self.decide(Reason::Resumed, "resumed by request".into());
                 false
             }
-            RequestAction::Promote if action.acts_in(phase).is_ok() => {
+            RequestAction::Promote => {
                 self.promote_by_request("promotion requested: skipping the rest of the analysis")
             }
-            RequestAction::Step if action.acts_in(phase).is_ok() => self.step_by_request(),
-            RequestAction::Abort if action.acts_in(phase).is_ok() => {
+            RequestAction::Step => self.step_by_request(),
+            RequestAction::Abort => {
                 self.unfreeze_for_request();
                 self.rollback(Reason::AbortedByRequest, "aborted by request".into());
                 true
             }
-            RequestAction::Retry
-                if action.acts_in(phase).is_ok() && !self.is_revert_target(target) =>
-            {
+            RequestAction::Retry if !self.is_revert_target(target) => {
                 self.unfreeze_for_request();
                 self.start_rollout(target, Reason::Retried);
                 true
             }
-            other => {
-                let why = other.acts_in(phase).err().unwrap_or_else(|| {
-                    format!(
-                        "{} does not apply: the target runs the revision it was reverted to",
-                        other.as_str()
-                    )
-                });
-                self.warn(Reason::RequestIgnored, format!("request ignored: {why}"));
+            RequestAction::Retry => {
+                self.warn(
+                    Reason::RequestIgnored,
+                    "request ignored: retry does not apply: the target runs the revision it was reverted to".into(),
+                );
                 false
             }
         }

@@ -2,6 +2,7 @@
 //! that run after any rollout ends.
 
 use crate::api::canary::{HookKind, Severity};
+use crate::api::history::Outcome;
 use crate::api::status::Phase;
 use crate::engine::action::{Action, Traffic};
 use crate::engine::analysis;
@@ -27,6 +28,7 @@ impl Tick<'_> {
         self.post_rollout_hooks();
         let message = format!("rolling back: {message}");
         self.alert(Severity::Error, reason, &message);
+        self.close_record(Outcome::RolledBack, reason, &message);
         self.warn(reason, message);
     }
 

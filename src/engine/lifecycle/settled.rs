@@ -1,6 +1,7 @@
 //! Between rollouts and across revision changes: whether the target's revision starts a rollout,
 //! restarts one, or is a return to what the primary already runs.
 
+use crate::api::history::Outcome;
 use crate::api::status::Phase;
 use crate::engine::action::Traffic;
 use crate::engine::input::Target;
@@ -44,13 +45,13 @@ impl Tick<'_> {
     pub(super) fn reverted(&mut self, target: &Target) {
         self.adopt(target);
         self.set_phase(Phase::Succeeded);
-        self.decide(
-            Reason::RevertedToPromoted,
-            format!(
-                "the target is back at the promoted revision {}: nothing to roll out",
-                short(&target.revision)
-            ),
+        let message = format!(
+            "the target is back at the promoted revision {}: nothing to roll out",
+            short(&target.revision)
         );
+        // A rollout under way is cancelled by the return: recorded as superseded.
+        self.close_record(Outcome::Superseded, Reason::RevertedToPromoted, &message);
+        self.decide(Reason::RevertedToPromoted, message);
     }
 
     /// A revision change during a rollout: a new revision restarts the analysis, a return to
@@ -65,8 +66,8 @@ impl Tick<'_> {
             if self.primary_ready() {
                 self.scale_canary(0);
             }
-            self.reset_analysis();
             self.reverted(target);
+            self.reset_analysis();
             return true;
         }
         false

@@ -18,6 +18,8 @@ impl Tick<'_> {
             // The analysis starts over from no traffic, whatever the old one had reached.
             self.route(Traffic::PRIMARY);
         }
+        // Before the reset: a rollout superseded here is recorded with what it reached.
+        self.open_record(&target.revision);
         self.reset_analysis();
         self.adopt(target);
         let message = if self.plan.skip_analysis {
