@@ -1203,3 +1203,99 @@ fn alerts_pass_promtool_and_each_fires_in_its_unit_test() {
         true
     );
 }
+
+/// On the control plane, Kubernetes folds the chart's aggregated roles into its own: a user
+/// with `edit` in a namespace may send requests to Canaries and restart primaries there (the
+/// patches `serin promote` and `serin restart` send), one with `view` may read them and
+/// nothing more.
+#[tokio::test]
+async fn namespace_editors_and_viewers_get_serins_verbs_through_aggregation() {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    use kube::api::PostParams;
+
+    let client = client().await;
+    install(&client).await;
+    let ns = namespace(&client, "aggregate").await;
+    // A name of this test's own: ClusterRoles are cluster-wide.
+    let objects = render(json!({"fullnameOverride": format!("serin-{ns}")}));
+    let params = PatchParams::apply("helm").force();
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
+    for role in find(&objects, "ClusterRole") {
+        let name = role["metadata"]["name"].as_str().unwrap();
+        if name.ends_with("-view") || name.ends_with("-edit") {
+            roles
+                .patch(name, &params, &Patch::Apply(role))
+                .await
+                .unwrap_or_else(|e| panic!("applying ClusterRole {name}: {e}"));
+        }
+    }
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
+    for (user, role) in [("alice", "edit"), ("bob", "view")] {
+        let binding: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": user},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}))
+        .unwrap();
+        bindings
+            .create(&PostParams::default(), &binding)
+            .await
+            .unwrap();
+    }
+    let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
+    let allowed =
+        |user: &'static str, group: &'static str, resource: &'static str, verb: &'static str| {
+            let reviews = reviews.clone();
+            let ns = ns.clone();
+            async move {
+                let review = SubjectAccessReview {
+                    spec: SubjectAccessReviewSpec {
+                        user: Some(user.into()),
+                        resource_attributes: Some(ResourceAttributes {
+                            namespace: Some(ns),
+                            group: Some(group.into()),
+                            resource: Some(resource.into()),
+                            verb: Some(verb.into()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                let answer = reviews
+                    .create(&PostParams::default(), &review)
+                    .await
+                    .unwrap();
+                answer.status.is_some_and(|s| s.allowed)
+            }
+        };
+    // The aggregation controller folds the rules in shortly after the roles appear.
+    cluster::eventually(
+        "edit aggregated serin-edit",
+        std::time::Duration::from_secs(30),
+        || async {
+            allowed("alice", "serin.dev", "canaries", "patch")
+                .await
+                .then_some(())
+        },
+    )
+    .await;
+    for (user, group, resource, verb, expected) in [
+        ("alice", "serin.dev", "canaries", "get", true),
+        ("alice", "serin.dev", "metrictemplates", "create", true),
+        ("alice", "apps", "deployments", "patch", true),
+        ("bob", "serin.dev", "canaries", "get", true),
+        ("bob", "serin.dev", "canaries", "list", true),
+        ("bob", "serin.dev", "alertproviders", "watch", true),
+        ("bob", "serin.dev", "canaries", "patch", false),
+        ("bob", "serin.dev", "canaries", "delete", false),
+    ] {
+        assert_eq!(
+            allowed(user, group, resource, verb).await,
+            expected,
+            "{user} {verb} {group}/{resource}"
+        );
+    }
+}
