@@ -10,6 +10,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
+use serin::api::Phase;
+use serin::controller::telemetry::phase_code;
 use serin::metrics::builtin::{self, DURATION, SUCCESS_RATE, Source as MetricSource};
 use serin::metrics::template::{Vars, render};
 
@@ -157,7 +159,7 @@ fn typescript(dashboard: &Value) -> String {
     ts
 }
 
-fn tsc(project: &Path, file: &Path) -> std::process::Output {
+fn tsc(project: &Path, files: &[PathBuf]) -> std::process::Output {
     Command::new("node")
         .arg(project.join("node_modules/typescript/bin/tsc"))
         .args([
@@ -170,7 +172,7 @@ fn tsc(project: &Path, file: &Path) -> std::process::Output {
             "--target",
             "es2022",
         ])
-        .arg(file)
+        .args(files)
         .current_dir(project)
         .output()
         .expect("node runs")
@@ -181,22 +183,26 @@ fn every_dashboard_type_checks_against_grafanas_dashboard_model() {
     let project = schema_project();
     let checks = project.join("checks");
     std::fs::create_dir_all(&checks).unwrap();
-    for (name, dashboard) in dashboards() {
-        let file = checks.join(format!(
-            "{}-{}.ts",
-            name.trim_end_matches(".json"),
-            std::process::id()
-        ));
-        std::fs::write(&file, typescript(&dashboard)).unwrap();
-        let out = tsc(&project, &file);
-        let _ = std::fs::remove_file(&file);
-        assert!(
-            out.status.success(),
-            "{name} does not fit Grafana's dashboard model (@grafana/schema):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    // One compiler run for every dashboard: tsc takes its time to start.
+    let files: Vec<PathBuf> = dashboards()
+        .into_iter()
+        .map(|(name, dashboard)| {
+            let stem = name.trim_end_matches(".json");
+            let file = checks.join(format!("{stem}-{}.ts", std::process::id()));
+            std::fs::write(&file, typescript(&dashboard)).unwrap();
+            file
+        })
+        .collect();
+    let out = tsc(&project, &files);
+    for file in &files {
+        let _ = std::fs::remove_file(file);
     }
+    assert!(
+        out.status.success(),
+        "a dashboard does not fit Grafana's dashboard model (@grafana/schema):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The check above catches what a user would see as a broken import: a field Grafana does
@@ -218,7 +224,7 @@ fn the_type_check_refuses_unknown_fields_and_wrong_values() {
     timeseries["options"]["legend"]["displayMode"] = json!("lists");
     let file = checks.join(format!("bad-{}.ts", std::process::id()));
     std::fs::write(&file, typescript(&bad)).unwrap();
-    let out = tsc(&project, &file);
+    let out = tsc(&project, std::slice::from_ref(&file));
     let _ = std::fs::remove_file(&file);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
@@ -504,4 +510,44 @@ fn the_canary_dashboard_compares_with_the_controllers_own_queries() {
         "the dashboard's queries differ from the controller's (SERIN_BLESS=1 rewrites them):\n{}",
         mismatches.join("\n")
     );
+}
+
+/// Every value mapping that names phases, in any panel of any dashboard.
+fn phase_mappings(value: &Value, found: &mut Vec<Value>) {
+    match value {
+        Value::Object(map) => {
+            if map.get("type") == Some(&json!("value"))
+                && let Some(options) = map.get("options")
+                && options.to_string().contains("\"Progressing\"")
+            {
+                found.push(options.clone());
+            }
+            map.values().for_each(|v| phase_mappings(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| phase_mappings(v, found)),
+        _ => {}
+    }
+}
+
+/// The dashboards name each value of `serin_canary_phase` as the controller means it.
+#[test]
+fn the_dashboards_name_phases_by_the_controllers_codes() {
+    let mut found = Vec::new();
+    for (_, dashboard) in dashboards() {
+        phase_mappings(&dashboard, &mut found);
+    }
+    assert!(found.len() >= 2, "the Phase stat and the rollout timeline");
+    for options in found {
+        let named: BTreeMap<String, String> = options
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(code, result)| (code.clone(), result["text"].as_str().unwrap().to_string()))
+            .collect();
+        let expected: BTreeMap<String, String> = Phase::ALL
+            .iter()
+            .map(|p| (phase_code(*p).to_string(), p.as_str().to_string()))
+            .collect();
+        assert_eq!(named, expected);
+    }
 }
