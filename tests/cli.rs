@@ -465,9 +465,12 @@ async fn promote_moves_one_step_and_full_skips_the_rest_while_wait_shows_progres
     let s = setup("cli-step", &[]).await;
     let closed = mock::serve(|_| mock::Reply::status(403, "closed by the release manager")).await;
     s.create_deployment("held", Readiness::Ready).await;
-    // Steps 25%, 50%, 75%, each held by a closed confirm-traffic-increase gate.
+    // Steps 25%, 50%, 75%, each held by a closed confirm-traffic-increase gate, and the
+    // promotion by a closed confirm-promotion gate: without it the last step would promote on
+    // its own an interval later, racing the assertions below.
     let analysis = json!({"interval": "1s", "threshold": 2, "stepWeight": 25, "maxWeight": 75,
-        "webhooks": [{"name": "go-live", "type": "confirm-traffic-increase", "url": closed.url}]});
+        "webhooks": [{"name": "go-live", "type": "confirm-traffic-increase", "url": closed.url},
+                     {"name": "release", "type": "confirm-promotion", "url": closed.url}]});
     s.create_canary("held", analysis, json!({})).await;
     s.wait_phase("held", Phase::Initialized).await;
     s.gitops_apply("held", "v2").await;

@@ -1982,3 +1982,79 @@ async fn flaggers_metrics_are_served_for_its_dashboards() {
         assert!(text.contains(&line), "{line} in:\n{text}");
     }
 }
+
+/// A watch the controller cannot keep (its role lost list and watch on Secrets while it still
+/// watches them) makes the replica unready after 30 s, /readyz naming the watch and the
+/// refusal, and /metrics marking it stale while the others stay fresh; once the role is
+/// fixed the watch recovers on its own and the replica is ready again.
+#[tokio::test]
+async fn a_watch_that_keeps_failing_makes_the_controller_unready_until_it_recovers() {
+    const ROLE: &str = "serin-stale-secrets";
+    let client = cluster::client().await;
+    let without_secret_watch = |rules: &mut Vec<k8s_openapi::api::rbac::v1::PolicyRule>| {
+        for rule in rules.iter_mut() {
+            if rule
+                .resources
+                .as_ref()
+                .is_some_and(|r| r.contains(&"secrets".to_string()))
+            {
+                rule.verbs.retain(|v| v != "list" && v != "watch");
+            }
+        }
+    };
+    cluster::controller::install_role_variant(&client, ROLE, without_secret_watch).await;
+    let s = cluster::rollout::setup_as("stale-watch", &[], ROLE).await;
+    let http = serin::hooks::client().unwrap();
+    let get = |path: &'static str| {
+        let url = format!("http://{}{path}", s.controller.listen);
+        let http = http.clone();
+        async move {
+            let response = http.get(&url).send().await.ok()?;
+            Some((response.status().as_u16(), response.text().await.ok()?))
+        }
+    };
+    let body = eventually("/readyz naming the stale watch", WAIT, || async {
+        let (status, body) = get("/readyz").await?;
+        (status == 503 && body.contains("failing for")).then_some(body)
+    })
+    .await;
+    assert!(body.contains("secrets: failing for"), "{body}");
+    assert!(body.contains("forbidden"), "the refusal is named: {body}");
+    assert!(
+        !body.contains("deployments"),
+        "only the failing watch: {body}"
+    );
+    let (_, metrics) = get("/metrics").await.expect("/metrics answers");
+    assert!(
+        metrics.contains("serin_watch_stale{watch=\"secrets\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("serin_watch_stale{watch=\"deployments\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("serin_watch_stale{watch=\"canaries\"} 0"),
+        "{metrics}"
+    );
+
+    cluster::controller::install_role_variant(&client, ROLE, |_| {}).await;
+    eventually(
+        "ready again once the role allows the watch",
+        WAIT,
+        || async {
+            let (status, _) = get("/readyz").await?;
+            (status == 200).then_some(())
+        },
+    )
+    .await;
+    let (_, metrics) = get("/metrics").await.expect("/metrics answers");
+    assert!(
+        metrics.contains("serin_watch_stale{watch=\"secrets\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("serin_watch_errors_total{watch=\"secrets\"}"),
+        "{metrics}"
+    );
+}

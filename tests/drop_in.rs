@@ -23,6 +23,27 @@ use serde_json::{Value, json};
 use serin::api::group::FlaggerCanary;
 use serin::api::{Canary, Phase};
 
+/// `serin ARGS -n NAMESPACE` as the cluster's admin: (exit code, stdout, stderr).
+async fn serin_cli(ns: &str, args: &[&str]) -> (i32, String, String) {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["-n".to_string(), ns.to_string()]);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_serin"))
+            .args(&all)
+            .env("KUBECONFIG", &cluster::cluster().kubeconfig)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// Flagger's hash of the template it last promoted (its own format, not serin's).
 const FLAGGERS_HASH: &str = "5b8c9d7f4";
 
@@ -346,6 +367,19 @@ async fn serin_takes_over_a_canary_left_by_flagger_without_a_restart_and_rolls_o
     );
     assert_eq!(s.primary_version("web").await.as_deref(), Some("v2"));
     assert_eq!(s.weights("web").await, Some((100, 0)));
+
+    // The operator's commands find the flagger.app Canary where Flagger left it.
+    let (code, out, err) = serin_cli(&ns, &["get"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("web") && out.contains("Failed"), "{out}");
+    let (code, out, err) = serin_cli(&ns, &["status", "web", "-o", "yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("apiVersion: flagger.app/v1beta1"), "{out}");
+    let (code, out, err) = serin_cli(&ns, &["retry", "web"]).await;
+    assert_eq!(
+        code, 0,
+        "the controller acknowledges a request on a flagger.app Canary: {out}{err}"
+    );
 
     // Flagger's dashboards read the same series.
     let url = format!("http://{}/metrics", s.controller.listen);

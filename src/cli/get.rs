@@ -1,8 +1,9 @@
 //! `serin get`: one line per Canary.
 
 use chrono::{DateTime, Utc};
-use kube::api::{Api, ListParams};
+use kube::api::ListParams;
 
+use super::canaries;
 use super::{Format, Style, age, list_of, print_structured, short, table};
 use crate::api::{Canary, Phase};
 
@@ -14,32 +15,23 @@ pub async fn run(
     selector: Option<&str>,
     format: Format,
 ) -> anyhow::Result<()> {
-    let api: Api<Canary> = match namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
+    let params = match selector {
+        Some(selector) => ListParams::default().labels(selector),
+        None => ListParams::default(),
     };
-    let mut canaries = api
-        .list(&match selector {
-            Some(selector) => ListParams::default().labels(selector),
-            None => ListParams::default(),
-        })
+    let found = canaries::list(&client, namespace, &params)
         .await
-        .map_err(|e| match e {
-            kube::Error::Api(ref s) if s.code == 404 => anyhow::anyhow!(
-                "the cluster does not serve serin.dev/v1beta1 Canaries: install the CRDs (serin crds | kubectl apply --server-side -f -)"
-            ),
-            kube::Error::Api(ref s) if s.code == 400 && selector.is_some() => {
+        .map_err(|e| match e.downcast_ref::<kube::Error>() {
+            Some(kube::Error::Api(s)) if s.code == 400 && selector.is_some() => {
                 anyhow::anyhow!("--selector: {}", s.message)
             }
-            other => anyhow::Error::from(other).context("listing Canaries"),
-        })?
-        .items;
-    canaries.sort_by(|a, b| {
-        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
-    });
+            _ => e.context("listing Canaries"),
+        })?;
     if format != Format::Table {
-        return print_structured(&list_of(&canaries)?, format);
+        let objects: Vec<&serde_json::Value> = found.iter().map(|f| &f.object).collect();
+        return print_structured(&list_of(&objects)?, format);
     }
+    let canaries: Vec<Canary> = found.into_iter().map(|f| f.canary).collect();
     if canaries.is_empty() {
         match namespace {
             Some(ns) => eprintln!("No canaries in namespace {ns}{}.", matching(selector)),

@@ -2,6 +2,7 @@
 //! (cluster, kubeconfig and contexts like kubectl) and `check`, `migrate` (offline). Rendering
 //! is pure (a Canary and its events in, text out) so it is tested without a cluster.
 
+pub mod canaries;
 pub mod check;
 pub mod get;
 pub mod migrate;

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
+use super::canaries;
 use crate::api::Canary;
 use crate::engine::input::RequestAction;
 use crate::workload::observe::{REQUEST_ANNOTATION, REQUEST_ID_ANNOTATION};
@@ -41,10 +42,9 @@ pub async fn run(
     name: &str,
     action: RequestAction,
 ) -> anyhow::Result<Answer> {
-    let api: Api<Canary> = Api::namespaced(client, namespace);
-    let Some(canary) = api.get_opt(name).await? else {
-        anyhow::bail!("canary {namespace}/{name} not found");
-    };
+    let found = canaries::get(&client, namespace, name).await?;
+    let api = canaries::api(&client, Some(namespace), found.group);
+    let canary = found.canary;
     let phase = canary.status.and_then(|s| s.phase);
     if let Err(why) = action.acts_in(phase) {
         eprintln!(
@@ -68,7 +68,7 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("annotating canary {namespace}/{name}: {e}"))?;
     let deadline = tokio::time::Instant::now() + ACKNOWLEDGE;
     while tokio::time::Instant::now() < deadline {
-        let canary = api.get(name).await?;
+        let canary: Canary = serde_json::from_value(serde_json::to_value(api.get(name).await?)?)?;
         let handled = canary
             .status
             .and_then(|s| s.last_handled_request)

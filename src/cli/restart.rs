@@ -7,7 +7,6 @@
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::json;
 
-use crate::api::Canary;
 use crate::workload::primary::PRIMARY_SUFFIX;
 
 /// The annotation `kubectl rollout restart` writes; tools that know kubectl read it.
@@ -18,10 +17,7 @@ const MANAGER: &str = "serin-restart";
 
 /// Stamps the primary's pod template; the workload controller then replaces its pods.
 pub async fn run(client: kube::Client, namespace: &str, name: &str) -> anyhow::Result<()> {
-    let canaries: Api<Canary> = Api::namespaced(client.clone(), namespace);
-    let Some(canary) = canaries.get_opt(name).await? else {
-        anyhow::bail!("canary {namespace}/{name} not found");
-    };
+    let canary = super::canaries::get(&client, namespace, name).await?.canary;
     let kind = canary.spec.target_ref.kind.as_str();
     if !matches!(kind, "Deployment" | "DaemonSet" | "StatefulSet") {
         anyhow::bail!(

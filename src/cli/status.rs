@@ -9,8 +9,8 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
-use kube::runtime::{WatchStreamExt, watcher};
 
+use super::canaries::{self, Found};
 use super::wait::{self, Ended, Outcome};
 use super::{Format, Style, age, print_structured, short, table};
 use crate::api::canary::Webhook;
@@ -32,10 +32,10 @@ pub async fn run(
     watch: bool,
     format: Format,
 ) -> anyhow::Result<Option<Ended>> {
-    let canaries: Api<Canary> = Api::namespaced(client.clone(), namespace);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let events: Api<Event> = Api::namespaced(client, namespace);
-    let show = |canary: &Canary, events: Vec<Event>| -> anyhow::Result<()> {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let show = |found: &Found, events: Vec<Event>| -> anyhow::Result<()> {
+        let canary = &found.canary;
         if format == Format::Table {
             if watch {
                 // Clear the screen between frames, as `watch` does, only on a terminal.
@@ -48,7 +48,7 @@ pub async fn run(
             crate::out!("{}", render(canary, &events, Utc::now(), Style::detect()));
             Ok(())
         } else {
-            print_structured(canary, format)
+            print_structured(&found.object, format)
         }
     };
     let ended = async |canary: &Canary| -> anyhow::Result<Option<Ended>> {
@@ -60,28 +60,24 @@ pub async fn run(
             Outcome::Promoted,
         ))
     };
-    let canary = canaries
-        .get_opt(name)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("canary {namespace}/{name} not found"))?;
-    show(&canary, recent_events(&events, name).await)?;
+    let found = canaries::get(&client, namespace, name).await?;
+    show(&found, recent_events(&events, name).await)?;
     if !watch {
         return Ok(None);
     }
-    if let Some(end) = ended(&canary).await? {
+    if let Some(end) = ended(&found.canary).await? {
         return Ok(Some(end));
     }
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = watcher(canaries, config).applied_objects().boxed();
-    while let Some(canary) = stream.next().await {
-        match canary {
-            Ok(canary) => {
-                show(&canary, recent_events(&events, name).await)?;
-                if let Some(end) = ended(&canary).await? {
+    let mut stream = canaries::watch(&client, namespace, &found).boxed();
+    while let Some(found) = stream.next().await {
+        match found {
+            Ok(found) => {
+                show(&found, recent_events(&events, name).await)?;
+                if let Some(end) = ended(&found.canary).await? {
                     return Ok(Some(end));
                 }
             }
-            Err(error) => eprintln!("watch: {error}"),
+            Err(error) => eprintln!("{error}"),
         }
     }
     Ok(None)

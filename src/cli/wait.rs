@@ -14,7 +14,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
-use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::api::{Canary, CanaryStatus, Phase};
 use crate::workload::revision;
@@ -101,17 +100,17 @@ pub async fn run(
     want: Outcome,
     timeout: Duration,
 ) -> anyhow::Result<Option<Ended>> {
-    let canaries: Api<Canary> = Api::namespaced(client.clone(), namespace);
-    let deployments: Api<Deployment> = Api::namespaced(client, namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    // Checked once up front: the watch would wait silently for a Canary that never comes.
+    let found = super::canaries::get(&client, namespace, name).await?;
     let wait = async {
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let mut stream = watcher(canaries.clone(), config).applied_objects().boxed();
+        let mut stream = super::canaries::watch(&client, namespace, &found).boxed();
         let mut shown = String::new();
         while let Some(event) = stream.next().await {
             let canary = match event {
-                Ok(canary) => canary,
+                Ok(found) => found.canary,
                 Err(error) => {
-                    eprintln!("watch: {error}");
+                    eprintln!("{error}");
                     continue;
                 }
             };
@@ -129,10 +128,6 @@ pub async fn run(
         // The watch stream does not end; only the timeout stops an unfinished wait.
         Ok(None)
     };
-    // Checked once up front: the watch would wait silently for a Canary that never comes.
-    if canaries.get_opt(name).await?.is_none() {
-        anyhow::bail!("canary {namespace}/{name} not found");
-    }
     match tokio::time::timeout(timeout, wait).await {
         Ok(result) => result,
         Err(_) => Ok(None),

@@ -14,6 +14,7 @@ pub mod error;
 pub mod finalize;
 pub mod flagger_flags;
 pub mod flagger_metrics;
+pub mod freshness;
 mod leader;
 pub mod metrics;
 pub mod options;
@@ -51,6 +52,8 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
         .map_err(|e| anyhow::anyhow!("--mesh-provider: {e}"))?;
     let config = kube.context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
     let egress = egress_policy(&options, &config).await;
+    let mut config = config;
+    freshness::bound_requests(&mut config);
     let client = Client::try_from(config)
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
     let mesh = match &options.kubeconfig_service_mesh {
@@ -82,20 +85,20 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
     };
 
     let watch_config = {
-        let mut config = watcher::Config::default();
+        let mut config = freshness::watch_config();
         if let Some(selector) = &options.label_selector {
             config = config.labels(selector);
         }
         config
     };
     let canaries: kube::Api<Canary> = scoped(&client, &options);
-    let (streams, stores) = watches::start(&client, &options).await?;
-    let controller = canary_controller(canaries, watch_config.clone(), &options);
+    let (streams, stores) = watches::start(&client, &options, &metrics).await?;
+    let controller = canary_controller(canaries, watch_config.clone(), &options, &metrics);
     // Drop-in mode: flagger.app Canaries get a controller of their own, fed by the same
     // watches (`watches::Targets`).
     let flagger = options.flagger_api.then(|| {
         let canaries: kube::Api<FlaggerCanary> = scoped(&client, &options);
-        canary_controller(canaries, watch_config, &options)
+        canary_controller(canaries, watch_config, &options, &metrics)
     });
     let (flagger_queue, flagger_triggers) = futures::channel::mpsc::unbounded();
     let targets = watches::Targets {
@@ -156,17 +159,19 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
 async fn mesh_client(path: &std::path::Path) -> anyhow::Result<Client> {
     let what = || format!("--kubeconfig-service-mesh {}", path.display());
     let kubeconfig = kube::config::Kubeconfig::read_from(path).with_context(what)?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .with_context(what)?;
+    freshness::bound_requests(&mut config);
     Client::try_from(config).with_context(what)
 }
 
-/// The controller of one group's Canaries.
+/// The controller of one group's Canaries, on a watch of them whose freshness is tracked.
 fn canary_controller<K>(
     canaries: kube::Api<K>,
     config: watcher::Config,
     options: &Options,
+    metrics: &Arc<Metrics>,
 ) -> Controller<K>
 where
     K: kube::Resource<DynamicType = ()>
@@ -177,7 +182,16 @@ where
         + Sync
         + 'static,
 {
-    Controller::new(canaries, config)
+    let (store, writer) = kube::runtime::reflector::store();
+    let watch = if K::group(&()) == "flagger.app" {
+        "flagger-canaries"
+    } else {
+        "canaries"
+    };
+    let trigger = kube::runtime::WatchStreamExt::applied_objects(watches::tracked(
+        watch, canaries, config, writer, metrics,
+    ));
+    Controller::for_stream(trigger, store)
         .trigger_backoff(watches::WatchBackoff::default())
         .with_config(controller::Config::default().concurrency(options.concurrency))
 }

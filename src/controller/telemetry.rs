@@ -19,6 +19,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::flagger_metrics::{FlaggerMetrics, Observed};
+use super::freshness::Freshness;
 use crate::api::Phase;
 use crate::api::status::CanaryStatus;
 
@@ -90,6 +91,8 @@ pub struct Metrics {
     analysis: Family<MetricLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     reconciles: Family<ResultLabels, Counter>,
     api_latency: Histograms<VerbLabels>,
+    /// How fresh each watch's view is (also the replica's readiness).
+    pub freshness: Freshness,
 }
 
 fn latency_histogram() -> Histogram {
@@ -147,6 +150,7 @@ impl Metrics {
             api_latency.clone(),
         );
         let flagger = flagger.map(|mesh| FlaggerMetrics::register(&mut registry, mesh));
+        let freshness = Freshness::register(&mut registry);
         Self {
             registry,
             flagger,
@@ -158,6 +162,7 @@ impl Metrics {
             analysis,
             reconciles,
             api_latency,
+            freshness,
         }
     }
 
@@ -262,6 +267,7 @@ impl Metrics {
     }
 
     pub fn encode(&self) -> String {
+        self.freshness.export();
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -323,8 +329,20 @@ async fn healthz(State(health): State<Arc<Health>>) -> impl IntoResponse {
     probe(health.live.load(Ordering::Relaxed))
 }
 
+/// Ready once the caches are synced (or standing by for the Lease), and while no watch is
+/// stale: the body names the stale watches and why.
 async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    probe(health.ready.load(Ordering::Relaxed))
+    if !health.ready.load(Ordering::Relaxed) {
+        return probe(false).into_response();
+    }
+    match health.metrics.freshness.stale() {
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("stale view of the cluster: {why}"),
+        )
+            .into_response(),
+        None => probe(true).into_response(),
+    }
 }
 
 fn probe(ok: bool) -> (StatusCode, &'static str) {

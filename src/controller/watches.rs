@@ -4,6 +4,7 @@
 //! stays in microseconds for thousands of Canaries) instead of keeping an index in sync.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -27,8 +28,10 @@ use crate::workload::target::Workload;
 use futures::channel::mpsc::UnboundedSender;
 
 use super::configs::ConfigCache;
+use super::freshness;
 use super::options::{Options, SecretsAccess};
 use super::scoped;
+use super::telemetry::Metrics;
 
 type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 
@@ -113,24 +116,47 @@ fn strip<K: Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;
 }
 
-pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Streams, Stores)> {
+pub async fn start(
+    client: &Client,
+    options: &Options,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<(Streams, Stores)> {
     let (deployments, writer) = reflector::store();
-    let deployment_events = cached(scoped::<Deployment>(client, options), writer);
+    let deployment_events = cached(
+        "deployments",
+        scoped::<Deployment>(client, options),
+        writer,
+        metrics,
+    );
     let (daemon_sets, writer) = reflector::store();
-    let daemon_set_events = cached(scoped::<DaemonSet>(client, options), writer);
+    let daemon_set_events = cached(
+        "daemonsets",
+        scoped::<DaemonSet>(client, options),
+        writer,
+        metrics,
+    );
     let (stateful_sets, writer) = reflector::store();
-    let stateful_set_events = cached(scoped::<StatefulSet>(client, options), writer);
+    let stateful_set_events = cached(
+        "statefulsets",
+        scoped::<StatefulSet>(client, options),
+        writer,
+        metrics,
+    );
     let (configmaps, writer) = reflector::store();
     let configmap_events = cached(
+        "configmaps",
         scoped::<PartialObjectMeta<ConfigMap>>(client, options),
         writer,
+        metrics,
     );
     // By name: the store stays empty, so every checksum is read afresh (configs.rs).
     let (secrets, writer) = reflector::store();
     let secret_events = match options.secrets_access {
         SecretsAccess::Watch => Some(cached(
+            "secrets",
             scoped::<PartialObjectMeta<Secret>>(client, options),
             writer,
+            metrics,
         )),
         SecretsAccess::ByName => None,
     };
@@ -142,7 +168,7 @@ pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Stream
             };
             let writer = reflector::store::Writer::new(resource.clone());
             let store = writer.as_reader();
-            let events = cached(api, writer);
+            let events = cached("autoscalers", api, writer, metrics);
             (Some((resource.clone(), store)), Some((resource, events)))
         }
         None => {
@@ -170,18 +196,42 @@ pub async fn start(client: &Client, options: &Options) -> anyhow::Result<(Stream
 }
 
 /// The watch of `api` feeding `writer`'s store (managedFields stripped), as a stream of the
-/// objects touched, retried with [`WatchBackoff`].
-fn cached<K>(api: Api<K>, writer: Writer<K>) -> Events<K>
+/// objects touched.
+fn cached<K>(
+    watch: &'static str,
+    api: Api<K>,
+    writer: Writer<K>,
+    metrics: &Arc<Metrics>,
+) -> Events<K>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
-    watcher(api, watcher::Config::default())
-        .backoff(WatchBackoff::default())
-        .modify(strip)
-        .reflect(writer)
+    tracked(watch, api, freshness::watch_config(), writer, metrics)
         .touched_objects()
         .boxed()
+}
+
+/// The watch `watch` of `api` feeding `writer`'s store (managedFields stripped), retried with
+/// [`WatchBackoff`], each of its events and errors recorded in the controller's freshness.
+pub fn tracked<K>(
+    watch: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+    writer: Writer<K>,
+    metrics: &Arc<Metrics>,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    metrics.freshness.track(watch);
+    let metrics = metrics.clone();
+    watcher(api, config)
+        .backoff(WatchBackoff::default())
+        .inspect(move |item| metrics.freshness.record(watch, item))
+        .modify(strip)
+        .reflect(writer)
 }
 
 /// The HPA version the cluster serves: autoscaling/v2 (1.23+), else v2beta2.
