@@ -116,6 +116,14 @@ fn find<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
     objects.iter().filter(|o| o["kind"] == kind).collect()
 }
 
+/// The controller's own ClusterRole (beside the aggregated view and edit roles).
+fn controller_role(objects: &[Value]) -> &Value {
+    find(objects, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "serin")
+        .expect("the controller's ClusterRole")
+}
+
 fn container(objects: &[Value]) -> &Value {
     &find(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
 }
@@ -137,7 +145,7 @@ fn yaml_file(path: &str) -> Value {
 #[test]
 fn the_chart_carries_the_repositorys_crds_and_rbac_files() {
     for (copy, original) in [
-        ("charts/serin/crds/serin.yaml", "crds/serin.yaml"),
+        ("charts/serin/files/crds.yaml", "crds/serin.yaml"),
         ("charts/serin/files/flagger-crds.yaml", "crds/flagger.yaml"),
         ("charts/serin/files/rbac.yaml", "config/rbac.yaml"),
         (
@@ -213,6 +221,14 @@ fn lint_is_clean_for_the_defaults_and_each_notable_combination() {
                "meshProvider": "gatewayapi"}),
         json!({"secretsAccess": "by-name", "noCrossNamespaceRefs": false}),
         json!({"flaggerApi": {"enabled": true, "installCRDs": true}, "flaggerMetrics": true}),
+        json!({"prometheusRule": {"enabled": true, "labels": {"release": "prom"}}, "podMonitor": {"enabled": true},
+               "dashboard": {"enabled": true, "annotations": {"grafana_folder": "serin"}}}),
+        json!({"fullnameOverride": "delivery", "crds": {"install": false}, "rbac": {"aggregateClusterRoles": false},
+               "podSecurityContext": {"runAsNonRoot": true, "runAsUser": 1001}, "securityContext": {"readOnlyRootFilesystem": true},
+               "extraVolumes": [{"name": "ca", "configMap": {"name": "ca-bundle"}}],
+               "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/ssl/extra", "readOnly": true}]}),
+        json!({"replicas": 3, "leaderElection": {"enabled": true}, "priorityClassName": "system-cluster-critical",
+               "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}]}),
         json!({"extraArgs": ["--concurrency=4"], "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
                "tolerations": [{"key": "infra", "operator": "Exists"}], "nodeSelector": {"pool": "system"},
                "affinity": {"podAntiAffinity": {}}, "image": {"tag": "0.1.1"}}),
@@ -252,7 +268,7 @@ fn the_default_install_is_hardened_and_runs_the_controller_with_the_rbac_file() 
     assert_eq!(c["image"], "ghcr.io/serin-dev/serin:0.1.0");
     assert_eq!(args(&objects)[0], "controller");
     // The ClusterRole is config/rbac.yaml's, rule for rule.
-    let role = find(&objects, "ClusterRole")[0];
+    let role = controller_role(&objects);
     assert_eq!(role["rules"], yaml_file("config/rbac.yaml")["rules"]);
     let leases = |rules: &Value| {
         rules
@@ -296,13 +312,28 @@ fn the_default_install_is_hardened_and_runs_the_controller_with_the_rbac_file() 
 fn drop_in_mode_serves_flaggers_group_and_installs_its_crds_only_when_asked() {
     let defaults = render(json!({}));
     assert!(!args(&defaults).contains(&"--flagger-api".to_string()));
-    assert!(find(&defaults, "CustomResourceDefinition").is_empty());
+    let flagger_crds = |objects: &[Value]| -> Vec<String> {
+        find(objects, "CustomResourceDefinition")
+            .iter()
+            .map(|c| c["metadata"]["name"].as_str().unwrap().to_string())
+            .filter(|name| name.ends_with(".flagger.app"))
+            .collect()
+    };
+    assert!(flagger_crds(&defaults).is_empty());
     // Flagger's chart installed the CRDs: serin only reconciles them.
     let kept = render(json!({"flaggerApi": {"enabled": true}}));
     assert!(args(&kept).contains(&"--flagger-api".to_string()));
-    assert!(find(&kept, "CustomResourceDefinition").is_empty());
+    assert!(flagger_crds(&kept).is_empty());
     let installed = render(json!({"flaggerApi": {"enabled": true, "installCRDs": true}}));
-    let crds = find(&installed, "CustomResourceDefinition");
+    let crds: Vec<&Value> = find(&installed, "CustomResourceDefinition")
+        .into_iter()
+        .filter(|c| {
+            c["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .ends_with(".flagger.app")
+        })
+        .collect();
     let names: Vec<&str> = crds
         .iter()
         .map(|c| c["metadata"]["name"].as_str().unwrap())
@@ -367,7 +398,7 @@ fn notable_combinations_render_what_they_promise() {
         !a.contains(&"--no-cross-namespace-refs".to_string()),
         "{a:?}"
     );
-    let rules = find(&objects, "ClusterRole")[0]["rules"].clone();
+    let rules = controller_role(&objects)["rules"].clone();
     let secrets = rules
         .as_array()
         .unwrap()
@@ -454,16 +485,30 @@ fn notable_combinations_render_what_they_promise() {
         render(json!({"serviceMonitor": {"enabled": true}, "dashboard": {"enabled": true}}));
     let monitor = find(&objects, "ServiceMonitor")[0];
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
-    let dashboard = find(&objects, "ConfigMap")[0];
-    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
-    let json: Value =
-        serde_json::from_str(dashboard["data"]["serin.json"].as_str().unwrap()).unwrap();
-    let file: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{ROOT}/charts/serin/dashboards/serin.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(json, file, "the ConfigMap ships the dashboard file");
-    assert!(json["panels"].as_array().unwrap().len() >= 6);
+    assert_eq!(monitor["spec"]["endpoints"][0]["honorLabels"], true);
+    let dashboards = find(&objects, "ConfigMap");
+    let mut shipped = Vec::new();
+    for dashboard in dashboards {
+        assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+        let (file, text) = dashboard["data"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .next()
+            .unwrap();
+        let json: Value = serde_json::from_str(text.as_str().unwrap()).unwrap();
+        let original: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{ROOT}/charts/serin/dashboards/{file}")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            json, original,
+            "the ConfigMap ships the dashboard file {file}"
+        );
+        shipped.push(json["uid"].as_str().unwrap().to_string());
+    }
+    shipped.sort();
+    assert_eq!(shipped, ["serin-canary", "serin-overview"]);
 
     // The load tester with its least-privilege Role, its token and its limits.
     let objects = render(json!({"loadtester": {"enabled": true, "maxRate": 200,
@@ -526,7 +571,7 @@ fn route_template_rules_extend_the_role_and_refuse_wildcards() {
         "verbs": ["get", "create", "patch", "update"]});
     let values = json!({"rbac": {"routeTemplateRules": [rule]}});
     let objects = render(values.clone());
-    let rules = find(&objects, "ClusterRole")[0]["rules"].clone();
+    let rules = controller_role(&objects)["rules"].clone();
     let mut expected = yaml_file("config/rbac.yaml")["rules"].clone();
     expected.as_array_mut().unwrap().push(rule.clone());
     assert_eq!(
@@ -599,6 +644,20 @@ fn bad_values_are_refused_at_install_with_the_field_named() {
             "/egress/allow/0",
         ),
         (json!({"loadtester": {"enabled": true}}), "/loadtester"),
+        (json!({"nameOverride": "Serin_Prod"}), "/nameOverride"),
+        (json!({"crds": {"install": "yes"}}), "/crds/install"),
+        (
+            json!({"topologySpreadConstraints": [{"maxSkew": 1, "whenUnsatisfiable": "ScheduleAnyway"}]}),
+            "/topologySpreadConstraints/0",
+        ),
+        (
+            json!({"extraVolumeMounts": [{"name": "ca", "mountPath": "etc/ca"}]}),
+            "/extraVolumeMounts/0/mountPath",
+        ),
+        (
+            json!({"prometheusRule": {"enabled": true, "stuckFor": "30 minutes"}}),
+            "/prometheusRule/stuckFor",
+        ),
         (
             json!({"loadtester": {"enabled": true, "tokenSecret": {"name": "t"}, "maxGates": 5000}}),
             "/loadtester/maxGates",
@@ -624,7 +683,8 @@ async fn the_installed_chart_runs_a_rollout_as_its_service_account() {
     // or watch on Secrets are the only permissions it runs with.
     let objects = render_in(
         json!({"scope": {"namespace": ns}, "meshProvider": "gatewayapi",
-            "leaderElection": {"enabled": true}, "secretsAccess": "by-name"}),
+            "leaderElection": {"enabled": true}, "secretsAccess": "by-name",
+            "crds": {"install": false}}),
         &ns,
         &release,
     );
@@ -639,8 +699,11 @@ async fn the_installed_chart_runs_a_rollout_as_its_service_account() {
         };
         let gvk = GroupVersionKind::gvk(&group, &version, object["kind"].as_str().unwrap());
         let resource = ApiResource::from_gvk(&gvk);
-        let namespace = object["metadata"]["namespace"].as_str().unwrap_or(&ns);
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+        // Objects without a namespace are cluster-wide (the aggregated ClusterRoles).
+        let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+            Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
         let name = object["metadata"]["name"].as_str().unwrap();
         api.patch(name, &params, &Patch::Apply(object))
             .await
@@ -684,4 +747,555 @@ async fn the_installed_chart_runs_a_rollout_as_its_service_account() {
     s.gitops_apply("app", "v2").await;
     s.wait_phase("app", Phase::Succeeded).await;
     assert_eq!(s.primary_version("app").await.as_deref(), Some("v2"));
+}
+
+fn pod_spec(objects: &[Value]) -> &Value {
+    &find(objects, "Deployment")[0]["spec"]["template"]["spec"]
+}
+
+/// Objects are named after fullnameOverride, or the release and nameOverride; the name
+/// label, which `serin version` selects the controller by, stays `serin`.
+#[test]
+fn name_overrides_rename_every_object_but_not_the_name_label() {
+    let objects =
+        render(json!({"fullnameOverride": "delivery", "leaderElection": {"enabled": true}}));
+    let mut names: Vec<(String, String)> = objects
+        .iter()
+        .filter(|o| o["kind"] != "CustomResourceDefinition")
+        .map(|o| {
+            let name = o["metadata"]["name"].as_str().unwrap().to_string();
+            (o["kind"].as_str().unwrap().to_string(), name)
+        })
+        .collect();
+    names.sort();
+    let expected = [
+        ("ClusterRole", "delivery"),
+        ("ClusterRole", "delivery-edit"),
+        ("ClusterRole", "delivery-view"),
+        ("ClusterRoleBinding", "delivery"),
+        ("Deployment", "delivery"),
+        ("Role", "delivery-leader-election"),
+        ("RoleBinding", "delivery-leader-election"),
+        ("Service", "delivery"),
+        ("ServiceAccount", "delivery"),
+    ]
+    .map(|(k, n)| (k.to_string(), n.to_string()));
+    assert_eq!(names, expected);
+    let deployment = find(&objects, "Deployment")[0];
+    assert_eq!(
+        deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
+        "serin"
+    );
+    let objects = render_in(json!({"nameOverride": "rollouts"}), "platform", "platform");
+    assert_eq!(
+        find(&objects, "Deployment")[0]["metadata"]["name"],
+        "platform-rollouts"
+    );
+    assert_eq!(
+        find(&objects, "ServiceAccount")[0]["metadata"]["name"],
+        "platform-rollouts"
+    );
+    let objects = render_in(json!({}), "platform", "platform");
+    assert_eq!(
+        find(&objects, "Deployment")[0]["metadata"]["name"],
+        "platform-serin"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A platform chart with serin as a dependency: its `global` values reach serin's schema
+/// (which refused them as unknown), and serin's values sit under `serin:`.
+#[test]
+fn the_chart_works_as_a_subchart_with_global_values() {
+    let parent = std::env::temp_dir().join(format!("serin-parent-chart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&parent);
+    copy_dir(
+        &Path::new(ROOT).join("charts/serin"),
+        &parent.join("charts/serin"),
+    );
+    std::fs::create_dir_all(parent.join("templates")).unwrap();
+    std::fs::write(
+        parent.join("templates/NOTES.txt"),
+        "The platform, with serin.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        parent.join("Chart.yaml"),
+        "apiVersion: v2\nname: platform\nversion: 1.0.0\ndependencies:\n  - name: serin\n    version: 0.1.0\n",
+    )
+    .unwrap();
+    let chart = parent.to_string_lossy().to_string();
+    let run = |command: &str, values: &Value| -> Result<Value, String> {
+        let out = Command::new(python())
+            .arg(format!("{ROOT}/tests/helm/helm.py"))
+            .args([command, &chart, &values.to_string(), "platform", "platform"])
+            .output()
+            .unwrap();
+        let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        match parsed.get("error") {
+            Some(error) => Err(error.to_string()),
+            None => Ok(parsed),
+        }
+    };
+    let values = json!({"global": {"imageRegistry": "registry.example", "storageClass": "fast"},
+        "serin": {"replicas": 2, "leaderElection": {"enabled": true}, "dashboard": {"enabled": true}}});
+    let out = run("render", &values).unwrap_or_else(|e| panic!("{e}"));
+    let manifests = out["manifests"].as_object().unwrap();
+    let deployment = manifests
+        .iter()
+        .find(|(template, _)| template.ends_with("serin/templates/deployment.yaml"))
+        .map(|(_, text)| serde_yaml_ng::from_str::<Value>(text.as_str().unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(deployment["metadata"]["name"], "platform-serin");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let report = run("lint", &values).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report["errors"], json!([]));
+    // The subchart's schema still guards its own values.
+    let error = run(
+        "render",
+        &json!({"global": {"a": 1}, "serin": {"replicas": 2}}),
+    )
+    .unwrap_err();
+    assert!(error.contains("/leaderElection/enabled"), "{error}");
+    let _ = std::fs::remove_dir_all(&parent);
+}
+
+/// The default pod pins no UID (the image's numeric USER passes runAsNonRoot; OpenShift
+/// assigns its own), and both security contexts take the values' keys over the defaults,
+/// for the controller and the load tester alike.
+#[test]
+fn security_contexts_pin_no_uid_and_are_overridable() {
+    let objects = render(json!({"loadtester": {"enabled": true, "tokenSecret": {"name": "t"}}}));
+    for deployment in find(&objects, "Deployment") {
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["securityContext"],
+            json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}),
+            "{}",
+            deployment["metadata"]["name"]
+        );
+        assert_eq!(
+            pod["containers"][0]["securityContext"],
+            json!({"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                "privileged": false, "capabilities": {"drop": ["ALL"]}})
+        );
+    }
+    let dockerfile = std::fs::read_to_string(format!("{ROOT}/Dockerfile")).unwrap();
+    assert!(
+        dockerfile.lines().any(|l| l == "USER 65532:65532"),
+        "runAsNonRoot without runAsUser needs a numeric USER in the image"
+    );
+    // Helm merges the values with the defaults key by key; null removes a default.
+    let pinned = json!({"runAsUser": 1000650000, "fsGroup": 1000650000, "seccompProfile": null});
+    let container =
+        json!({"readOnlyRootFilesystem": false, "capabilities": {"add": ["NET_BIND_SERVICE"]}});
+    let objects = render(
+        json!({"podSecurityContext": pinned, "securityContext": container,
+        "loadtester": {"enabled": true, "tokenSecret": {"name": "t"}}}),
+    );
+    for deployment in find(&objects, "Deployment") {
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["securityContext"],
+            json!({"runAsNonRoot": true, "runAsUser": 1000650000, "fsGroup": 1000650000})
+        );
+        assert_eq!(
+            pod["containers"][0]["securityContext"],
+            json!({"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": false,
+                "privileged": false, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}})
+        );
+    }
+}
+
+#[test]
+fn extra_volumes_mounts_and_env_join_the_charts_own() {
+    let objects = render(json!({
+        "meshKubeconfig": {"secretName": "istio-kubeconfig"},
+        "extraVolumes": [{"name": "ca", "configMap": {"name": "ca-bundle"}}],
+        "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/ssl/extra", "readOnly": true}],
+        "extraEnv": [{"name": "SSL_CERT_DIR", "value": "/etc/ssl/extra"}]}));
+    let pod = pod_spec(&objects);
+    let volumes: Vec<&str> = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(volumes, ["mesh-kubeconfig", "ca"]);
+    assert_eq!(pod["volumes"][1]["configMap"]["name"], "ca-bundle");
+    let c = container(&objects);
+    let mounts: Vec<(&str, &str)> = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["mountPath"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("mesh-kubeconfig", "/etc/serin/mesh"),
+            ("ca", "/etc/ssl/extra")
+        ]
+    );
+    let env = c["env"].as_array().unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e == &json!({"name": "SSL_CERT_DIR", "value": "/etc/ssl/extra"}))
+    );
+    // Without any: no empty lists.
+    let objects = render(json!({}));
+    assert!(pod_spec(&objects).get("volumes").is_none());
+    assert!(container(&objects).get("volumeMounts").is_none());
+}
+
+/// With more than one replica the pods prefer different nodes unless `affinity` says
+/// otherwise; spread constraints without a selector spread the controller's own pods.
+#[test]
+fn replicas_spread_over_nodes_and_zones_with_a_priority_class() {
+    let ha = json!({"replicas": 2, "leaderElection": {"enabled": true},
+        "priorityClassName": "system-cluster-critical",
+        "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"},
+            {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+             "labelSelector": {"matchLabels": {"team": "platform"}}}]});
+    let objects = render(ha.clone());
+    let pod = pod_spec(&objects);
+    let own = json!({"app.kubernetes.io/name": "serin", "app.kubernetes.io/instance": "serin",
+        "app.kubernetes.io/component": "controller"});
+    assert_eq!(pod["priorityClassName"], "system-cluster-critical");
+    let preferred =
+        &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(
+        preferred["podAffinityTerm"]["topologyKey"],
+        "kubernetes.io/hostname"
+    );
+    assert_eq!(
+        preferred["podAffinityTerm"]["labelSelector"]["matchLabels"],
+        own
+    );
+    let spread = pod["topologySpreadConstraints"].as_array().unwrap();
+    assert_eq!(spread[0]["labelSelector"]["matchLabels"], own);
+    assert_eq!(spread[0]["topologyKey"], "topology.kubernetes.io/zone");
+    assert_eq!(
+        spread[1]["labelSelector"]["matchLabels"],
+        json!({"team": "platform"})
+    );
+    assert_eq!(spread[1]["maxSkew"], 2);
+    // The user's affinity replaces the default.
+    let mut own_affinity = ha;
+    own_affinity["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+        {"nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": "In", "values": ["system"]}]}]}}});
+    let objects = render(own_affinity.clone());
+    assert_eq!(pod_spec(&objects)["affinity"], own_affinity["affinity"]);
+    // One replica: nothing to spread.
+    let objects = render(json!({}));
+    let pod = pod_spec(&objects);
+    assert!(pod.get("affinity").is_none() && pod.get("topologySpreadConstraints").is_none());
+    assert!(pod.get("priorityClassName").is_none());
+}
+
+fn as_floats(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => json!(n.as_f64().unwrap()),
+        Value::Array(items) => Value::Array(items.iter().map(as_floats).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), as_floats(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// serin's CRDs are templates of the chart (so `helm upgrade` upgrades them; Helm's crds/
+/// directory never would), the same as crds/serin.yaml, kept on uninstall unless told.
+#[test]
+fn crds_are_installed_upgraded_and_kept_as_the_values_say() {
+    let out = helm("render", &json!({}), "serin-system", "serin").unwrap();
+    assert_eq!(out["crds"], json!([]), "nothing in Helm's crds/ directory");
+    let objects = render(json!({}));
+    let crds = find(&objects, "CustomResourceDefinition");
+    let originals: Vec<Value> = serde_yaml_ng::Deserializer::from_str(
+        &std::fs::read_to_string(format!("{ROOT}/crds/serin.yaml")).unwrap(),
+    )
+    .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+    .collect();
+    assert_eq!(crds.len(), originals.len());
+    for (crd, original) in crds.iter().zip(&originals) {
+        assert_eq!(crd["metadata"]["name"], original["metadata"]["name"]);
+        // Helm reads numbers as floats: 65535.0 and 65535 are the same bound to the API server.
+        assert_eq!(as_floats(&crd["spec"]), as_floats(&original["spec"]));
+        assert_eq!(
+            crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+            "keep"
+        );
+        assert_eq!(
+            crd["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "Helm"
+        );
+    }
+    let objects = render(json!({"crds": {"keep": false}}));
+    for crd in find(&objects, "CustomResourceDefinition") {
+        assert!(crd["metadata"].get("annotations").is_none(), "{crd}");
+    }
+    let objects = render(json!({"crds": {"install": false}}));
+    assert!(find(&objects, "CustomResourceDefinition").is_empty());
+}
+
+/// Kubernetes folds these into its view and edit roles: a namespace's readers see its
+/// Canaries, its editors write them, send requests (a patch of the Canary's annotations)
+/// and restart primaries (a patch of the Deployment's pod template), as the CLI does.
+#[test]
+fn aggregated_roles_let_namespace_users_read_and_request() {
+    let role = |objects: &[Value], name: &str| -> Value {
+        (*find(objects, "ClusterRole")
+            .into_iter()
+            .find(|r| r["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no ClusterRole {name}")))
+        .clone()
+    };
+    let objects = render(json!({}));
+    let view = role(&objects, "serin-view");
+    assert_eq!(
+        view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"],
+        "true"
+    );
+    let read: std::collections::BTreeSet<_> = grants(&view["rules"]);
+    for resource in [
+        "canaries",
+        "canaries/status",
+        "metrictemplates",
+        "alertproviders",
+    ] {
+        for verb in ["get", "list", "watch"] {
+            assert!(
+                read.contains(&(resource.into(), verb.into())),
+                "view: {resource} {verb}"
+            );
+        }
+    }
+    assert!(
+        read.iter()
+            .all(|(_, verb)| ["get", "list", "watch"].contains(&verb.as_str()))
+    );
+    let edit = role(&objects, "serin-edit");
+    assert_eq!(
+        edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"],
+        "true"
+    );
+    let write = grants(&edit["rules"]);
+    for (resource, verb) in [
+        ("canaries", "patch"),
+        ("canaries", "create"),
+        ("canaries", "delete"),
+        ("metrictemplates", "update"),
+        ("alertproviders", "create"),
+        ("deployments", "get"),
+        ("deployments", "patch"),
+        ("statefulsets", "patch"),
+        ("daemonsets", "patch"),
+    ] {
+        assert!(
+            write.contains(&(resource.into(), verb.into())),
+            "edit: {resource} {verb}"
+        );
+    }
+    assert_eq!(edit["rules"][0]["apiGroups"], json!(["serin.dev"]));
+    // Drop-in mode: Flagger's group too.
+    let objects = render(json!({"flaggerApi": {"enabled": true}}));
+    assert_eq!(
+        role(&objects, "serin-edit")["rules"][0]["apiGroups"],
+        json!(["serin.dev", "flagger.app"])
+    );
+    let objects = render(json!({"rbac": {"aggregateClusterRoles": false}}));
+    assert_eq!(find(&objects, "ClusterRole").len(), 1);
+}
+
+/// The PrometheusRule passes `promtool check rules`, and `promtool test rules` runs
+/// tests/prometheus/alerts.test.yaml against it: each alert fires on its synthetic series.
+#[test]
+fn alerts_pass_promtool_and_each_fires_in_its_unit_test() {
+    assert!(
+        find(&render(json!({})), "PrometheusRule").is_empty(),
+        "off by default"
+    );
+    let objects = render(
+        json!({"prometheusRule": {"enabled": true, "labels": {"release": "prom"}},
+        "serviceMonitor": {"enabled": true}}),
+    );
+    let rule = find(&objects, "PrometheusRule")[0];
+    assert_eq!(rule["metadata"]["labels"]["release"], "prom");
+    let dir = std::env::temp_dir().join(format!("serin-alerts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("rules.yaml"),
+        serde_yaml_ng::to_string(&rule["spec"]).unwrap(),
+    )
+    .unwrap();
+    std::fs::copy(
+        format!("{ROOT}/tests/prometheus/alerts.test.yaml"),
+        dir.join("alerts.test.yaml"),
+    )
+    .unwrap();
+    for args in [
+        ["check", "rules", "rules.yaml"],
+        ["test", "rules", "alerts.test.yaml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool (Debian: prometheus) is installed");
+        assert!(
+            out.status.success(),
+            "promtool {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let alerts: Vec<&str> = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    let tests =
+        std::fs::read_to_string(format!("{ROOT}/tests/prometheus/alerts.test.yaml")).unwrap();
+    for alert in &alerts {
+        assert!(
+            tests.contains(&format!("alertname: {alert}")),
+            "{alert} has no unit test"
+        );
+    }
+    // The controller-down alert reads the job the chart's PodMonitor gives serin's pods.
+    let objects =
+        render(json!({"prometheusRule": {"enabled": true}, "podMonitor": {"enabled": true}}));
+    let rule = find(&objects, "PrometheusRule")[0];
+    let down = &rule["spec"]["groups"][0]["rules"][2];
+    assert_eq!(down["alert"], "SerinControllerDown");
+    assert!(
+        down["expr"]
+            .as_str()
+            .unwrap()
+            .contains(r#"up{job="serin-system/serin", namespace="serin-system"}"#),
+        "{down}"
+    );
+    let monitor = find(&objects, "PodMonitor")[0];
+    assert_eq!(
+        monitor["spec"]["podMetricsEndpoints"][0]["honorLabels"],
+        true
+    );
+}
+
+/// On the control plane, Kubernetes folds the chart's aggregated roles into its own: a user
+/// with `edit` in a namespace may send requests to Canaries and restart primaries there (the
+/// patches `serin promote` and `serin restart` send), one with `view` may read them and
+/// nothing more.
+#[tokio::test]
+async fn namespace_editors_and_viewers_get_serins_verbs_through_aggregation() {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    use kube::api::PostParams;
+
+    let client = client().await;
+    install(&client).await;
+    let ns = namespace(&client, "aggregate").await;
+    // A name of this test's own: ClusterRoles are cluster-wide.
+    let objects = render(json!({"fullnameOverride": format!("serin-{ns}")}));
+    let params = PatchParams::apply("helm").force();
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
+    for role in find(&objects, "ClusterRole") {
+        let name = role["metadata"]["name"].as_str().unwrap();
+        if name.ends_with("-view") || name.ends_with("-edit") {
+            roles
+                .patch(name, &params, &Patch::Apply(role))
+                .await
+                .unwrap_or_else(|e| panic!("applying ClusterRole {name}: {e}"));
+        }
+    }
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
+    for (user, role) in [("alice", "edit"), ("bob", "view")] {
+        let binding: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": user},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}))
+        .unwrap();
+        bindings
+            .create(&PostParams::default(), &binding)
+            .await
+            .unwrap();
+    }
+    let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
+    let allowed =
+        |user: &'static str, group: &'static str, resource: &'static str, verb: &'static str| {
+            let reviews = reviews.clone();
+            let ns = ns.clone();
+            async move {
+                let review = SubjectAccessReview {
+                    spec: SubjectAccessReviewSpec {
+                        user: Some(user.into()),
+                        resource_attributes: Some(ResourceAttributes {
+                            namespace: Some(ns),
+                            group: Some(group.into()),
+                            resource: Some(resource.into()),
+                            verb: Some(verb.into()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                let answer = reviews
+                    .create(&PostParams::default(), &review)
+                    .await
+                    .unwrap();
+                answer.status.is_some_and(|s| s.allowed)
+            }
+        };
+    // The aggregation controller folds the rules in shortly after the roles appear.
+    cluster::eventually(
+        "edit aggregated serin-edit",
+        std::time::Duration::from_secs(30),
+        || async {
+            allowed("alice", "serin.dev", "canaries", "patch")
+                .await
+                .then_some(())
+        },
+    )
+    .await;
+    for (user, group, resource, verb, expected) in [
+        ("alice", "serin.dev", "canaries", "get", true),
+        ("alice", "serin.dev", "metrictemplates", "create", true),
+        ("alice", "apps", "deployments", "patch", true),
+        ("bob", "serin.dev", "canaries", "get", true),
+        ("bob", "serin.dev", "canaries", "list", true),
+        ("bob", "serin.dev", "alertproviders", "watch", true),
+        ("bob", "serin.dev", "canaries", "patch", false),
+        ("bob", "serin.dev", "canaries", "delete", false),
+    ] {
+        assert_eq!(
+            allowed(user, group, resource, verb).await,
+            expected,
+            "{user} {verb} {group}/{resource}"
+        );
+    }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README tells a newcomer to run it and as CI runs it.
 # Installs what is missing (cargo-nextest; prometheus, chromium, graphite-carbon, graphite-web,
-# influxdb, victoria-metrics and python3-venv from Debian; Helm's engine
-# from PyPI; the control plane's binaries via
+# influxdb, victoria-metrics, python3-venv, nodejs and npm from Debian; Helm's engine
+# from PyPI; TypeScript and Grafana's dashboard types from npm; the control plane's binaries via
 # tests/cluster/setup.sh, built once and cached), then: formatting, lints, every test tier,
 # and the release build the container image would hold.
 set -euo pipefail
@@ -64,6 +64,25 @@ if [[ ! -x $HELM_VENV/bin/python ]]; then
   mv "$HELM_VENV.staging" "$HELM_VENV"
 fi
 export SERIN_HELM_PYTHON="$HELM_VENV/bin/python"
+
+if ! command -v npm >/dev/null 2>&1; then
+  step "installing nodejs and npm"
+  apt_install nodejs npm
+fi
+
+# The dashboard tests (tests/dashboards.rs) type-check charts/serin/dashboards against
+# Grafana's dashboard model: the TypeScript types of @grafana/schema, with TypeScript, both
+# pinned by tests/grafana/package-lock.json.
+GRAFANA_SCHEMA="$HOME/.cache/serin/grafana-schema-13.2.3"
+if [[ ! -x $GRAFANA_SCHEMA/node_modules/typescript/bin/tsc ]]; then
+  step "installing @grafana/schema and TypeScript (npm)"
+  rm -rf "$GRAFANA_SCHEMA.staging"
+  mkdir -p "$GRAFANA_SCHEMA.staging"
+  cp tests/grafana/package.json tests/grafana/package-lock.json "$GRAFANA_SCHEMA.staging/"
+  (cd "$GRAFANA_SCHEMA.staging" && npm ci --no-audit --no-fund --silent)
+  mv "$GRAFANA_SCHEMA.staging" "$GRAFANA_SCHEMA"
+fi
+export SERIN_GRAFANA_SCHEMA="$GRAFANA_SCHEMA"
 
 step "formatting"
 cargo fmt --check

@@ -55,12 +55,36 @@ pub struct NamespaceLabels {
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// `serin_canary_phase`'s value for each phase. Fixed numbers, never renumbered: dashboards
+/// map them back to names and alerts compare them (docs/operations.md lists them).
+pub const fn phase_code(phase: Phase) -> i64 {
+    match phase {
+        Phase::Initializing => 0,
+        Phase::Initialized => 1,
+        Phase::Waiting => 2,
+        Phase::Progressing => 3,
+        Phase::WaitingPromotion => 4,
+        Phase::Promoting => 5,
+        Phase::Finalising => 6,
+        Phase::Succeeded => 7,
+        Phase::Failed => 8,
+        Phase::Terminating => 9,
+        Phase::Terminated => 10,
+    }
+}
+
+const PHASE_HELP: &str = "Canary phase: 0 Initializing, 1 Initialized, 2 Waiting, 3 Progressing, \
+    4 WaitingPromotion, 5 Promoting, 6 Finalising, 7 Succeeded, 8 Failed, 9 Terminating, 10 Terminated";
+
 pub struct Metrics {
     registry: Registry,
     /// Flagger's metrics, with `--flagger-metrics`.
     flagger: Option<FlaggerMetrics>,
     /// Flagger's encoding: 0 in progress, 1 succeeded (or initialized), 2 failed.
     status: Family<CanaryLabels, Gauge>,
+    /// The phase as a number (`phase_code`): one series a dashboard draws as a state timeline
+    /// and an alert compares, where a label per phase would need one series per phase.
+    phase: Family<CanaryLabels, Gauge>,
     weight: Family<CanaryLabels, Gauge>,
     duration: Histograms<CanaryLabels>,
     total: Family<NamespaceLabels, Gauge>,
@@ -82,6 +106,7 @@ impl Metrics {
         // No registry prefix: serin's names carry `serin_` themselves, Flagger's `flagger_`.
         let mut registry = Registry::default();
         let status = Family::default();
+        let phase = Family::default();
         let weight = Family::default();
         let duration: Histograms<CanaryLabels> = Family::new_with_constructor(latency_histogram);
         let total = Family::default();
@@ -93,6 +118,7 @@ impl Metrics {
             "Canary state: 0 in progress, 1 succeeded or initialized, 2 failed",
             status.clone(),
         );
+        registry.register("serin_canary_phase", PHASE_HELP, phase.clone());
         registry.register(
             "serin_canary_weight",
             "Percent of traffic on the canary",
@@ -129,6 +155,7 @@ impl Metrics {
             registry,
             flagger,
             status,
+            phase,
             weight,
             duration,
             total,
@@ -150,6 +177,9 @@ impl Metrics {
             _ => 0,
         };
         self.status.get_or_create(&labels).set(code);
+        if let Some(phase) = status.phase {
+            self.phase.get_or_create(&labels).set(phase_code(phase));
+        }
         self.weight
             .get_or_create(&labels)
             .set(i64::from(status.canary_weight));
@@ -182,6 +212,7 @@ impl Metrics {
             namespace: namespace.into(),
         };
         self.status.remove(&labels);
+        self.phase.remove(&labels);
         self.weight.remove(&labels);
         self.duration.remove(&labels);
     }
@@ -319,5 +350,48 @@ fn probe(ok: bool) -> (StatusCode, &'static str) {
         (StatusCode::OK, "ok")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_phase_is_exported_as_its_fixed_code_and_forgotten_with_the_canary() {
+        let metrics = Metrics::default();
+        let mut status = CanaryStatus {
+            phase: Some(Phase::Progressing),
+            canary_weight: 20,
+            ..CanaryStatus::default()
+        };
+        metrics.observe_canary("web", "shop", &status);
+        let text = metrics.encode();
+        assert!(
+            text.contains("serin_canary_phase{name=\"web\",namespace=\"shop\"} 3"),
+            "{text}"
+        );
+        status.phase = Some(Phase::Failed);
+        metrics.observe_canary("web", "shop", &status);
+        assert!(
+            metrics
+                .encode()
+                .contains("serin_canary_phase{name=\"web\",namespace=\"shop\"} 8")
+        );
+        metrics.forget_canary("web", "shop", "web");
+        assert!(!metrics.encode().contains("serin_canary_phase{"));
+    }
+
+    #[test]
+    fn every_phase_has_its_own_code_named_in_the_help_text() {
+        let mut codes = std::collections::BTreeSet::new();
+        for phase in Phase::ALL {
+            let code = phase_code(phase);
+            assert!(codes.insert(code), "{phase:?} shares code {code}");
+            assert!(
+                PHASE_HELP.contains(&format!("{code} {}", phase.as_str())),
+                "{phase:?}"
+            );
+        }
     }
 }
