@@ -9,17 +9,20 @@
 //! controller's reconcile concurrency meanwhile; API requests per completed rollout; the
 //! outcome of every rollout.
 //!
-//! Run: `cargo bench --bench scale` with
+//! Run: `SERIN_CLUSTER_AUDIT=1 SERIN_CLUSTER_CONTROLLER_MANAGER_QPS=500 cargo bench --bench scale`
+//! (the control plane reads those two at start), with
 //! - `SERIN_SCALE_CANARIES` (default 1000): N;
 //! - `SERIN_SCALE_REACTIONS` (default 100): changes made at 10 a second;
 //! - `SERIN_SCALE_BURST` (default 1000, at most N): simultaneous changes;
 //! - `SERIN_SCALE_IDLE_SECONDS` (default 60): the idle window writes are counted over;
 //! - `SERIN_SCALE_INTERVAL` (default `30s`): the Canaries' analysis interval;
-//! - `SERIN_SCALE_CONTROLLER_ARGS`: extra flags of `serin controller` (e.g. `--concurrency=64`).
+//! - `SERIN_SCALE_CONTROLLER_ARGS`: extra flags of `serin controller` (e.g. `--concurrency=64`);
+//! - `SERIN_SCALE_SECOND_ARGS`: when set, the controller is then restarted with these flags
+//!   instead and the burst repeated, to compare two settings on the same control plane.
 //!
 //! The controller-manager's client is raised to 500 requests a second (it creates a ReplicaSet
-//! and a Pod per Deployment and would otherwise be the bottleneck). Results go to
-//! docs/benchmarks.md by hand.
+//! and a Pod per Deployment and would otherwise be the bottleneck); the audit log records the
+//! ServiceAccount's requests only. Results go to docs/benchmarks.md by hand.
 
 #[path = "../tests/cluster/mod.rs"]
 mod cluster;
@@ -48,6 +51,8 @@ struct Settings {
     idle: Duration,
     interval: String,
     controller_args: Vec<String>,
+    /// Flags of a second controller the burst is repeated with (v2 -> v3), if any.
+    second_args: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -70,6 +75,9 @@ impl Settings {
                 .split_whitespace()
                 .map(String::from)
                 .collect(),
+            second_args: std::env::var("SERIN_SCALE_SECOND_ARGS")
+                .ok()
+                .map(|v| v.split_whitespace().map(String::from).collect()),
         }
     }
 }
@@ -409,7 +417,7 @@ async fn burst(
     deployments: &Api<Deployment>,
     phases: &Mutex<Phases>,
     settings: &Settings,
-    listen: &str,
+    (listen, version): (&str, &str),
 ) -> (Vec<String>, Instant, DateTime<Utc>) {
     let names: Vec<String> = (settings.canaries - settings.burst..settings.canaries)
         .map(name)
@@ -418,7 +426,7 @@ async fn burst(
     let wall = Utc::now();
     let started = Instant::now();
     futures::stream::iter(&names)
-        .for_each_concurrent(64, |name| change(deployments, name, "v2"))
+        .for_each_concurrent(64, |name| change(deployments, name, version))
         .await;
     let sent = started.elapsed();
     until("burst Progressing", Duration::from_secs(1800), || {
@@ -516,23 +524,70 @@ async fn main() {
     let changed = reaction(&deployments, &phases, &settings).await;
     outcomes(&phases, &changed, started).await;
 
-    let (names, since, wall) = burst(&deployments, &phases, &settings, &controller.listen).await;
-    let end = outcomes(&phases, &names, since).await;
-    let requests = audit(wall, end);
-    let rollouts = names.len() as f64;
+    let mut controller = controller;
+    for (round, version) in ["v2", "v3"].into_iter().enumerate() {
+        if round == 1 {
+            let Some(args) = &settings.second_args else {
+                break;
+            };
+            controller = restart(controller, (&kubeconfig, &ns), args, settings.canaries).await;
+        }
+        let listen = controller.listen.clone();
+        let (names, since, wall) =
+            burst(&deployments, &phases, &settings, (&listen, version)).await;
+        let end = outcomes(&phases, &names, since).await;
+        requests_per_rollout(&audit(wall, end), names.len());
+        let pid = controller.pid();
+        println!(
+            "RSS at the end {} KiB, peak {} KiB ({})",
+            kib(pid, "VmRSS:"),
+            kib(pid, "VmHWM:"),
+            load()
+        );
+    }
+}
+
+fn requests_per_rollout(requests: &[Request], rollouts: usize) {
+    let per = rollouts as f64;
     println!(
-        "API requests per completed rollout (burst window, all of serin's requests / {}): {:.1} ({} writes): {}",
-        names.len(),
-        requests.len() as f64 / rollouts,
-        requests.iter().filter(|r| is_write(&r.verb)).count() as f64 / rollouts,
-        breakdown(&requests, rollouts)
+        "API requests per completed rollout (serin's requests from the burst to the last outcome / {rollouts}): {:.1} ({:.1} writes): {}",
+        requests.len() as f64 / per,
+        requests.iter().filter(|r| is_write(&r.verb)).count() as f64 / per,
+        breakdown(requests, per)
     );
+}
+
+/// Replaces the controller by one started with `args`; returns once it has reconciled every
+/// Canary once.
+async fn restart(
+    controller: ControllerProcess,
+    (kubeconfig, ns): (&std::path::Path, &str),
+    args: &[String],
+    canaries: usize,
+) -> ControllerProcess {
+    drop(controller);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let controller = ControllerProcess::start(kubeconfig, ns, &args);
+    let listen = controller.listen.clone();
+    loop {
+        let (reconciles, _) = reconcile_totals(&listen).await;
+        if reconciles >= canaries as f64 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "restarted controller: {reconciles} reconciles after 15 min"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     println!(
-        "RSS at the end {} KiB, peak {} KiB ({})",
-        kib(pid, "VmRSS:"),
-        kib(pid, "VmHWM:"),
-        load()
+        "restarted with {args:?}: every Canary reconciled once after {:.1?} ({}); RSS {} KiB",
+        started.elapsed(),
+        load(),
+        kib(controller.pid(), "VmRSS:")
     );
+    controller
 }
 
 /// The harness reads these from the environment when the control plane starts (the command
