@@ -34,6 +34,22 @@ pub const ADMIN_TOKEN: &str = "serin-admin-token";
 /// A user with no RBAC permission at all.
 pub const NOBODY_TOKEN: &str = "serin-nobody-token";
 const VERSION_DIR: &str = "kube-1.20.2";
+/// Set (to anything) before the control plane starts: the API server writes an audit log of
+/// every request made by a ServiceAccount (serin's, not the admin's, the controller-manager's
+/// or the pod simulator's) to [`ControlPlane::audit_log`]. For benchmarks counting serin's
+/// requests from the server's side.
+pub const AUDIT_ENV: &str = "SERIN_CLUSTER_AUDIT";
+/// Requests a second (and burst) of the controller-manager's client, when set before the
+/// control plane starts (default 20, burst 30).
+pub const CONTROLLER_MANAGER_QPS_ENV: &str = "SERIN_CLUSTER_CONTROLLER_MANAGER_QPS";
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+- level: Metadata
+  userGroups: [\"system:serviceaccounts\"]
+- level: None
+";
 
 pub struct ControlPlane {
     pub kubeconfig: PathBuf,
@@ -255,6 +271,13 @@ impl ControlPlane {
                 "--service-cluster-ip-range=10.0.0.0/16",
                 "--allow-privileged=true",
             ]);
+        if std::env::var_os(AUDIT_ENV).is_some() {
+            let policy = dir.join("audit-policy.yaml");
+            write(&policy, AUDIT_POLICY)?;
+            command
+                .arg(format!("--audit-policy-file={}", policy.display()))
+                .arg(format!("--audit-log-path={}", self.audit_log().display()));
+        }
         self.spawn("kube-apiserver", command)
     }
 
@@ -274,6 +297,14 @@ impl ControlPlane {
                 "--service-account-private-key-file={}",
                 self.dir.join("sa.key").display()
             ));
+        // Its client defaults to 20 requests a second (burst 30): enough for tests, the
+        // bottleneck of a benchmark creating thousands of ReplicaSets and Pods.
+        if let Some(qps) = std::env::var_os(CONTROLLER_MANAGER_QPS_ENV) {
+            let qps = qps.to_string_lossy();
+            command
+                .arg(format!("--kube-api-qps={qps}"))
+                .arg(format!("--kube-api-burst={qps}"));
+        }
         self.spawn("kube-controller-manager", command)
     }
 
@@ -327,6 +358,11 @@ impl ControlPlane {
             "kube-apiserver not ready within 90s\n{}",
             self.log_tails()
         ))
+    }
+
+    /// The audit log the API server writes when [`AUDIT_ENV`] is set: one JSON object a line.
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("audit.log")
     }
 
     /// A client authenticated with `token` (admin when None).
