@@ -266,3 +266,40 @@ async fn the_controller_rolls_a_canary_back_on_a_keptn_metric() {
     );
     assert_eq!(s.primary_version("store").await.as_deref(), Some("v1"));
 }
+
+/// An externalmetrics template without `provider.address` asks the controller's own API
+/// server, as serin's ServiceAccount: authorised by config/rbac.yaml (a missing rule would be
+/// a 403 here), and answered 404 while no metrics adapter serves the API, with the reason.
+/// Outside the controller (no cluster client) it says where it would have asked.
+#[tokio::test]
+async fn externalmetrics_without_an_address_asks_the_clusters_api_server_as_serin() {
+    let (_admin, serin, ns) = setup("external-in-cluster").await;
+    let query = format!("{ns}/http_errors?labelSelector=app%3Dshop");
+    let asked = sample_in(
+        MetricProviderKind::ExternalMetrics,
+        connection(Duration::from_secs(10)),
+        Some(serin.clone()),
+        &Queries::Instant(query.clone()),
+        chrono::Utc::now(),
+        None,
+    )
+    .await;
+    let error = error_of(asked);
+    assert!(
+        error.starts_with("query refused by the metrics server (Kubernetes Not Found, HTTP 404): 404 page not found"),
+        "{error}"
+    );
+    assert!(error.contains("metrics adapter"), "{error}");
+    let offline = sample(
+        MetricProviderKind::ExternalMetrics,
+        connection(Duration::from_secs(10)),
+        &Queries::Instant(query),
+        chrono::Utc::now(),
+        None,
+    )
+    .await;
+    assert!(
+        error_of(offline).contains("only `serin controller` queries"),
+        "outside the controller there is no cluster to ask"
+    );
+}

@@ -1454,11 +1454,14 @@ async fn external_metrics_answer_threshold_checks_from_an_adapter() {
         "a bad query is refused before anything is sent"
     );
     assert_eq!(server.received().len(), asked);
-    let probe = serin::metrics::external::ExternalMetrics::connect(connection_for(
-        MetricProviderKind::ExternalMetrics,
-        &server.url,
-        &[("token", K8S_TOKEN)],
-    ));
+    let probe = serin::metrics::external::ExternalMetrics::connect(
+        connection_for(
+            MetricProviderKind::ExternalMetrics,
+            &server.url,
+            &[("token", K8S_TOKEN)],
+        ),
+        None,
+    );
     assert_eq!(probe.probe().await, Ok(()));
 }
 

@@ -190,11 +190,16 @@ pub const TABLE: &[Row] = &[
         // The API answers each metric's current value only.
         range_queries: false,
         credential_keys: &["token"],
-        // The adapter's own address (its Service); serin does not reach it through the API
-        // server's aggregation (Flagger's default) yet.
         default_server: false,
         default_address: None,
-        cluster_reads: &[],
+        // Without provider.address: the controller's API server, which serves the API
+        // through its aggregation layer (Flagger's default). With one: that adapter.
+        cluster_reads: &[Access::new(
+            "external.metrics.k8s.io",
+            "*",
+            // A metric is read as a collection of its label sets: `list`.
+            &["get", "list"],
+        )],
     },
     Row {
         kind: MetricProviderKind::Stackdriver,

@@ -2,7 +2,9 @@
 //! adapter (KEDA, the Datadog cluster agent, prometheus-adapter...):
 //! `GET <address>/apis/external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric>?labelSelector=...`,
 //! with the Secret's `token` as a bearer token when there is one, as Flagger's externalmetrics
-//! provider sends it.
+//! provider sends it. A template without `provider.address` asks the controller's own API
+//! server, which serves the API through its aggregation layer (Flagger's default), as serin's
+//! ServiceAccount.
 //!
 //! The query is Flagger's: `<namespace>/<metric>?labelSelector=<URL-encoded selector>`, only the
 //! metric required (the namespace defaults to `default`). The API answers current values only
@@ -27,8 +29,19 @@ const SERVICE: &str = "an ExternalMetricValueList";
 /// The external metrics implementation of [`MetricsProvider`].
 #[derive(Clone)]
 pub struct ExternalMetrics {
-    reach: Reach,
-    auth: Auth,
+    route: Route,
+}
+
+/// Where the API is asked.
+#[derive(Clone)]
+enum Route {
+    /// The adapter (or an API server) at the template's `provider.address`.
+    Address { reach: Reach, auth: Auth },
+    /// The controller's API server, through its client; None outside the controller.
+    Cluster {
+        client: Option<kube::Client>,
+        timeout: Duration,
+    },
 }
 
 /// A parsed query: where the metric is and which of its label sets.
@@ -52,15 +65,104 @@ struct Item {
 }
 
 impl ExternalMetrics {
-    pub fn connect(connection: Connection) -> Self {
+    /// The API at the connection's address, else through `cluster` (the controller's client).
+    pub fn connect(connection: Connection, cluster: Option<kube::Client>) -> Self {
+        if connection.address.trim().is_empty() {
+            return Self {
+                route: Route::Cluster {
+                    client: cluster,
+                    timeout: connection.timeout,
+                },
+            };
+        }
         let auth = match connection.credentials.get("token").map(str::trim) {
             Some(token) if !token.is_empty() => Auth::Bearer(token.to_string()),
             _ => Auth::None,
         };
         Self {
-            reach: Reach::of(&connection),
-            auth,
+            route: Route::Address {
+                reach: Reach::of(&connection),
+                auth,
+            },
         }
+    }
+
+    /// The answer to `GET /<path>` with `params`, from wherever the route leads.
+    async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<String, QueryError> {
+        match &self.route {
+            Route::Address { reach, auth } => {
+                let call = Call {
+                    path,
+                    params,
+                    body: None,
+                    limit: MAX_ANSWER,
+                };
+                reach.server(auth).send(&call, refusal).await
+            }
+            Route::Cluster { client, timeout } => {
+                let client = client.as_ref().ok_or_else(|| QueryError::Refused {
+                    kind: "externalmetrics".into(),
+                    message: "a template without provider.address reads the external metrics \
+                              API of the controller's cluster, which only `serin controller` \
+                              queries"
+                        .into(),
+                })?;
+                let selector = params
+                    .iter()
+                    .find(|(key, _)| *key == "labelSelector")
+                    .map(|(_, value)| *value);
+                let mut list = kube::api::ListParams::default();
+                if let Some(selector) = selector {
+                    list = list.labels(selector);
+                }
+                let request = kube::core::Request::new(format!("/{path}"))
+                    .list(&list)
+                    .map_err(|e| QueryError::Transport(format!("building the request: {e}")))?;
+                let answer = tokio::time::timeout(*timeout, client.request_text(request))
+                    .await
+                    .map_err(|_| QueryError::Timeout(*timeout))?;
+                let body = answer.map_err(cluster_error)?;
+                if body.len() > MAX_ANSWER {
+                    return Err(QueryError::TooLarge(MAX_ANSWER));
+                }
+                Ok(body)
+            }
+        }
+    }
+}
+
+/// The API server's refusal, with what usually causes it.
+fn cluster_error(error: kube::Error) -> QueryError {
+    match error {
+        kube::Error::Api(status) => {
+            let hint = match status.code {
+                404 => {
+                    " (does the cluster serve external.metrics.k8s.io/v1beta1, through a metrics \
+                     adapter's APIService, and does the adapter know this metric?)"
+                }
+                403 => {
+                    " (serin's ClusterRole grants get on external.metrics.k8s.io resources; a \
+                     narrower role must too)"
+                }
+                _ => "",
+            };
+            // A group the API server does not serve is a bare "404 page not found", not a
+            // Status: kube then says it failed to parse one; the HTTP reason says it better.
+            let reason = if status.reason.starts_with("Failed to parse") {
+                reqwest::StatusCode::from_u16(status.code)
+                    .ok()
+                    .and_then(|code| code.canonical_reason())
+                    .unwrap_or("error")
+                    .to_string()
+            } else {
+                status.reason.clone()
+            };
+            QueryError::Refused {
+                kind: format!("Kubernetes {reason}, HTTP {}", status.code),
+                message: format!("{}{hint}", redact::excerpt(&status.message, 4 * PREVIEW)),
+            }
+        }
+        other => QueryError::Transport(format!("the API server: {other}")),
     }
 }
 
@@ -120,13 +222,7 @@ impl MetricsProvider for ExternalMetrics {
             .map(|selector| ("labelSelector", selector))
             .into_iter()
             .collect();
-        let call = Call {
-            path: &path,
-            params: &params,
-            body: None,
-            limit: MAX_ANSWER,
-        };
-        let body = self.reach.server(&self.auth).send(&call, refusal).await?;
+        let body = self.get(&path, &params).await?;
         let list: ValueList = super::exchange::decode(&body, SERVICE)?;
         match &list.items[..] {
             [] => Ok(Answer::NoData),
@@ -161,17 +257,7 @@ impl MetricsProvider for ExternalMetrics {
 
     /// The API's resource list, which every adapter serves, with the same token and headers.
     async fn probe(&self) -> Result<(), QueryError> {
-        let call = Call {
-            path: API,
-            params: &[],
-            body: None,
-            limit: MAX_ANSWER,
-        };
-        self.reach
-            .server(&self.auth)
-            .send(&call, refusal)
-            .await
-            .map(drop)
+        self.get(API, &[]).await.map(drop)
     }
 }
 

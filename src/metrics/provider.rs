@@ -229,7 +229,7 @@ pub async fn sample_in(
             super::sample(&server, queries, now, since).await
         }
         MetricProviderKind::ExternalMetrics => {
-            let server = super::external::ExternalMetrics::connect(connection);
+            let server = super::external::ExternalMetrics::connect(connection, cluster);
             super::sample(&server, queries, now, since).await
         }
         MetricProviderKind::Stackdriver => {
