@@ -788,6 +788,37 @@ async fn undo_gate_refused_requests_and_history() {
     assert_eq!(history["history"][1]["maxWeight"], 50);
     assert_eq!(history["history"][0]["outcome"], "RolledBack");
 
+    // --to-revision takes a revision from the primary's own history (its ReplicaSets), by a
+    // prefix; one it never ran is refused, naming those it holds.
+    let promoted = applied.last_promoted_spec.clone().unwrap();
+    let (code, _, err) = serin(&s, &["undo", "web", "--to-revision", "zzz"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--to-revision zzz: the primary's history holds no such revision (it holds ")
+            && err.contains(&promoted[..8]),
+        "{err}"
+    );
+    assert_eq!(
+        template_of(&s, "web").await.0,
+        "v3",
+        "a refused undo wrote nothing"
+    );
+    let (code, _, err) = serin(&s, &["undo", "web", "--to-revision", &promoted[..8]]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(template_of(&s, "web").await.0, "v1");
+    s.wait_phase("web", Phase::Succeeded).await;
+    assert_eq!(
+        s.canaries()
+            .get("web")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .last_applied_spec,
+        Some(promoted),
+        "back at the promoted revision: nothing to roll out"
+    );
+
     let (code, _, err) = serin(&s, &["undo", "nope"]).await;
     assert_eq!(code, 2);
     assert!(
