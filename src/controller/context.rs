@@ -1,8 +1,7 @@
 //! What every reconcile shares: the client, the caches fed by the watches, the event recorder,
 //! serin's own metrics, and the helpers that write with server-side apply.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
@@ -59,9 +58,9 @@ pub struct Context {
     pub clients: super::clients::Clients,
     /// Alerts sent recently, so a flapping canary does not flood a channel.
     pub alert_repeats: crate::notify::Repeats,
-    /// The resourceVersion of the last status serin wrote per Canary: a cached Canary with
-    /// another version may be older than what serin already decided, so it is read afresh.
-    pub written: Mutex<HashMap<ObjectRef<Canary>, String>>,
+    /// The Canaries whose last status write the cache has not shown yet (`reconcile::status`):
+    /// a reconcile decides from what serin wrote, never from an older cached status.
+    pub written: std::sync::Arc<super::pending::Pending>,
 }
 
 impl Context {

@@ -111,6 +111,7 @@ async fn run_for<W: Watched>(ctx: &Context, canary: Canary) -> Result<Action> {
 /// spec says now, the objects to restore are those of a provider serin could parse (an
 /// unparsable one never had objects written).
 async fn deleted<W: Watched>(ctx: &Context, canary: Canary) -> Result<Action> {
+    status::forget(ctx, &canary);
     ctx.metrics.forget_canary(
         &canary.name_any(),
         &canary.namespace().unwrap_or_default(),
