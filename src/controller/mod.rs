@@ -18,6 +18,7 @@ pub mod freshness;
 mod leader;
 pub mod metrics;
 pub mod options;
+pub mod pending;
 pub mod reconcile;
 pub mod scene;
 pub mod served;
@@ -26,15 +27,15 @@ pub mod telemetry;
 pub mod warnings;
 mod watches;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use futures::{FutureExt, StreamExt};
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{Controller, controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
 
 use crate::api::Canary;
 use crate::api::group::{FlaggerCanary, Served};
@@ -93,12 +94,18 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
     };
     let canaries: kube::Api<Canary> = scoped(&client, &options);
     let (streams, stores) = watches::start(&client, &options, &metrics).await?;
-    let controller = canary_controller(canaries, watch_config.clone(), &options, &metrics);
+    let written = Arc::new(pending::Pending::default());
+    let controller = canary_controller(
+        canaries,
+        watch_config.clone(),
+        &options,
+        (&metrics, &written),
+    );
     // Drop-in mode: flagger.app Canaries get a controller of their own, fed by the same
     // watches (`watches::Targets`).
     let flagger = options.flagger_api.then(|| {
         let canaries: kube::Api<FlaggerCanary> = scoped(&client, &options);
-        canary_controller(canaries, watch_config, &options, &metrics)
+        canary_controller(canaries, watch_config, &options, (&metrics, &written))
     });
     let (flagger_queue, flagger_triggers) = futures::channel::mpsc::unbounded();
     let targets = watches::Targets {
@@ -141,7 +148,7 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
             .context("building the HTTP client")?,
         clients: clients::Clients::new(egress),
         alert_repeats: crate::notify::Repeats::new(options.alert_repeat_window.as_std()),
-        written: Mutex::new(HashMap::new()),
+        written,
         options,
     });
     let controller = watches::attach(controller, streams, &ctx, targets);
@@ -171,12 +178,13 @@ async fn mesh_client(path: &std::path::Path) -> anyhow::Result<Client> {
     Client::try_from(config).with_context(what)
 }
 
-/// The controller of one group's Canaries, on a watch of them whose freshness is tracked.
+/// The controller of one group's Canaries, on a watch of them whose freshness is tracked and
+/// whose deliveries end serin's pending status writes (`pending`).
 fn canary_controller<K>(
     canaries: kube::Api<K>,
     config: watcher::Config,
     options: &Options,
-    metrics: &Arc<Metrics>,
+    (metrics, written): (&Arc<Metrics>, &Arc<pending::Pending>),
 ) -> Controller<K>
 where
     K: kube::Resource<DynamicType = ()>
@@ -193,12 +201,40 @@ where
     } else {
         "canaries"
     };
-    let trigger = kube::runtime::WatchStreamExt::applied_objects(watches::tracked(
-        watch, canaries, config, writer, metrics,
-    ));
+    let written = written.clone();
+    let events = watches::tracked(watch, canaries, config, writer, metrics).inspect(move |event| {
+        // After the reflector, which stores an `Apply` at once: the cache holds this version
+        // before the write stops pending. Not `InitApply`: a re-list swaps the store in only at
+        // `InitDone`, and an entry left then ends at the Canary's next reconcile.
+        if let Ok(watcher::Event::Apply(canary)) = event {
+            written.seen(kube::Resource::meta(canary));
+        }
+    });
+    let trigger = WatchStreamExt::predicate_filter(
+        WatchStreamExt::applied_objects(events),
+        worth_reconciling::<K>,
+        Default::default(),
+    );
     Controller::for_stream(trigger, store)
         .trigger_backoff(watches::WatchBackoff::default())
         .with_config(controller::Config::default().concurrency(options.concurrency))
+}
+
+/// What makes a Canary's own change worth a reconcile: its spec (the generation), its metadata
+/// (requests are annotations; labels, finalizers) and its deletion. Not its status: serin
+/// writes that itself, and each write's echo cost a reconcile that found nothing to do, a
+/// queue slot other Canaries waited for in a burst (docs/benchmarks.md). The engine's next
+/// tick is scheduled by the reconcile that wrote it, and the targets' events bring the rest.
+fn worth_reconciling<K: kube::Resource>(canary: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = canary.meta();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    meta.labels.hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 /// Runs one group's controller until shutdown.
