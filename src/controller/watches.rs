@@ -1,5 +1,6 @@
 //! The watches besides the Canaries' own, and how their events reach a Canary. Each is
-//! bounded: Deployments, DaemonSets, StatefulSets and Knative Services (when served) with managedFields stripped, ConfigMaps and Secrets as
+//! bounded: Deployments, DaemonSets, StatefulSets and Knative Services (when served) with
+//! managedFields and kubectl's last-applied copy stripped (`strip`), ConfigMaps and Secrets as
 //! metadata only, HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
 //! stays in microseconds for thousands of Canaries) instead of keeping an index in sync.
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, Secret};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::discovery::Discovery;
@@ -117,8 +118,18 @@ impl Backoff for WatchBackoff {
     }
 }
 
+/// kubectl's (and Argo CD's client-side apply's) copy of the whole object as last applied: as
+/// large as the object itself, and nothing serin reads (the primary and its autoscaler never
+/// take it over), so a cache without it holds twice as many objects in the same memory.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What the caches keep of each object: all but the bookkeeping serin never reads.
 fn strip<K: Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
 }
 
 pub async fn start(
@@ -127,21 +138,21 @@ pub async fn start(
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(Streams, Stores)> {
     let (deployments, writer) = reflector::store();
-    let deployment_events = cached(
+    let deployment_events = cached_workloads(
         "deployments",
         scoped::<Deployment>(client, options),
         writer,
         metrics,
     );
     let (daemon_sets, writer) = reflector::store();
-    let daemon_set_events = cached(
+    let daemon_set_events = cached_workloads(
         "daemonsets",
         scoped::<DaemonSet>(client, options),
         writer,
         metrics,
     );
     let (stateful_sets, writer) = reflector::store();
-    let stateful_set_events = cached(
+    let stateful_set_events = cached_workloads(
         "statefulsets",
         scoped::<StatefulSet>(client, options),
         writer,
@@ -231,6 +242,51 @@ where
         .boxed()
 }
 
+/// A watch of workloads (`cached`), whose stamped primaries are cached without their pods.
+fn cached_workloads<W>(
+    watch: &'static str,
+    api: Api<W>,
+    writer: Writer<W>,
+    metrics: &Arc<Metrics>,
+) -> Events<W>
+where
+    W: Workload + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    W::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    shrunk(
+        watch,
+        api,
+        freshness::watch_config(),
+        (writer, forget_primary_pods::<W>),
+        metrics,
+    )
+    .touched_objects()
+    .boxed()
+}
+
+/// A `-primary` serin stamped with its revision is read for its metadata, selector, replicas
+/// and status, never for its pods: those are the target's at that revision (the target is
+/// cached whole, and a revert reads the primary's history objects from the API). Its pod spec
+/// is most of a Deployment's memory (a two-container Deployment is about 21 KiB in the cache,
+/// `cargo bench --bench memory`), so the cache keeps it without. A primary another controller
+/// made (Flagger's, before a switch) keeps its pods: it is compared with the target once.
+fn forget_primary_pods<W: Workload>(workload: &mut W) {
+    let stamped = workload.name_any().ends_with(PRIMARY_SUFFIX)
+        && crate::workload::target::stamped_revision(workload).is_some();
+    if !stamped {
+        return;
+    }
+    if let Some(template) = workload.pod_template()
+        && template.spec.is_some()
+    {
+        let template = PodTemplateSpec {
+            metadata: template.metadata.clone(),
+            spec: None,
+        };
+        workload.set_template(template);
+    }
+}
+
 /// The watch `watch` of `api` feeding `writer`'s store (managedFields stripped), retried with
 /// [`WatchBackoff`], each of its events and errors recorded in the controller's freshness.
 pub fn tracked<K>(
@@ -244,12 +300,30 @@ where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
+    shrunk(watch, api, config, (writer, |_: &mut K| {}), metrics)
+}
+
+/// [`tracked`], each object also passed through `shrink` before it is stored.
+fn shrunk<K>(
+    watch: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+    (writer, shrink): (Writer<K>, fn(&mut K)),
+    metrics: &Arc<Metrics>,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
     metrics.freshness.track(watch);
     let metrics = metrics.clone();
     watcher(api, config)
         .backoff(WatchBackoff::default())
         .inspect(move |item| metrics.freshness.record(watch, item))
-        .modify(strip)
+        .modify(move |object| {
+            strip(object);
+            shrink(object);
+        })
         .reflect(writer)
 }
 
@@ -436,4 +510,81 @@ where
         .filter(|c| matches(&c.canary().spec.target_ref.name))
         .map(|c| ObjectRef::from_obj(&**c))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_caches_drop_kubectls_copy_and_managed_fields_and_keep_every_other_annotation() {
+        let mut deployment = Deployment {
+            metadata: ObjectMeta {
+                name: Some("podinfo".into()),
+                annotations: Some(BTreeMap::from([
+                    (LAST_APPLIED.to_string(), "{\"big\": \"copy\"}".to_string()),
+                    ("flagger.app/config-tracking".into(), "disabled".into()),
+                ])),
+                managed_fields: Some(vec![Default::default()]),
+                ..ObjectMeta::default()
+            },
+            ..Deployment::default()
+        };
+        strip(&mut deployment);
+        assert_eq!(deployment.metadata.managed_fields, None);
+        assert_eq!(
+            deployment.metadata.annotations,
+            Some(BTreeMap::from([(
+                "flagger.app/config-tracking".to_string(),
+                "disabled".to_string()
+            )]))
+        );
+    }
+
+    fn workload(name: &str, stamped: bool) -> Deployment {
+        let annotations = stamped.then(|| {
+            BTreeMap::from([(
+                crate::workload::primary::REVISION_ANNOTATION.to_string(),
+                "6d8f9b7c5f".to_string(),
+            )])
+        });
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "app", "image": "podinfo:6.7.1"}]}}},
+            "status": {"readyReplicas": 2},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_stamped_primary_is_cached_without_its_pods_and_everything_else_whole() {
+        let mut primary = workload("podinfo-primary", true);
+        forget_primary_pods(&mut primary);
+        let spec = primary.spec.as_ref().unwrap();
+        assert_eq!(spec.template.spec, None);
+        assert_eq!(spec.replicas, Some(2));
+        assert!(spec.template.metadata.as_ref().unwrap().labels.is_some());
+        assert_eq!(
+            crate::workload::target::stamped_revision(&primary).as_deref(),
+            Some("6d8f9b7c5f")
+        );
+        assert_eq!(primary.status.unwrap().ready_replicas, Some(2));
+        // The target, and a primary Flagger made (compared with the target once), keep theirs.
+        for (name, stamped) in [
+            ("podinfo", true),
+            ("podinfo", false),
+            ("podinfo-primary", false),
+        ] {
+            let mut kept = workload(name, stamped);
+            forget_primary_pods(&mut kept);
+            assert!(
+                kept.spec.unwrap().template.spec.is_some(),
+                "{name} {stamped}"
+            );
+        }
+    }
 }
