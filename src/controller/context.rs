@@ -61,6 +61,8 @@ pub struct Context {
     /// The Canaries whose last status write the cache has not shown yet (`reconcile::status`):
     /// a reconcile decides from what serin wrote, never from an older cached status.
     pub written: std::sync::Arc<super::pending::Pending>,
+    /// Lasting failures in a row per Canary, for when to retry (`super::retry`).
+    pub retries: super::retry::Retries,
 }
 
 impl Context {

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod options;
 pub mod pending;
 pub mod reconcile;
+pub mod retry;
 pub mod scene;
 pub mod served;
 pub mod targets;
@@ -149,6 +150,7 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
         clients: clients::Clients::new(egress),
         alert_repeats: crate::notify::Repeats::new(options.alert_repeat_window.as_std()),
         written,
+        retries: retry::Retries::default(),
         options,
     });
     let controller = watches::attach(controller, streams, &ctx, targets);

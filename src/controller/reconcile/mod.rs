@@ -35,6 +35,9 @@ pub async fn reconcile<K: Served>(cached: Arc<K>, ctx: Arc<Context>) -> Result<A
     {
         show_failure(&ctx, cached, &failure).await;
     }
+    if result.is_ok() {
+        ctx.retries.succeeded(cached);
+    }
     ctx.metrics.reconciled(
         (
             &cached.name_any(),
@@ -48,12 +51,13 @@ pub async fn reconcile<K: Served>(cached: Arc<K>, ctx: Arc<Context>) -> Result<A
 }
 
 /// A transient error is retried soon; a failure waits for a person (a granted permission or
-/// an installed CRD raises no event serin watches, so it is retried on a slower timer).
-pub fn error_policy<K: Served>(canary: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+/// an installed CRD raises no event serin watches, so it is retried on a slower timer that
+/// slows down while the failure lasts: `super::retry`).
+pub fn error_policy<K: Served>(canary: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     let canary = canary.canary();
     tracing::warn!(canary = %canary.name_any(), namespace = %canary.namespace().unwrap_or_default(), step = error.step.as_str(), reason = error.label(), %error, "reconcile failed; retrying");
     match error.failure() {
-        Some(_) => Action::requeue(Duration::from_secs(30)),
+        Some(_) => Action::requeue(ctx.retries.failed(canary)),
         None => Action::requeue(Duration::from_secs(5)),
     }
 }
