@@ -84,6 +84,24 @@ async fn a_new_pod_template_is_rolled_out_step_by_step_and_promoted() {
         seen.contains(&(75, 25)) && seen.contains(&(50, 50)),
         "the route stepped through 25% and 50%: saw {seen:?}"
     );
+    // Each step is its own event: `kubectl describe` shows every weight, not the first one
+    // counted again (the events of one reason, different notes, are not one series).
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
+    let notes: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("WeightAdvanced"))
+        .filter_map(|e| e.note)
+        .collect();
+    for weight in ["canary weight 25%", "canary weight 50%"] {
+        assert!(
+            notes.iter().any(|n| n.contains(weight)),
+            "an event says {weight}: {notes:#?}"
+        );
+    }
     assert_eq!(s.primary_version("web").await.as_deref(), Some("v2"));
     assert_eq!(s.weights("web").await, Some((100, 0)));
     assert_eq!(

@@ -117,3 +117,76 @@ async fn the_primary_and_services_apply_and_serve_the_primary_pods() {
         generation
     );
 }
+
+/// serin's event recorder against the real API server: a repeat of the same note is one
+/// Event counted twice (events.k8s.io's series, as `kubectl describe` shows "x2"), another
+/// note is another Event, and an Event deleted meanwhile is created afresh.
+#[tokio::test]
+async fn a_repeated_event_is_counted_and_another_note_is_its_own_event() {
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use k8s_openapi::api::events::v1::Event;
+    use serin::controller::events::{Note, Recorder};
+
+    let client = client().await;
+    let ns = namespace(&client, "events").await;
+    let recorder = Recorder::new(client.clone(), "serin", Some("serin-0".into()));
+    let web = ObjectReference {
+        api_version: Some("serin.dev/v1beta1".into()),
+        kind: Some("Canary".into()),
+        namespace: Some(ns.clone()),
+        name: Some("web".into()),
+        uid: Some("2c8e1f52-0000-4000-8000-000000000001".into()),
+        ..ObjectReference::default()
+    };
+    let note = |text| Note {
+        warning: false,
+        reason: "WeightAdvanced",
+        action: "Reconcile",
+        note: text,
+    };
+    for text in [
+        "canary weight 10%",
+        "canary weight 10%",
+        "canary weight 20%",
+    ] {
+        recorder.publish(&note(text), &web).await.unwrap();
+    }
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let seen = |list: Vec<Event>| -> Vec<(String, i32)> {
+        let mut seen: Vec<_> = list
+            .into_iter()
+            .map(|e| {
+                let count = e.series.map_or(1, |s| s.count);
+                (e.note.unwrap_or_default(), count)
+            })
+            .collect();
+        seen.sort();
+        seen
+    };
+    let list = events.list(&Default::default()).await.unwrap().items;
+    assert!(list.iter().all(|e| {
+        e.reporting_controller.as_deref() == Some("serin")
+            && e.reporting_instance.as_deref() == Some("serin-0")
+            && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web")
+    }));
+    assert_eq!(
+        seen(list.clone()),
+        [
+            ("canary weight 10%".to_string(), 2),
+            ("canary weight 20%".to_string(), 1)
+        ]
+    );
+    // A repeat of an Event that is gone (expired, deleted) is recorded again, not lost.
+    for event in &list {
+        events
+            .delete(&event.name_any(), &Default::default())
+            .await
+            .unwrap();
+    }
+    recorder
+        .publish(&note("canary weight 20%"), &web)
+        .await
+        .unwrap();
+    let list = events.list(&Default::default()).await.unwrap().items;
+    assert_eq!(seen(list), [("canary weight 20%".to_string(), 1)]);
+}

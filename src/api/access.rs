@@ -65,7 +65,7 @@ pub const CONTROLLER: &[Access] = &[
     // promotion) and paused by a merge patch while the target idles at zero; the primary's
     // written by server-side apply.
     Access::new("keda.sh", "scaledobjects", &["get", "create", "patch"]),
-    // Events on Canaries (kube-runtime's recorder writes events.k8s.io/v1).
+    // Events on Canaries (events.k8s.io/v1, created and patched for a series: controller::events).
     Access::new("events.k8s.io", "events", &["create", "patch"]),
 ];
 

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
-use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -514,21 +513,15 @@ pub async fn secret_headers(
 /// Records an engine event on the Canary (events.k8s.io), posts it to the event webhooks, and
 /// logs it.
 pub async fn publish(ctx: &Context, canary: &crate::api::Canary, event: &Event) {
-    let note: String = event.message.chars().take(1000).collect();
-    let kube_event = KubeEvent {
-        type_: if event.warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: event.reason.as_str().to_string(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
+    let note = super::events::Note {
+        warning: event.warning,
+        reason: event.reason.as_str(),
+        action: "Reconcile",
+        note: &event.message,
     };
     post_to_event_hooks(ctx, canary, event);
     let reference = ctx.group_of(canary).object_reference(canary);
-    if let Err(error) = ctx.recorder.publish(&kube_event, &reference).await {
+    if let Err(error) = ctx.recorder.publish(&note, &reference).await {
         tracing::warn!(canary = %canary.name_any(), %error, "recording an event");
     }
     tracing::info!(

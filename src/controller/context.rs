@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -51,7 +50,7 @@ pub struct Context {
     /// HPAs, when the cluster serves an autoscaling version serin reads.
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
     pub configs: ConfigCache,
-    pub recorder: Recorder,
+    pub recorder: super::events::Recorder,
     pub metrics: std::sync::Arc<Metrics>,
     pub http: reqwest::Client,
     /// Clients for metrics servers and alert services with their own TLS or proxy settings.

@@ -11,6 +11,7 @@ pub mod clients;
 pub mod configs;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod finalize;
 pub mod flagger_flags;
 pub mod flagger_metrics;
@@ -35,7 +36,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use futures::{FutureExt, StreamExt};
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
 
 use crate::api::Canary;
@@ -135,13 +135,7 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
         knative_served: stores.knative_served,
         autoscalers: stores.autoscalers,
         configs: stores.configs,
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "serin".into(),
-                instance: options.identity.clone(),
-            },
-        ),
+        recorder: events::Recorder::new(client.clone(), "serin", options.identity.clone()),
         metrics: metrics.clone(),
         http: egress
             .client_builder()

@@ -4,7 +4,8 @@
 //! where a team looks). The texts are the same as the log's: no URLs, tokens or Secret values.
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+
+use super::events::{Note, Recorder};
 
 use crate::api::Canary;
 use crate::engine::Reason;
@@ -27,12 +28,11 @@ impl Warnings {
 
     /// Records a Warning event; a failure to record one is only logged.
     pub async fn warn(&self, reason: Reason, note: &str) {
-        let event = KubeEvent {
-            type_: EventType::Warning,
-            reason: reason.as_str().to_string(),
-            note: Some(note.chars().take(1000).collect()),
-            action: "Notify".into(),
-            secondary: None,
+        let event = Note {
+            warning: true,
+            reason: reason.as_str(),
+            action: "Notify",
+            note,
         };
         if let Err(error) = self.recorder.publish(&event, &self.canary).await {
             tracing::warn!(%error, "recording an event");
