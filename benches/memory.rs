@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use serin::api::Canary;
 use serin::api::history::{Outcome, RolloutRecord};
 use serin::api::provider::TrafficProvider;
+use serin::controller::packed::Packed;
 use serin::controller::telemetry::Metrics;
 use serin::sim::Scenario;
 
@@ -244,27 +245,41 @@ fn main() {
             "the same, applied with kubectl (last-applied copy kept)",
             &|name: &str| production_deployment(name, true),
         ),
-        (
-            "its -primary as cached (a stamped primary is kept without its pod spec)",
-            &|name: &str| {
-                let mut primary = production_deployment(name, false);
-                if let Some(spec) = primary.spec.as_mut() {
-                    spec.template.spec = None;
-                }
-                primary
-            },
-        ),
+        ("its -primary (stamped with its revision)", &|name: &str| {
+            let mut primary = production_deployment(&format!("{name}-primary"), false);
+            primary.metadata.annotations = Some(
+                [(
+                    serin::workload::primary::REVISION_ANNOTATION.to_string(),
+                    "6d8f9b7c5f".to_string(),
+                )]
+                .into(),
+            );
+            primary
+        }),
     ] {
         let sample = make("podinfo");
         let json = serde_json::to_string(&sample).unwrap().len();
         let (_store, mut writer) = reflector::store::<Deployment>();
-        let bytes = per_item(|| {
+        let typed = per_item(|| {
             fill(
                 &mut writer,
                 (0..COUNT).map(|i| make(&format!("podinfo-{i}"))),
             )
         });
-        println!("{label}: {} ({} as JSON)", kib(bytes), kib(json as f64));
+        // As the controller caches it (controller::packed): stripped, packed as JSON.
+        let (_store, mut writer) = reflector::store::<Packed<Deployment>>();
+        let packed = per_item(|| {
+            fill(
+                &mut writer,
+                (0..COUNT).map(|i| Packed::pack(make(&format!("podinfo-{i}")))),
+            )
+        });
+        println!(
+            "{label}: {} as a struct, {} as cached ({} as JSON)",
+            kib(typed),
+            kib(packed),
+            kib(json as f64)
+        );
     }
 
     let metrics = Metrics::new(None);

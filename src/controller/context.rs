@@ -18,6 +18,7 @@ use crate::api::provider::TrafficProvider;
 use super::configs::ConfigCache;
 pub use super::error::{Error, Result, Step};
 use super::options::Options;
+use super::packed::Packed;
 use super::telemetry::Metrics;
 
 /// The field manager of every write serin makes.
@@ -33,17 +34,17 @@ pub struct Context {
     pub canaries: Store<Canary>,
     /// `flagger.app` Canaries, with `--flagger-api`.
     pub flagger_canaries: Option<Store<FlaggerCanary>>,
-    pub deployments: Store<Deployment>,
+    pub deployments: Store<Packed<Deployment>>,
     /// Turns true once the Deployment store holds its first full list.
     pub deployments_ready: tokio::sync::watch::Receiver<bool>,
-    pub daemon_sets: Store<DaemonSet>,
+    pub daemon_sets: Store<Packed<DaemonSet>>,
     /// The same for DaemonSets: a Canary waits only for the store of its own target's kind, so
     /// a watch that cannot start (a ClusterRole without daemonsets) holds up no other kind.
     pub daemon_sets_ready: tokio::sync::watch::Receiver<bool>,
-    pub stateful_sets: Store<StatefulSet>,
+    pub stateful_sets: Store<Packed<StatefulSet>>,
     pub stateful_sets_ready: tokio::sync::watch::Receiver<bool>,
     /// Knative Services, when the cluster serves them (empty otherwise).
-    pub knative_services: Store<crate::workload::knative::KnativeService>,
+    pub knative_services: Store<Packed<crate::workload::knative::KnativeService>>,
     pub knative_services_ready: tokio::sync::watch::Receiver<bool>,
     /// Whether discovery found the serving.knative.dev/v1 Service API at start.
     pub knative_served: bool,

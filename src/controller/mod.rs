@@ -19,6 +19,7 @@ pub mod freshness;
 mod leader;
 pub mod metrics;
 pub mod options;
+pub mod packed;
 pub mod pending;
 pub mod reconcile;
 pub mod retry;

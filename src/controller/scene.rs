@@ -48,14 +48,22 @@ impl<W: Watched> Scene<W> {
             })?;
         let target_name = &canary.spec.target_ref.name;
         let store = W::store(ctx);
-        let find = |name: &str| {
-            store
-                .get(&ObjectRef::new(name).within(&namespace))
-                .map(|d| (*d).clone())
+        let find = |name: &str| -> Result<Option<W>> {
+            let Some(packed) = store.get(&ObjectRef::new(name).within(&namespace)) else {
+                return Ok(None);
+            };
+            // Only fails if the cache's own encoding did not decode: a bug, reported as one.
+            packed.unpack().map(Some).map_err(|error| {
+                Error::unbuildable(
+                    Step::Observe,
+                    format!("{} {name} in the cache", W::kind(&())),
+                    format!("it does not decode: {error}"),
+                )
+            })
         };
-        let target = find(target_name);
+        let target = find(target_name)?;
         let primary = match W::PRIMARY {
-            PrimaryPlace::Copy => find(&format!("{target_name}{PRIMARY_SUFFIX}")),
+            PrimaryPlace::Copy => find(&format!("{target_name}{PRIMARY_SUFFIX}"))?,
             PrimaryPlace::Revision => holding_primary(target.as_ref()),
         };
         let pod = target

@@ -11,10 +11,11 @@ use crate::workload::knative::{self, KnativeService};
 use crate::workload::target::Workload;
 
 use super::context::Context;
+use super::packed::Packed;
 
 /// A workload kind whose objects the controller watches and caches.
 pub trait Watched: Workload {
-    fn store(ctx: &Context) -> &Store<Self>;
+    fn store(ctx: &Context) -> &Store<Packed<Self>>;
 
     /// Turns true once the store holds its first full list (before, a missing target would
     /// only mean the cache is empty).
@@ -28,7 +29,7 @@ pub trait Watched: Workload {
 }
 
 impl Watched for Deployment {
-    fn store(ctx: &Context) -> &Store<Self> {
+    fn store(ctx: &Context) -> &Store<Packed<Self>> {
         &ctx.deployments
     }
 
@@ -38,7 +39,7 @@ impl Watched for Deployment {
 }
 
 impl Watched for DaemonSet {
-    fn store(ctx: &Context) -> &Store<Self> {
+    fn store(ctx: &Context) -> &Store<Packed<Self>> {
         &ctx.daemon_sets
     }
 
@@ -48,7 +49,7 @@ impl Watched for DaemonSet {
 }
 
 impl Watched for StatefulSet {
-    fn store(ctx: &Context) -> &Store<Self> {
+    fn store(ctx: &Context) -> &Store<Packed<Self>> {
         &ctx.stateful_sets
     }
 
@@ -58,7 +59,7 @@ impl Watched for StatefulSet {
 }
 
 impl Watched for KnativeService {
-    fn store(ctx: &Context) -> &Store<Self> {
+    fn store(ctx: &Context) -> &Store<Packed<Self>> {
         &ctx.knative_services
     }
 

@@ -1,7 +1,7 @@
 //! The watches besides the Canaries' own, and how their events reach a Canary. Each is
-//! bounded: Deployments, DaemonSets, StatefulSets and Knative Services (when served) with
-//! managedFields and kubectl's last-applied copy stripped (`strip`), ConfigMaps and Secrets as
-//! metadata only, HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
+//! bounded: Deployments, DaemonSets, StatefulSets and Knative Services (when served) packed
+//! as their JSON without managedFields and kubectl's last-applied copy (`super::packed`),
+//! ConfigMaps and Secrets as metadata only, HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
 //! stays in microseconds for thousands of Canaries) instead of keeping an index in sync.
 
 use std::collections::BTreeSet;
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::discovery::Discovery;
@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::api::Canary;
 use crate::api::group::{FlaggerCanary, Served};
 use crate::workload::autoscaler::scaled_workload;
-use crate::workload::configs::{ConfigKind, referenced};
+use crate::workload::configs::{ConfigKind, ConfigRef};
 use crate::workload::knative::KnativeService;
 use crate::workload::primary::PRIMARY_SUFFIX;
 use crate::workload::target::Workload;
@@ -32,17 +32,18 @@ use futures::channel::mpsc::UnboundedSender;
 use super::configs::ConfigCache;
 use super::freshness;
 use super::options::{Options, SecretsAccess};
+use super::packed::{self, Packed, strip};
 use super::scoped;
 use super::telemetry::Metrics;
 
 type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 
 pub struct Streams {
-    deployments: Events<Deployment>,
-    daemon_sets: Events<DaemonSet>,
-    stateful_sets: Events<StatefulSet>,
+    deployments: Events<Packed<Deployment>>,
+    daemon_sets: Events<Packed<DaemonSet>>,
+    stateful_sets: Events<Packed<StatefulSet>>,
     /// None when the cluster does not serve Knative Services.
-    knative_services: Option<Events<KnativeService>>,
+    knative_services: Option<Events<Packed<KnativeService>>>,
     configmaps: Events<PartialObjectMeta<ConfigMap>>,
     /// None with `--secrets-access=by-name`: Secrets are then read by name at each reconcile.
     secrets: Option<Events<PartialObjectMeta<Secret>>>,
@@ -50,10 +51,10 @@ pub struct Streams {
 }
 
 pub struct Stores {
-    pub deployments: Store<Deployment>,
-    pub daemon_sets: Store<DaemonSet>,
-    pub stateful_sets: Store<StatefulSet>,
-    pub knative_services: Store<KnativeService>,
+    pub deployments: Store<Packed<Deployment>>,
+    pub daemon_sets: Store<Packed<DaemonSet>>,
+    pub stateful_sets: Store<Packed<StatefulSet>>,
+    pub knative_services: Store<Packed<KnativeService>>,
     pub knative_served: bool,
     pub configs: ConfigCache,
     pub autoscalers: Option<(ApiResource, Store<DynamicObject>)>,
@@ -118,20 +119,6 @@ impl Backoff for WatchBackoff {
     }
 }
 
-/// kubectl's (and Argo CD's client-side apply's) copy of the whole object as last applied: as
-/// large as the object itself, and nothing serin reads (the primary and its autoscaler never
-/// take it over), so a cache without it holds twice as many objects in the same memory.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// What the caches keep of each object: all but the bookkeeping serin never reads.
-fn strip<K: Resource>(object: &mut K) {
-    let meta = object.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
 pub async fn start(
     client: &Client,
     options: &Options,
@@ -140,21 +127,21 @@ pub async fn start(
     let (deployments, writer) = reflector::store();
     let deployment_events = cached_workloads(
         "deployments",
-        scoped::<Deployment>(client, options),
+        scoped::<Packed<Deployment>>(client, options),
         writer,
         metrics,
     );
     let (daemon_sets, writer) = reflector::store();
     let daemon_set_events = cached_workloads(
         "daemonsets",
-        scoped::<DaemonSet>(client, options),
+        scoped::<Packed<DaemonSet>>(client, options),
         writer,
         metrics,
     );
     let (stateful_sets, writer) = reflector::store();
     let stateful_set_events = cached_workloads(
         "statefulsets",
-        scoped::<StatefulSet>(client, options),
+        scoped::<Packed<StatefulSet>>(client, options),
         writer,
         metrics,
     );
@@ -162,9 +149,9 @@ pub async fn start(
     let (knative_services, writer) = reflector::store();
     let knative_served = knative_served(client).await;
     let knative_events = knative_served.then(|| {
-        cached(
+        cached_workloads(
             "knative-services",
-            scoped::<KnativeService>(client, options),
+            scoped::<Packed<KnativeService>>(client, options),
             writer,
             metrics,
         )
@@ -242,53 +229,23 @@ where
         .boxed()
 }
 
-/// A watch of workloads (`cached`), whose stamped primaries are cached without their pods.
+/// A watch of workloads, cached packed (`super::packed`): as their JSON, a stamped primary
+/// without its pods.
 fn cached_workloads<W>(
     watch: &'static str,
-    api: Api<W>,
-    writer: Writer<W>,
+    api: Api<Packed<W>>,
+    writer: Writer<Packed<W>>,
     metrics: &Arc<Metrics>,
-) -> Events<W>
+) -> Events<Packed<W>>
 where
-    W: Workload + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-    W::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+    W: Workload,
 {
-    shrunk(
-        watch,
-        api,
-        freshness::watch_config(),
-        (writer, forget_primary_pods::<W>),
-        metrics,
-    )
-    .touched_objects()
-    .boxed()
+    cached(watch, api, writer, metrics)
 }
 
-/// A `-primary` serin stamped with its revision is read for its metadata, selector, replicas
-/// and status, never for its pods: those are the target's at that revision (the target is
-/// cached whole, and a revert reads the primary's history objects from the API). Its pod spec
-/// is most of a Deployment's memory (a two-container Deployment is about 21 KiB in the cache,
-/// `cargo bench --bench memory`), so the cache keeps it without. A primary another controller
-/// made (Flagger's, before a switch) keeps its pods: it is compared with the target once.
-fn forget_primary_pods<W: Workload>(workload: &mut W) {
-    let stamped = workload.name_any().ends_with(PRIMARY_SUFFIX)
-        && crate::workload::target::stamped_revision(workload).is_some();
-    if !stamped {
-        return;
-    }
-    if let Some(template) = workload.pod_template()
-        && template.spec.is_some()
-    {
-        let template = PodTemplateSpec {
-            metadata: template.metadata.clone(),
-            spec: None,
-        };
-        workload.set_template(template);
-    }
-}
-
-/// The watch `watch` of `api` feeding `writer`'s store (managedFields stripped), retried with
-/// [`WatchBackoff`], each of its events and errors recorded in the controller's freshness.
+/// The watch `watch` of `api` feeding `writer`'s store (managedFields and kubectl's copy
+/// stripped), retried with [`WatchBackoff`], each of its events and errors recorded in the
+/// controller's freshness.
 pub fn tracked<K>(
     watch: &'static str,
     api: Api<K>,
@@ -300,30 +257,12 @@ where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
-    shrunk(watch, api, config, (writer, |_: &mut K| {}), metrics)
-}
-
-/// [`tracked`], each object also passed through `shrink` before it is stored.
-fn shrunk<K>(
-    watch: &'static str,
-    api: Api<K>,
-    config: watcher::Config,
-    (writer, shrink): (Writer<K>, fn(&mut K)),
-    metrics: &Arc<Metrics>,
-) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
-{
     metrics.freshness.track(watch);
     let metrics = metrics.clone();
     watcher(api, config)
         .backoff(WatchBackoff::default())
         .inspect(move |item| metrics.freshness.record(watch, item))
-        .modify(move |object| {
-            strip(object);
-            shrink(object);
-        })
+        .modify(strip)
         .reflect(writer)
 }
 
@@ -429,13 +368,13 @@ pub fn attach(
     let by_configmap = config_mapper(ConfigKind::ConfigMap);
     let by_secret = config_mapper(ConfigKind::Secret);
     let mut controller = controller
-        .watches_stream(streams.deployments, move |d: Deployment| {
+        .watches_stream(streams.deployments, move |d: Packed<Deployment>| {
             by_workload(d.namespace().unwrap_or_default(), d.name_any())
         })
-        .watches_stream(streams.daemon_sets, move |d: DaemonSet| {
+        .watches_stream(streams.daemon_sets, move |d: Packed<DaemonSet>| {
             by_daemon_set(d.namespace().unwrap_or_default(), d.name_any())
         })
-        .watches_stream(streams.stateful_sets, move |s: StatefulSet| {
+        .watches_stream(streams.stateful_sets, move |s: Packed<StatefulSet>| {
             by_stateful_set(s.namespace().unwrap_or_default(), s.name_any())
         })
         .watches_stream(
@@ -447,7 +386,7 @@ pub fn attach(
     if let Some(services) = streams.knative_services {
         // A new revision of a Knative Service shows in its status: the Canary of that name.
         let targets = targets.clone();
-        controller = controller.watches_stream(services, move |service: KnativeService| {
+        controller = controller.watches_stream(services, move |service: Packed<KnativeService>| {
             let name = service.name_any();
             targets.targeting(&service.namespace().unwrap_or_default(), |t| t == name)
         });
@@ -471,27 +410,25 @@ pub fn attach(
 }
 
 /// The workloads of one kind in `namespace` whose pod template references the config.
-fn referencing_config<W: Workload>(
-    store: &Store<W>,
+fn referencing_config<W>(
+    store: &Store<Packed<W>>,
     namespace: &str,
     kind: ConfigKind,
     name: &str,
-) -> BTreeSet<String> {
-    store
-        .state()
+) -> BTreeSet<String>
+where
+    W: Workload,
+{
+    let config = ConfigRef {
+        kind,
+        name: name.to_string(),
+    };
+    let state = store.state();
+    let in_namespace = state
         .iter()
         .filter(|w| w.namespace().as_deref() == Some(namespace))
-        .filter(|w| {
-            w.pod_template()
-                .and_then(|t| t.spec.as_ref())
-                .is_some_and(|pod| {
-                    referenced(pod)
-                        .iter()
-                        .any(|r| r.kind == kind && r.name == name)
-                })
-        })
-        .map(|w| w.name_any())
-        .collect()
+        .map(|w| &**w);
+    packed::referencing(in_namespace, &config)
 }
 
 /// The Canaries of one group in `namespace` whose target name satisfies `matches`.
@@ -510,81 +447,4 @@ where
         .filter(|c| matches(&c.canary().spec.target_ref.name))
         .map(|c| ObjectRef::from_obj(&**c))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kube::api::ObjectMeta;
-    use std::collections::BTreeMap;
-
-    #[test]
-    fn the_caches_drop_kubectls_copy_and_managed_fields_and_keep_every_other_annotation() {
-        let mut deployment = Deployment {
-            metadata: ObjectMeta {
-                name: Some("podinfo".into()),
-                annotations: Some(BTreeMap::from([
-                    (LAST_APPLIED.to_string(), "{\"big\": \"copy\"}".to_string()),
-                    ("flagger.app/config-tracking".into(), "disabled".into()),
-                ])),
-                managed_fields: Some(vec![Default::default()]),
-                ..ObjectMeta::default()
-            },
-            ..Deployment::default()
-        };
-        strip(&mut deployment);
-        assert_eq!(deployment.metadata.managed_fields, None);
-        assert_eq!(
-            deployment.metadata.annotations,
-            Some(BTreeMap::from([(
-                "flagger.app/config-tracking".to_string(),
-                "disabled".to_string()
-            )]))
-        );
-    }
-
-    fn workload(name: &str, stamped: bool) -> Deployment {
-        let annotations = stamped.then(|| {
-            BTreeMap::from([(
-                crate::workload::primary::REVISION_ANNOTATION.to_string(),
-                "6d8f9b7c5f".to_string(),
-            )])
-        });
-        serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "annotations": annotations},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "app", "image": "podinfo:6.7.1"}]}}},
-            "status": {"readyReplicas": 2},
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn a_stamped_primary_is_cached_without_its_pods_and_everything_else_whole() {
-        let mut primary = workload("podinfo-primary", true);
-        forget_primary_pods(&mut primary);
-        let spec = primary.spec.as_ref().unwrap();
-        assert_eq!(spec.template.spec, None);
-        assert_eq!(spec.replicas, Some(2));
-        assert!(spec.template.metadata.as_ref().unwrap().labels.is_some());
-        assert_eq!(
-            crate::workload::target::stamped_revision(&primary).as_deref(),
-            Some("6d8f9b7c5f")
-        );
-        assert_eq!(primary.status.unwrap().ready_replicas, Some(2));
-        // The target, and a primary Flagger made (compared with the target once), keep theirs.
-        for (name, stamped) in [
-            ("podinfo", true),
-            ("podinfo", false),
-            ("podinfo-primary", false),
-        ] {
-            let mut kept = workload(name, stamped);
-            forget_primary_pods(&mut kept);
-            assert!(
-                kept.spec.unwrap().template.spec.is_some(),
-                "{name} {stamped}"
-            );
-        }
-    }
 }
