@@ -173,6 +173,53 @@ fn kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) each process of the run has used so far: serin, the API
+/// server, etcd, the controller-manager and this bench (which runs the pod simulator). Says
+/// who was busy during a phase, by difference.
+fn cpu_seconds(controller: u32) -> BTreeMap<&'static str, f64> {
+    // Clock ticks, 100 a second on Linux.
+    let of = |pid: &str| -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the parenthesised command name: state is field 3, utime 14 and stime 15.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / 100.0)
+    };
+    let mut used = BTreeMap::new();
+    used.insert("serin", of(&controller.to_string()).unwrap_or(0.0));
+    used.insert("bench", of("self").unwrap_or(0.0));
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().to_string();
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let name = match comm.trim() {
+            "kube-apiserver" => "kube-apiserver",
+            "etcd" => "etcd",
+            "kube-controller" => "kube-controller-manager",
+            _ => continue,
+        };
+        *used.entry(name).or_default() += of(&pid).unwrap_or(0.0);
+    }
+    used
+}
+
+/// The CPU seconds used between two readings of [`cpu_seconds`].
+fn cpu_between(
+    before: &BTreeMap<&'static str, f64>,
+    after: &BTreeMap<&'static str, f64>,
+) -> String {
+    after
+        .iter()
+        .map(|(name, t)| {
+            format!(
+                "{name} {:.1} s",
+                t - before.get(name).copied().unwrap_or(0.0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn load() -> String {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let fields: Vec<&str> = text.split_whitespace().take(3).collect();
@@ -417,12 +464,13 @@ async fn burst(
     deployments: &Api<Deployment>,
     phases: &Mutex<Phases>,
     settings: &Settings,
-    (listen, version): (&str, &str),
+    (listen, version, controller): (&str, &str, u32),
 ) -> (Vec<String>, Instant, DateTime<Utc>) {
     let names: Vec<String> = (settings.canaries - settings.burst..settings.canaries)
         .map(name)
         .collect();
     let (reconciles_before, busy_before) = reconcile_totals(listen).await;
+    let cpu_before = cpu_seconds(controller);
     let wall = Utc::now();
     let started = Instant::now();
     futures::stream::iter(&names)
@@ -461,6 +509,10 @@ async fn burst(
         (busy_after - busy_before) / took.as_secs_f64(),
         server_latency(&requests)
     );
+    println!(
+        "  CPU used meanwhile: {}",
+        cpu_between(&cpu_before, &cpu_seconds(controller))
+    );
     (names, started, wall)
 }
 
@@ -486,6 +538,7 @@ async fn main() {
         settings.canaries, settings.interval, settings.controller_args
     );
 
+    let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     create_all(&client, &ns, &settings).await;
     let created = started.elapsed();
@@ -501,6 +554,10 @@ async fn main() {
         load(),
         kib(pid, "VmRSS:"),
         kib(pid, "VmHWM:")
+    );
+    println!(
+        "  CPU used meanwhile: {}",
+        cpu_between(&cpu_before, &cpu_seconds(pid))
     );
 
     // Idle: every Canary Initialized, nothing changes.
@@ -533,8 +590,13 @@ async fn main() {
             controller = restart(controller, (&kubeconfig, &ns), args, settings.canaries).await;
         }
         let listen = controller.listen.clone();
-        let (names, since, wall) =
-            burst(&deployments, &phases, &settings, (&listen, version)).await;
+        let (names, since, wall) = burst(
+            &deployments,
+            &phases,
+            &settings,
+            (&listen, version, controller.pid()),
+        )
+        .await;
         let end = outcomes(&phases, &names, since).await;
         requests_per_rollout(&audit(wall, end), names.len());
         let pid = controller.pid();
