@@ -12,6 +12,10 @@
 //! Run: `SERIN_CLUSTER_AUDIT=1 SERIN_CLUSTER_CONTROLLER_MANAGER_QPS=500 cargo bench --bench scale`
 //! (the control plane reads those two at start), with
 //! - `SERIN_SCALE_CANARIES` (default 1000): N;
+//! - `SERIN_SCALE_PER_NAMESPACE` (default 1000): Canaries per namespace; with more than one
+//!   namespace the controller watches all (no `--namespace`). The controller-manager's
+//!   deployment and replica-set controllers match every object of a namespace against each
+//!   other, so one namespace of 10,000 Deployments bounds a run by them, not by serin;
 //! - `SERIN_SCALE_REACTIONS` (default 100): changes made at 10 a second;
 //! - `SERIN_SCALE_BURST` (default 1000, at most N): simultaneous changes;
 //! - `SERIN_SCALE_IDLE_SECONDS` (default 60): the idle window writes are counted over;
@@ -47,6 +51,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 struct Settings {
     canaries: usize,
     reactions: usize,
+    /// Canaries per namespace (the last namespace may hold fewer).
+    per_namespace: usize,
     burst: usize,
     idle: Duration,
     interval: String,
@@ -67,6 +73,7 @@ impl Settings {
         Self {
             canaries,
             reactions: number("SERIN_SCALE_REACTIONS", 100).min(canaries),
+            per_namespace: number("SERIN_SCALE_PER_NAMESPACE", 1000).max(1),
             burst: number("SERIN_SCALE_BURST", 1000).min(canaries),
             idle: Duration::from_secs(number("SERIN_SCALE_IDLE_SECONDS", 60) as u64),
             interval: std::env::var("SERIN_SCALE_INTERVAL").unwrap_or_else(|_| "30s".into()),
@@ -95,6 +102,57 @@ fn canary(name: &str, interval: &str) -> Canary {
 
 fn name(i: usize) -> String {
     format!("c{i}")
+}
+
+/// Where the Canaries live: `per` to a namespace, Canary `c{i}` in namespace `i / per`.
+struct Namespaces {
+    client: Client,
+    names: Vec<String>,
+    per: usize,
+}
+
+impl Namespaces {
+    async fn create(client: &Client, settings: &Settings) -> Self {
+        let count = settings.canaries.div_ceil(settings.per_namespace).max(1);
+        let mut names = Vec::with_capacity(count);
+        for _ in 0..count {
+            names.push(namespace(client, "scale").await);
+        }
+        Self {
+            client: client.clone(),
+            names,
+            per: settings.per_namespace,
+        }
+    }
+
+    fn of(&self, name: &str) -> &str {
+        let index: usize = name[1..].parse().expect("a bench Canary's name");
+        &self.names[index / self.per]
+    }
+
+    fn deployments(&self, name: &str) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), self.of(name))
+    }
+
+    /// The controller's flags: its namespace when there is one, else none (all namespaces).
+    fn controller_args(&self, listen: &str) -> Vec<String> {
+        let mut args = vec!["controller".to_string(), "--listen".into(), listen.into()];
+        if let [only] = self.names.as_slice() {
+            args.extend(["--namespace".to_string(), only.clone()]);
+        }
+        args
+    }
+}
+
+fn start_controller(
+    kubeconfig: &std::path::Path,
+    spaces: &Namespaces,
+    extra: &[String],
+) -> ControllerProcess {
+    let listen = format!("127.0.0.1:{}", cluster::free_port().unwrap());
+    let mut args = spaces.controller_args(&listen);
+    args.extend(extra.iter().cloned());
+    ControllerProcess::start_with_args(kubeconfig, args, listen)
 }
 
 /// When each Canary last entered each phase, as seen through a watch of the bench's own.
@@ -344,16 +402,16 @@ fn server_latency(requests: &[Request]) -> String {
     )
 }
 
-async fn create_all(client: &Client, ns: &str, settings: &Settings) {
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let canaries: Api<Canary> = Api::namespaced(client.clone(), ns);
+async fn create_all(spaces: &Namespaces, settings: &Settings) {
     futures::stream::iter(0..settings.canaries)
         .for_each_concurrent(32, |i| {
-            let (deployments, canaries) = (deployments.clone(), canaries.clone());
             let interval = settings.interval.clone();
             async move {
                 let name = name(i);
-                deployments
+                let ns = spaces.of(&name);
+                let canaries: Api<Canary> = Api::namespaced(spaces.client.clone(), ns);
+                spaces
+                    .deployments(&name)
                     .create(
                         &PostParams::default(),
                         &deployment(&name, "v0", 1, Readiness::Ready),
@@ -369,8 +427,9 @@ async fn create_all(client: &Client, ns: &str, settings: &Settings) {
         .await;
 }
 
-async fn change(deployments: &Api<Deployment>, name: &str, version: &str) {
-    deployments
+async fn change(spaces: &Namespaces, name: &str, version: &str) {
+    spaces
+        .deployments(name)
         .patch(
             name,
             &PatchParams::default(),
@@ -407,7 +466,7 @@ async fn outcomes(phases: &Mutex<Phases>, names: &[String], since: Instant) -> D
 }
 
 async fn reaction(
-    deployments: &Api<Deployment>,
+    spaces: &Arc<Namespaces>,
     phases: &Mutex<Phases>,
     settings: &Settings,
 ) -> Vec<String> {
@@ -418,10 +477,10 @@ async fn reaction(
     for name in &names {
         ticks.tick().await;
         started.push(Instant::now());
-        let (deployments, name) = (deployments.clone(), name.clone());
-        patches.push(tokio::spawn(async move {
-            change(&deployments, &name, "v1").await
-        }));
+        let (spaces, name) = (spaces.clone(), name.clone());
+        patches.push(tokio::spawn(
+            async move { change(&spaces, &name, "v1").await },
+        ));
     }
     for patch in patches {
         patch.await.unwrap();
@@ -461,7 +520,7 @@ async fn reaction(
 }
 
 async fn burst(
-    deployments: &Api<Deployment>,
+    spaces: &Arc<Namespaces>,
     phases: &Mutex<Phases>,
     settings: &Settings,
     (listen, version, controller): (&str, &str, u32),
@@ -474,7 +533,7 @@ async fn burst(
     let wall = Utc::now();
     let started = Instant::now();
     futures::stream::iter(&names)
-        .for_each_concurrent(64, |name| change(deployments, name, version))
+        .for_each_concurrent(64, |name| change(spaces, name, version))
         .await;
     let sent = started.elapsed();
     until("burst Progressing", Duration::from_secs(1800), || {
@@ -522,25 +581,23 @@ async fn main() {
     require_cluster_env();
     let client = client().await;
     install(&client).await;
-    let ns = namespace(&client, "scale").await;
-    let kubeconfig = service_account_kubeconfig(&client, &ns).await;
-    let args: Vec<&str> = settings
-        .controller_args
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let controller = ControllerProcess::start(&kubeconfig, &ns, &args);
+    let spaces = Arc::new(Namespaces::create(&client, &settings).await);
+    let kubeconfig = service_account_kubeconfig(&client, &spaces.names[0]).await;
+    let controller = start_controller(&kubeconfig, &spaces, &settings.controller_args);
     let pid = controller.pid();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    let phases = watch_phases(Api::namespaced(client.clone(), &ns));
+    // Only the bench's Canaries exist on this control plane.
+    let phases = watch_phases(Api::all(client.clone()));
     println!(
-        "{} Canaries (kubernetes blue/green, 1 replica, interval {}), controller args {:?}",
-        settings.canaries, settings.interval, settings.controller_args
+        "{} Canaries in {} namespaces (kubernetes blue/green, 1 replica, interval {}), controller args {:?}",
+        settings.canaries,
+        spaces.names.len(),
+        settings.interval,
+        settings.controller_args
     );
 
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
-    create_all(&client, &ns, &settings).await;
+    create_all(&spaces, &settings).await;
     let created = started.elapsed();
     until("initialized", Duration::from_secs(3600), || {
         let n = phases.lock().unwrap().count(Phase::Initialized);
@@ -578,7 +635,7 @@ async fn main() {
         load()
     );
 
-    let changed = reaction(&deployments, &phases, &settings).await;
+    let changed = reaction(&spaces, &phases, &settings).await;
     outcomes(&phases, &changed, started).await;
 
     let mut controller = controller;
@@ -587,11 +644,11 @@ async fn main() {
             let Some(args) = &settings.second_args else {
                 break;
             };
-            controller = restart(controller, (&kubeconfig, &ns), args, settings.canaries).await;
+            controller = restart(controller, (&kubeconfig, &spaces), args, settings.canaries).await;
         }
         let listen = controller.listen.clone();
         let (names, since, wall) = burst(
-            &deployments,
+            &spaces,
             &phases,
             &settings,
             (&listen, version, controller.pid()),
@@ -623,14 +680,13 @@ fn requests_per_rollout(requests: &[Request], rollouts: usize) {
 /// Canary once.
 async fn restart(
     controller: ControllerProcess,
-    (kubeconfig, ns): (&std::path::Path, &str),
+    (kubeconfig, spaces): (&std::path::Path, &Namespaces),
     args: &[String],
     canaries: usize,
 ) -> ControllerProcess {
     drop(controller);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();
-    let controller = ControllerProcess::start(kubeconfig, ns, &args);
+    let controller = start_controller(kubeconfig, spaces, args);
     let listen = controller.listen.clone();
     loop {
         let (reconciles, _) = reconcile_totals(&listen).await;

@@ -111,15 +111,7 @@ fn ecdf_panel(svg: &mut Svg, judged: &Judged<'_>) {
     }
     value_axis(svg, &x, ECDF_TOP + ECDF_HEIGHT, "value");
     let label_y = ECDF_TOP + ECDF_HEIGHT / 2.0;
-    svg.text(
-        16.0,
-        label_y,
-        &[
-            ("transform", format!("rotate(-90 16 {})", num(label_y))),
-            ("text-anchor", "middle".into()),
-        ],
-        "share of values ≤ x",
-    );
+    svg.axis_title(label_y, "share of values ≤ x");
     ecdf(
         svg,
         &x,

@@ -95,6 +95,20 @@ impl Svg {
         let _ = writeln!(self.out, ">{}</text>", escape(content));
     }
 
+    /// A y axis' title: `content` centred on `y` at the left edge, turned to read upwards.
+    pub fn axis_title(&mut self, y: f64, content: &str) {
+        const X: f64 = 16.0;
+        self.text(
+            X,
+            y,
+            &[
+                ("transform", format!("rotate(-90 {} {})", num(X), num(y))),
+                ("text-anchor", "middle".into()),
+            ],
+            content,
+        );
+    }
+
     pub fn finish(mut self) -> String {
         self.out.push_str("</svg>\n");
         self.out

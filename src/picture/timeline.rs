@@ -170,15 +170,7 @@ fn weight_panel(svg: &mut Svg, frame: &Frame, moments: &Moments) {
         svg.text(LEFT - 6.0, y.at(tick) + 4.0, &anchor, &format!("{tick}%"));
     }
     let label_y = WEIGHT_TOP + WEIGHT_HEIGHT / 2.0;
-    svg.text(
-        16.0,
-        label_y,
-        &[
-            ("transform", format!("rotate(-90 16 {})", num(label_y))),
-            ("text-anchor", "middle".into()),
-        ],
-        "canary weight",
-    );
+    svg.axis_title(label_y, "canary weight");
     weight_line(svg, frame, &y, &moments.weights, moments.end);
     svg.close("g");
 }
