@@ -86,16 +86,7 @@ async fn a_new_pod_template_is_rolled_out_step_by_step_and_promoted() {
     );
     // Each step is its own event: `kubectl describe` shows every weight, not the first one
     // counted again (the events of one reason, different notes, are not one series).
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
-    let notes: Vec<String> = events
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("WeightAdvanced"))
-        .filter_map(|e| e.note)
-        .collect();
+    let notes = event_notes(&s, "WeightAdvanced").await;
     for weight in ["canary weight 25%", "canary weight 50%"] {
         assert!(
             notes.iter().any(|n| n.contains(weight)),
@@ -118,6 +109,20 @@ async fn a_new_pod_template_is_rolled_out_step_by_step_and_promoted() {
         .find(|c| c.kind == "Ready")
         .unwrap();
     assert_eq!(ready.status, "True");
+}
+
+/// The notes of the events recorded in the test's namespace with `reason`.
+async fn event_notes(s: &Setup, reason: &str) -> Vec<String> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
+    events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter_map(|e| e.note)
+        .collect()
 }
 
 /// A webhook server answering every request with `status`.
@@ -377,16 +382,7 @@ async fn metrics_from_prometheus_roll_back_a_failing_canary_and_pass_a_fixed_one
     );
     assert_eq!(s.primary_version("shop").await.as_deref(), Some("v1"));
     // The event of the failed check says which metric, its value, the bound and the query.
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
-    let notes: Vec<String> = events
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("CheckFailed"))
-        .filter_map(|e| e.note)
-        .collect();
+    let notes = event_notes(&s, "CheckFailed").await;
     assert!(
         notes.iter().any(|n| n.contains("request-success-rate: 9")
             && n.contains("< 99 (min) [query: sum(rate(http_request_duration_seconds_count{")),
