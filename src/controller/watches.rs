@@ -1,8 +1,9 @@
 //! The watches besides the Canaries' own, and how their events reach a Canary. Each is
 //! bounded: Deployments, DaemonSets, StatefulSets and Knative Services (when served) packed
-//! as their JSON without managedFields and kubectl's last-applied copy (`super::packed`),
-//! ConfigMaps and Secrets as metadata only, HPAs; never Pods. Mapping scans the Canary cache (a comparison per Canary and event, which
-//! stays in microseconds for thousands of Canaries) instead of keeping an index in sync.
+//! as their JSON without managedFields and kubectl's last-applied copy (`super::packed`, a
+//! stamped primary without its pods), ConfigMaps and Secrets as metadata only, HPAs; never
+//! Pods. Mapping scans the Canary cache (a comparison per Canary and event, which stays in
+//! microseconds for thousands of Canaries) instead of keeping an index in sync.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -125,21 +126,21 @@ pub async fn start(
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(Streams, Stores)> {
     let (deployments, writer) = reflector::store();
-    let deployment_events = cached_workloads(
+    let deployment_events = cached(
         "deployments",
         scoped::<Packed<Deployment>>(client, options),
         writer,
         metrics,
     );
     let (daemon_sets, writer) = reflector::store();
-    let daemon_set_events = cached_workloads(
+    let daemon_set_events = cached(
         "daemonsets",
         scoped::<Packed<DaemonSet>>(client, options),
         writer,
         metrics,
     );
     let (stateful_sets, writer) = reflector::store();
-    let stateful_set_events = cached_workloads(
+    let stateful_set_events = cached(
         "statefulsets",
         scoped::<Packed<StatefulSet>>(client, options),
         writer,
@@ -149,7 +150,7 @@ pub async fn start(
     let (knative_services, writer) = reflector::store();
     let knative_served = knative_served(client).await;
     let knative_events = knative_served.then(|| {
-        cached_workloads(
+        cached(
             "knative-services",
             scoped::<Packed<KnativeService>>(client, options),
             writer,
@@ -227,20 +228,6 @@ where
     tracked(watch, api, freshness::watch_config(), writer, metrics)
         .touched_objects()
         .boxed()
-}
-
-/// A watch of workloads, cached packed (`super::packed`): as their JSON, a stamped primary
-/// without its pods.
-fn cached_workloads<W>(
-    watch: &'static str,
-    api: Api<Packed<W>>,
-    writer: Writer<Packed<W>>,
-    metrics: &Arc<Metrics>,
-) -> Events<Packed<W>>
-where
-    W: Workload,
-{
-    cached(watch, api, writer, metrics)
 }
 
 /// The watch `watch` of `api` feeding `writer`'s store (managedFields and kubectl's copy
