@@ -25,6 +25,7 @@ pub mod reconcile;
 pub mod retry;
 pub mod scene;
 pub mod served;
+pub mod target_index;
 pub mod targets;
 pub mod telemetry;
 pub mod warnings;
@@ -97,7 +98,7 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
     let canaries: kube::Api<Canary> = scoped(&client, &options);
     let (streams, stores) = watches::start(&client, &options, &metrics).await?;
     let written = Arc::new(pending::Pending::default());
-    let controller = canary_controller(
+    let (controller, serin_targets) = canary_controller(
         canaries,
         watch_config.clone(),
         &options,
@@ -105,14 +106,18 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
     );
     // Drop-in mode: flagger.app Canaries get a controller of their own, fed by the same
     // watches (`watches::Targets`).
-    let flagger = options.flagger_api.then(|| {
+    let (flagger, flagger_targets) = if options.flagger_api {
         let canaries: kube::Api<FlaggerCanary> = scoped(&client, &options);
-        canary_controller(canaries, watch_config, &options, (&metrics, &written))
-    });
+        let (controller, index) =
+            canary_controller(canaries, watch_config, &options, (&metrics, &written));
+        (Some(controller), Some(index))
+    } else {
+        (None, None)
+    };
     let (flagger_queue, flagger_triggers) = futures::channel::mpsc::unbounded();
     let targets = watches::Targets {
-        serin: controller.store(),
-        flagger: flagger.as_ref().map(|c| (c.store(), flagger_queue)),
+        serin: serin_targets,
+        flagger: flagger_targets.map(|index| (index, flagger_queue)),
     };
     let deployments_ready = broadcast_ready(stores.deployments.clone());
     let daemon_sets_ready = broadcast_ready(stores.daemon_sets.clone());
@@ -123,8 +128,8 @@ pub async fn run(options: Options, kube: anyhow::Result<kube::Config>) -> anyhow
         client: client.clone(),
         mesh,
         default_provider,
-        canaries: targets.serin.clone(),
-        flagger_canaries: targets.flagger.as_ref().map(|(store, _)| store.clone()),
+        canaries: controller.store(),
+        flagger_canaries: flagger.as_ref().map(|c| c.store()),
         deployments: stores.deployments,
         deployments_ready,
         daemon_sets: stores.daemon_sets,
@@ -176,15 +181,17 @@ async fn mesh_client(path: &std::path::Path) -> anyhow::Result<Client> {
 }
 
 /// The controller of one group's Canaries, on a watch of them whose freshness is tracked and
-/// whose deliveries end serin's pending status writes (`pending`).
+/// whose deliveries end serin's pending status writes (`pending`), and the index of their
+/// targets that watch keeps (`target_index`).
 fn canary_controller<K>(
     canaries: kube::Api<K>,
     config: watcher::Config,
     options: &Options,
     (metrics, written): (&Arc<Metrics>, &Arc<pending::Pending>),
-) -> Controller<K>
+) -> (Controller<K>, target_index::TargetIndex)
 where
-    K: kube::Resource<DynamicType = ()>
+    K: Served
+        + kube::Resource<DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
@@ -199,11 +206,15 @@ where
         "canaries"
     };
     let written = written.clone();
+    let index = target_index::TargetIndex::default();
+    let indexed = index.clone();
     let events = watches::tracked(watch, canaries, config, writer, metrics).inspect(move |event| {
+        let Ok(event) = event else { return };
+        indexed.record(event);
         // After the reflector, which stores an `Apply` at once: the cache holds this version
         // before the write stops pending. Not `InitApply`: a re-list swaps the store in only at
         // `InitDone`, and an entry left then ends at the Canary's next reconcile.
-        if let Ok(watcher::Event::Apply(canary)) = event {
+        if let watcher::Event::Apply(canary) = event {
             written.seen(kube::Resource::meta(canary));
         }
     });
@@ -212,9 +223,10 @@ where
         worth_reconciling::<K>,
         Default::default(),
     );
-    Controller::for_stream(trigger, store)
+    let controller = Controller::for_stream(trigger, store)
         .trigger_backoff(watches::WatchBackoff::default())
-        .with_config(controller::Config::default().concurrency(options.concurrency))
+        .with_config(controller::Config::default().concurrency(options.concurrency));
+    (controller, index)
 }
 
 /// What makes a Canary's own change worth a reconcile: its spec (the generation), its metadata

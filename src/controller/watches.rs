@@ -22,7 +22,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::api::Canary;
-use crate::api::group::{FlaggerCanary, Served};
+use crate::api::group::FlaggerCanary;
 use crate::workload::autoscaler::scaled_workload;
 use crate::workload::configs::{ConfigKind, ConfigRef};
 use crate::workload::knative::KnativeService;
@@ -35,6 +35,7 @@ use super::freshness;
 use super::options::{Options, SecretsAccess};
 use super::packed::{self, Packed, strip};
 use super::scoped;
+use super::target_index::TargetIndex;
 use super::telemetry::Metrics;
 
 type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
@@ -301,23 +302,28 @@ async fn autoscaler_resource(client: &Client) -> Option<ApiResource> {
 /// these are); flagger.app ones are sent to the drop-in controller's (`--flagger-api`).
 #[derive(Clone)]
 pub struct Targets {
-    pub serin: Store<Canary>,
-    pub flagger: Option<(
-        Store<FlaggerCanary>,
-        UnboundedSender<ObjectRef<FlaggerCanary>>,
-    )>,
+    pub serin: TargetIndex,
+    pub flagger: Option<(TargetIndex, UnboundedSender<ObjectRef<FlaggerCanary>>)>,
 }
 
 impl Targets {
-    /// The Canaries in `namespace` whose target name satisfies `matches`.
-    fn targeting(&self, namespace: &str, matches: impl Fn(&str) -> bool) -> Vec<ObjectRef<Canary>> {
-        if let Some((store, queue)) = &self.flagger {
-            for canary in matching(store, namespace, &matches) {
+    /// The Canaries in `namespace` that target one of the workloads named `names`.
+    fn targeting<'a>(
+        &self,
+        namespace: &str,
+        names: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Vec<ObjectRef<Canary>> {
+        if let Some((index, queue)) = &self.flagger {
+            for canary in index.targeting(namespace, names.clone()) {
                 // Only fails once the drop-in controller has stopped, at shutdown.
-                let _ = queue.unbounded_send(canary);
+                let _ = queue.unbounded_send(ObjectRef::new(&canary).within(namespace));
             }
         }
-        matching(&self.serin, namespace, &matches)
+        self.serin
+            .targeting(namespace, names)
+            .iter()
+            .map(|canary| ObjectRef::new(canary).within(namespace))
+            .collect()
     }
 }
 
@@ -331,11 +337,8 @@ pub fn attach(
     let by_workload = {
         let targets = targets.clone();
         move |namespace: String, name: String| {
-            let target = name
-                .strip_suffix(PRIMARY_SUFFIX)
-                .unwrap_or(&name)
-                .to_string();
-            targets.targeting(&namespace, |t| t == target || t == name)
+            let target = name.strip_suffix(PRIMARY_SUFFIX).unwrap_or(&name);
+            targets.targeting(&namespace, [target, name.as_str()])
         }
     };
     let by_daemon_set = by_workload.clone();
@@ -349,7 +352,7 @@ pub fn attach(
             let mut referencing = referencing_config(&deployments, &namespace, kind, &name);
             referencing.extend(referencing_config(&daemon_sets, &namespace, kind, &name));
             referencing.extend(referencing_config(&stateful_sets, &namespace, kind, &name));
-            targets.targeting(&namespace, |t| referencing.contains(t))
+            targets.targeting(&namespace, referencing.iter().map(String::as_str))
         }
     };
     let by_configmap = config_mapper(ConfigKind::ConfigMap);
@@ -375,7 +378,7 @@ pub fn attach(
         let targets = targets.clone();
         controller = controller.watches_stream(services, move |service: Packed<KnativeService>| {
             let name = service.name_any();
-            targets.targeting(&service.namespace().unwrap_or_default(), |t| t == name)
+            targets.targeting(&service.namespace().unwrap_or_default(), [name.as_str()])
         });
     }
     if let Some(secrets) = streams.secrets {
@@ -388,7 +391,7 @@ pub fn attach(
             events,
             move |hpa: DynamicObject| {
                 let scaled = scaled_workload(&hpa).unwrap_or_default().to_string();
-                targets.targeting(&hpa.namespace().unwrap_or_default(), |t| t == scaled)
+                targets.targeting(&hpa.namespace().unwrap_or_default(), [scaled.as_str()])
             },
             resource,
         );
@@ -410,28 +413,7 @@ where
         kind,
         name: name.to_string(),
     };
-    let state = store.state();
-    let in_namespace = state
-        .iter()
-        .filter(|w| w.namespace().as_deref() == Some(namespace))
-        .map(|w| &**w);
-    packed::referencing(in_namespace, &config)
-}
-
-/// The Canaries of one group in `namespace` whose target name satisfies `matches`.
-fn matching<K>(
-    store: &Store<K>,
-    namespace: &str,
-    matches: impl Fn(&str) -> bool,
-) -> Vec<ObjectRef<K>>
-where
-    K: Served + Resource<DynamicType = ()> + Clone + 'static,
-{
-    store
-        .state()
-        .iter()
-        .filter(|c| c.namespace().as_deref() == Some(namespace))
-        .filter(|c| matches(&c.canary().spec.target_ref.name))
-        .map(|c| ObjectRef::from_obj(&**c))
-        .collect()
+    // Filtered under the store's read lock, borrowing (see `matching`).
+    let in_namespace = store.state_filter(|w| w.meta().namespace.as_deref() == Some(namespace));
+    packed::referencing(in_namespace.iter().map(|w| &**w), &config)
 }
