@@ -10,9 +10,10 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -21,6 +22,14 @@ use serde_json::json;
 
 pub const READINESS: &str = "test.serin.dev/readiness";
 pub const NODES: [&str; 2] = ["sim-node-0", "sim-node-1"];
+
+/// Pods handled at once. One at a time, the simulator fell behind the controller-manager in
+/// the 10,000-Canary benchmark (thousands of pods to bind, start or delete, each a request to
+/// a busy API server); its watch then outlived the API server's history and expired.
+const CONCURRENCY: usize = 32;
+
+/// The pods the simulator started: their status is set once, not again at every event.
+type Started = Arc<Mutex<HashSet<String>>>;
 
 /// Runs the simulator on a thread of its own for the rest of the process.
 pub fn start_simulator(kubeconfig: PathBuf) {
@@ -36,9 +45,9 @@ pub fn start_simulator(kubeconfig: PathBuf) {
                 // Kept across restarts: a restarted watch lists every pod again, and setting
                 // the status of thousands of running pods once more, one after another, held
                 // up new pods for minutes in the 10,000-Canary benchmark.
-                let mut started = HashSet::new();
+                let started = Started::default();
                 loop {
-                    if let Err(error) = simulate(&kubeconfig, &mut started).await {
+                    if let Err(error) = simulate(&kubeconfig, &started).await {
                         eprintln!("pod simulator: {error}; restarting");
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -48,7 +57,7 @@ pub fn start_simulator(kubeconfig: PathBuf) {
         .expect("starting the pod simulator thread");
 }
 
-async fn simulate(kubeconfig: &PathBuf, started: &mut HashSet<String>) -> Result<(), String> {
+async fn simulate(kubeconfig: &PathBuf, started: &Started) -> Result<(), String> {
     let config = kube::Config::from_custom_kubeconfig(
         kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| e.to_string())?,
         &Default::default(),
@@ -57,20 +66,28 @@ async fn simulate(kubeconfig: &PathBuf, started: &mut HashSet<String>) -> Result
     .map_err(|e| e.to_string())?;
     let client = Client::try_from(config).map_err(|e| e.to_string())?;
     register_nodes(&client).await?;
-    let mut pods = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+    // The list a (re)started watch begins with comes from the API server's cache, in one
+    // response: paging through tens of thousands of pods from etcd on a busy API server took
+    // longer than the continue token lived.
+    let config = watcher::Config::default().any_semantic();
+    watcher(Api::<Pod>::all(client.clone()), config)
         .default_backoff()
         .applied_objects()
-        .boxed();
-    while let Some(pod) = pods.try_next().await.map_err(|e| e.to_string())? {
-        if let Err(error) = handle(&client, &pod, started).await {
-            eprintln!(
-                "pod simulator: {}/{}: {error}",
-                pod.namespace().unwrap_or_default(),
-                pod.name_any()
-            );
-        }
-    }
-    Ok(())
+        .map_err(|e| e.to_string())
+        .try_for_each_concurrent(CONCURRENCY, |pod| {
+            let client = client.clone();
+            async move {
+                if let Err(error) = handle(&client, &pod, started).await {
+                    eprintln!(
+                        "pod simulator: {}/{}: {error}",
+                        pod.namespace().unwrap_or_default(),
+                        pod.name_any()
+                    );
+                }
+                Ok(())
+            }
+        })
+        .await
 }
 
 async fn register_nodes(client: &Client) -> Result<(), String> {
@@ -113,7 +130,7 @@ async fn register_nodes(client: &Client) -> Result<(), String> {
     Ok(())
 }
 
-async fn handle(client: &Client, pod: &Pod, started: &mut HashSet<String>) -> Result<(), String> {
+async fn handle(client: &Client, pod: &Pod, started: &Started) -> Result<(), String> {
     let namespace = pod.namespace().unwrap_or_default();
     let name = pod.name_any();
     let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
@@ -152,7 +169,7 @@ async fn handle(client: &Client, pod: &Pod, started: &mut HashSet<String>) -> Re
             .map(|_| ())
             .map_err(|e| format!("binding: {e}"));
     }
-    if !started.insert(uid) {
+    if !started.lock().unwrap().insert(uid) {
         return Ok(());
     }
     let mode = pod
