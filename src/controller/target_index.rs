@@ -209,11 +209,11 @@ mod tests {
     fn a_relist_replaces_the_index_at_its_end() {
         let index = TargetIndex::default();
         index.record(&watcher::Event::Apply(canary("a", "gone", "podinfo")));
-        index.record(&watcher::Event::Init);
+        index.record(&watcher::Event::<Canary>::Init);
         index.record(&watcher::Event::InitApply(canary("a", "web", "podinfo")));
         // Until the re-list ends, lookups answer from what was known before it.
         assert_eq!(names(index.targeting("a", ["podinfo"])), ["gone"]);
-        index.record(&watcher::Event::InitDone);
+        index.record(&watcher::Event::<Canary>::InitDone);
         assert_eq!(names(index.targeting("a", ["podinfo"])), ["web"]);
     }
 }
