@@ -2,8 +2,9 @@
 //! bounded: Deployments, DaemonSets, StatefulSets and Knative Services (when served) packed
 //! as their JSON without managedFields and kubectl's last-applied copy (`super::packed`, a
 //! stamped primary without its pods), ConfigMaps and Secrets as metadata only, HPAs; never
-//! Pods. Mapping scans the Canary cache (a comparison per Canary and event, which stays in
-//! microseconds for thousands of Canaries) instead of keeping an index in sync.
+//! Pods. An event is mapped to its Canaries through each group's index of them by target
+//! name (`super::target_index`), not by scanning the Canary cache: a scan per event was a
+//! quarter of the controller's CPU at 10,000 Canaries.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
